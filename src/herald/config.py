@@ -1,0 +1,363 @@
+"""One settings tree for every herald process.
+
+Sources, later wins: defaults < config file (``config.json``, the classic ``producer`` /
+``progress_monitor`` / ``sender[]`` layout included) < ``HERALD_*`` environment variables <
+command-line flags. :func:`load_settings` is called once, in a ``main()``, and the result is
+passed down; nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from herald.errors import ConfigError
+
+ENV_PREFIX = "HERALD_"
+CONFIG_ENV = "HERALD_CONFIG"
+DEFAULT_CONFIG_FILE = "config.json"
+
+# Classic layout key -> herald key. The classic file keeps working unchanged.
+_CLASSIC_KEYS = {"progress_monitor": "monitor", "sender": "senders"}
+
+LatencyDistribution = Literal["exponential", "constant", "uniform", "normal"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    """Where Kafka is and how herald talks to it."""
+
+    bootstrap: str | None = Field(
+        None,
+        description="Kafka bootstrap servers (host:port,...). Unset: start the embedded broker.",
+    )
+    namespace: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prefix for every topic, consumer group and transactional id "
+        "(isolates tests or tenants sharing one cluster).",
+    )
+    partitions: int = Field(
+        12, ge=1, le=10_000, description="Partitions of each topic herald creates."
+    )
+    replication_factor: int = Field(
+        1, ge=1, le=10, description="Replication factor of each topic herald creates."
+    )
+    session_timeout_ms: int | None = Field(
+        None,
+        ge=500,
+        le=3_600_000,
+        description="Consumer-group session timeout. Unset: 3000 on the embedded broker "
+        "(its group joins take about half of it), Kafka's default elsewhere.",
+    )
+    heartbeat_interval_ms: int | None = Field(
+        None, ge=100, le=3_600_000, description="Consumer heartbeat interval. Unset: as above."
+    )
+    transaction_timeout_ms: int = Field(
+        10_000,
+        ge=1_000,
+        le=900_000,
+        description="How long the broker keeps a dead sender's transaction open before "
+        "aborting it (bounds the stall after a sender dies).",
+    )
+    connect_timeout_secs: float = Field(
+        30.0, gt=0, le=3600, description="How long a service waits for the broker at start."
+    )
+    client_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka properties for every client (e.g. security.protocol, "
+        "sasl.mechanism, sasl.username, sasl.password, ssl.ca.location).",
+    )
+
+
+class DatabaseSettings(_Section):
+    """Where Postgres is."""
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL (postgresql+psycopg://user:pass@host:port/db). "
+        "Unset: start the embedded PostgreSQL under `home`.",
+    )
+    connect_timeout_secs: float = Field(
+        30.0, gt=0, le=3600, description="How long a service waits for the database at start."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must be a postgresql:// or postgresql+psycopg:// URL")
+        return value
+
+
+class ProducerSettings(_Section):
+    """The SMS workload generator."""
+
+    num_messages: int = Field(
+        10_000, ge=1, le=1_000_000_000, description="Messages in a run (the classic key)."
+    )
+    rate: float | None = Field(
+        None, gt=0, description="Messages per second. Unset: as fast as the broker takes them."
+    )
+    seed: int | None = Field(
+        None, ge=0, description="Seed for reproducible content. Unset: a random seed, recorded."
+    )
+
+
+class SenderSettings(_Section):
+    """One simulated SMS sender (one process in the senders' consumer group)."""
+
+    mean_wait_time: float = Field(
+        0.1, ge=0, le=3600, description="Mean simulated send time, seconds (the classic key)."
+    )
+    failure_rate: float = Field(
+        0.1, ge=0, le=1, description="Probability that one send attempt fails (the classic key)."
+    )
+    latency_distribution: LatencyDistribution = Field(
+        "exponential", description="Shape of the simulated send time around its mean."
+    )
+    latency_stddev: float | None = Field(
+        None, ge=0, description="Standard deviation for `normal`. Unset: a quarter of the mean."
+    )
+    max_in_flight: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Messages a sender has in flight at once; 1 is a one-at-a-time sender.",
+    )
+    max_attempts: int = Field(1, ge=1, le=100, description="Attempts before a send counts as failed.")
+    retry_backoff: float = Field(
+        0.0, ge=0, le=3600, description="Seconds between attempts, doubled after each failure."
+    )
+
+
+class MonitorSettings(_Section):
+    """The progress monitor (the classic `progress_monitor` section)."""
+
+    kind: Literal["file", "terminal"] = Field(
+        "file",
+        description="`file`: write to `output_location`; `terminal`: the same, to stdout. "
+        "Either way a TTY gets a live table, anything else one plain line per refresh.",
+    )
+    output_location: str = Field(
+        "stdout", min_length=1, description="`stdout`, `stderr` or a file path."
+    )
+    refresh_secs: float = Field(1.0, gt=0, le=3600, description="Seconds between refreshes.")
+
+
+class RecorderSettings(_Section):
+    """Results -> Postgres."""
+
+    batch_size: int = Field(
+        5000, ge=1, le=1_000_000, description="Most results written in one database transaction."
+    )
+    batch_timeout_secs: float = Field(
+        0.05, gt=0, le=60, description="Longest wait to fill a batch before writing it."
+    )
+
+
+def _default_senders() -> list[SenderSettings]:
+    # Four senders that differ, so the per-sender table shows something worth reading.
+    return [
+        SenderSettings(mean_wait_time=0.05, failure_rate=0.02),
+        SenderSettings(mean_wait_time=0.1, failure_rate=0.05),
+        SenderSettings(mean_wait_time=0.2, failure_rate=0.1, latency_distribution="uniform"),
+        SenderSettings(mean_wait_time=0.08, failure_rate=0.2, latency_distribution="normal"),
+    ]
+
+
+class Settings(BaseSettings):
+    """The whole settings tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+    )
+
+    home: Path = Field(
+        Path(".herald"),
+        description="Where the embedded database, run files and service logs live.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of every service."
+    )
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
+    producer: ProducerSettings = Field(default_factory=ProducerSettings)  # type: ignore[arg-type]
+    senders: Annotated[list[SenderSettings], Field(min_length=1, max_length=1000)] = Field(
+        default_factory=_default_senders,
+        description="One entry per sender process (classic key `sender`).",
+    )
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)  # type: ignore[arg-type]
+    recorder: RecorderSettings = Field(default_factory=RecorderSettings)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _senders_fit_partitions(self) -> Settings:
+        if len(self.senders) > self.kafka.partitions:
+            raise ValueError(
+                f"{len(self.senders)} senders need at least as many partitions; "
+                f"kafka.partitions is {self.kafka.partitions}"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # flags (init) > environment > config file > defaults; pydantic-settings deep-merges.
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+_file_values: ContextVar[dict[str, Any]] = ContextVar("herald_config_file", default={})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The config file read by :func:`load_settings` (classic keys already translated)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        return _file_values.get()
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a JSON config file and translate the classic layout's keys to herald's."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"config file {path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path}: must hold a JSON object, not {type(raw).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        new = _CLASSIC_KEYS.get(key, key)
+        if new in out:
+            raise ConfigError(f"config file {path}: both {key!r} and {new!r} are set; keep one")
+        out[new] = value
+    return out
+
+
+def load_settings(
+    config_file: Path | str | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build the settings tree from every source, or raise :class:`ConfigError`.
+
+    ``overrides`` are command-line flags as a nested dict (``{"producer": {"rate": 5}}``);
+    ``config_file`` defaults to ``$HERALD_CONFIG``, else ``./config.json`` when it exists.
+    """
+    path = _config_path(config_file)
+    unknown = _unknown_env_vars()
+    token = _file_values.set(read_config_file(path) if path else {})
+    try:
+        settings = Settings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, path, unknown)) from None
+    finally:
+        _file_values.reset(token)
+    if unknown:
+        raise ConfigError(format_validation_error(None, path, unknown))
+    return settings
+
+
+def _config_path(config_file: Path | str | None) -> Path | None:
+    if config_file is not None:
+        return Path(config_file)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def env_vars() -> dict[str, tuple[str, ...]]:
+    """Every environment variable herald reads, mapped to the settings path it sets."""
+    out: dict[str, tuple[str, ...]] = {CONFIG_ENV: ("(config file path)",)}
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, _Section):
+            for sub in annotation.model_fields:
+                out[f"{ENV_PREFIX}{name}_{sub}".upper()] = (name, sub)
+        else:
+            out[f"{ENV_PREFIX}{name}".upper()] = (name,)
+    return out
+
+
+def _unknown_env_vars() -> list[str]:
+    known = env_vars()
+    return sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k not in known)
+
+
+def env_var_for(loc: Sequence[str | int]) -> str:
+    """The environment variable that sets the field at ``loc``."""
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    if parts and parts[0] == "senders":
+        return "HERALD_SENDERS"
+    return ENV_PREFIX + "_".join(parts[:2]).upper()
+
+
+def format_validation_error(
+    exc: ValidationError | None, path: Path | None, unknown_env: Sequence[str] = ()
+) -> str:
+    """One line per bad field: key, value, rule, and where to fix it."""
+    lines = [f"  {name}: unknown environment variable (no such setting)" for name in unknown_env]
+    for err in exc.errors() if exc is not None else ():
+        loc = list(err["loc"])
+        key = _dotted(loc)
+        value = err.get("input")
+        shown = "(unset)" if err["type"] == "missing" else _show(value)
+        if err["type"] == "extra_forbidden":
+            rule = "unknown key (no such setting)"
+        elif err["type"] == "missing":
+            rule = "required"
+        else:
+            rule = err["msg"].removeprefix("Value error, ")
+        where = f"config key {key}" + (f" in {path}" if path else "") + f", env {env_var_for(loc)}"
+        lines.append(f"  {key} = {shown}: {rule} [{where}]")
+    return f"invalid configuration ({len(lines)} error(s)):\n" + "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{...}"
+    return json.dumps(value, default=str)
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(settings)"
+
+
+def resolved_json(settings: Settings) -> str:
+    """The settings as a config file that reproduces them exactly (for child processes)."""
+    return settings.model_dump_json(indent=2)

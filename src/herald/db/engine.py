@@ -1,0 +1,111 @@
+"""Engines, sessions, migrations, and the wait for the database at start."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
+
+from herald.errors import StorageError
+
+logger = logging.getLogger(__name__)
+
+ALEMBIC_DIR = Path(__file__).parent / "alembic"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL with the psycopg (v3) driver named."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def make_engine(url: str, **kwargs: object) -> Engine:
+    """An engine for ``url`` (psycopg 3)."""
+    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+
+
+def wait_for_database(
+    url: str, timeout: float, *, stop: Callable[[], bool] | None = None
+) -> Engine:
+    """An engine once the database answers, or :class:`StorageError` after ``timeout``."""
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout
+    warned = False
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            if warned:
+                logger.info("database is reachable")
+            return engine
+        except OperationalError as exc:
+            if time.monotonic() >= deadline or (stop is not None and stop()):
+                engine.dispose()
+                raise StorageError(
+                    f"Postgres at {safe_url(url)} unreachable after {timeout:g}s "
+                    f"(database.connect_timeout_secs): {exc.orig}"
+                ) from None
+            if not warned:
+                logger.warning("waiting for Postgres at %s (up to %gs)", safe_url(url), timeout)
+                warned = True
+            time.sleep(0.2)
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for logs."""
+    return make_url(sqlalchemy_url(url)).render_as_string(hide_password=True)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to ``revision``."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def create_database(url: str) -> bool:
+    """Create the database named in ``url`` if missing; True if it was created."""
+    target = make_url(sqlalchemy_url(url))
+    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False),
+                        isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            ).first()
+            if exists:
+                return False
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+            return True
+    finally:
+        admin.dispose()
+
+
+def drop_database(url: str) -> bool:
+    """Drop the database named in ``url`` if present; True if it was dropped."""
+    target = make_url(sqlalchemy_url(url))
+    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False),
+                        isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            ).first()
+            if not exists:
+                return False
+            conn.execute(text(f'DROP DATABASE "{target.database}" WITH (FORCE)'))
+            return True
+    finally:
+        admin.dispose()

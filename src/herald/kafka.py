@@ -1,0 +1,163 @@
+"""Kafka client factories, topic setup and the broker wait every service starts with."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from herald.config import KafkaSettings
+from herald.contracts import ALL_TOPICS, Topic
+from herald.errors import BrokerError
+
+logger = logging.getLogger(__name__)
+
+# Against the embedded broker a group join takes about half the session timeout.
+EMBEDDED_SESSION_TIMEOUT_MS = 3000
+EMBEDDED_HEARTBEAT_MS = 300
+
+
+def _base(settings: KafkaSettings) -> dict[str, Any]:
+    if settings.bootstrap is None:
+        raise BrokerError("kafka.bootstrap is unset and no embedded broker was started")
+    conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap}
+    conf.update(settings.client_config)
+    return conf
+
+
+def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
+    """An idempotent, batching producer."""
+    conf = _base(settings)
+    conf.update(
+        {
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 500_000,
+            "queue.buffering.max.kbytes": 512 * 1024,
+        }
+    )
+    conf.update(overrides)
+    return conf
+
+
+def transactional_producer_config(
+    settings: KafkaSettings, transactional_id: str, **overrides: Any
+) -> dict[str, Any]:
+    """A producer whose writes and consumed offsets commit atomically."""
+    return producer_config(
+        settings,
+        **{
+            "transactional.id": transactional_id,
+            "transaction.timeout.ms": settings.transaction_timeout_ms,
+            **overrides,
+        },
+    )
+
+
+def consumer_config(settings: KafkaSettings, group: str, **overrides: Any) -> dict[str, Any]:
+    """A read_committed consumer that commits only what its owner says is done."""
+    conf = _base(settings)
+    conf.update(
+        {
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "partition.assignment.strategy": "cooperative-sticky",
+            # librdkafka's 1000 ms default stalls a consumer working through a backlog.
+            "fetch.queue.backoff.ms": 10,
+        }
+    )
+    if settings.session_timeout_ms is not None:
+        conf["session.timeout.ms"] = settings.session_timeout_ms
+    if settings.heartbeat_interval_ms is not None:
+        conf["heartbeat.interval.ms"] = settings.heartbeat_interval_ms
+    conf.update(overrides)
+    return conf
+
+
+def admin(settings: KafkaSettings) -> AdminClient:
+    """An admin client."""
+    return AdminClient(_base(settings))
+
+
+def wait_for_broker(
+    settings: KafkaSettings, *, stop: Callable[[], bool] | None = None
+) -> None:
+    """Block until the broker answers a metadata request, or raise :class:`BrokerError`."""
+    deadline = time.monotonic() + settings.connect_timeout_secs
+    client = admin(settings)
+    warned = False
+    while True:
+        try:
+            client.list_topics(timeout=min(2.0, settings.connect_timeout_secs))
+            if warned:
+                logger.info("broker %s is reachable", settings.bootstrap)
+            return
+        except KafkaException as exc:
+            if time.monotonic() >= deadline or (stop is not None and stop()):
+                raise BrokerError(
+                    f"Kafka at {settings.bootstrap} unreachable after "
+                    f"{settings.connect_timeout_secs:g}s (kafka.connect_timeout_secs): {exc}"
+                ) from None
+            if not warned:
+                logger.warning(
+                    "waiting for Kafka at %s (up to %gs): %s",
+                    settings.bootstrap,
+                    settings.connect_timeout_secs,
+                    exc,
+                )
+                warned = True
+            time.sleep(0.2)
+
+
+def ensure_topics(settings: KafkaSettings, topics: Iterable[Topic] = ALL_TOPICS) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    client = admin(settings)
+    existing = set(client.list_topics(timeout=10).topics)
+    wanted = [
+        NewTopic(
+            t.qualified(settings.namespace),
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+        )
+        for t in topics
+        if t.qualified(settings.namespace) not in existing
+    ]
+    if not wanted:
+        return []
+    created = []
+    for name, future in client.create_topics(wanted, request_timeout=15).items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BrokerError(f"cannot create topic {name}: {exc}") from None
+    logger.info("created topics %s", ", ".join(sorted(created)))
+    return created
+
+
+def partitions_of(consumer: Consumer, topic: str, timeout: float = 10.0) -> list[TopicPartition]:
+    """Every partition of ``topic`` (waits for the topic's metadata)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is not None and meta.error is None and meta.partitions:
+            return [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"topic {topic} has no partitions after {timeout:g}s")
+        time.sleep(0.1)
+
+
+def raise_if_fatal(err: KafkaError, where: str) -> None:
+    """Log a retriable error; raise :class:`BrokerError` for a fatal one."""
+    if err.fatal():
+        raise BrokerError(f"fatal Kafka error in {where}: {err}")
+    logger.warning("Kafka error in %s (retriable=%s): %s", where, err.retriable(), err)

@@ -1,0 +1,1 @@
+"""Embedded broker and database, and local process supervision."""

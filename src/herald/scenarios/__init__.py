@@ -1,0 +1,1 @@
+"""Workload generators. ``sms`` is the flagship; retail and telemetry come later."""

@@ -1,0 +1,1 @@
+"""One module per service; each has ``main(argv)`` and ``run(settings, *, stop, ...)``."""

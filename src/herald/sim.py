@@ -1,0 +1,425 @@
+"""``sim.run``: one complete run end to end, with a live view and a final report.
+
+Starts the embedded broker and database (unless ``kafka.bootstrap`` / ``database.url`` point
+elsewhere), every service as its own process, asks for a run on ``herald.runs``, waits until
+Postgres holds every outcome, prints the summary and stops everything in order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+
+from herald import kafka, runs
+from herald.config import Settings, load_settings, resolved_json
+from herald.db.engine import make_engine, migrate
+from herald.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    HeraldError,
+)
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+from herald.runtime.processes import (
+    ProcessGroup,
+    ServiceProcess,
+    child_environment,
+    herald_command,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """What ``sim.run``'s flags ask for, on top of the settings."""
+
+    config: Path | None = None
+    messages: int | None = None
+    senders: int | None = None
+    mean_wait: float | None = None
+    failure_rate: float | None = None
+    max_in_flight: int | None = None
+    rate: float | None = None
+    seed: int | None = None
+    refresh: float | None = None
+    monitor_output: str | None = None
+    json_path: Path | None = None
+    timeout: float | None = None
+    keep_running: bool = False
+
+
+@dataclass
+class SimResult:
+    """What a finished (or failed) run reports."""
+
+    run_id: str
+    expected: int
+    summary: dict[str, Any] = field(default_factory=dict)
+    exit_code: int = EXIT_OK
+
+
+def settings_for(options: SimOptions) -> Settings:
+    """The settings tree with the flags applied (raises ConfigError)."""
+    overrides: dict[str, Any] = {}
+    if options.messages is not None:
+        overrides["producer"] = {"num_messages": options.messages}
+    if options.rate is not None:
+        overrides.setdefault("producer", {})["rate"] = options.rate
+    if options.seed is not None:
+        overrides.setdefault("producer", {})["seed"] = options.seed
+    monitor: dict[str, Any] = {}
+    if options.refresh is not None:
+        monitor["refresh_secs"] = options.refresh
+    if options.monitor_output is not None:
+        monitor["output_location"] = options.monitor_output
+    if monitor:
+        overrides["monitor"] = monitor
+    settings = load_settings(options.config, overrides)
+    sender_flags = {
+        k: v
+        for k, v in (
+            ("mean_wait_time", options.mean_wait),
+            ("failure_rate", options.failure_rate),
+            ("max_in_flight", options.max_in_flight),
+        )
+        if v is not None
+    }
+    if options.senders is not None or sender_flags:
+        count = options.senders if options.senders is not None else len(settings.senders)
+        base = [s.model_dump() for s in settings.senders]
+        senders = [{**base[i % len(base)], **sender_flags} for i in range(count)]
+        overrides["senders"] = senders
+        settings = load_settings(options.config, overrides)
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``herald sim``: the same as ``invoke sim.run``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="herald sim", description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path)
+    p.add_argument("--messages", type=int)
+    p.add_argument("--senders", type=int)
+    p.add_argument("--mean-wait", type=float)
+    p.add_argument("--failure-rate", type=float)
+    p.add_argument("--max-in-flight", type=int)
+    p.add_argument("--rate", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--refresh", type=float)
+    p.add_argument("--monitor-output")
+    p.add_argument("--json", dest="json_path", type=Path)
+    p.add_argument("--timeout", type=float)
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    return run_cli(SimOptions(**vars(args)))
+
+
+def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
+    """Validate, simulate, report; return the exit code."""
+    console = Console(file=out or sys.stdout, highlight=False)
+    try:
+        settings = settings_for(options)
+    except HeraldError as exc:
+        print(f"herald: {exc}", file=sys.stderr)
+        return exc.exit_code
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s [sim] %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger().setLevel("WARNING")  # the console shows progress; logs are for services
+    stop = threading.Event()
+    restore = _install_signals(stop)
+    try:
+        result = simulate(settings, options, stop=stop, console=console)
+    except HeraldError as exc:
+        console.print(f"[red]herald: {exc}[/]")
+        return exc.exit_code
+    finally:
+        restore()
+    if options.json_path is not None and result.summary:
+        options.json_path.write_text(json.dumps(result.summary, indent=2, default=str) + "\n")
+        console.print(f"summary written to {options.json_path}")
+    return result.exit_code
+
+
+def _install_signals(stop: threading.Event) -> Any:
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise SystemExit(EXIT_INTERRUPTED)
+        stop.set()
+
+    for s in previous:
+        signal.signal(s, handle)
+
+    def restore() -> None:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+    return restore
+
+
+@contextmanager
+def embedded_services(settings: Settings, home: Path) -> Iterator[Settings]:
+    """Start the embedded broker and database where the settings name none; yield settings
+    pointing at what runs."""
+    with ExitStack() as stack:
+        kafka_settings = settings.kafka
+        if kafka_settings.bootstrap is None:
+            broker = stack.enter_context(EmbeddedBroker(log_path=home / "logs" / "broker.log"))
+            kafka_settings = kafka_settings.model_copy(
+                update={
+                    "bootstrap": broker.bootstrap,
+                    "session_timeout_ms": kafka_settings.session_timeout_ms
+                    or kafka.EMBEDDED_SESSION_TIMEOUT_MS,
+                    "heartbeat_interval_ms": kafka_settings.heartbeat_interval_ms
+                    or kafka.EMBEDDED_HEARTBEAT_MS,
+                }
+            )
+        db_settings = settings.database
+        if db_settings.url is None:
+            database = stack.enter_context(EmbeddedDatabase(home / "pgdata"))
+            db_settings = db_settings.model_copy(update={"url": database.url})
+        yield settings.model_copy(update={"kafka": kafka_settings, "database": db_settings})
+
+
+def simulate(
+    settings: Settings, options: SimOptions, *, stop: threading.Event, console: Console
+) -> SimResult:
+    """One run, start to finish."""
+    started_wall = time.time()
+    started = time.monotonic()
+    home = settings.home.expanduser().resolve()
+    request = runs.make_request(
+        settings.producer.num_messages,
+        seed=settings.producer.seed,
+        rate=settings.producer.rate,
+        config={"senders": [s.model_dump() for s in settings.senders]},
+    )
+    run_dir = home / "runs" / request.run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    console.print(
+        f"herald run [bold]{request.run_id}[/]: {request.messages:,} messages, "
+        f"{len(settings.senders)} senders (logs in {run_dir})"
+    )
+    with embedded_services(settings, home) as live:
+        assert live.database.url is not None
+        kafka.wait_for_broker(live.kafka, stop=stop.is_set)
+        kafka.ensure_topics(live.kafka)
+        migrate(live.database.url)
+        settings_file = run_dir / "settings.json"
+        settings_file.write_text(resolved_json(live))
+        group = ProcessGroup()
+        try:
+            return _run(live, request, group, settings_file, run_dir, options, stop, console,
+                        started, started_wall)
+        finally:
+            codes = group.stop()
+            bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM)}
+            if bad:
+                console.print(f"[yellow]services exited with {bad}; logs in {run_dir}[/]")
+
+
+def _run(
+    live: Settings,
+    request: Any,
+    group: ProcessGroup,
+    settings_file: Path,
+    run_dir: Path,
+    options: SimOptions,
+    stop: threading.Event,
+    console: Console,
+    started: float,
+    started_wall: float,
+) -> SimResult:
+    env = child_environment()
+    cfg = ["--config", str(settings_file)]
+    logs = run_dir / "logs"
+    summary_path = run_dir / "monitor.json"
+    # Senders first: their group join is the slowest step of a start.
+    for i in range(len(live.senders)):
+        group.add(ServiceProcess(f"sender-{i}", herald_command("sender", "--id", str(i), *cfg),
+                                 log_path=logs / f"sender-{i}.log", env=env))
+    group.add(ServiceProcess("producer", herald_command("producer", *cfg),
+                             log_path=logs / "producer.log", env=env))
+    group.add(ServiceProcess("recorder", herald_command("recorder", *cfg),
+                             log_path=logs / "recorder.log", env=env))
+    monitor = group.add(
+        ServiceProcess(
+            "monitor",
+            herald_command("monitor", *cfg, "--run-id", request.run_id, "--exit-when-complete",
+                           "--summary-json", str(summary_path)),
+            log_path=logs / "monitor.log",
+            env=env,
+            stdout=sys.stdout if live.monitor.output_location == "stdout" else None,
+        )
+    )
+    runs.submit(live.kafka, request)
+    assert live.database.url is not None
+    engine = make_engine(live.database.url)
+    timeout = options.timeout or _default_timeout(live, request.messages)
+    deadline = time.monotonic() + timeout
+    recorded = 0
+    try:
+        while True:
+            if stop.is_set():
+                console.print(f"[yellow]interrupted: {recorded:,} of {request.messages:,} "
+                              "outcomes recorded; stopping services[/]")
+                return SimResult(request.run_id, request.messages, exit_code=EXIT_INTERRUPTED)
+            dead = [m for m in group.exited() if m is not monitor]
+            if dead or (monitor.poll() not in (None, 0)):
+                failed = dead[0] if dead else monitor
+                raise HeraldError(
+                    f"{failed.name} exited with code {failed.poll()} before the run completed; "
+                    f"its log ({failed.log_path}) ends with:\n{failed.tail()}"
+                )
+            recorded = _recorded(engine, request.run_id)
+            if recorded >= request.messages and monitor.poll() == 0:
+                break
+            if time.monotonic() > deadline:
+                raise HeraldError(
+                    f"run {request.run_id} not complete after {timeout:g}s: "
+                    f"{recorded:,} of {request.messages:,} outcomes recorded (--timeout)"
+                )
+            stop.wait(0.1)
+        elapsed = time.monotonic() - started
+        monitor_summary = json.loads(summary_path.read_text())
+        summary = report(engine, request.run_id, monitor_summary, elapsed, started_wall)
+    finally:
+        engine.dispose()
+    print_summary(console, summary)
+    ok = summary["outcomes_in_database"] == summary["total"] == request.messages
+    if not ok:
+        console.print("[red]the monitor's totals and Postgres disagree[/]")
+    return SimResult(request.run_id, request.messages, summary, EXIT_OK if ok else EXIT_FAILURE)
+
+
+def _default_timeout(settings: Settings, messages: int) -> float:
+    # Generous: a minute to start, plus the slowest possible sending at 1,000 msg/s, plus the
+    # time a one-at-a-time sender needs at its mean wait.
+    slowest = max(s.mean_wait_time * s.max_attempts / s.max_in_flight for s in settings.senders)
+    paced = messages / settings.producer.rate if settings.producer.rate else 0.0
+    return 60.0 + messages / 1000.0 + messages * slowest / len(settings.senders) * 3 + paced
+
+
+def _recorded(engine: Any, run_id: str) -> int:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT sent + failed FROM runs WHERE run_id = :r"), {"r": run_id}
+        ).first()
+    return int(row[0]) if row else 0
+
+
+def report(
+    engine: Any, run_id: str, monitor: dict[str, Any], elapsed: float, started_wall: float
+) -> dict[str, Any]:
+    """The final summary: the monitor's figures, checked against what Postgres holds."""
+    with engine.connect() as conn:
+        db = conn.execute(
+            text(
+                """
+                SELECT count(*) AS n,
+                       count(*) FILTER (WHERE status = 'sent') AS sent,
+                       count(*) FILTER (WHERE status = 'failed') AS failed,
+                       avg(latency_ms) AS avg_ms,
+                       percentile_cont(ARRAY[0.5, 0.95, 0.99])
+                           WITHIN GROUP (ORDER BY latency_ms) AS pct,
+                       extract(epoch FROM min(created_at)) AS first_created,
+                       extract(epoch FROM max(recorded_at)) AS last_recorded,
+                       extract(epoch FROM min(received_at)) AS first_received
+                FROM outcomes WHERE run_id = :r
+                """
+            ),
+            {"r": run_id},
+        ).one()
+        per_sender = conn.execute(
+            text(
+                """
+                SELECT sender_id, count(*) FILTER (WHERE status = 'sent'),
+                       count(*) FILTER (WHERE status = 'failed'), avg(latency_ms)
+                FROM outcomes WHERE run_id = :r GROUP BY sender_id ORDER BY sender_id
+                """
+            ),
+            {"r": run_id},
+        ).all()
+    span = float(db.last_recorded - db.first_created) if db.n else 0.0
+    senders = {
+        str(sid): {
+            "sent": sent,
+            "failed": failed,
+            "failure_fraction": failed / (sent + failed),
+            "avg_latency_ms": float(avg),
+        }
+        for sid, sent, failed, avg in per_sender
+    }
+    p50, p95, p99 = (float(x) for x in db.pct) if db.n else (None, None, None)
+    return {
+        "run_id": run_id,
+        "total": monitor.get("total", 0),
+        "sent": monitor.get("sent", 0),
+        "failed": monitor.get("failed", 0),
+        "invalid": monitor.get("invalid", 0),
+        "expected": monitor.get("expected"),
+        "outcomes_in_database": db.n,
+        "sent_in_database": db.sent,
+        "failed_in_database": db.failed,
+        "avg_latency_ms": float(db.avg_ms) if db.n else None,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
+        "throughput": db.n / span if span > 0 else None,
+        "throughput_basis": "outcomes / (last outcome recorded - first message created)",
+        "wall_secs": elapsed,
+        "first_result_secs": (
+            float(db.first_received) - started_wall if db.first_received is not None else None
+        ),
+        "senders": senders,
+        "monitor": monitor,
+    }
+
+
+def print_summary(console: Console, s: dict[str, Any]) -> None:
+    """The final report, as a table."""
+    table = Table(title=f"run {s['run_id']}", show_header=False, box=None)
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.1f} ms"
+
+    rows = [
+        ("messages", f"{s['expected']:,}"),
+        ("sent / failed", f"{s['sent']:,} / {s['failed']:,}"),
+        ("outcomes in Postgres", f"{s['outcomes_in_database']:,} "
+         f"({s['sent_in_database']:,} sent, {s['failed_in_database']:,} failed)"),
+        ("latency avg / p50 / p95 / p99",
+         f"{ms(s['avg_latency_ms'])} / {ms(s['p50_ms'])} / {ms(s['p95_ms'])} / {ms(s['p99_ms'])}"),
+        ("throughput", f"{s['throughput']:,.0f} msg/s" if s["throughput"] else "-"),
+        ("first result after", f"{s['first_result_secs']:.2f} s"
+         if s["first_result_secs"] is not None else "-"),
+        ("wall time", f"{s['wall_secs']:.2f} s"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+    senders = Table("sender", "sent", "failed", "failure %", "avg latency")
+    for sid, row in s["senders"].items():
+        senders.add_row(sid, f"{row['sent']:,}", f"{row['failed']:,}",
+                        f"{100 * row['failure_fraction']:.2f}", ms(row["avg_latency_ms"]))
+    console.print(senders)
