@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,19 +22,17 @@ tools:
 `herald <command> --help` for a command's options."""
 
 
-def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
-    from herald import sim, tools
-    from herald.services import monitor, producer, recorder, sender
-
-    return {
-        "producer": producer.main,
-        "sender": sender.main,
-        "monitor": monitor.main,
-        "recorder": recorder.main,
-        "sim": sim.main,
-        "submit": tools.submit_main,
-        "migrate": tools.migrate_main,
-    }
+# command -> (module, function): imported on use, so a service starts without the others'
+# dependencies (start-up time is what a run's first result waits for).
+COMMANDS = {
+    "producer": ("herald.services.producer", "main"),
+    "sender": ("herald.services.sender", "main"),
+    "monitor": ("herald.services.monitor", "main"),
+    "recorder": ("herald.services.recorder", "main"),
+    "sim": ("herald.sim", "main"),
+    "submit": ("herald.tools", "submit_main"),
+    "migrate": ("herald.tools", "migrate_main"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,9 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if args else 2
-    commands = _commands()
-    command = commands.get(args[0])
-    if command is None:
+    target = COMMANDS.get(args[0])
+    if target is None:
         print(f"herald: unknown command {args[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    command: Callable[[Sequence[str]], int] = getattr(
+        importlib.import_module(target[0]), target[1]
+    )
     return command(args[1:])

