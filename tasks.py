@@ -1,0 +1,199 @@
+"""herald's front door: `poetry run invoke --list`. Each task parses its flags and calls herald."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+ROOT = Path(__file__).parent
+PY = sys.executable
+
+
+# -- sim ------------------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "messages": "messages in the run (default 10,000, or producer.num_messages)",
+        "senders": "number of sender processes (default: the configured list, 4)",
+        "mean_wait": "mean simulated send time of every sender, seconds",
+        "failure_rate": "failure probability of every sender, 0-1",
+        "max_in_flight": "messages each sender has in flight at once (1: one at a time)",
+        "rate": "producer rate limit, messages/s",
+        "seed": "seed for reproducible content",
+        "config": "config file (JSON; the classic layout works)",
+        "json": "write the final summary here as JSON",
+        "refresh": "monitor refresh, seconds",
+        "monitor_output": "stdout, stderr or a file path",
+        "timeout": "give up after this many seconds",
+    }
+)
+def run(
+    c: Context,
+    messages: int | None = None,
+    senders: int | None = None,
+    mean_wait: float | None = None,
+    failure_rate: float | None = None,
+    max_in_flight: int | None = None,
+    rate: float | None = None,
+    seed: int | None = None,
+    config: str | None = None,
+    json: str | None = None,
+    refresh: float | None = None,
+    monitor_output: str | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Run one complete simulation end to end: live progress, final report."""
+    from herald.sim import SimOptions, run_cli
+
+    code = run_cli(
+        SimOptions(
+            config=Path(config) if config else None,
+            messages=messages,
+            senders=senders,
+            mean_wait=mean_wait,
+            failure_rate=failure_rate,
+            max_in_flight=max_in_flight,
+            rate=rate,
+            seed=seed,
+            refresh=refresh,
+            monitor_output=monitor_output,
+            json_path=Path(json) if json else None,
+            timeout=timeout,
+        )
+    )
+    if code:
+        raise Exit(code=code)
+
+
+# -- db -------------------------------------------------------------------------------------
+
+
+def _database_url(c: Context) -> tuple[str, object | None]:
+    """The configured database URL, or the embedded database started for this task."""
+    from herald.config import load_settings
+    from herald.errors import HeraldError
+
+    try:
+        settings = load_settings()
+    except HeraldError as exc:
+        raise Exit(str(exc), code=exc.exit_code) from None
+    if settings.database.url:
+        return settings.database.url, None
+    from herald.runtime.database import EmbeddedDatabase
+
+    db = EmbeddedDatabase(settings.home / "pgdata").start()
+    assert db.url is not None
+    return db.url, db
+
+
+@task
+def create(c: Context) -> None:
+    """Create the database (the embedded one under .herald/ unless HERALD_DATABASE_URL)."""
+    from herald.db.engine import create_database, safe_url
+
+    url, embedded = _database_url(c)
+    try:
+        created = create_database(url)
+        print(f"{'created' if created else 'already exists'}: {safe_url(url)}")
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+
+
+@task
+def drop(c: Context) -> None:
+    """Drop the database (every run and outcome in it)."""
+    from herald.db.engine import drop_database, safe_url
+
+    url, embedded = _database_url(c)
+    try:
+        dropped = drop_database(url)
+        print(f"{'dropped' if dropped else 'no such database'}: {safe_url(url)}")
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+
+
+@task
+def migrate(c: Context) -> None:
+    """Apply the Alembic migrations (creating the database first if needed)."""
+    from herald.db.engine import create_database, migrate as upgrade, safe_url
+
+    url, embedded = _database_url(c)
+    try:
+        create_database(url)
+        upgrade(url)
+        print(f"migrated: {safe_url(url)}")
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+
+
+# -- quality --------------------------------------------------------------------------------
+
+
+@task
+def lint(c: Context) -> None:
+    """ruff check and ruff format --check."""
+    c.run(f"{PY} -m ruff check src tests benchmarks tasks.py", pty=False)
+    c.run(f"{PY} -m ruff format --check src tests benchmarks tasks.py", pty=False)
+
+
+@task(name="type-check")
+def type_check(c: Context) -> None:
+    """mypy, strict, on src/."""
+    c.run(f"{PY} -m mypy", pty=False)
+
+
+@task(help={"k": "only tests matching this expression", "m": "only tests with this marker"})
+def tests(c: Context, k: str = "", m: str = "") -> None:
+    """Run every test tier (unit, integration, e2e) without coverage."""
+    args = (f" -k {k!r}" if k else "") + (f" -m {m!r}" if m else "")
+    c.run(f"{PY} -m pytest{args}", pty=False)
+
+
+@task
+def coverage(c: Context) -> None:
+    """Run every test with coverage (subprocesses included); fail under 95%."""
+    for stale in ROOT.glob(".coverage*"):
+        stale.unlink()
+    # pytest-cov measures the service processes the tests start, too (they inherit its
+    # environment and exit cleanly on SIGTERM, which writes their data).
+    c.run(
+        f"{PY} -m pytest --cov=herald --cov-report=term-missing:skip-covered "
+        "--cov-fail-under=95",
+        pty=False,
+    )
+
+
+# -- benchmarks -----------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "repeat": "runs of each benchmark (the median is reported)",
+        "quick": "small sizes, to check the scripts work (figures not meaningful)",
+    }
+)
+def bench(c: Context, repeat: int = 3, quick: bool = False) -> None:
+    """Run the benchmarks in benchmarks/ and write docs/benchmarks.md."""
+    args = f" --repeat {repeat}" + (" --quick" if quick else "")
+    c.run(f"{PY} {ROOT / 'benchmarks' / 'run.py'}{args}", pty=False)
+
+
+ns = Collection()
+ns.add_collection(Collection("sim", run))
+ns.add_collection(Collection("db", create, drop, migrate))
+ns.add_collection(Collection("linting", lint, type_check))
+ns.add_collection(Collection("testing", tests, coverage))
+bench_ns = Collection("bench")
+bench_ns.add_task(bench, name="run")
+ns.add_collection(bench_ns)
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

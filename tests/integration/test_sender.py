@@ -1,0 +1,182 @@
+"""Senders against the real broker: exactly one result per message, DLQ for poison."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from herald import contracts, kafka
+from herald.config import Settings
+from herald.contracts import SmsMessage, SmsResult
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+from herald.scenarios.sms import SmsGenerator
+from herald.services import sender
+from tests.conftest import ServiceThread, decode_all, make_settings, produce_records, read_topic
+
+
+def outbound_records(run_id: str, n: int, seed: int = 1) -> list[tuple[bytes | None, bytes]]:
+    return [
+        (m.id.encode(), msgspec.json.encode(m)) for m in SmsGenerator(run_id, seed).messages(n)
+    ]
+
+
+def sender_settings(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, *senders: dict
+) -> Settings:
+    s = make_settings(broker, database, namespace, senders=list(senders))
+    kafka.ensure_topics(s.kafka)
+    return s
+
+
+def test_each_message_yields_exactly_one_result(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
+) -> None:
+    s = sender_settings(
+        broker, database, namespace,
+        {"mean_wait_time": 0.002, "failure_rate": 0.25, "max_in_flight": 200},
+    )
+    n = 4000
+    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("exact", n))
+    svc = ServiceThread(sender.run, s, sender_id=0)
+    try:
+        msgs = read_topic(s, contracts.RESULTS.qualified(namespace), n)
+    finally:
+        assert svc.join() == 0
+    results: list[SmsResult] = decode_all(msgs, SmsResult)
+    assert len(results) == n
+    assert {r.message_id for r in results} == {f"exact-{i}" for i in range(n)}
+    assert {r.sender_id for r in results} == {0}
+    failed = [r for r in results if r.status == "failed"]
+    # Binomial(4000, 0.25): sd = 27.4; 5 sd either side.
+    assert 1000 - 137 <= len(failed) <= 1000 + 137
+    assert all(r.failure_reason in sender.FAILURE_REASONS for r in failed)
+    assert all(r.failure_reason is None for r in results if r.status == "sent")
+    assert all(r.attempts == 1 for r in results)
+    # Exponential with mean 2 ms: the sample mean's sd is 2/sqrt(4000) ms; 5 sd is 0.16 ms.
+    assert statistics.fmean(r.latency_ms for r in results) == pytest.approx(2.0, abs=0.16)
+    for r in results:
+        assert r.completed_at >= r.received_at >= r.created_at
+        gap = (r.completed_at - r.received_at).total_seconds() * 1000
+        assert gap == pytest.approx(r.latency_ms, abs=0.01)
+
+
+def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_goes_on(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
+) -> None:
+    s = sender_settings(broker, database, namespace, {"mean_wait_time": 0, "failure_rate": 0})
+    outbound = contracts.OUTBOUND.qualified(namespace)
+    good = outbound_records("poison", 50)
+    bad_schema = msgspec.json.encode(
+        {"id": "x-1", "run_id": "poison", "seq": 0, "phone": "not-a-number", "text": "hi",
+         "created_at": datetime.now(UTC)}
+    )
+    produce_records(s, outbound, [*good[:25], (b"k1", b"\xffnot json"), (b"k2", bad_schema),
+                                  *good[25:]])
+    svc = ServiceThread(sender.run, s, sender_id=0)
+    try:
+        results = read_topic(s, contracts.RESULTS.qualified(namespace), 50)
+        dead = read_topic(s, contracts.DLQ.qualified(namespace), 2)
+    finally:
+        svc.join()
+    assert len(results) == 50
+    assert all(r.status == "sent" for r in decode_all(results, SmsResult))
+    assert len(dead) == 2
+    by_key = {m.key(): m for m in dead}
+    assert by_key[b"k1"].value() == b"\xffnot json"
+    assert by_key[b"k2"].value() == bad_schema
+    for key, reason in ((b"k1", "DecodeError: JSON is malformed"),
+                        (b"k2", "ValidationError: Expected `str` matching regex")):
+        headers = dict(by_key[key].headers())
+        assert headers[contracts.DLQ_REASON].decode().startswith(reason)
+        assert headers[contracts.DLQ_TOPIC].decode() == outbound
+        assert headers[contracts.DLQ_SERVICE] == b"sender-0"
+        assert int(headers[contracts.DLQ_OFFSET]) >= 0
+        assert 0 <= int(headers[contracts.DLQ_PARTITION]) < s.kafka.partitions
+
+
+def test_window_of_one_sends_one_message_at_a_time(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
+) -> None:
+    s = sender_settings(
+        broker, database, namespace,
+        {"mean_wait_time": 0.004, "failure_rate": 0, "latency_distribution": "constant",
+         "max_in_flight": 1},
+    )
+    n = 40
+    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("one", n))
+    svc = ServiceThread(sender.run, s, sender_id=0)
+    try:
+        results = decode_all(read_topic(s, contracts.RESULTS.qualified(namespace), n), SmsResult)
+    finally:
+        svc.join()
+    spans = sorted((r.received_at, r.completed_at) for r in results)
+    assert all(r.latency_ms == 4.0 for r in results)
+    # One at a time: each message is received only after the previous one completed.
+    assert all(nxt[0] >= prev[1] for prev, nxt in zip(spans, spans[1:], strict=False))
+
+
+def test_a_wide_window_overlaps_sends(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
+) -> None:
+    s = sender_settings(
+        broker, database, namespace,
+        {"mean_wait_time": 0.05, "failure_rate": 0, "latency_distribution": "constant",
+         "max_in_flight": 1000},
+    )
+    n = 400
+    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("wide", n))
+    svc = ServiceThread(sender.run, s, sender_id=0)
+    try:
+        results = decode_all(read_topic(s, contracts.RESULTS.qualified(namespace), n), SmsResult)
+    finally:
+        svc.join()
+    first_received = min(r.received_at for r in results)
+    last_completed = max(r.completed_at for r in results)
+    # 400 sends of 50 ms one after another would take 20 s; in a window they overlap.
+    assert (last_completed - first_received).total_seconds() < 400 * 0.05 / 4
+
+
+def test_retries_count_attempts_and_fail_once_after_the_last(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
+) -> None:
+    s = sender_settings(
+        broker, database, namespace,
+        {"mean_wait_time": 0.001, "failure_rate": 0.5, "latency_distribution": "constant",
+         "max_attempts": 3, "retry_backoff": 0.001},
+    )
+    n = 2000
+    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("retry", n))
+    svc = ServiceThread(sender.run, s, sender_id=0)
+    try:
+        results = decode_all(read_topic(s, contracts.RESULTS.qualified(namespace), n), SmsResult)
+    finally:
+        svc.join()
+    assert len(results) == n and len({r.message_id for r in results}) == n
+    failed = [r for r in results if r.status == "failed"]
+    assert all(r.attempts == 3 for r in failed)
+    # P(failed) = 0.5^3 = 0.125: mean 250, sd 14.8; 5 sd.
+    assert 250 - 74 <= len(failed) <= 250 + 74
+    by_attempts = {a: [r for r in results if r.attempts == a and r.status == "sent"]
+                   for a in (1, 2, 3)}
+    # Latency: 1 ms per attempt plus 1 ms, 2 ms backoff before the 2nd and 3rd.
+    assert {r.latency_ms for r in by_attempts[1]} == {1.0}
+    assert {round(r.latency_ms, 6) for r in by_attempts[2]} == {3.0}
+    assert {round(r.latency_ms, 6) for r in by_attempts[3]} == {6.0}
+    assert {round(r.latency_ms, 6) for r in failed} == {6.0}
+
+
+def test_unknown_sender_id_is_a_config_error(settings: Settings) -> None:
+    from herald.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sender --id 9: no such sender; the settings define 4"):
+        sender.Sender(settings, sender_id=9)
+
+
+def test_messages_with_schema_used_by_others_decode() -> None:
+    # The sender reads exactly the producer's contract.
+    m = next(SmsGenerator("r", 1).messages(1))
+    assert msgspec.json.decode(msgspec.json.encode(m), type=SmsMessage) == m

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from herald.config import Settings, env_vars, load_settings, read_config_file
+from herald.errors import EXIT_CONFIG, ConfigError
+
+CLASSIC = {
+    "producer": {"num_messages": 1234},
+    "progress_monitor": {"kind": "file", "output_location": "stderr", "refresh_secs": 2.5},
+    "sender": [
+        {"mean_wait_time": 0.5, "failure_rate": 0.1},
+        {"mean_wait_time": 1.5, "failure_rate": 0.3},
+    ],
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("HERALD_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no ./config.json unless a test writes one
+
+
+def write(tmp_path: Path, data: object, name: str = "config.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_defaults_are_valid_and_have_four_different_senders() -> None:
+    s = load_settings()
+    assert s.producer.num_messages == 10_000
+    assert len(s.senders) == 4
+    assert len({(x.mean_wait_time, x.failure_rate) for x in s.senders}) == 4
+    assert s.kafka.bootstrap is None and s.database.url is None
+    assert s.monitor.kind == "file" and s.monitor.output_location == "stdout"
+
+
+def test_classic_layout_is_read(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, CLASSIC))
+    assert s.producer.num_messages == 1234
+    assert s.monitor.output_location == "stderr"
+    assert s.monitor.refresh_secs == 2.5
+    assert [(x.mean_wait_time, x.failure_rate) for x in s.senders] == [(0.5, 0.1), (1.5, 0.3)]
+    assert s.senders[0].latency_distribution == "exponential"
+
+
+def test_config_json_in_the_working_directory_is_found(tmp_path: Path) -> None:
+    write(tmp_path, {"producer": {"num_messages": 77}})
+    assert load_settings().producer.num_messages == 77
+
+
+def test_herald_config_variable_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, {"producer": {"num_messages": 55}}, "other.json")
+    monkeypatch.setenv("HERALD_CONFIG", str(path))
+    assert load_settings().producer.num_messages == 55
+
+
+def test_sources_layer_file_then_env_then_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, {"producer": {"num_messages": 10, "rate": 5.0}, "kafka": {"partitions": 6}})
+    monkeypatch.setenv("HERALD_PRODUCER_NUM_MESSAGES", "20")
+    monkeypatch.setenv("HERALD_KAFKA_BOOTSTRAP", "k1:9092")
+    s = load_settings(path)
+    assert (s.producer.num_messages, s.producer.rate, s.kafka.partitions) == (20, 5.0, 6)
+    assert s.kafka.bootstrap == "k1:9092"
+    s = load_settings(path, {"producer": {"num_messages": 30}})
+    # A flag wins, and leaves the section's other values (file, env) in place.
+    assert (s.producer.num_messages, s.producer.rate, s.kafka.bootstrap) == (30, 5.0, "k1:9092")
+
+
+def test_senders_from_environment_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERALD_SENDERS", '[{"mean_wait_time": 0.2, "failure_rate": 0.5}]')
+    s = load_settings()
+    assert len(s.senders) == 1 and s.senders[0].failure_rate == 0.5
+
+
+def test_every_bad_field_is_reported_on_its_own_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = {
+        "producer": {"num_messages": 0},
+        "sender": [{"mean_wait_time": -1, "failure_rate": 1.5}, {"latency_distribution": "zipf"}],
+        "progress_monitor": {"refresh_secs": 0, "colour": "red"},
+    }
+    path = write(tmp_path, bad)
+    monkeypatch.setenv("HERALD_KAFKA_PARTITIONS", "many")
+    monkeypatch.setenv("HERALD_NO_SUCH_THING", "1")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.exit_code == EXIT_CONFIG == 2
+    lines = str(info.value).splitlines()
+    assert lines[0] == "invalid configuration (8 error(s)):"
+    body = "\n".join(lines[1:])
+    assert "HERALD_NO_SUCH_THING: unknown environment variable (no such setting)" in body
+    assert (
+        f"producer.num_messages = 0: Input should be greater than or equal to 1 "
+        f"[config key producer.num_messages in {path}, env HERALD_PRODUCER_NUM_MESSAGES]" in body
+    )
+    assert "senders[0].mean_wait_time = -1: Input should be greater than or equal to 0" in body
+    assert "senders[0].failure_rate = 1.5: Input should be less than or equal to 1" in body
+    assert "env HERALD_SENDERS]" in body
+    assert "senders[1].latency_distribution = \"zipf\": Input should be 'exponential'" in body
+    assert "monitor.refresh_secs = 0: Input should be greater than 0" in body
+    assert "monitor.colour = \"red\": unknown key (no such setting)" in body
+    assert 'kafka.partitions = "many": Input should be a valid integer' in body
+    assert len(lines) == 9
+
+
+def test_zero_senders_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"senders = \[\]: List should have at least 1 item"):
+        load_settings(write(tmp_path, {"sender": []}))
+
+
+def test_more_senders_than_partitions_is_an_error(tmp_path: Path) -> None:
+    cfg = {"kafka": {"partitions": 2}, "sender": [{}, {}, {}]}
+    with pytest.raises(ConfigError, match="3 senders need at least as many partitions"):
+        load_settings(write(tmp_path, cfg))
+
+
+def test_database_url_must_be_postgres() -> None:
+    with pytest.raises(ConfigError, match="must be a postgresql:// or postgresql"):
+        load_settings(overrides={"database": {"url": "mysql://x"}})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON (line 1, column 2"),
+        ("[1, 2]", "must hold a JSON object, not list"),
+        ('{"sender": [], "senders": []}', "both 'sender' and 'senders' are set"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        read_config_file(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.json")
+
+
+def test_env_vars_cover_every_leaf_setting() -> None:
+    names = env_vars()
+    assert names["HERALD_KAFKA_BOOTSTRAP"] == ("kafka", "bootstrap")
+    assert names["HERALD_DATABASE_URL"] == ("database", "url")
+    assert names["HERALD_MONITOR_REFRESH_SECS"] == ("monitor", "refresh_secs")
+    assert names["HERALD_SENDERS"] == ("senders",)
+    assert names["HERALD_HOME"] == ("home",)
+    sections = [f for f, i in Settings.model_fields.items() if "HERALD_" + f.upper() not in names]
+    for section in sections:
+        sub = Settings.model_fields[section].annotation.model_fields  # type: ignore[union-attr]
+        for leaf in sub:
+            assert f"HERALD_{section}_{leaf}".upper() in names
