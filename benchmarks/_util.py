@@ -108,7 +108,16 @@ def role_of(proc: psutil.Process) -> str:
             if role == "sender" and "--id" in cmd:
                 role = f"sender-{cmd[cmd.index('--id') + 1]}"
             return role
+    if len(cmd) > 1 and cmd[1].endswith(".py"):  # a benchmark script: relay.py produce
+        script = Path(cmd[1]).stem
+        return f"{script} {cmd[2]}" if len(cmd) > 2 and not cmd[2].startswith("-") else script
     return Path(cmd[0]).name if cmd else name
+
+
+def machine_busy_secs() -> float:
+    """CPU seconds the whole machine has spent busy (every core, every process) since boot."""
+    t = psutil.cpu_times()
+    return float(sum(t)) - t.idle - getattr(t, "iowait", 0.0)
 
 
 def peak_rss(proc: psutil.Process) -> int:
@@ -149,12 +158,19 @@ class ProcessSampler:
     CPU seconds (user + system) as last seen, so up to ``interval`` of a process's CPU time
     before it exits is missed. ``postgres_dir``: also sample the postgres server of that data
     directory and its backends (the server daemonizes, so it is not in the tree).
+    ``include_root=False``: only the root's descendants (the root is this very process).
     """
 
     def __init__(
-        self, root_pid: int, *, postgres_dir: Path | None = None, interval: float = 0.1
+        self,
+        root_pid: int,
+        *,
+        include_root: bool = True,
+        postgres_dir: Path | None = None,
+        interval: float = 0.1,
     ) -> None:
         self.root_pid = root_pid
+        self.include_root = include_root
         self.postgres_dir = postgres_dir
         self.interval = interval
         self.seen: dict[int, ProcessFigures] = {}
@@ -182,7 +198,9 @@ class ProcessSampler:
     def _tree(self) -> list[psutil.Process]:
         try:
             root = self._procs.setdefault(self.root_pid, psutil.Process(self.root_pid))
-            procs = [root, *root.children(recursive=True)]
+            procs = root.children(recursive=True)
+            if self.include_root:
+                procs.insert(0, root)
         except psutil.Error:
             procs = []
         if self.postgres_dir is not None:

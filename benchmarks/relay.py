@@ -28,7 +28,7 @@ from herald.runtime.broker import EmbeddedBroker
 PARTITIONS = 12  # like herald's topics
 TOPIC_A, TOPIC_B = "relay.a", "relay.b"
 BATCH = 1000  # consume(num_messages=...)
-TEXTS = [f"Alert {i:03d}: severe weather warning for your area, stay indoors." for i in range(64)]
+TEXTS = [f"Alert {i:02d}: severe weather warning, stay indoors." for i in range(64)]
 
 
 def record(seq: int) -> bytes:
@@ -154,6 +154,7 @@ def run_baseline(messages: int, timeout: float = 300.0) -> dict[str, float]:
         topics = [NewTopic(t, num_partitions=PARTITIONS) for t in (TOPIC_A, TOPIC_B)]
         for future in admin.create_topics(topics, request_timeout=15).values():
             future.result()
+        del admin  # the broker's SIGTERM waits for open client connections to close
         readers = [_spawn(role, broker.bootstrap, messages) for role in ("consume", "relay")]
         try:
             for proc in readers:

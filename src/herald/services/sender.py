@@ -98,11 +98,7 @@ class Sender:
     def __init__(
         self, settings: Settings, *, sender_id: int, rng: random.Random | None = None
     ) -> None:
-        if not 0 <= sender_id < len(settings.senders):
-            raise ConfigError(
-                f"sender --id {sender_id}: no such sender; the settings define "
-                f"{len(settings.senders)} (ids 0-{len(settings.senders) - 1})"
-            )
+        check_sender_id(settings, sender_id)
         ks = settings.kafka
         self.cfg = settings.senders[sender_id]
         self.sender_id = sender_id
@@ -421,7 +417,17 @@ def _names(partitions: list[TopicPartition]) -> str:
     return ",".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
 
 
+def check_sender_id(settings: Settings, sender_id: int) -> None:
+    """Raise :class:`ConfigError` unless ``senders[sender_id]`` exists."""
+    if not 0 <= sender_id < len(settings.senders):
+        raise ConfigError(
+            f"sender --id {sender_id}: no such sender; the settings define "
+            f"{len(settings.senders)} (ids 0-{len(settings.senders) - 1})"
+        )
+
+
 def run(settings: Settings, *, stop: threading.Event, sender_id: int) -> int:
     """Run sender ``sender_id`` until ``stop``."""
+    check_sender_id(settings, sender_id)
     kafka.wait_for_broker(settings.kafka, stop=stop.is_set)
     return Sender(settings, sender_id=sender_id).run(stop)

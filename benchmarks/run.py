@@ -1,0 +1,123 @@
+"""Run every herald benchmark, print the figures and write docs/benchmarks.md.
+
+    python benchmarks/run.py [--repeat N] [--quick] [--output PATH] [--keep]
+
+Each round runs, in this order: the raw relay baseline, the end-to-end run, the
+latency-bound run, and the producer at two sizes, so that drift of a shared machine affects
+every figure alike; each figure is the median of the rounds. ``--quick`` runs one round at
+small sizes to check the scripts work and prints the report without writing it (unless
+``--output`` is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import producer_rss
+import relay
+import report
+from _util import ProcessSampler
+from e2e import run_sim
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+LATENCY_MEAN_WAIT = 0.1
+
+
+@dataclass(frozen=True)
+class Sizes:
+    messages: int  # end-to-end, baseline and latency-bound runs
+    producer_small: int
+    producer_large: int
+    warmup: int  # one untimed run first: creates the database, fills the page cache
+
+
+FULL = Sizes(messages=100_000, producer_small=100_000, producer_large=1_000_000, warmup=2_000)
+QUICK = Sizes(messages=5_000, producer_small=5_000, producer_large=50_000, warmup=1_000)
+
+
+def one_round(home: Path, sizes: Sizes, number: int, total: int) -> report.Round:
+    step = f"[round {number}/{total}]"
+    sampler = ProcessSampler(os.getpid(), include_root=False).start()
+    try:
+        baseline = relay.run_baseline(sizes.messages)
+    finally:
+        sampler.stop()
+    print(f"{step} baseline relay: {baseline['rate']:,.0f} msg/s", flush=True)
+    e2e = run_sim(home, sizes.messages, mean_wait=0.0)
+    s = e2e.summary
+    print(f"{step} end to end: {s['throughput']:,.0f} msg/s, wall {s['wall_secs']:.2f}s, "
+          f"first result {s['first_result_secs']:.2f}s", flush=True)  # fmt: skip
+    latency = run_sim(home, sizes.messages, mean_wait=LATENCY_MEAN_WAIT)
+    s = latency.summary
+    print(f"{step} latency-bound: wall {s['wall_secs']:.2f}s, {s['throughput']:,.0f} msg/s",
+          flush=True)  # fmt: skip
+    producers = [
+        producer_rss.measure(n, home / "producer")
+        for n in (sizes.producer_small, sizes.producer_large)
+    ]
+    for p in producers:
+        print(f"{step} producer, {p.messages:,} messages: peak RSS {p.peak_rss / 2**20:.1f} MiB, "
+              f"{p.rate:,.0f} msg/s", flush=True)  # fmt: skip
+    return report.Round(
+        baseline=baseline,
+        baseline_processes=sampler.by_role(),
+        e2e=e2e,
+        latency=latency,
+        producer_small=producers[0],
+        producer_large=producers[1],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=3, help="rounds (the median is reported)")
+    p.add_argument("--quick", action="store_true", help="one round at small sizes")
+    p.add_argument("--output", type=Path, help=f"write the report here (default: {DOC})")
+    p.add_argument("--keep", action="store_true", help="keep the working directory and logs")
+    args = p.parse_args(argv)
+    sizes, repeat = (QUICK, 1) if args.quick else (FULL, max(1, args.repeat))
+    output = args.output or (None if args.quick else DOC)
+    command = "poetry run invoke bench.run" + (" --quick" if args.quick else f" --repeat {repeat}")
+
+    home = Path(tempfile.mkdtemp(prefix="herald-bench-"))
+    print(f"working directory {home}", flush=True)
+    machine = report.describe_machine()
+    started = time.monotonic()
+    try:
+        run_sim(home, sizes.warmup, mean_wait=0.0)
+        rounds = [one_round(home, sizes, i + 1, repeat) for i in range(repeat)]
+    finally:
+        if args.keep:
+            print(f"kept {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+    machine["load average after"] = report.load_average()
+    text = report.render(
+        rounds,
+        messages=sizes.messages,
+        latency_mean_wait=LATENCY_MEAN_WAIT,
+        machine=machine,
+        command=command,
+        quick=args.quick,
+        minutes=(time.monotonic() - started) / 60,
+    )
+    print()
+    print(text)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        print(f"written to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

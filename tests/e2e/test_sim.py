@@ -1,0 +1,189 @@
+"""``herald sim`` / ``invoke sim.run`` as a user runs them: whole processes, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from sqlalchemy import text
+
+from herald.db.engine import make_engine
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+from tests.conftest import wait_for
+
+ROOT = Path(__file__).parents[2]
+HERALD = str(Path(sys.executable).with_name("herald"))
+INVOKE = str(Path(sys.executable).with_name("invoke"))
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env.update(extra)
+    return env
+
+
+def outcome_count(url: str, run_id: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(
+                text("SELECT count(DISTINCT message_id) FROM outcomes WHERE run_id=:r"),
+                {"r": run_id}).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def service_of(cmdline: list[str]) -> str:
+    at = next(i for i, word in enumerate(cmdline) if word.endswith("/herald"))
+    words = cmdline[at + 1 :]
+    return " ".join(words[:3]) if words[0] == "sender" else words[0]
+
+
+def test_default_layout_embedded_run(tmp_path: Path) -> None:
+    """The README's command: embedded broker and database, started and stopped by the run."""
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [HERALD, "sim", "--messages", "3000", "--json", str(out), "--refresh", "0.5"],
+        env=clean_env(HERALD_HOME=str(tmp_path / "home")),
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(out.read_text())
+    assert summary["total"] == summary["outcomes_in_database"] == 3000
+    assert summary["sent"] + summary["failed"] == 3000
+    assert summary["sent"] == summary["sent_in_database"]
+    assert set(summary["senders"]) == {"0", "1", "2", "3"}
+    assert sum(s["sent"] + s["failed"] for s in summary["senders"].values()) == 3000
+    assert summary["throughput"] > 0 and summary["first_result_secs"] > 0
+    assert f"herald run {summary['run_id']}: 3,000 messages, 4 senders" in proc.stdout
+    assert "outcomes in Postgres" in proc.stdout and "3,000 (" in proc.stdout
+    # The database keeps its data after the run, and nothing of the run is left running.
+    with EmbeddedDatabase(tmp_path / "home" / "pgdata") as db:
+        assert outcome_count(db.url or "", summary["run_id"]) == 3000
+    leftovers = [p for p in psutil.process_iter(["cmdline"])
+                 if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    assert leftovers == []
+
+
+def test_external_services_and_sender_statistics(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.json"
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({
+        "producer": {"num_messages": 6000},
+        "progress_monitor": {"kind": "file", "output_location": str(tmp_path / "progress.log"),
+                             "refresh_secs": 0.2},
+        "sender": [{"mean_wait_time": 0.002, "failure_rate": 0.1},
+                   {"mean_wait_time": 0.008, "failure_rate": 0.4}],
+    }))
+    env = clean_env(
+        HERALD_HOME=str(tmp_path / "home"),
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_KAFKA_NAMESPACE=namespace,
+        HERALD_KAFKA_PARTITIONS="2",
+        HERALD_KAFKA_SESSION_TIMEOUT_MS="3000",
+        HERALD_DATABASE_URL=database.url or "",
+    )
+    proc = subprocess.run(
+        [HERALD, "sim", "--config", str(cfg), "--json", str(out)],
+        env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    s = json.loads(out.read_text())
+    assert s["total"] == s["outcomes_in_database"] == 6000
+    assert outcome_count(database.url or "", s["run_id"]) == 6000
+    assert not (tmp_path / "home" / "pgdata").exists()  # nothing embedded was started
+    for sid, rate, mean_ms in (("0", 0.1, 2.0), ("1", 0.4, 8.0)):
+        row = s["senders"][sid]
+        n = row["sent"] + row["failed"]
+        assert n > 1000  # each sender owns one of the two partitions
+        sd = (rate * (1 - rate) / n) ** 0.5
+        assert abs(row["failure_fraction"] - rate) < 5 * sd
+        # Exponential latency: the mean's sd is mean/sqrt(n).
+        assert abs(row["avg_latency_ms"] - mean_ms) < 5 * mean_ms / n**0.5
+    progress = (tmp_path / "progress.log").read_text().splitlines()
+    assert progress[-1].startswith(f"run {s['run_id']}: 6000/6000 (100.0%)")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--failure-rate", "1.5"],
+         "senders[0].failure_rate = 1.5: Input should be less than or equal to 1"),
+        (["--mean-wait", "-1"],
+         "senders[0].mean_wait_time = -1.0: Input should be greater than or equal to 0"),
+        (["--senders", "0"], "senders = []: List should have at least 1 item"),
+        (["--messages", "0"], "producer.num_messages = 0: Input should be greater than or"),
+    ],
+)
+def test_invalid_flags_stop_before_anything_starts(
+    argv: list[str], expected: str, tmp_path: Path
+) -> None:
+    proc = subprocess.run([HERALD, "sim", *argv], env=clean_env(HERALD_HOME=str(tmp_path)),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert expected in proc.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "pgdata").exists()
+
+
+def test_invoke_sim_run_exits_2_on_a_bad_config_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"sender": [{"mean_wait_time": 0.1, "failure_rate": 2}]}))
+    proc = subprocess.run([INVOKE, "sim.run", "--config", str(cfg)], cwd=ROOT,
+                          env=clean_env(HERALD_HOME=str(tmp_path)),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "senders[0].failure_rate = 2: Input should be less than or equal to 1" in proc.stderr
+    assert f"in {cfg}" in proc.stderr
+
+
+def test_sigterm_stops_a_running_sim_and_every_service(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, tmp_path: Path
+) -> None:
+    env = clean_env(
+        HERALD_HOME=str(tmp_path / "home"),
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_KAFKA_NAMESPACE=namespace,
+        HERALD_KAFKA_SESSION_TIMEOUT_MS="3000",
+        HERALD_DATABASE_URL=database.url or "",
+        HERALD_MONITOR_OUTPUT_LOCATION=str(tmp_path / "progress.log"),
+    )
+    proc = subprocess.Popen(
+        [HERALD, "sim", "--messages", "1000000", "--rate", "2000", "--refresh", "0.2"],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        first = proc.stdout.readline() if proc.stdout else ""
+        run_id = first.split()[2].rstrip(":")
+        wait_for(lambda: outcome_count(database.url or "", run_id) > 100, 60, "outcomes")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        # Every service is its own process, named on its command line: `herald <service>`.
+        names = sorted(service_of(c.cmdline()) for c in children)
+        assert names == ["monitor", "producer", "recorder", "sender --id 0", "sender --id 1",
+                         "sender --id 2", "sender --id 3"]
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 130
+        assert time.monotonic() - started < 30
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == []
+    rest = proc.stdout.read() if proc.stdout else ""
+    if proc.stdout:
+        proc.stdout.close()
+    assert "interrupted:" in rest
+    # The services exited cleanly (0) on SIGTERM: their logs end with their summary line.
+    logs = tmp_path / "home" / "runs" / run_id / "logs"
+    assert "sender 0 stopped ◆" in (logs / "sender-0.log").read_text()
+    assert "recorder stopped ◆" in (logs / "recorder.log").read_text()
