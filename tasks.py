@@ -124,7 +124,8 @@ def drop(c: Context) -> None:
 @task
 def migrate(c: Context) -> None:
     """Apply the Alembic migrations (creating the database first if needed)."""
-    from herald.db.engine import create_database, migrate as upgrade, safe_url
+    from herald.db.engine import create_database, safe_url
+    from herald.db.engine import migrate as upgrade
 
     url, embedded = _database_url(c)
     try:
@@ -134,6 +135,19 @@ def migrate(c: Context) -> None:
     finally:
         if embedded is not None:
             embedded.stop()  # type: ignore[attr-defined]
+
+
+# -- app ------------------------------------------------------------------------------------
+
+
+@task(name="gen-config-docs")
+def gen_config_docs(c: Context) -> None:
+    """Write docs/configuration.md from the settings tree."""
+    from herald.docs import configuration_reference
+
+    path = ROOT / "docs" / "configuration.md"
+    path.write_text(configuration_reference())
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 # -- quality --------------------------------------------------------------------------------
@@ -167,8 +181,7 @@ def coverage(c: Context) -> None:
     # pytest-cov measures the service processes the tests start, too (they inherit its
     # environment and exit cleanly on SIGTERM, which writes their data).
     c.run(
-        f"{PY} -m pytest --cov=herald --cov-report=term-missing:skip-covered "
-        "--cov-fail-under=95",
+        f"{PY} -m pytest --cov=herald --cov-report=term-missing:skip-covered --cov-fail-under=95",
         pty=False,
     )
 
@@ -191,6 +204,7 @@ def bench(c: Context, repeat: int = 3, quick: bool = False) -> None:
 ns = Collection()
 ns.add_collection(Collection("sim", run))
 ns.add_collection(Collection("db", create, drop, migrate))
+ns.add_collection(Collection("app", gen_config_docs))
 ns.add_collection(Collection("linting", lint, type_check))
 ns.add_collection(Collection("testing", tests, coverage))
 bench_ns = Collection("bench")

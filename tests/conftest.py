@@ -93,9 +93,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: flo
 def read_topic(settings: Settings, topic: str, count: int, timeout: float = 60.0) -> list[Message]:
     """Exactly ``count`` committed records of ``topic`` from the beginning (fails on fewer),
     then a short look for any extra record (returned too, so tests can assert none)."""
-    consumer = Consumer(
-        kafka.consumer_config(settings.kafka, f"reader-{uuid.uuid4().hex[:8]}")
-    )
+    consumer = Consumer(kafka.consumer_config(settings.kafka, f"reader-{uuid.uuid4().hex[:8]}"))
     parts = kafka.partitions_of(consumer, topic)
     for tp in parts:
         tp.offset = OFFSET_BEGINNING

@@ -45,7 +45,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if target is None:
         print(f"herald: unknown command {args[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    command: Callable[[Sequence[str]], int] = getattr(
-        importlib.import_module(target[0]), target[1]
-    )
+    command: Callable[[Sequence[str]], int] = getattr(importlib.import_module(target[0]), target[1])
     return command(args[1:])

@@ -29,7 +29,7 @@ CONFIG_ENV = "HERALD_CONFIG"
 DEFAULT_CONFIG_FILE = "config.json"
 
 # Classic layout key -> herald key. The classic file keeps working unchanged.
-_CLASSIC_KEYS = {"progress_monitor": "monitor", "sender": "senders"}
+_CLASSIC_KEYS: dict[str, str] = {"progress_monitor": "monitor", "sender": "senders"}
 
 LatencyDistribution = Literal["exponential", "constant", "uniform", "normal"]
 
@@ -139,7 +139,9 @@ class SenderSettings(_Section):
         le=1_000_000,
         description="Messages a sender has in flight at once; 1 is a one-at-a-time sender.",
     )
-    max_attempts: int = Field(1, ge=1, le=100, description="Attempts before a send counts as failed.")
+    max_attempts: int = Field(
+        1, ge=1, le=100, description="Attempts before a send counts as failed."
+    )
     retry_backoff: float = Field(
         0.0, ge=0, le=3600, description="Seconds between attempts, doubled after each failure."
     )
@@ -187,6 +189,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="_",
         env_nested_max_split=1,
+        env_file=".env",
         extra="forbid",
         frozen=True,
     )
@@ -198,15 +201,15 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of every service."
     )
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
-    producer: ProducerSettings = Field(default_factory=ProducerSettings)  # type: ignore[arg-type]
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    producer: ProducerSettings = Field(default_factory=ProducerSettings)
     senders: Annotated[list[SenderSettings], Field(min_length=1, max_length=1000)] = Field(
         default_factory=_default_senders,
         description="One entry per sender process (classic key `sender`).",
     )
-    monitor: MonitorSettings = Field(default_factory=MonitorSettings)  # type: ignore[arg-type]
-    recorder: RecorderSettings = Field(default_factory=RecorderSettings)  # type: ignore[arg-type]
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    recorder: RecorderSettings = Field(default_factory=RecorderSettings)
 
     @model_validator(mode="after")
     def _senders_fit_partitions(self) -> Settings:
@@ -226,11 +229,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # flags (init) > environment > config file > defaults; pydantic-settings deep-merges.
-        return (init_settings, env_settings, _FileSource(settings_cls))
+        # flags (init) > environment > ./.env > config file > defaults (deep-merged).
+        return (init_settings, env_settings, dotenv_settings, _FileSource(settings_cls))
 
 
-_file_values: ContextVar[dict[str, Any]] = ContextVar("herald_config_file", default={})
+_file_values: ContextVar[dict[str, Any] | None] = ContextVar("herald_config_file", default=None)
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -240,7 +243,7 @@ class _FileSource(PydanticBaseSettingsSource):
         return None, field_name, False  # pragma: no cover - __call__ does the work
 
     def __call__(self) -> dict[str, Any]:
-        return _file_values.get()
+        return _file_values.get() or {}
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -257,7 +260,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: must hold a JSON object, not {type(raw).__name__}")
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        new = _CLASSIC_KEYS.get(key, key)
+        new = _CLASSIC_KEYS.get(str(key), str(key))
         if new in out:
             classic = next(k for k, v in _CLASSIC_KEYS.items() if v == new)
             raise ConfigError(f"config file {path}: both {classic!r} and {new!r} are set; keep one")

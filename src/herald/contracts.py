@@ -19,7 +19,10 @@ MessageId = Annotated[
     str, Meta(pattern=r"^[A-Za-z0-9_:.-]{1,128}$", description="Stable message id")
 ]
 Phone = Annotated[
-    str, Meta(pattern=r"^\+[1-9][0-9]{7,14}$", description="E.164 phone number", examples=["+14155550123"])
+    str,
+    Meta(
+        pattern=r"^\+[1-9][0-9]{7,14}$", description="E.164 phone number", examples=["+14155550123"]
+    ),
 ]
 SmsText = Annotated[str, Meta(min_length=1, max_length=100, description="SMS body, 1-100 chars")]
 SenderId = Annotated[int, Meta(ge=0, le=1_000_000, description="Sender index")]

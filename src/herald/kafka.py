@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from herald.config import KafkaSettings
 from herald.contracts import ALL_TOPICS, Topic
@@ -92,9 +93,7 @@ def admin(settings: KafkaSettings) -> AdminClient:
     return AdminClient(_base(settings))
 
 
-def wait_for_broker(
-    settings: KafkaSettings, *, stop: Callable[[], bool] | None = None
-) -> None:
+def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None = None) -> None:
     """Block until the broker answers a metadata request, or raise :class:`BrokerError`."""
     deadline = time.monotonic() + settings.connect_timeout_secs
     client = admin(settings)

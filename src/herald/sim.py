@@ -229,8 +229,18 @@ def simulate(
         settings_file.write_text(resolved_json(live))
         group = ProcessGroup()
         try:
-            return _run(live, request, group, settings_file, run_dir, options, stop, console,
-                        started, started_wall)
+            return _run(
+                live,
+                request,
+                group=group,
+                settings_file=settings_file,
+                run_dir=run_dir,
+                options=options,
+                stop=stop,
+                console=console,
+                started=started,
+                started_wall=started_wall,
+            )
         finally:
             codes = group.stop()
             bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM)}
@@ -241,6 +251,7 @@ def simulate(
 def _run(
     live: Settings,
     request: Any,
+    *,
     group: ProcessGroup,
     settings_file: Path,
     run_dir: Path,
@@ -256,17 +267,36 @@ def _run(
     summary_path = run_dir / "monitor.json"
     # Senders first: their group join is the slowest step of a start.
     for i in range(len(live.senders)):
-        group.add(ServiceProcess(f"sender-{i}", herald_command("sender", "--id", str(i), *cfg),
-                                 log_path=logs / f"sender-{i}.log", env=env))
-    group.add(ServiceProcess("producer", herald_command("producer", *cfg),
-                             log_path=logs / "producer.log", env=env))
-    group.add(ServiceProcess("recorder", herald_command("recorder", *cfg),
-                             log_path=logs / "recorder.log", env=env))
+        group.add(
+            ServiceProcess(
+                f"sender-{i}",
+                herald_command("sender", "--id", str(i), *cfg),
+                log_path=logs / f"sender-{i}.log",
+                env=env,
+            )
+        )
+    group.add(
+        ServiceProcess(
+            "producer", herald_command("producer", *cfg), log_path=logs / "producer.log", env=env
+        )
+    )
+    group.add(
+        ServiceProcess(
+            "recorder", herald_command("recorder", *cfg), log_path=logs / "recorder.log", env=env
+        )
+    )
     monitor = group.add(
         ServiceProcess(
             "monitor",
-            herald_command("monitor", *cfg, "--run-id", request.run_id, "--exit-when-complete",
-                           "--summary-json", str(summary_path)),
+            herald_command(
+                "monitor",
+                *cfg,
+                "--run-id",
+                request.run_id,
+                "--exit-when-complete",
+                "--summary-json",
+                str(summary_path),
+            ),
             log_path=logs / "monitor.log",
             env=env,
             stdout=sys.stdout if live.monitor.output_location == "stdout" else None,
@@ -281,8 +311,10 @@ def _run(
     try:
         while True:
             if stop.is_set():
-                console.print(f"[yellow]interrupted: {recorded:,} of {request.messages:,} "
-                              "outcomes recorded; stopping services[/]")
+                console.print(
+                    f"[yellow]interrupted: {recorded:,} of {request.messages:,} "
+                    "outcomes recorded; stopping services[/]"
+                )
                 return SimResult(request.run_id, request.messages, exit_code=EXIT_INTERRUPTED)
             dead = [m for m in group.exited() if m is not monitor]
             if dead or (monitor.poll() not in (None, 0)):
@@ -406,13 +438,20 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
     rows = [
         ("messages", f"{s['expected']:,}"),
         ("sent / failed", f"{s['sent']:,} / {s['failed']:,}"),
-        ("outcomes in Postgres", f"{s['outcomes_in_database']:,} "
-         f"({s['sent_in_database']:,} sent, {s['failed_in_database']:,} failed)"),
-        ("latency avg / p50 / p95 / p99",
-         f"{ms(s['avg_latency_ms'])} / {ms(s['p50_ms'])} / {ms(s['p95_ms'])} / {ms(s['p99_ms'])}"),
+        (
+            "outcomes in Postgres",
+            f"{s['outcomes_in_database']:,} "
+            f"({s['sent_in_database']:,} sent, {s['failed_in_database']:,} failed)",
+        ),
+        (
+            "latency avg / p50 / p95 / p99",
+            " / ".join(ms(s[k]) for k in ("avg_latency_ms", "p50_ms", "p95_ms", "p99_ms")),
+        ),
         ("throughput", f"{s['throughput']:,.0f} msg/s" if s["throughput"] else "-"),
-        ("first result after", f"{s['first_result_secs']:.2f} s"
-         if s["first_result_secs"] is not None else "-"),
+        (
+            "first result after",
+            f"{s['first_result_secs']:.2f} s" if s["first_result_secs"] is not None else "-",
+        ),
         ("wall time", f"{s['wall_secs']:.2f} s"),
     ]
     for k, v in rows:
@@ -420,6 +459,11 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
     console.print(table)
     senders = Table("sender", "sent", "failed", "failure %", "avg latency")
     for sid, row in s["senders"].items():
-        senders.add_row(sid, f"{row['sent']:,}", f"{row['failed']:,}",
-                        f"{100 * row['failure_fraction']:.2f}", ms(row["avg_latency_ms"]))
+        senders.add_row(
+            sid,
+            f"{row['sent']:,}",
+            f"{row['failed']:,}",
+            f"{100 * row['failure_fraction']:.2f}",
+            ms(row["avg_latency_ms"]),
+        )
     console.print(senders)

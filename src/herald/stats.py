@@ -25,7 +25,7 @@ def bucket_value(bucket: int) -> float:
     """A bucket's representative latency (the middle of its range, geometrically)."""
     if bucket == 0:
         return 0.0
-    return _FLOOR_MS * _GAMMA ** (bucket - 0.5)
+    return float(_FLOOR_MS * _GAMMA ** (bucket - 0.5))
 
 
 def percentiles(hist: dict[int, int], qs: Iterable[float]) -> list[float | None]:

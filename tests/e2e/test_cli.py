@@ -15,8 +15,9 @@ from tests.e2e.test_sim import HERALD, INVOKE, ROOT, clean_env
 
 
 def run(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), env=clean_env(**env), capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+    return subprocess.run(
+        list(argv), env=clean_env(**env), capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
 
 
 def test_usage_and_unknown_command() -> None:
@@ -30,12 +31,20 @@ def test_usage_and_unknown_command() -> None:
 def test_service_with_a_bad_setting_exits_2(tmp_path: Path) -> None:
     proc = run(HERALD, "sender", "--id", "0", HERALD_SENDERS='[{"failure_rate": -0.5}]')
     assert proc.returncode == 2
-    assert "senders[0].failure_rate = -0.5: Input should be greater than or equal to 0" in proc.stderr
+    assert (
+        "senders[0].failure_rate = -0.5: Input should be greater than or equal to 0" in proc.stderr
+    )
 
 
 def test_unknown_sender_id_exits_2() -> None:
-    proc = run(HERALD, "sender", "--id", "7", HERALD_KAFKA_BOOTSTRAP="127.0.0.1:1",
-               HERALD_KAFKA_CONNECT_TIMEOUT_SECS="0.5")
+    proc = run(
+        HERALD,
+        "sender",
+        "--id",
+        "7",
+        HERALD_KAFKA_BOOTSTRAP="127.0.0.1:1",
+        HERALD_KAFKA_CONNECT_TIMEOUT_SECS="0.5",
+    )
     # Checked before anything else, even before waiting for the (unreachable) broker.
     assert proc.returncode == 2
     assert "sender --id 7: no such sender; the settings define 4 (ids 0-3)" in proc.stderr
@@ -44,25 +53,42 @@ def test_unknown_sender_id_exits_2() -> None:
 def test_broker_unreachable_gives_up_with_exit_3() -> None:
     port = free_port()
     for service in ("producer", "monitor"):
-        proc = run(HERALD, service, HERALD_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
-                   HERALD_KAFKA_CONNECT_TIMEOUT_SECS="1")
+        proc = run(
+            HERALD,
+            service,
+            HERALD_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
+            HERALD_KAFKA_CONNECT_TIMEOUT_SECS="1",
+        )
         assert proc.returncode == 3, proc.stderr
-        assert f"Kafka at 127.0.0.1:{port} unreachable after 1s (kafka.connect_timeout_secs)" in proc.stderr
+        assert (
+            f"Kafka at 127.0.0.1:{port} unreachable after 1s (kafka.connect_timeout_secs)"
+            in proc.stderr
+        )
         assert f"waiting for Kafka at 127.0.0.1:{port}" in proc.stderr
 
 
 def test_recorder_without_database_exits_4(broker) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
-    proc = run(HERALD, "recorder", HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
-               HERALD_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/x",
-               HERALD_DATABASE_CONNECT_TIMEOUT_SECS="1")
+    proc = run(
+        HERALD,
+        "recorder",
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/x",
+        HERALD_DATABASE_CONNECT_TIMEOUT_SECS="1",
+    )
     assert proc.returncode == 4, proc.stderr
     assert "unreachable after 1s (database.connect_timeout_secs)" in proc.stderr
 
 
 def test_submit_prints_a_run_id(broker, namespace: str) -> None:  # type: ignore[no-untyped-def]
-    proc = run(HERALD, "submit", "--messages", "5", HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
-               HERALD_KAFKA_NAMESPACE=namespace)
+    proc = run(
+        HERALD,
+        "submit",
+        "--messages",
+        "5",
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_KAFKA_NAMESPACE=namespace,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.strip()) == 12
     bad = run(HERALD, "submit", "--messages", "-3", HERALD_KAFKA_BOOTSTRAP=broker.bootstrap)
@@ -73,7 +99,7 @@ def test_db_tasks_create_migrate_drop(database: EmbeddedDatabase) -> None:
     name = f"herald_{uuid.uuid4().hex[:8]}"
     url = make_url(database.url or "").set(database=name).render_as_string(hide_password=False)
     created = run(INVOKE, "db.create", HERALD_DATABASE_URL=url)
-    assert created.returncode == 0 and f"created: " in created.stdout
+    assert created.returncode == 0 and "created: " in created.stdout
     again = run(INVOKE, "db.create", HERALD_DATABASE_URL=url)
     assert "already exists" in again.stdout
     migrated = run(INVOKE, "db.migrate", HERALD_DATABASE_URL=url)
@@ -88,9 +114,18 @@ def test_db_tasks_create_migrate_drop(database: EmbeddedDatabase) -> None:
 def test_invoke_lists_every_task_with_a_description() -> None:
     proc = run(INVOKE, "--list")
     assert proc.returncode == 0
-    for name in ("sim.run", "testing.tests", "testing.coverage", "linting.lint",
-                 "linting.type-check", "db.create", "db.drop", "db.migrate", "bench.run"):
-        line = next(l for l in proc.stdout.splitlines() if l.strip().startswith(name + " "))
+    for name in (
+        "sim.run",
+        "testing.tests",
+        "testing.coverage",
+        "linting.lint",
+        "linting.type-check",
+        "db.create",
+        "db.drop",
+        "db.migrate",
+        "bench.run",
+    ):
+        line = next(x for x in proc.stdout.splitlines() if x.strip().startswith(name + " "))
         assert len(line.split()) > 2, line
 
 

@@ -34,9 +34,12 @@ def outcome_count(url: str, run_id: str) -> int:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(
-                text("SELECT count(DISTINCT message_id) FROM outcomes WHERE run_id=:r"),
-                {"r": run_id}).scalar_one())
+            return int(
+                conn.execute(
+                    text("SELECT count(DISTINCT message_id) FROM outcomes WHERE run_id=:r"),
+                    {"r": run_id},
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
 
@@ -53,7 +56,10 @@ def test_default_layout_embedded_run(tmp_path: Path) -> None:
     proc = subprocess.run(
         [HERALD, "sim", "--messages", "3000", "--json", str(out), "--refresh", "0.5"],
         env=clean_env(HERALD_HOME=str(tmp_path / "home")),
-        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads(out.read_text())
@@ -68,8 +74,11 @@ def test_default_layout_embedded_run(tmp_path: Path) -> None:
     # The database keeps its data after the run, and nothing of the run is left running.
     with EmbeddedDatabase(tmp_path / "home" / "pgdata") as db:
         assert outcome_count(db.url or "", summary["run_id"]) == 3000
-    leftovers = [p for p in psutil.process_iter(["cmdline"])
-                 if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
     assert leftovers == []
 
 
@@ -78,13 +87,22 @@ def test_external_services_and_sender_statistics(
 ) -> None:
     out = tmp_path / "out.json"
     cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({
-        "producer": {"num_messages": 6000},
-        "progress_monitor": {"kind": "file", "output_location": str(tmp_path / "progress.log"),
-                             "refresh_secs": 0.2},
-        "sender": [{"mean_wait_time": 0.002, "failure_rate": 0.1},
-                   {"mean_wait_time": 0.008, "failure_rate": 0.4}],
-    }))
+    cfg.write_text(
+        json.dumps(
+            {
+                "producer": {"num_messages": 6000},
+                "progress_monitor": {
+                    "kind": "file",
+                    "output_location": str(tmp_path / "progress.log"),
+                    "refresh_secs": 0.2,
+                },
+                "sender": [
+                    {"mean_wait_time": 0.002, "failure_rate": 0.1},
+                    {"mean_wait_time": 0.008, "failure_rate": 0.4},
+                ],
+            }
+        )
+    )
     env = clean_env(
         HERALD_HOME=str(tmp_path / "home"),
         HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
@@ -95,7 +113,10 @@ def test_external_services_and_sender_statistics(
     )
     proc = subprocess.run(
         [HERALD, "sim", "--config", str(cfg), "--json", str(out)],
-        env=env, capture_output=True, text=True, timeout=240,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     s = json.loads(out.read_text())
@@ -117,10 +138,14 @@ def test_external_services_and_sender_statistics(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["--failure-rate", "1.5"],
-         "senders[0].failure_rate = 1.5: Input should be less than or equal to 1"),
-        (["--mean-wait", "-1"],
-         "senders[0].mean_wait_time = -1.0: Input should be greater than or equal to 0"),
+        (
+            ["--failure-rate", "1.5"],
+            "senders[0].failure_rate = 1.5: Input should be less than or equal to 1",
+        ),
+        (
+            ["--mean-wait", "-1"],
+            "senders[0].mean_wait_time = -1.0: Input should be greater than or equal to 0",
+        ),
         (["--senders", "0"], "senders = []: List should have at least 1 item"),
         (["--messages", "0"], "producer.num_messages = 0: Input should be greater than or"),
     ],
@@ -128,8 +153,13 @@ def test_external_services_and_sender_statistics(
 def test_invalid_flags_stop_before_anything_starts(
     argv: list[str], expected: str, tmp_path: Path
 ) -> None:
-    proc = subprocess.run([HERALD, "sim", *argv], env=clean_env(HERALD_HOME=str(tmp_path)),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [HERALD, "sim", *argv],
+        env=clean_env(HERALD_HOME=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert expected in proc.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "pgdata").exists()
@@ -138,9 +168,14 @@ def test_invalid_flags_stop_before_anything_starts(
 def test_invoke_sim_run_exits_2_on_a_bad_config_file(tmp_path: Path) -> None:
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"sender": [{"mean_wait_time": 0.1, "failure_rate": 2}]}))
-    proc = subprocess.run([INVOKE, "sim.run", "--config", str(cfg)], cwd=ROOT,
-                          env=clean_env(HERALD_HOME=str(tmp_path)),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [INVOKE, "sim.run", "--config", str(cfg)],
+        cwd=ROOT,
+        env=clean_env(HERALD_HOME=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "senders[0].failure_rate = 2: Input should be less than or equal to 1" in proc.stderr
     assert f"in {cfg}" in proc.stderr
@@ -159,7 +194,9 @@ def test_sigterm_stops_a_running_sim_and_every_service(
     )
     proc = subprocess.Popen(
         [HERALD, "sim", "--messages", "1000000", "--rate", "2000", "--refresh", "0.2"],
-        env=env, stdout=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         first = proc.stdout.readline() if proc.stdout else ""
@@ -168,8 +205,15 @@ def test_sigterm_stops_a_running_sim_and_every_service(
         children = psutil.Process(proc.pid).children(recursive=True)
         # Every service is its own process, named on its command line: `herald <service>`.
         names = sorted(service_of(c.cmdline()) for c in children)
-        assert names == ["monitor", "producer", "recorder", "sender --id 0", "sender --id 1",
-                         "sender --id 2", "sender --id 3"]
+        assert names == [
+            "monitor",
+            "producer",
+            "recorder",
+            "sender --id 0",
+            "sender --id 1",
+            "sender --id 2",
+            "sender --id 3",
+        ]
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 130
@@ -177,7 +221,7 @@ def test_sigterm_stops_a_running_sim_and_every_service(
     finally:
         if proc.poll() is None:
             proc.kill()
-    gone, alive = psutil.wait_procs(children, timeout=5)
+    _, alive = psutil.wait_procs(children, timeout=5)
     assert alive == []
     rest = proc.stdout.read() if proc.stdout else ""
     if proc.stdout:

@@ -61,16 +61,18 @@ def test_rate_limit_paces_the_run(settings: Settings) -> None:
     p = Producer(kafka.producer_config(settings.kafka))
     request = runs.make_request(300, seed=1, rate=1000.0)
     started = time.monotonic()
-    assert producer.produce_run(p, contracts.OUTBOUND.qualified(settings.kafka.namespace),
-                                request, stop=threading.Event())
+    assert producer.produce_run(
+        p, contracts.OUTBOUND.qualified(settings.kafka.namespace), request, stop=threading.Event()
+    )
     assert time.monotonic() - started >= 0.29  # 300 messages at 1000/s cannot take less
 
 
 def run_monitor(settings: Settings, run_id: str, tmp_path: Path, out: io.StringIO) -> dict:
     summary = tmp_path / f"summary-{run_id}.json"
     stop = __import__("threading").Event()
-    code = monitor.run(settings, stop=stop, run_id=run_id, exit_when_complete=True,
-                       summary_json=summary, out=out)
+    code = monitor.run(
+        settings, stop=stop, run_id=run_id, exit_when_complete=True, summary_json=summary, out=out
+    )
     assert code == 0
     return json.loads(summary.read_text())
 
@@ -79,14 +81,25 @@ def test_monitor_totals_and_a_restart_shows_the_same(settings: Settings, tmp_pat
     ns = settings.kafka.namespace
     request = runs.make_request(1000, seed=3)
     runs.submit(settings.kafka, request)
-    produce_records(settings, contracts.RESULTS.qualified(ns), encoded(results_for(request.run_id, 1000)))
+    produce_records(
+        settings, contracts.RESULTS.qualified(ns), encoded(results_for(request.run_id, 1000))
+    )
     produce_records(settings, contracts.DLQ.qualified(ns), [(b"x", b"junk")])
     out = io.StringIO()
     first = run_monitor(settings, request.run_id, tmp_path, out)
-    assert (first["total"], first["sent"], first["failed"], first["expected"]) == (1000, 750, 250, 1000)
+    assert (first["total"], first["sent"], first["failed"], first["expected"]) == (
+        1000,
+        750,
+        250,
+        1000,
+    )
     assert first["complete"] is True and first["remaining"] == 0 and first["invalid"] == 1
-    assert first["senders"]["0"] == {"sent": 250, "failed": 84, "failure_fraction": 84 / 334,
-                                     "avg_latency_ms": pytest.approx(49.5, abs=0.5)}
+    assert first["senders"]["0"] == {
+        "sent": 250,
+        "failed": 84,
+        "failure_fraction": 84 / 334,
+        "avg_latency_ms": pytest.approx(49.5, abs=0.5),
+    }
     # Latencies are 0..99 ms, ten of each: the exact p50 is 49 ms (histogram: within 1%).
     assert first["p50_ms"] == pytest.approx(49.0, rel=0.011)
     assert first["avg_latency_ms"] == pytest.approx(49.5)
@@ -103,24 +116,37 @@ def test_monitor_totals_and_a_restart_shows_the_same(settings: Settings, tmp_pat
 
 @pytest.mark.parametrize("where", ["stdout", "stderr", "file"])
 def test_monitor_writes_where_configured(
-    broker, database, namespace: str, where: str, tmp_path: Path,  # type: ignore[no-untyped-def]
+    broker,
+    database,
+    namespace: str,
+    where: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from herald import kafka
     from tests.conftest import make_settings
 
     target = str(tmp_path / "progress.log") if where == "file" else where
-    s = make_settings(broker, database, namespace,
-                      monitor={"kind": "file", "output_location": target, "refresh_secs": 0.1})
+    s = make_settings(
+        broker,
+        database,
+        namespace,
+        monitor={"kind": "file", "output_location": target, "refresh_secs": 0.1},
+    )
     kafka.ensure_topics(s.kafka)
     request = runs.make_request(20, seed=1)
     runs.submit(s.kafka, request)
-    produce_records(s, contracts.RESULTS.qualified(namespace), encoded(results_for(request.run_id, 20)))
+    produce_records(
+        s, contracts.RESULTS.qualified(namespace), encoded(results_for(request.run_id, 20))
+    )
     stop = __import__("threading").Event()
     assert monitor.run(s, stop=stop, run_id=request.run_id, exit_when_complete=True) == 0
     captured = capsys.readouterr()
-    text = {"stdout": captured.out, "stderr": captured.err,
-            "file": (tmp_path / "progress.log").read_text() if where == "file" else ""}[where]
+    text = {
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "file": (tmp_path / "progress.log").read_text() if where == "file" else "",
+    }[where]
     assert f"run {request.run_id}: 20/20 (100.0%) sent=15 failed=5" in text
     others = [v for k, v in {"stdout": captured.out, "stderr": captured.err}.items() if k != where]
     assert all(f"run {request.run_id}" not in o for o in others)

@@ -49,8 +49,10 @@ def db_counts(settings: Settings, run_id: str) -> tuple[int, int, int, int, int,
     try:
         with engine.connect() as conn:
             n, sent, failed = conn.execute(
-                text("SELECT count(*), count(*) FILTER (WHERE status='sent'), "
-                     "count(*) FILTER (WHERE status='failed') FROM outcomes WHERE run_id=:r"),
+                text(
+                    "SELECT count(*), count(*) FILTER (WHERE status='sent'), "
+                    "count(*) FILTER (WHERE status='failed') FROM outcomes WHERE run_id=:r"
+                ),
                 {"r": run_id},
             ).one()
             row = conn.execute(
@@ -75,8 +77,11 @@ def test_outcomes_are_recorded_once_even_when_replayed(settings: Settings) -> No
         wait_for(lambda: db_counts(settings, rid)[0] == 2000, 60, "2000 outcomes")
         # A replay: the first 1000 again (as after a crash), plus the last 1000 new ones.
         produce_records(settings, topic, encoded(results[:1000] + results[2000:]))
-        wait_for(lambda: db_counts(settings, rid)[3] + db_counts(settings, rid)[4] == 3000,
-                 60, "run totals of 3000")
+        wait_for(
+            lambda: db_counts(settings, rid)[3] + db_counts(settings, rid)[4] == 3000,
+            60,
+            "run totals of 3000",
+        )
     finally:
         assert svc.join() == 0
     n, sent, failed, run_sent, run_failed, finished = db_counts(settings, rid)
@@ -86,8 +91,10 @@ def test_outcomes_are_recorded_once_even_when_replayed(settings: Settings) -> No
     engine = make_engine(settings.database.url or "")
     with engine.connect() as conn:
         row = conn.execute(
-            text("SELECT run_id, sender_id, status, latency_ms, attempts, failure_reason, "
-                 "created_at, completed_at FROM outcomes WHERE message_id=:m"),
+            text(
+                "SELECT run_id, sender_id, status, latency_ms, attempts, failure_reason, "
+                "created_at, completed_at FROM outcomes WHERE message_id=:m"
+            ),
             {"m": f"{rid}-8"},
         ).one()
         run_row = conn.execute(
@@ -96,8 +103,16 @@ def test_outcomes_are_recorded_once_even_when_replayed(settings: Settings) -> No
         ).one()
     engine.dispose()
     r8 = results[8]
-    assert tuple(row) == (rid, 2, "failed", 8.0, 1, "carrier rejected", r8.created_at,
-                          r8.completed_at)
+    assert tuple(row) == (
+        rid,
+        2,
+        "failed",
+        8.0,
+        1,
+        "carrier rejected",
+        r8.created_at,
+        r8.completed_at,
+    )
     assert tuple(run_row) == (3000, 1, "sms", results[0].created_at)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from datetime import UTC, datetime
 
@@ -19,9 +20,7 @@ from tests.conftest import ServiceThread, decode_all, make_settings, produce_rec
 
 
 def outbound_records(run_id: str, n: int, seed: int = 1) -> list[tuple[bytes | None, bytes]]:
-    return [
-        (m.id.encode(), msgspec.json.encode(m)) for m in SmsGenerator(run_id, seed).messages(n)
-    ]
+    return [(m.id.encode(), msgspec.json.encode(m)) for m in SmsGenerator(run_id, seed).messages(n)]
 
 
 def sender_settings(
@@ -36,7 +35,9 @@ def test_each_message_yields_exactly_one_result(
     broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
 ) -> None:
     s = sender_settings(
-        broker, database, namespace,
+        broker,
+        database,
+        namespace,
         {"mean_wait_time": 0.002, "failure_rate": 0.25, "max_in_flight": 200},
     )
     n = 4000
@@ -71,11 +72,18 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_goes_on(
     outbound = contracts.OUTBOUND.qualified(namespace)
     good = outbound_records("poison", 50)
     bad_schema = msgspec.json.encode(
-        {"id": "x-1", "run_id": "poison", "seq": 0, "phone": "not-a-number", "text": "hi",
-         "created_at": datetime.now(UTC)}
+        {
+            "id": "x-1",
+            "run_id": "poison",
+            "seq": 0,
+            "phone": "not-a-number",
+            "text": "hi",
+            "created_at": datetime.now(UTC),
+        }
     )
-    produce_records(s, outbound, [*good[:25], (b"k1", b"\xffnot json"), (b"k2", bad_schema),
-                                  *good[25:]])
+    produce_records(
+        s, outbound, [*good[:25], (b"k1", b"\xffnot json"), (b"k2", bad_schema), *good[25:]]
+    )
     svc = ServiceThread(sender.run, s, sender_id=0)
     try:
         results = read_topic(s, contracts.RESULTS.qualified(namespace), 50)
@@ -88,8 +96,10 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_goes_on(
     by_key = {m.key(): m for m in dead}
     assert by_key[b"k1"].value() == b"\xffnot json"
     assert by_key[b"k2"].value() == bad_schema
-    for key, reason in ((b"k1", "DecodeError: JSON is malformed"),
-                        (b"k2", "ValidationError: Expected `str` matching regex")):
+    for key, reason in (
+        (b"k1", "DecodeError: JSON is malformed"),
+        (b"k2", "ValidationError: Expected `str` matching regex"),
+    ):
         headers = dict(by_key[key].headers())
         assert headers[contracts.DLQ_REASON].decode().startswith(reason)
         assert headers[contracts.DLQ_TOPIC].decode() == outbound
@@ -102,9 +112,15 @@ def test_window_of_one_sends_one_message_at_a_time(
     broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
 ) -> None:
     s = sender_settings(
-        broker, database, namespace,
-        {"mean_wait_time": 0.004, "failure_rate": 0, "latency_distribution": "constant",
-         "max_in_flight": 1},
+        broker,
+        database,
+        namespace,
+        {
+            "mean_wait_time": 0.004,
+            "failure_rate": 0,
+            "latency_distribution": "constant",
+            "max_in_flight": 1,
+        },
     )
     n = 40
     produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("one", n))
@@ -116,16 +132,22 @@ def test_window_of_one_sends_one_message_at_a_time(
     spans = sorted((r.received_at, r.completed_at) for r in results)
     assert all(r.latency_ms == 4.0 for r in results)
     # One at a time: each message is received only after the previous one completed.
-    assert all(nxt[0] >= prev[1] for prev, nxt in zip(spans, spans[1:], strict=False))
+    assert all(nxt[0] >= prev[1] for prev, nxt in itertools.pairwise(spans))
 
 
 def test_a_wide_window_overlaps_sends(
     broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
 ) -> None:
     s = sender_settings(
-        broker, database, namespace,
-        {"mean_wait_time": 0.05, "failure_rate": 0, "latency_distribution": "constant",
-         "max_in_flight": 1000},
+        broker,
+        database,
+        namespace,
+        {
+            "mean_wait_time": 0.05,
+            "failure_rate": 0,
+            "latency_distribution": "constant",
+            "max_in_flight": 1000,
+        },
     )
     n = 400
     produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("wide", n))
@@ -144,9 +166,16 @@ def test_retries_count_attempts_and_fail_once_after_the_last(
     broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
 ) -> None:
     s = sender_settings(
-        broker, database, namespace,
-        {"mean_wait_time": 0.001, "failure_rate": 0.5, "latency_distribution": "constant",
-         "max_attempts": 3, "retry_backoff": 0.001},
+        broker,
+        database,
+        namespace,
+        {
+            "mean_wait_time": 0.001,
+            "failure_rate": 0.5,
+            "latency_distribution": "constant",
+            "max_attempts": 3,
+            "retry_backoff": 0.001,
+        },
     )
     n = 2000
     produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("retry", n))
@@ -160,8 +189,9 @@ def test_retries_count_attempts_and_fail_once_after_the_last(
     assert all(r.attempts == 3 for r in failed)
     # P(failed) = 0.5^3 = 0.125: mean 250, sd 14.8; 5 sd.
     assert 250 - 74 <= len(failed) <= 250 + 74
-    by_attempts = {a: [r for r in results if r.attempts == a and r.status == "sent"]
-                   for a in (1, 2, 3)}
+    by_attempts = {
+        a: [r for r in results if r.attempts == a and r.status == "sent"] for a in (1, 2, 3)
+    }
     # Latency: 1 ms per attempt plus 1 ms, 2 ms backoff before the 2nd and 3rd.
     assert {r.latency_ms for r in by_attempts[1]} == {1.0}
     assert {round(r.latency_ms, 6) for r in by_attempts[2]} == {3.0}

@@ -68,7 +68,9 @@ def test_herald_config_variable_names_the_file(
 def test_sources_layer_file_then_env_then_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write(tmp_path, {"producer": {"num_messages": 10, "rate": 5.0}, "kafka": {"partitions": 6}})
+    path = write(
+        tmp_path, {"producer": {"num_messages": 10, "rate": 5.0}, "kafka": {"partitions": 6}}
+    )
     monkeypatch.setenv("HERALD_PRODUCER_NUM_MESSAGES", "20")
     monkeypatch.setenv("HERALD_KAFKA_BOOTSTRAP", "k1:9092")
     s = load_settings(path)
@@ -112,7 +114,7 @@ def test_every_bad_field_is_reported_on_its_own_line(
     assert "env HERALD_SENDERS]" in body
     assert "senders[1].latency_distribution = \"zipf\": Input should be 'exponential'" in body
     assert "monitor.refresh_secs = 0: Input should be greater than 0" in body
-    assert "monitor.colour = \"red\": unknown key (no such setting)" in body
+    assert 'monitor.colour = "red": unknown key (no such setting)' in body
     assert 'kafka.partitions = "many": Input should be a valid integer' in body
     assert len(lines) == 9
 

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -26,9 +27,9 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: object) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` (psycopg 3)."""
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, **kwargs)
 
 
 def wait_for_database(
@@ -78,8 +79,10 @@ def migrate(url: str, revision: str = "head") -> None:
 def create_database(url: str) -> bool:
     """Create the database named in ``url`` if missing; True if it was created."""
     target = make_url(sqlalchemy_url(url))
-    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False),
-                        isolation_level="AUTOCOMMIT")
+    admin = make_engine(
+        target.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
     try:
         with admin.connect() as conn:
             exists = conn.execute(
@@ -96,8 +99,10 @@ def create_database(url: str) -> bool:
 def drop_database(url: str) -> bool:
     """Drop the database named in ``url`` if present; True if it was dropped."""
     target = make_url(sqlalchemy_url(url))
-    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False),
-                        isolation_level="AUTOCOMMIT")
+    admin = make_engine(
+        target.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
     try:
         with admin.connect() as conn:
             exists = conn.execute(

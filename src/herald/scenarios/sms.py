@@ -33,9 +33,7 @@ class SmsGenerator:
         self.run_id = run_id
         self._rng = random.Random(seed)
         self._pool = "".join(self._rng.choices(ALPHABET, k=POOL_SIZE))
-        self._ranges = [
-            (f"+{cc}", 10 ** (n - 1), 10**n) for cc, n in COUNTRIES
-        ]
+        self._ranges = [(f"+{cc}", 10 ** (n - 1), 10**n) for cc, n in COUNTRIES]
 
     def messages(self, count: int, *, start: int = 0) -> Iterator[SmsMessage]:
         """Yield ``count`` messages, lazily."""

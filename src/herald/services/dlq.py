@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 MAX_REASON = 1000
 
 
-def headers(msg: Message, reason: str, service: str) -> list[tuple[str, bytes]]:
+def headers(msg: Message, reason: str, service: str) -> list[tuple[str, str | bytes | None]]:
     """The dead-letter headers: why, and where the record came from."""
     return [
         (contracts.DLQ_REASON, reason[:MAX_REASON].encode()),

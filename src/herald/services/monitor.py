@@ -141,9 +141,13 @@ def run(
     results_topic = contracts.RESULTS.qualified(ks.namespace)
     dlq_topic = contracts.DLQ.qualified(ks.namespace)
     consumer = Consumer(
-        kafka.consumer_config(ks, f"herald-monitor-{uuid.uuid4().hex[:8]}", **{
-            "enable.partition.eof": False,
-        })
+        kafka.consumer_config(
+            ks,
+            f"herald-monitor-{uuid.uuid4().hex[:8]}",
+            **{
+                "enable.partition.eof": False,
+            },
+        )
     )
     assignment = []
     for topic in (runs_topic, results_topic, dlq_topic):
@@ -161,7 +165,14 @@ def run(
             msgs = consumer.consume(10_000, min(0.1, refresh))
             now = time.time()
             if msgs:
-                _dispatch(progress, msgs, now, runs_topic, results_topic, dlq_topic)
+                _dispatch(
+                    progress,
+                    msgs,
+                    now,
+                    runs_topic=runs_topic,
+                    results_topic=results_topic,
+                    dlq_topic=dlq_topic,
+                )
             if exit_when_complete and run_id and progress.run(run_id).complete:
                 finished = True
                 break
@@ -177,7 +188,9 @@ def run(
     if summary_json is not None and run_id is not None:
         summary = final["runs"][0] if final["runs"] else {}
         summary_json.write_text(json.dumps({**summary, "invalid": progress.invalid}, indent=2))
-    logger.info("monitor stopped ◆ %d results read ◆ %d invalid", progress.results_seen, progress.invalid)
+    logger.info(
+        "monitor stopped ◆ %d results read ◆ %d invalid", progress.results_seen, progress.invalid
+    )
     return 0 if finished or not exit_when_complete else 1
 
 
@@ -185,14 +198,15 @@ def _dispatch(
     progress: Progress,
     msgs: list[Message],
     now: float,
+    *,
     runs_topic: str,
     results_topic: str,
     dlq_topic: str,
 ) -> None:
     results: list[Message] = []
     for msg in msgs:
-        if msg.error():
-            kafka.raise_if_fatal(msg.error(), "monitor consume")
+        if (err := msg.error()) is not None:
+            kafka.raise_if_fatal(err, "monitor consume")
             continue
         topic = msg.topic()
         if topic == results_topic:
@@ -265,9 +279,7 @@ def format_line(run: dict[str, Any]) -> str:
     expected = run["expected"]
     done = f"{run['total']}/{expected}" if expected is not None else f"{run['total']}/?"
     pct = f" ({run['percent_done']:.1f}%)" if run["percent_done"] is not None else ""
-    senders = " ".join(
-        f"s{sid}={s['sent']}/{s['failed']}" for sid, s in run["senders"].items()
-    )
+    senders = " ".join(f"s{sid}={s['sent']}/{s['failed']}" for sid, s in run["senders"].items())
     return (
         f"run {run['run_id']}: {done}{pct} sent={run['sent']} failed={run['failed']} "
         f"remaining={run['remaining'] if run['remaining'] is not None else '?'} "
@@ -351,7 +363,9 @@ def render(snapshot: dict[str, Any]) -> Group:
             )
         parts.append(table)
     if snapshot["invalid"]:
-        parts.append(Text(f"invalid records (dead-lettered): {snapshot['invalid']}", style="yellow"))
+        parts.append(
+            Text(f"invalid records (dead-lettered): {snapshot['invalid']}", style="yellow")
+        )
     if not parts:
         parts.append(Text("waiting for runs…"))
     return Group(*parts)

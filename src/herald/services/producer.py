@@ -43,9 +43,13 @@ def run(settings: Settings, *, stop: threading.Event, max_runs: int | None = Non
     runs_topic = contracts.RUNS.qualified(ks.namespace)
     outbound = contracts.OUTBOUND.qualified(ks.namespace)
     consumer = Consumer(
-        kafka.consumer_config(ks, contracts.group_id(ks.namespace, "producers"), **{
-            "max.poll.interval.ms": 3_600_000,  # producing one large run can take a while
-        })
+        kafka.consumer_config(
+            ks,
+            contracts.group_id(ks.namespace, "producers"),
+            **{
+                "max.poll.interval.ms": 3_600_000,  # producing one large run can take a while
+            },
+        )
     )
     producer = Producer(
         kafka.producer_config(
@@ -64,18 +68,18 @@ def run(settings: Settings, *, stop: threading.Event, max_runs: int | None = Non
             msg = consumer.poll(0.2)
             if msg is None:
                 continue
-            if msg.error():
-                kafka.raise_if_fatal(msg.error(), "producer poll")
+            if (err := msg.error()) is not None:
+                kafka.raise_if_fatal(err, "producer poll")
                 continue
             try:
                 request = decoder.decode(msg.value() or b"")
             except msgspec.ValidationError as exc:
                 dead.send(msg, f"invalid run request: {exc}")
                 _flush(producer, stop)
-                consumer.commit(msg, asynchronous=False)
+                consumer.commit(message=msg, asynchronous=False)
                 continue
             if produce_run(producer, outbound, request, stop=stop):
-                consumer.commit(msg, asynchronous=False)
+                consumer.commit(message=msg, asynchronous=False)
                 done_runs += 1
             else:
                 logger.warning(
@@ -137,7 +141,9 @@ def produce_run(
             break
     if not _flush(producer, stop) or failures:
         if failures:
-            logger.error("run %s: %d deliveries failed: %s", request.run_id, len(failures), failures[0])
+            logger.error(
+                "run %s: %d deliveries failed: %s", request.run_id, len(failures), failures[0]
+            )
         return False
     logger.info(
         "run %s: %d messages acknowledged in %.2fs",

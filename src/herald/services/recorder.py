@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 import psycopg
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, Producer
 from psycopg import errors as pgerrors
 
 from herald import contracts, kafka
@@ -43,8 +43,18 @@ COLUMNS = (
     "completed_at",
     "failure_reason",
 )
-TYPES = ("text", "text", "int4", "text", "float8", "int2", "timestamptz", "timestamptz",
-         "timestamptz", "text")
+TYPES = (
+    "text",
+    "text",
+    "int4",
+    "text",
+    "float8",
+    "int2",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "text",
+)
 _COLS = ", ".join(COLUMNS)
 COPY_OUTCOMES = f"COPY outcomes ({_COLS}) FROM STDIN (FORMAT BINARY)"
 COPY_STAGING = f"COPY outcomes_staging ({_COLS}) FROM STDIN (FORMAT BINARY)"
@@ -52,8 +62,9 @@ STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS outcomes_staging "
     "(LIKE outcomes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
+# Built from the constant column list above, nothing from outside.
 MERGE_STAGING = (
-    f"INSERT INTO outcomes ({_COLS}) SELECT {_COLS} FROM outcomes_staging "
+    f"INSERT INTO outcomes ({_COLS}) SELECT {_COLS} FROM outcomes_staging "  # noqa: S608
     "ON CONFLICT (message_id) DO NOTHING RETURNING run_id, status, created_at"
 )
 ADD_TOTALS = """
@@ -124,8 +135,18 @@ class OutcomeWriter:
         """Store a batch; return how many outcomes were new. Raises psycopg errors."""
         conn = self._connection()
         rows = [
-            (r.message_id, r.run_id, r.sender_id, r.status, r.latency_ms, r.attempts,
-             r.created_at, r.received_at, r.completed_at, r.failure_reason)
+            (
+                r.message_id,
+                r.run_id,
+                r.sender_id,
+                r.status,
+                r.latency_ms,
+                r.attempts,
+                r.created_at,
+                r.received_at,
+                r.completed_at,
+                r.failure_reason,
+            )
             for r in results
         ]
         try:
@@ -133,8 +154,15 @@ class OutcomeWriter:
                 for req in requests:
                     cur.execute(
                         UPSERT_RUN,
-                        (req.run_id, req.scenario, req.messages, req.seed, req.rate,
-                         psycopg.types.json.Jsonb(req.config), req.requested_at),
+                        (
+                            req.run_id,
+                            req.scenario,
+                            req.messages,
+                            req.seed,
+                            req.rate,
+                            psycopg.types.json.Jsonb(req.config),
+                            req.requested_at,
+                        ),
                     )
                 if rows:
                     totals = self._insert(cur, rows)
@@ -149,15 +177,15 @@ class OutcomeWriter:
             raise
         self.written += new
         self.duplicates += len(rows) - new
-        return new
+        return int(new)
 
     def _insert(self, cur: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]) -> Totals:
         try:
-            with cur.connection.transaction():  # a savepoint: a conflict falls back below
-                with cur.copy(COPY_OUTCOMES) as copy:
-                    copy.set_types(TYPES)
-                    for row in rows:
-                        copy.write_row(row)
+            # A savepoint: on a conflict only the COPY is undone, and the fallback runs.
+            with cur.connection.transaction(), cur.copy(COPY_OUTCOMES) as copy:
+                copy.set_types(TYPES)
+                for row in rows:
+                    copy.write_row(row)
             return _totals((row[1], row[3], row[6]) for row in rows)
         except pgerrors.UniqueViolation:
             pass
@@ -208,8 +236,8 @@ def run(settings: Settings, *, stop: threading.Event) -> int:
             results: list[SmsResult] = []
             requests: list[RunRequest] = []
             for msg in msgs:
-                if msg.error():
-                    kafka.raise_if_fatal(msg.error(), "recorder consume")
+                if (err := msg.error()) is not None:
+                    kafka.raise_if_fatal(err, "recorder consume")
                     continue
                 try:
                     if msg.topic() == results_topic:
@@ -223,7 +251,7 @@ def run(settings: Settings, *, stop: threading.Event) -> int:
     finally:
         try:
             consumer.commit(asynchronous=False)
-        except Exception as exc:  # noqa: BLE001 - nothing to commit is not an error at shutdown
+        except Exception as exc:
             logger.debug("final commit: %s", exc)
         consumer.close()
         dead.flush(5)
@@ -265,4 +293,3 @@ def _write_until_stored(
                 len(results),
             )
         return
-

@@ -32,7 +32,7 @@ from confluent_kafka import (
 
 from herald import contracts, kafka
 from herald.config import SenderSettings, Settings
-from herald.contracts import SmsMessage, SmsResult
+from herald.contracts import SmsMessage, SmsResult, Status
 from herald.errors import BrokerError, ConfigError
 from herald.services import _common, dlq
 
@@ -114,7 +114,11 @@ class Sender:
         self.consumer = Consumer(
             kafka.consumer_config(ks, contracts.group_id(ks.namespace, "senders"))
         )
-        tid = f"{ks.namespace}.herald-sender-{sender_id}" if ks.namespace else f"herald-sender-{sender_id}"
+        tid = (
+            f"{ks.namespace}.herald-sender-{sender_id}"
+            if ks.namespace
+            else f"herald-sender-{sender_id}"
+        )
         self.producer = Producer(kafka.transactional_producer_config(ks, tid))
         self.parts: dict[int, _Partition] = {}
         self.heap: list[tuple[float, int, list[Any], _Partition]] = []
@@ -170,7 +174,7 @@ class Sender:
             if err is not None:
                 kafka.raise_if_fatal(err, "sender consume")
                 continue
-            state = parts.get(msg.partition())
+            state = parts.get(msg.partition() or 0)
             if state is None:  # pragma: no cover - consume() never returns a revoked partition
                 continue
             try:
@@ -180,6 +184,7 @@ class Sender:
                 continue
             wait = latency()
             attempts = 1
+            status: Status
             while random_() < failure_rate:
                 if attempts >= max_attempts:
                     status, reason = "failed", self._choice(FAILURE_REASONS)
@@ -289,7 +294,9 @@ class Sender:
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
             if err.fatal():
-                raise BrokerError(f"sender {self.sender_id}: fatal transaction error: {err}") from None
+                raise BrokerError(
+                    f"sender {self.sender_id}: fatal transaction error: {err}"
+                ) from None
             logger.warning("sender %d: transaction failed, aborting: %s", self.sender_id, err)
             self._must_abort = True
             return
@@ -338,7 +345,9 @@ class Sender:
         """The main loop, until ``stop``; then drain, commit and close."""
         self.producer.init_transactions(TXN_TIMEOUT_SECS)
         self.consumer.subscribe(
-            [self.outbound], on_assign=self._on_assign, on_revoke=self._on_revoke,
+            [self.outbound],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
         logger.info(
@@ -375,7 +384,11 @@ class Sender:
                 logger.error("sender %d: %d records left undelivered", self.sender_id, left)
         logger.info(
             "sender %d stopped ◆ %d sent ◆ %d failed ◆ %d invalid ◆ %d aborted transactions",
-            self.sender_id, self.sent, self.failed, self.invalid, self.aborted,
+            self.sender_id,
+            self.sent,
+            self.failed,
+            self.invalid,
+            self.aborted,
         )
         return 0
 
