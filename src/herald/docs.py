@@ -41,7 +41,8 @@ def configuration_reference() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `herald.config` by `poetry run invoke app.gen-config-docs` — do not edit by hand.",
+        "Generated from `herald.config` by `poetry run invoke app.gen-config-docs`;",
+        "do not edit by hand.",
         "",
         "Sources, later wins: defaults < config file (`--config`, `$HERALD_CONFIG`, or",
         "`./config.json`) < `./.env` < environment variables < command-line flags. The classic",
@@ -82,7 +83,9 @@ def configuration_reference() -> str:
         lines.append(
             f"| `{sub}` | {_type(subfield)} | {_default(subfield)} | {subfield.description} |"
         )
-    defaults = [s.model_dump(include={"mean_wait_time", "failure_rate", "latency_distribution"})
-                for s in Settings().senders]
+    defaults = [
+        s.model_dump(include={"mean_wait_time", "failure_rate", "latency_distribution"})
+        for s in Settings().senders
+    ]
     lines += ["", "The default senders:", "", "```json", json.dumps(defaults, indent=2), "```", ""]
     return "\n".join(lines)

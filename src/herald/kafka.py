@@ -18,8 +18,8 @@ from herald.errors import BrokerError
 logger = logging.getLogger(__name__)
 
 # Against the embedded broker a group join takes about half the session timeout.
-EMBEDDED_SESSION_TIMEOUT_MS = 3000
-EMBEDDED_HEARTBEAT_MS = 300
+EMBEDDED_SESSION_TIMEOUT_MS = 2000
+EMBEDDED_HEARTBEAT_MS = 200
 
 
 def _base(settings: KafkaSettings) -> dict[str, Any]:

@@ -13,8 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -22,11 +21,10 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
 
 from herald import kafka, runs
-from herald.config import Settings, load_settings, resolved_json
-from herald.db.engine import make_engine, migrate
+from herald.config import KafkaSettings, Settings, load_settings, resolved_json
+from herald.contracts import RunRequest
 from herald.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -177,34 +175,27 @@ def _install_signals(stop: threading.Event) -> Any:
     return restore
 
 
-@contextmanager
-def embedded_services(settings: Settings, home: Path) -> Iterator[Settings]:
-    """Start the embedded broker and database where the settings name none; yield settings
-    pointing at what runs."""
-    with ExitStack() as stack:
-        kafka_settings = settings.kafka
-        if kafka_settings.bootstrap is None:
-            broker = stack.enter_context(EmbeddedBroker(log_path=home / "logs" / "broker.log"))
-            kafka_settings = kafka_settings.model_copy(
-                update={
-                    "bootstrap": broker.bootstrap,
-                    "session_timeout_ms": kafka_settings.session_timeout_ms
-                    or kafka.EMBEDDED_SESSION_TIMEOUT_MS,
-                    "heartbeat_interval_ms": kafka_settings.heartbeat_interval_ms
-                    or kafka.EMBEDDED_HEARTBEAT_MS,
-                }
-            )
-        db_settings = settings.database
-        if db_settings.url is None:
-            database = stack.enter_context(EmbeddedDatabase(home / "pgdata"))
-            db_settings = db_settings.model_copy(update={"url": database.url})
-        yield settings.model_copy(update={"kafka": kafka_settings, "database": db_settings})
+def _embedded_kafka(settings: KafkaSettings, broker: EmbeddedBroker) -> KafkaSettings:
+    # Short session timeouts against the embedded broker only: its group joins take about
+    # half of the session timeout, and a run's first result waits for them.
+    return settings.model_copy(
+        update={
+            "bootstrap": broker.bootstrap,
+            "session_timeout_ms": settings.session_timeout_ms or kafka.EMBEDDED_SESSION_TIMEOUT_MS,
+            "heartbeat_interval_ms": settings.heartbeat_interval_ms or kafka.EMBEDDED_HEARTBEAT_MS,
+        }
+    )
 
 
 def simulate(
     settings: Settings, options: SimOptions, *, stop: threading.Event, console: Console
 ) -> SimResult:
-    """One run, start to finish."""
+    """One run, start to finish.
+
+    The order is chosen for the time to the first result: the broker first (milliseconds),
+    then the senders, producer and monitor (their group joins are the slowest step), then the
+    database and the recorder while they join.
+    """
     started_wall = time.time()
     started = time.monotonic()
     home = settings.home.expanduser().resolve()
@@ -215,97 +206,106 @@ def simulate(
         config={"senders": [s.model_dump() for s in settings.senders]},
     )
     run_dir = home / "runs" / request.run_id
+    logs = run_dir / "logs"
     run_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"herald run [bold]{request.run_id}[/]: {request.messages:,} messages, "
         f"{len(settings.senders)} senders (logs in {run_dir})"
     )
-    with embedded_services(settings, home) as live:
-        assert live.database.url is not None
-        kafka.wait_for_broker(live.kafka, stop=stop.is_set)
-        kafka.ensure_topics(live.kafka)
-        migrate(live.database.url)
+    broker: EmbeddedBroker | None = None
+    database: EmbeddedDatabase | None = None
+    group = ProcessGroup()
+    try:
+        ks = settings.kafka
+        if ks.bootstrap is None:
+            broker = EmbeddedBroker(log_path=logs / "broker.log").start()
+            ks = _embedded_kafka(ks, broker)
+        kafka.wait_for_broker(ks, stop=stop.is_set)
+        kafka.ensure_topics(ks)
+        live = settings.model_copy(update={"kafka": ks})
         settings_file = run_dir / "settings.json"
         settings_file.write_text(resolved_json(live))
-        group = ProcessGroup()
-        try:
-            return _run(
-                live,
-                request,
-                group=group,
-                settings_file=settings_file,
-                run_dir=run_dir,
-                options=options,
-                stop=stop,
-                console=console,
-                started=started,
-                started_wall=started_wall,
+        cfg = ["--config", str(settings_file)]
+        env = child_environment()
+
+        def spawn(name: str, *args: str, **kwargs: Any) -> ServiceProcess:
+            return group.add(
+                ServiceProcess(
+                    name,
+                    herald_command(*args, *cfg),
+                    log_path=logs / f"{name}.log",
+                    env=kwargs.pop("env", env),
+                    **kwargs,
+                )
             )
-        finally:
-            codes = group.stop()
-            bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM)}
-            if bad:
-                console.print(f"[yellow]services exited with {bad}; logs in {run_dir}[/]")
+
+        for i in range(len(live.senders)):
+            spawn(f"sender-{i}", "sender", "--id", str(i))
+        spawn("producer", "producer")
+        summary_path = run_dir / "monitor.json"
+        monitor = spawn(
+            "monitor",
+            "monitor",
+            "--run-id",
+            request.run_id,
+            "--exit-when-complete",
+            "--summary-json",
+            str(summary_path),
+            stdout=sys.stdout if live.monitor.output_location == "stdout" else None,
+        )
+        runs.submit(ks, request)
+        # SQLAlchemy and Alembic are imported only now, while the services start: their import
+        # time is no longer on the way to the first result.
+        from herald.db.engine import migrate
+
+        url = settings.database.url
+        if url is None:
+            database = EmbeddedDatabase(home / "pgdata").start()
+            url = database.url
+        assert url is not None
+        migrate(url)
+        # The database URL is known only now: the recorder gets it through its environment.
+        spawn("recorder", "recorder", env={**env, "HERALD_DATABASE_URL": url})
+        return _wait_and_report(
+            url,
+            request,
+            group=group,
+            monitor=monitor,
+            summary_path=summary_path,
+            timeout=options.timeout or _default_timeout(live, request.messages),
+            stop=stop,
+            console=console,
+            started=started,
+            started_wall=started_wall,
+        )
+    finally:
+        codes = group.stop()
+        bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM)}
+        if bad:
+            console.print(f"[yellow]services exited with {bad}; logs in {logs}[/]")
+        if database is not None:
+            database.stop()
+        if broker is not None:
+            broker.stop()
 
 
-def _run(
-    live: Settings,
-    request: Any,
+def _wait_and_report(
+    url: str,
+    request: RunRequest,
     *,
     group: ProcessGroup,
-    settings_file: Path,
-    run_dir: Path,
-    options: SimOptions,
+    monitor: ServiceProcess,
+    summary_path: Path,
+    timeout: float,
     stop: threading.Event,
     console: Console,
     started: float,
     started_wall: float,
 ) -> SimResult:
-    env = child_environment()
-    cfg = ["--config", str(settings_file)]
-    logs = run_dir / "logs"
-    summary_path = run_dir / "monitor.json"
-    # Senders first: their group join is the slowest step of a start.
-    for i in range(len(live.senders)):
-        group.add(
-            ServiceProcess(
-                f"sender-{i}",
-                herald_command("sender", "--id", str(i), *cfg),
-                log_path=logs / f"sender-{i}.log",
-                env=env,
-            )
-        )
-    group.add(
-        ServiceProcess(
-            "producer", herald_command("producer", *cfg), log_path=logs / "producer.log", env=env
-        )
-    )
-    group.add(
-        ServiceProcess(
-            "recorder", herald_command("recorder", *cfg), log_path=logs / "recorder.log", env=env
-        )
-    )
-    monitor = group.add(
-        ServiceProcess(
-            "monitor",
-            herald_command(
-                "monitor",
-                *cfg,
-                "--run-id",
-                request.run_id,
-                "--exit-when-complete",
-                "--summary-json",
-                str(summary_path),
-            ),
-            log_path=logs / "monitor.log",
-            env=env,
-            stdout=sys.stdout if live.monitor.output_location == "stdout" else None,
-        )
-    )
-    runs.submit(live.kafka, request)
-    assert live.database.url is not None
-    engine = make_engine(live.database.url)
-    timeout = options.timeout or _default_timeout(live, request.messages)
+    """Wait until Postgres holds every outcome and the monitor has seen every result."""
+    from herald.db.engine import make_engine
+
+    engine = make_engine(url)
     deadline = time.monotonic() + timeout
     recorded = 0
     try:
@@ -353,6 +353,8 @@ def _default_timeout(settings: Settings, messages: int) -> float:
 
 
 def _recorded(engine: Any, run_id: str) -> int:
+    from sqlalchemy import text
+
     with engine.connect() as conn:
         row = conn.execute(
             text("SELECT sent + failed FROM runs WHERE run_id = :r"), {"r": run_id}
@@ -364,6 +366,8 @@ def report(
     engine: Any, run_id: str, monitor: dict[str, Any], elapsed: float, started_wall: float
 ) -> dict[str, Any]:
     """The final summary: the monitor's figures, checked against what Postgres holds."""
+    from sqlalchemy import text
+
     with engine.connect() as conn:
         db = conn.execute(
             text(

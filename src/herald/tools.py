@@ -9,7 +9,8 @@ from pathlib import Path
 
 from herald import kafka, runs
 from herald.config import load_settings
-from herald.db.engine import migrate, safe_url
+from herald.db.engine import migrate
+from herald.db.pg import safe_url
 from herald.errors import HeraldError
 
 

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, make_url, text
-from sqlalchemy.exc import OperationalError
-
-from herald.errors import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -30,38 +25,6 @@ def sqlalchemy_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` (psycopg 3)."""
     return create_engine(sqlalchemy_url(url), pool_pre_ping=True, **kwargs)
-
-
-def wait_for_database(
-    url: str, timeout: float, *, stop: Callable[[], bool] | None = None
-) -> Engine:
-    """An engine once the database answers, or :class:`StorageError` after ``timeout``."""
-    engine = make_engine(url)
-    deadline = time.monotonic() + timeout
-    warned = False
-    while True:
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            if warned:
-                logger.info("database is reachable")
-            return engine
-        except OperationalError as exc:
-            if time.monotonic() >= deadline or (stop is not None and stop()):
-                engine.dispose()
-                raise StorageError(
-                    f"Postgres at {safe_url(url)} unreachable after {timeout:g}s "
-                    f"(database.connect_timeout_secs): {exc.orig}"
-                ) from None
-            if not warned:
-                logger.warning("waiting for Postgres at %s (up to %gs)", safe_url(url), timeout)
-                warned = True
-            time.sleep(0.2)
-
-
-def safe_url(url: str) -> str:
-    """The URL with its password hidden, for logs."""
-    return make_url(sqlalchemy_url(url)).render_as_string(hide_password=True)
 
 
 def alembic_config(url: str) -> Config:

@@ -8,7 +8,6 @@ import subprocess
 import warnings
 from pathlib import Path
 
-from herald.db.engine import create_database
 from herald.errors import StorageError
 
 logger = logging.getLogger(__name__)
@@ -41,6 +40,8 @@ class EmbeddedDatabase:
         self._server = server
         admin = server.get_uri()  # postgresql://postgres:@/postgres?host=SOCKET_DIR
         self.url = admin.replace("@/postgres?", f"@/{DATABASE}?", 1)
+        from herald.db.engine import create_database
+
         create_database(self.url)
         logger.info("embedded Postgres in %s", self.data_dir)
         return self

@@ -24,6 +24,15 @@ def herald_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "herald", *args]  # pragma: no cover - installed without scripts
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    # Linux: if whoever started this service dies (even by SIGKILL), the service gets SIGTERM
+    # and shuts down cleanly instead of running on as an orphan.
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without ``HERALD_*`` (children get resolved settings instead)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
@@ -55,6 +64,7 @@ class ServiceProcess:
             stdin=subprocess.DEVNULL,
             env=dict(env) if env is not None else None,
             start_new_session=True,  # signals come from us, in order, not from the terminal
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
         logger.debug("started %s (pid %d): %s", name, self.proc.pid, " ".join(self.argv))
 

@@ -130,6 +130,8 @@ def produce_run(
                     produce(topic, value, message.id, on_delivery=on_delivery)
                     break
                 except BufferError:
+                    if stop.is_set():
+                        return False
                     poll(0.05)  # the local queue is full: let the broker catch up
         poll(0)
         sent += count

@@ -20,11 +20,12 @@ import msgspec
 import psycopg
 from confluent_kafka import Consumer, Producer
 from psycopg import errors as pgerrors
+from psycopg.types.json import Jsonb
 
 from herald import contracts, kafka
 from herald.config import Settings
 from herald.contracts import RunRequest, SmsResult
-from herald.db.engine import safe_url, sqlalchemy_url, wait_for_database
+from herald.db.pg import conninfo, safe_url, wait_for_database
 from herald.errors import StorageError
 from herald.services import _common
 from herald.services.dlq import DeadLetters
@@ -107,11 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _common.service_main(args, lambda s, stop: run(s, stop=stop))
 
 
-def conninfo(url: str) -> str:
-    """A libpq connection string for a SQLAlchemy-style URL."""
-    return sqlalchemy_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 class OutcomeWriter:
     """Writes batches of results and run requests in one transaction each."""
 
@@ -160,7 +156,7 @@ class OutcomeWriter:
                             req.messages,
                             req.seed,
                             req.rate,
-                            psycopg.types.json.Jsonb(req.config),
+                            Jsonb(req.config),
                             req.requested_at,
                         ),
                     )
@@ -214,8 +210,7 @@ def run(settings: Settings, *, stop: threading.Event) -> int:
     if db.url is None:
         raise StorageError("database.url is unset and no embedded database was started")
     kafka.wait_for_broker(ks, stop=stop.is_set)
-    engine = wait_for_database(db.url, db.connect_timeout_secs, stop=stop.is_set)
-    engine.dispose()
+    wait_for_database(db.url, db.connect_timeout_secs, stop=stop.is_set)
     runs_topic = contracts.RUNS.qualified(ks.namespace)
     results_topic = contracts.RESULTS.qualified(ks.namespace)
     consumer = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "recorders")))
