@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
+
+if TYPE_CHECKING:
+    from herald.runtime.database import EmbeddedDatabase
 
 ROOT = Path(__file__).parent
 PY = sys.executable
@@ -75,7 +79,7 @@ def run(
 # -- db -------------------------------------------------------------------------------------
 
 
-def _database_url(c: Context) -> tuple[str, object | None]:
+def _database_url(c: Context) -> tuple[str, EmbeddedDatabase | None]:
     """The configured database URL, or the embedded database started for this task."""
     from herald.config import load_settings
     from herald.errors import HeraldError
@@ -96,7 +100,8 @@ def _database_url(c: Context) -> tuple[str, object | None]:
 @task
 def create(c: Context) -> None:
     """Create the database (the embedded one under .herald/ unless HERALD_DATABASE_URL)."""
-    from herald.db.engine import create_database, safe_url
+    from herald.db.engine import create_database
+    from herald.db.pg import safe_url
 
     url, embedded = _database_url(c)
     try:
@@ -104,13 +109,14 @@ def create(c: Context) -> None:
         print(f"{'created' if created else 'already exists'}: {safe_url(url)}")
     finally:
         if embedded is not None:
-            embedded.stop()  # type: ignore[attr-defined]
+            embedded.stop()
 
 
 @task
 def drop(c: Context) -> None:
     """Drop the database (every run and outcome in it)."""
-    from herald.db.engine import drop_database, safe_url
+    from herald.db.engine import drop_database
+    from herald.db.pg import safe_url
 
     url, embedded = _database_url(c)
     try:
@@ -118,13 +124,14 @@ def drop(c: Context) -> None:
         print(f"{'dropped' if dropped else 'no such database'}: {safe_url(url)}")
     finally:
         if embedded is not None:
-            embedded.stop()  # type: ignore[attr-defined]
+            embedded.stop()
 
 
 @task
 def migrate(c: Context) -> None:
     """Apply the Alembic migrations (creating the database first if needed)."""
-    from herald.db.engine import create_database, safe_url
+    from herald.db.engine import create_database
+    from herald.db.pg import safe_url
     from herald.db.engine import migrate as upgrade
 
     url, embedded = _database_url(c)
@@ -134,7 +141,7 @@ def migrate(c: Context) -> None:
         print(f"migrated: {safe_url(url)}")
     finally:
         if embedded is not None:
-            embedded.stop()  # type: ignore[attr-defined]
+            embedded.stop()
 
 
 # -- app ------------------------------------------------------------------------------------

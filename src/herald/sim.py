@@ -25,6 +25,7 @@ from rich.table import Table
 from herald import kafka, runs
 from herald.config import KafkaSettings, Settings, load_settings, resolved_json
 from herald.contracts import RunRequest
+from herald.db.pg import wait_for_database
 from herald.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
     """Validate, simulate, report; return the exit code."""
-    console = Console(file=out or sys.stdout, highlight=False)
+    console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
     try:
         settings = settings_for(options)
     except HeraldError as exc:
@@ -147,7 +148,7 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
     try:
         result = simulate(settings, options, stop=stop, console=console)
     except HeraldError as exc:
-        console.print(f"[red]herald: {exc}[/]")
+        print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
     finally:
         restore()
@@ -263,6 +264,7 @@ def simulate(
             database = EmbeddedDatabase(home / "pgdata").start()
             url = database.url
         assert url is not None
+        wait_for_database(url, settings.database.connect_timeout_secs, stop=stop.is_set)
         migrate(url)
         # The database URL is known only now: the recorder gets it through its environment.
         spawn("recorder", "recorder", env={**env, "HERALD_DATABASE_URL": url})

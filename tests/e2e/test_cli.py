@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -138,3 +139,23 @@ def test_seed_config_is_valid() -> None:
     assert [(x.mean_wait_time, x.failure_rate) for x in s.senders] == [
         (x["mean_wait_time"], x["failure_rate"]) for x in raw["sender"]
     ]
+
+
+def test_python_dash_m_herald() -> None:
+    proc = run(sys.executable, "-m", "herald", "--help")
+    assert proc.returncode == 0 and "usage: herald <command>" in proc.stdout
+
+
+def test_migrate_needs_a_url_and_submit_needs_a_broker() -> None:
+    proc = run(HERALD, "migrate")
+    assert proc.returncode == 2 and "database.url is unset (HERALD_DATABASE_URL)" in proc.stderr
+    port = free_port()
+    proc = run(
+        HERALD,
+        "submit",
+        HERALD_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
+        HERALD_KAFKA_CONNECT_TIMEOUT_SECS="1",
+    )
+    assert proc.returncode == 3 and "unreachable after 1s" in proc.stderr
+    bad = run(HERALD, "migrate", HERALD_KAFKA_PARTITIONS="0")
+    assert bad.returncode == 2 and 'kafka.partitions = "0"' in bad.stderr

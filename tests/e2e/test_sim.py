@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from herald.db.engine import make_engine
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
+from herald.runtime.ports import free_port
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -190,10 +192,22 @@ def test_sigterm_stops_a_running_sim_and_every_service(
         HERALD_KAFKA_NAMESPACE=namespace,
         HERALD_KAFKA_SESSION_TIMEOUT_MS="3000",
         HERALD_DATABASE_URL=database.url or "",
-        HERALD_MONITOR_OUTPUT_LOCATION=str(tmp_path / "progress.log"),
     )
     proc = subprocess.Popen(
-        [HERALD, "sim", "--messages", "1000000", "--rate", "2000", "--refresh", "0.2"],
+        [
+            HERALD,
+            "sim",
+            "--messages",
+            "1000000",
+            "--rate",
+            "2000",
+            "--refresh",
+            "0.2",
+            "--seed",
+            "7",
+            "--monitor-output",
+            str(tmp_path / "progress.log"),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
@@ -231,3 +245,105 @@ def test_sigterm_stops_a_running_sim_and_every_service(
     logs = tmp_path / "home" / "runs" / run_id / "logs"
     assert "sender 0 stopped ◆" in (logs / "sender-0.log").read_text()
     assert "recorder stopped ◆" in (logs / "recorder.log").read_text()
+
+
+def external(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, tmp_path: Path, **extra: str
+) -> dict[str, str]:
+    return clean_env(
+        HERALD_HOME=str(tmp_path / "home"),
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_KAFKA_NAMESPACE=namespace,
+        HERALD_KAFKA_SESSION_TIMEOUT_MS="2000",
+        HERALD_DATABASE_URL=database.url or "",
+        **extra,
+    )
+
+
+def test_services_stop_when_sim_is_killed(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, tmp_path: Path
+) -> None:
+    env = external(broker, database, namespace, tmp_path)
+    with subprocess.Popen(
+        [
+            HERALD,
+            "sim",
+            "--messages",
+            "1000000",
+            "--rate",
+            "2000",
+            "--monitor-output",
+            str(tmp_path / "p.log"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        run_id = (proc.stdout.readline() if proc.stdout else "").split()[2].rstrip(":")
+        wait_for(lambda: outcome_count(database.url or "", run_id) > 0, 60, "outcomes")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) == 7
+        proc.kill()  # no chance to stop its services itself
+        proc.wait()
+        # Each service was started to die with its parent: it gets SIGTERM and exits cleanly.
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == []
+    logs = tmp_path / "home" / "runs" / run_id / "logs"
+    assert "SIGTERM received" in (logs / "sender-1.log").read_text()
+
+
+def test_unreachable_database_exits_4_and_stops_what_it_started(
+    broker: EmbeddedBroker, namespace: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = clean_env(
+        HERALD_HOME=str(tmp_path / "home"),
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_KAFKA_NAMESPACE=namespace,
+        HERALD_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/herald",
+        HERALD_DATABASE_CONNECT_TIMEOUT_SECS="1",
+    )
+    proc = subprocess.run(
+        [HERALD, "sim", "--messages", "100"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 4
+    assert f"Postgres at postgresql://postgres@127.0.0.1:{port}/herald unreachable after 1s" in (
+        proc.stderr
+    )
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
+
+
+def test_timeout_exits_1_with_the_count_so_far(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, tmp_path: Path
+) -> None:
+    env = external(broker, database, namespace, tmp_path)
+    proc = subprocess.run(
+        [
+            HERALD,
+            "sim",
+            "--messages",
+            "100000",
+            "--rate",
+            "100",
+            "--timeout",
+            "3",
+            "--monitor-output",
+            str(tmp_path / "p.log"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert re.search(
+        r"run \w+ not complete after 3s: [\d,]+ of 100,000 outcomes recorded "
+        r"\(--timeout\)",
+        proc.stderr,
+    ), proc.stderr
+    assert "services exited with" not in proc.stdout  # every service stopped cleanly (0)

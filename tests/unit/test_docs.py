@@ -12,8 +12,11 @@ ROOT = Path(__file__).parents[2]
 def test_configuration_reference_is_current() -> None:
     committed = (ROOT / "docs" / "configuration.md").read_text()
     generated = configuration_reference()
-    diff = "\n".join(difflib.unified_diff(committed.splitlines(), generated.splitlines(),
-                                          "committed", "generated", lineterm=""))
+    diff = "\n".join(
+        difflib.unified_diff(
+            committed.splitlines(), generated.splitlines(), "committed", "generated", lineterm=""
+        )
+    )
     assert committed == generated, (
         f"docs/configuration.md is stale; run `poetry run invoke app.gen-config-docs`:\n{diff}"
     )

@@ -191,7 +191,9 @@ def run(
     logger.info(
         "monitor stopped ◆ %d results read ◆ %d invalid", progress.results_seen, progress.invalid
     )
-    return 0 if finished or not exit_when_complete else 1
+    if exit_when_complete and not finished:
+        logger.info("monitor stopped before run %s completed", run_id)
+    return 0
 
 
 def _dispatch(

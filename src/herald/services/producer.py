@@ -119,10 +119,12 @@ def produce_run(
         f" at {request.rate:g}/s" if request.rate else "",
     )
     sent = 0
-    for start in range(0, request.messages, CHUNK):
+    # A rate-limited run is produced in chunks of about 20 ms worth of messages.
+    chunk = max(1, min(CHUNK, int(request.rate / 50))) if request.rate else CHUNK
+    for start in range(0, request.messages, chunk):
         if stop.is_set():
             return False
-        count = min(CHUNK, request.messages - start)
+        count = min(chunk, request.messages - start)
         for message in generator.messages(count, start=start):
             value = encode(message)
             while True:
