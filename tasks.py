@@ -131,8 +131,8 @@ def drop(c: Context) -> None:
 def migrate(c: Context) -> None:
     """Apply the Alembic migrations (creating the database first if needed)."""
     from herald.db.engine import create_database
-    from herald.db.pg import safe_url
     from herald.db.engine import migrate as upgrade
+    from herald.db.pg import safe_url
 
     url, embedded = _database_url(c)
     try:
