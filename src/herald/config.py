@@ -134,7 +134,7 @@ class SenderSettings(_Section):
         None, ge=0, description="Standard deviation for `normal`. Unset: a quarter of the mean."
     )
     max_in_flight: int = Field(
-        1000,
+        5000,
         ge=1,
         le=1_000_000,
         description="Messages a sender has in flight at once; 1 is a one-at-a-time sender.",

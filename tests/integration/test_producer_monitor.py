@@ -77,7 +77,10 @@ def run_monitor(settings: Settings, run_id: str, tmp_path: Path, out: io.StringI
     return json.loads(summary.read_text())
 
 
-def test_monitor_totals_and_a_restart_shows_the_same(settings: Settings, tmp_path: Path) -> None:
+def test_monitor_totals_and_a_restart_shows_the_same(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="herald.services.monitor")
     ns = settings.kafka.namespace
     request = runs.make_request(1000, seed=3)
     runs.submit(settings.kafka, request)
@@ -85,6 +88,9 @@ def test_monitor_totals_and_a_restart_shows_the_same(settings: Settings, tmp_pat
         settings, contracts.RESULTS.qualified(ns), encoded(results_for(request.run_id, 1000))
     )
     produce_records(settings, contracts.DLQ.qualified(ns), [(b"x", b"junk")])
+    # Records that are not what their topic promises are skipped, not counted.
+    produce_records(settings, contracts.RUNS.qualified(ns), [(b"x", b"not a run request")])
+    produce_records(settings, contracts.RESULTS.qualified(ns), [(b"x", b"{}")])
     out = io.StringIO()
     first = run_monitor(settings, request.run_id, tmp_path, out)
     assert (first["total"], first["sent"], first["failed"], first["expected"]) == (
@@ -105,6 +111,10 @@ def test_monitor_totals_and_a_restart_shows_the_same(settings: Settings, tmp_pat
     assert first["avg_latency_ms"] == pytest.approx(49.5)
     # A second monitor (a restart) reads from the beginning: the same totals, not double.
     again = run_monitor(settings, request.run_id, tmp_path, io.StringIO())
+    assert (
+        "monitor stopped ◆ 1001 results read ◆ 1 dead letters ◆ 2 unreadable records skipped"
+        in (caplog.text)
+    )
     assert (again["total"], again["sent"], again["failed"]) == (1000, 750, 250)
     line = out.getvalue().strip().splitlines()[-2]
     assert re.match(

@@ -28,4 +28,4 @@ def test_reference_names_every_environment_variable() -> None:
         if name != "HERALD_CONFIG":
             assert f"`{name}`" in text
     assert "| `senders.max_in_flight`" not in text  # senders are documented as a list
-    assert "| `max_in_flight` | int | `1000` |" in text
+    assert "| `max_in_flight` | int | `5000` |" in text

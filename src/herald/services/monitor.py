@@ -62,7 +62,8 @@ class Progress:
 
     def __init__(self) -> None:
         self.runs: dict[str, RunStats] = {}
-        self.invalid = 0
+        self.invalid = 0  # records on the dead-letter topic
+        self.skipped = 0  # records this monitor could not read
         self._decode_result = msgspec.json.Decoder(ResultView).decode
         self._decode_run = msgspec.json.Decoder(RunRequest).decode
         self._samples: deque[tuple[float, int]] = deque()  # (time, results so far)
@@ -79,7 +80,8 @@ class Progress:
             try:
                 request = self._decode_run(msg.value() or b"")
             except msgspec.DecodeError:
-                continue  # the producer dead-letters it; nothing to show
+                self.skipped += 1  # the producer dead-letters it
+                continue
             stats = self.run(request.run_id)
             stats.expected = request.messages
             stats.requested_at = request.requested_at.timestamp()
@@ -91,7 +93,8 @@ class Progress:
             try:
                 r = decode(msg.value() or b"")
             except msgspec.DecodeError:
-                self.invalid += 1
+                # The recorder dead-letters it; it is counted once, from the DLQ topic.
+                self.skipped += 1
                 continue
             if current is None or current.run_id != r.run_id:
                 current = runs.get(r.run_id) or self.run(r.run_id)
@@ -189,7 +192,10 @@ def run(
         summary = final["runs"][0] if final["runs"] else {}
         summary_json.write_text(json.dumps({**summary, "invalid": progress.invalid}, indent=2))
     logger.info(
-        "monitor stopped ◆ %d results read ◆ %d invalid", progress.results_seen, progress.invalid
+        "monitor stopped ◆ %d results read ◆ %d dead letters ◆ %d unreadable records skipped",
+        progress.results_seen,
+        progress.invalid,
+        progress.skipped,
     )
     if exit_when_complete and not finished:
         logger.info("monitor stopped before run %s completed", run_id)
