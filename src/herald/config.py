@@ -362,6 +362,19 @@ def _dotted(loc: Sequence[Any]) -> str:
     return out or "(settings)"
 
 
+def load_resolved(path: Path) -> Settings:
+    """Settings written by :func:`resolved_json`, exactly: no other source is read."""
+    data = read_config_file(path)
+    token = _file_values.set({})
+    try:
+        # As init values they outrank the environment and ./.env.
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, path)) from None
+    finally:
+        _file_values.reset(token)
+
+
 def resolved_json(settings: Settings) -> str:
     """The settings as a config file that reproduces them exactly (for child processes)."""
     return settings.model_dump_json(indent=2)

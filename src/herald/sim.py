@@ -7,6 +7,7 @@ Postgres holds every outcome, prints the summary and stops everything in order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -176,6 +178,63 @@ def _install_signals(stop: threading.Event) -> Any:
     return restore
 
 
+class _Database:
+    """The run's database: the configured one, or the embedded one, started in the background
+    while the broker and the services start."""
+
+    def __init__(self, settings: Settings, home: Path) -> None:
+        self._settings = settings.database
+        self._embedded: EmbeddedDatabase | None = None
+        self._starting: Future[EmbeddedDatabase] | None = None
+        if self._settings.url is None:
+            self._embedded = EmbeddedDatabase(home / "pgdata")
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="database")
+            self._starting = self._pool.submit(self._embedded.start)
+
+    def ready(self, stop: threading.Event) -> str:
+        """The database URL, once the database answers and is migrated."""
+        url = self._settings.url
+        if self._starting is not None:
+            url = self._starting.result().url
+        assert url is not None
+        wait_for_database(url, self._settings.connect_timeout_secs, stop=stop.is_set)
+        # SQLAlchemy and Alembic are imported only now, while the services start.
+        from herald.db.engine import migrate
+
+        migrate(url)
+        return url
+
+    def stop(self) -> None:
+        if self._starting is None or self._embedded is None:
+            return
+        with contextlib.suppress(HeraldError):
+            self._starting.result()  # a start still in progress finishes first
+        self._embedded.stop()
+        self._pool.shutdown()
+
+
+@dataclass
+class Launcher:
+    """Starts herald services as processes of ``group``, each with the run's settings file."""
+
+    group: ProcessGroup
+    settings_file: Path
+    logs: Path
+    env: dict[str, str] = field(default_factory=child_environment)
+
+    def spawn(self, name: str, *args: str, stdout: IO[str] | None = None) -> ServiceProcess:
+        """Start ``herald ARGS --settings FILE`` as service ``name``."""
+        return self.group.add(
+            ServiceProcess(
+                name,
+                herald_command(*args, "--settings", str(self.settings_file)),
+                log_path=self.logs / f"{name}.log",
+                env=self.env,
+                stdout=stdout,
+            )
+        )
+
+
 def _embedded_kafka(settings: KafkaSettings, broker: EmbeddedBroker) -> KafkaSettings:
     # Short session timeouts against the embedded broker only: its group joins take about
     # half of the session timeout, and a run's first result waits for them.
@@ -214,7 +273,7 @@ def simulate(
         f"{len(settings.senders)} senders (logs in {run_dir})"
     )
     broker: EmbeddedBroker | None = None
-    database: EmbeddedDatabase | None = None
+    database = _Database(settings, home)  # the embedded one starts in the background
     group = ProcessGroup()
     try:
         ks = settings.kafka
@@ -226,23 +285,12 @@ def simulate(
         live = settings.model_copy(update={"kafka": ks})
         settings_file = run_dir / "settings.json"
         settings_file.write_text(resolved_json(live))
-        cfg = ["--config", str(settings_file)]
-        env = child_environment()
-
-        def spawn(name: str, *args: str, **kwargs: Any) -> ServiceProcess:
-            return group.add(
-                ServiceProcess(
-                    name,
-                    herald_command(*args, *cfg),
-                    log_path=logs / f"{name}.log",
-                    env=kwargs.pop("env", env),
-                    **kwargs,
-                )
-            )
-
+        spawn = Launcher(group, settings_file, logs).spawn
+        ready = run_dir / "ready"
+        ready.mkdir()
         for i in range(len(live.senders)):
-            spawn(f"sender-{i}", "sender", "--id", str(i))
-        spawn("producer", "producer")
+            spawn(f"sender-{i}", "sender", "--id", str(i), "--ready-file", str(ready / str(i)))
+        spawn("producer", "producer", "--ready-file", str(ready / "producer"))
         summary_path = run_dir / "monitor.json"
         monitor = spawn(
             "monitor",
@@ -254,20 +302,15 @@ def simulate(
             str(summary_path),
             stdout=sys.stdout if live.monitor.output_location == "stdout" else None,
         )
+        url = database.ready(stop)
+        # The database URL is known only now: the settings file is completed for the recorder.
+        live = live.model_copy(update={"database": live.database.model_copy(update={"url": url})})
+        settings_file.write_text(resolved_json(live))
+        spawn("recorder", "recorder", "--ready-file", str(ready / "recorder"))
+        # The run starts (and its clock with it) once every consumer-group member holds
+        # partitions, so that no message waits in a topic for a group join.
+        _wait_until_ready(group, ready, len(live.senders) + 2, stop)
         runs.submit(ks, request)
-        # SQLAlchemy and Alembic are imported only now, while the services start: their import
-        # time is no longer on the way to the first result.
-        from herald.db.engine import migrate
-
-        url = settings.database.url
-        if url is None:
-            database = EmbeddedDatabase(home / "pgdata").start()
-            url = database.url
-        assert url is not None
-        wait_for_database(url, settings.database.connect_timeout_secs, stop=stop.is_set)
-        migrate(url)
-        # The database URL is known only now: the recorder gets it through its environment.
-        spawn("recorder", "recorder", env={**env, "HERALD_DATABASE_URL": url})
         return _wait_and_report(
             url,
             request,
@@ -285,10 +328,26 @@ def simulate(
         bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM)}
         if bad:
             console.print(f"[yellow]services exited with {bad}; logs in {logs}[/]")
-        if database is not None:
-            database.stop()
+        database.stop()
         if broker is not None:
             broker.stop()
+
+
+def _wait_until_ready(
+    group: ProcessGroup, ready: Path, members: int, stop: threading.Event, timeout: float = 60.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list(ready.iterdir())) < members:
+        for member in group.exited():
+            raise HeraldError(
+                f"{member.name} exited with code {member.poll()} while starting; its log "
+                f"({member.log_path}) ends with:\n{member.tail()}"
+            )
+        if time.monotonic() > deadline:
+            logger.warning("not every service is ready after %gs; starting anyway", timeout)
+            return
+        if stop.wait(0.02):
+            return
 
 
 def _wait_and_report(

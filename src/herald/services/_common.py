@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from herald.config import Settings, load_settings
+from herald.config import Settings, load_resolved, load_settings
 from herald.errors import EXIT_INTERRUPTED, EXIT_OK, HeraldError
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,26 @@ def parser(service: str, description: str) -> argparse.ArgumentParser:
     """An argument parser with the flags every service takes."""
     p = argparse.ArgumentParser(prog=f"herald {service}", description=description)
     p.add_argument("--config", type=Path, default=None, help="config file (JSON)")
+    p.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="complete settings (JSON) that override every other source; what sim.run passes "
+        "its services, so that each runs with exactly the settings the run resolved",
+    )
+    p.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="created once the service holds its first partitions (a readiness probe)",
+    )
     return p
+
+
+def mark_ready(path: Path | None, partitions: Sequence[object]) -> None:
+    """Create the readiness file, once, when a consumer is first given partitions."""
+    if path is not None and partitions and not path.exists():
+        path.touch()
 
 
 def service_main(
@@ -52,7 +71,10 @@ def service_main(
 ) -> int:
     """Build settings, configure logging and signals, run ``body``, map errors to exit codes."""
     try:
-        settings = load_settings(args.config, overrides)
+        if args.settings is not None:
+            settings = load_resolved(args.settings)
+        else:
+            settings = load_settings(args.config, overrides)
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 from confluent_kafka import Consumer, KafkaError, Message, Producer
@@ -33,10 +34,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _common.parser("producer", __doc__.splitlines()[0]).parse_args(
         _common.argv_or_default(argv)
     )
-    return _common.service_main(args, lambda s, stop: run(s, stop=stop))
+    return _common.service_main(args, lambda s, stop: run(s, stop=stop, ready_file=args.ready_file))
 
 
-def run(settings: Settings, *, stop: threading.Event, max_runs: int | None = None) -> int:
+def run(
+    settings: Settings,
+    *,
+    stop: threading.Event,
+    max_runs: int | None = None,
+    ready_file: Path | None = None,
+) -> int:
     """Consume run requests and produce their messages until ``stop`` (or ``max_runs``)."""
     ks = settings.kafka
     kafka.wait_for_broker(ks, stop=stop.is_set)
@@ -61,7 +68,9 @@ def run(settings: Settings, *, stop: threading.Event, max_runs: int | None = Non
     dead = DeadLetters(producer, contracts.DLQ.qualified(ks.namespace), "producer")
     decoder = msgspec.json.Decoder(RunRequest)
     done_runs = 0
-    consumer.subscribe([runs_topic])
+    consumer.subscribe(
+        [runs_topic], on_assign=lambda _c, parts: _common.mark_ready(ready_file, parts)
+    )
     logger.info("producer ready: %s -> %s", runs_topic, outbound)
     try:
         while not stop.is_set() and (max_runs is None or done_runs < max_runs):

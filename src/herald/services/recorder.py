@@ -14,6 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _common.parser("recorder", __doc__.splitlines()[0]).parse_args(
         _common.argv_or_default(argv)
     )
-    return _common.service_main(args, lambda s, stop: run(s, stop=stop))
+    return _common.service_main(args, lambda s, stop: run(s, stop=stop, ready_file=args.ready_file))
 
 
 class OutcomeWriter:
@@ -204,7 +205,7 @@ def _totals(rows: Any) -> Totals:
     return totals
 
 
-def run(settings: Settings, *, stop: threading.Event) -> int:
+def run(settings: Settings, *, stop: threading.Event, ready_file: Path | None = None) -> int:
     """Record outcomes until ``stop``."""
     ks, db = settings.kafka, settings.database
     if db.url is None:
@@ -221,7 +222,10 @@ def run(settings: Settings, *, stop: threading.Event) -> int:
     decode_result = msgspec.json.Decoder(SmsResult).decode
     decode_run = msgspec.json.Decoder(RunRequest).decode
     cfg = settings.recorder
-    consumer.subscribe([runs_topic, results_topic])
+    consumer.subscribe(
+        [runs_topic, results_topic],
+        on_assign=lambda _c, parts: _common.mark_ready(ready_file, parts),
+    )
     logger.info("recorder ready: %s, %s -> %s", runs_topic, results_topic, safe_url(db.url))
     try:
         while not stop.is_set():
@@ -241,8 +245,14 @@ def run(settings: Settings, *, stop: threading.Event) -> int:
                         requests.append(decode_run(msg.value() or b""))
                 except msgspec.DecodeError as exc:
                     dead.send(msg, f"{type(exc).__name__}: {exc}")
+            started = time.monotonic()
             _write_until_stored(writer, results, requests, stop)
             consumer.commit(asynchronous=True)
+            logger.debug(
+                "batch of %d results written in %.1f ms",
+                len(results),
+                (time.monotonic() - started) * 1000,
+            )
     finally:
         try:
             consumer.commit(asynchronous=False)

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -60,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = _common.parser("sender", __doc__.splitlines()[0])
     p.add_argument("--id", type=int, required=True, help="index into the `senders` settings")
     args = p.parse_args(_common.argv_or_default(argv))
-    return _common.service_main(args, lambda s, stop: run(s, stop=stop, sender_id=args.id))
+    return _common.service_main(
+        args, lambda s, stop: run(s, stop=stop, sender_id=args.id, ready_file=args.ready_file)
+    )
 
 
 def latency_sampler(cfg: SenderSettings, rng: random.Random) -> Callable[[], float]:
@@ -96,12 +99,18 @@ class Sender:
     """Consume -> simulate -> produce, transactionally. See the module docstring."""
 
     def __init__(
-        self, settings: Settings, *, sender_id: int, rng: random.Random | None = None
+        self,
+        settings: Settings,
+        *,
+        sender_id: int,
+        rng: random.Random | None = None,
+        ready_file: Path | None = None,
     ) -> None:
         check_sender_id(settings, sender_id)
         ks = settings.kafka
         self.cfg = settings.senders[sender_id]
         self.sender_id = sender_id
+        self.ready_file = ready_file
         self.outbound = contracts.OUTBOUND.qualified(ks.namespace)
         self.results = contracts.RESULTS.qualified(ks.namespace)
         self.dlq_topic = contracts.DLQ.qualified(ks.namespace)
@@ -137,6 +146,7 @@ class Sender:
             start = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self.parts[tp.partition] = _Partition(start)
         logger.info("sender %d assigned %s", self.sender_id, _names(partitions))
+        _common.mark_ready(self.ready_file, partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Hand over cleanly: commit what is releasable, abandon the rest (nothing of it was
@@ -439,8 +449,10 @@ def check_sender_id(settings: Settings, sender_id: int) -> None:
         )
 
 
-def run(settings: Settings, *, stop: threading.Event, sender_id: int) -> int:
+def run(
+    settings: Settings, *, stop: threading.Event, sender_id: int, ready_file: Path | None = None
+) -> int:
     """Run sender ``sender_id`` until ``stop``."""
     check_sender_id(settings, sender_id)
     kafka.wait_for_broker(settings.kafka, stop=stop.is_set)
-    return Sender(settings, sender_id=sender_id).run(stop)
+    return Sender(settings, sender_id=sender_id, ready_file=ready_file).run(stop)
