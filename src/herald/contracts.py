@@ -57,6 +57,7 @@ class SmsResult(Struct, kw_only=True, forbid_unknown_fields=True):
 
     message_id: MessageId
     run_id: RunId
+    seq: Annotated[int, Meta(ge=0, description="The message's position in its run")]
     sender_id: SenderId
     status: Status
     latency_ms: Annotated[float, Meta(ge=0)]
@@ -71,6 +72,7 @@ class ResultView(Struct):
     """The fields of a result the monitor reads (unknown fields ignored: cheaper decode)."""
 
     run_id: str
+    seq: int
     sender_id: int
     status: Status
     latency_ms: float

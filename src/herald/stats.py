@@ -74,6 +74,11 @@ class RunStats:
     senders: dict[int, SenderStats] = field(default_factory=dict)
     first_result_at: float | None = None  # wall-clock seconds, as the monitor saw it
     last_result_at: float | None = None
+    # One byte per message (by its seq): a result seen twice is counted once. Brokers that
+    # show aborted transactions' records to read_committed readers (the embedded one does)
+    # would otherwise inflate the totals after a sender dies mid-transaction.
+    seen: bytearray = field(default_factory=bytearray)
+    duplicates: int = 0
 
     @property
     def total(self) -> int:
@@ -82,6 +87,17 @@ class RunStats:
     @property
     def complete(self) -> bool:
         return self.expected is not None and self.total >= self.expected
+
+    def first_sight(self, seq: int) -> bool:
+        """True the first time result ``seq`` is seen; False (and counted) after that."""
+        seen = self.seen
+        if seq >= len(seen):
+            seen.extend(bytes(max(seq + 1 - len(seen), len(seen), 1024)))
+        if seen[seq]:
+            self.duplicates += 1
+            return False
+        seen[seq] = 1
+        return True
 
     def add(self, sender_id: int, status: str, latency_ms: float) -> None:
         """Count one result (the monitor inlines this on its hot path)."""
@@ -120,6 +136,7 @@ class RunStats:
                 round(100.0 * self.total / self.expected, 2) if self.expected else None
             ),
             "complete": self.complete,
+            "duplicates_ignored": self.duplicates,
             "avg_latency_ms": self.latency_sum_ms / self.total if self.total else None,
             "p50_ms": p50,
             "p95_ms": p95,

@@ -84,9 +84,9 @@ def test_monitor_totals_and_a_restart_shows_the_same(
     ns = settings.kafka.namespace
     request = runs.make_request(1000, seed=3)
     runs.submit(settings.kafka, request)
-    produce_records(
-        settings, contracts.RESULTS.qualified(ns), encoded(results_for(request.run_id, 1000))
-    )
+    results = encoded(results_for(request.run_id, 1000))
+    # The first 100 twice, as a broker that shows an aborted transaction's records would.
+    produce_records(settings, contracts.RESULTS.qualified(ns), results + results[:100])
     produce_records(settings, contracts.DLQ.qualified(ns), [(b"x", b"junk")])
     # Records that are not what their topic promises are skipped, not counted.
     produce_records(settings, contracts.RUNS.qualified(ns), [(b"x", b"not a run request")])
@@ -100,6 +100,7 @@ def test_monitor_totals_and_a_restart_shows_the_same(
         1000,
     )
     assert first["complete"] is True and first["remaining"] == 0 and first["invalid"] == 1
+    assert first["duplicates_ignored"] == 100
     assert first["senders"]["0"] == {
         "sent": 250,
         "failed": 84,
@@ -112,7 +113,7 @@ def test_monitor_totals_and_a_restart_shows_the_same(
     # A second monitor (a restart) reads from the beginning: the same totals, not double.
     again = run_monitor(settings, request.run_id, tmp_path, io.StringIO())
     assert (
-        "monitor stopped ◆ 1001 results read ◆ 1 dead letters ◆ 2 unreadable records skipped"
+        "monitor stopped ◆ 1101 results read ◆ 1 dead letters ◆ 2 unreadable records skipped"
         in (caplog.text)
     )
     assert (again["total"], again["sent"], again["failed"]) == (1000, 750, 250)

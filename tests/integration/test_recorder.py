@@ -27,6 +27,7 @@ def results_for(run_id: str, n: int, failed_every: int = 4) -> list[SmsResult]:
         SmsResult(
             message_id=f"{run_id}-{i}",
             run_id=run_id,
+            seq=i,
             sender_id=i % 3,
             status="failed" if i % failed_every == 0 else "sent",
             latency_ms=float(i % 100),

@@ -68,3 +68,18 @@ def test_unknown_expected_count_leaves_progress_open() -> None:
     s = stats.summary(now=1.0)
     assert s["expected"] is None and s["remaining"] is None and s["percent_done"] is None
     assert s["eta_secs"] is None and s["elapsed_secs"] == 0.0 and s["complete"] is False
+
+
+def test_a_result_seen_twice_counts_once() -> None:
+    stats = RunStats("r")
+    assert [stats.first_sight(s) for s in (0, 5, 5, 0, 70_000, 70_000)] == [
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert stats.duplicates == 3
+    assert len(stats.seen) >= 70_001
+    assert stats.summary(now=0.0)["duplicates_ignored"] == 3

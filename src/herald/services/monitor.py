@@ -100,6 +100,8 @@ class Progress:
                 current = runs.get(r.run_id) or self.run(r.run_id)
                 if current.first_result_at is None:
                     current.first_result_at = now
+            if not current.first_sight(r.seq):
+                continue
             # RunStats.add, inlined: this loop runs once per result.
             sender = current.senders.get(r.sender_id)
             if sender is None:

@@ -207,6 +207,7 @@ class Sender:
                 SmsResult(
                     message_id=sms.id,
                     run_id=sms.run_id,
+                    seq=sms.seq,
                     sender_id=self.sender_id,
                     status=status,
                     latency_ms=wait * 1000.0,
