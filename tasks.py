@@ -36,7 +36,10 @@ PY = sys.executable
         "refresh": "monitor refresh, seconds",
         "monitor_output": "stdout, stderr or a file path",
         "timeout": "give up after this many seconds",
-    }
+        "incident": "KIND:SERVICE@START[-END] or db-outage@START-END, repeatable "
+        "(kill, crash, restart, pause; e.g. kill:sender-2@3s)",
+    },
+    iterable=["incident"],
 )
 def run(
     c: Context,
@@ -52,6 +55,7 @@ def run(
     refresh: float | None = None,
     monitor_output: str | None = None,
     timeout: float | None = None,
+    incident: list[str] | None = None,
 ) -> None:
     """Run one complete simulation end to end: live progress, final report."""
     from herald.sim import SimOptions, run_cli
@@ -70,6 +74,7 @@ def run(
             monitor_output=monitor_output,
             json_path=Path(json) if json else None,
             timeout=timeout,
+            incidents=tuple(incident or ()),
         )
     )
     if code:

@@ -11,10 +11,11 @@ import contextlib
 import json
 import logging
 import signal
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from herald.errors import (
     EXIT_OK,
     HeraldError,
 )
+from herald.incidents import Incident, Timeline
+from herald.incidents import check as check_incidents
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.processes import (
@@ -62,7 +65,7 @@ class SimOptions:
     monitor_output: str | None = None
     json_path: Path | None = None
     timeout: float | None = None
-    keep_running: bool = False
+    incidents: tuple[str, ...] = ()
 
 
 @dataclass
@@ -127,7 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--monitor-output")
     p.add_argument("--json", dest="json_path", type=Path)
     p.add_argument("--timeout", type=float)
+    p.add_argument(
+        "--incident",
+        dest="incidents",
+        action="append",
+        default=[],
+        help="KIND:SERVICE@START[-END] or db-outage@START-END; repeatable (see herald.incidents)",
+    )
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    args.incidents = tuple(args.incidents)
     return run_cli(SimOptions(**vars(args)))
 
 
@@ -136,6 +147,8 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
     console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
     try:
         settings = settings_for(options)
+        incidents = [Incident.parse(spec) for spec in options.incidents]
+        check_incidents(incidents, service_names(settings), settings.database.url is None)
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -148,7 +161,7 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
     stop = threading.Event()
     restore = _install_signals(stop)
     try:
-        result = simulate(settings, options, stop=stop, console=console)
+        result = simulate(settings, options, stop=stop, console=console, incidents=incidents)
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -204,6 +217,15 @@ class _Database:
         migrate(url)
         return url
 
+    def outage(self, *, down: bool) -> str:
+        """Stop (``down``) or start the embedded database: a rehearsed outage."""
+        assert self._embedded is not None
+        if down:
+            self._embedded.stop()
+            return "embedded database stopped"
+        self._embedded.start()
+        return "embedded database started"
+
     def stop(self) -> None:
         if self._starting is None or self._embedded is None:
             return
@@ -222,8 +244,11 @@ class Launcher:
     logs: Path
     env: dict[str, str] = field(default_factory=child_environment)
 
+    commands: dict[str, tuple[tuple[str, ...], IO[str] | None]] = field(default_factory=dict)
+
     def spawn(self, name: str, *args: str, stdout: IO[str] | None = None) -> ServiceProcess:
         """Start ``herald ARGS --settings FILE`` as service ``name``."""
+        self.commands[name] = (args, stdout)
         return self.group.add(
             ServiceProcess(
                 name,
@@ -233,6 +258,49 @@ class Launcher:
                 stdout=stdout,
             )
         )
+
+
+def _incident_actions(
+    launcher: Launcher, database: _Database
+) -> dict[str, Callable[[str | None], str]]:
+    """What each incident event does to the run's processes and database."""
+    group = launcher.group
+
+    def stop_it(name: str | None, signum: int) -> str:
+        assert name is not None
+        proc = group.get(name)
+        proc.signal(signum)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.signal(signal.SIGKILL)
+            proc.wait()
+        return f"{signal.Signals(signum).name} {name} (pid {proc.pid})"
+
+    def again(name: str | None, what: str) -> str:
+        assert name is not None
+        args, stdout = launcher.commands[name]
+        new = launcher.spawn(name, *args, stdout=stdout)
+        return f"{what}; started again (pid {new.pid})"
+
+    def signal_only(signum: int) -> Callable[[str | None], str]:
+        def act(name: str | None) -> str:
+            assert name is not None
+            proc = group.get(name)
+            proc.signal(signum)
+            return f"{signal.Signals(signum).name} {name} (pid {proc.pid})"
+
+        return act
+
+    return {
+        "kill": lambda n: stop_it(n, signal.SIGKILL),
+        "crash": lambda n: again(n, stop_it(n, signal.SIGKILL)),
+        "restart": lambda n: again(n, stop_it(n, signal.SIGTERM)),
+        "pause": signal_only(signal.SIGSTOP),
+        "resume": signal_only(signal.SIGCONT),
+        "db-down": lambda _n: database.outage(down=True),
+        "db-up": lambda _n: database.outage(down=False),
+    }
 
 
 def _embedded_kafka(settings: KafkaSettings, broker: EmbeddedBroker) -> KafkaSettings:
@@ -247,8 +315,22 @@ def _embedded_kafka(settings: KafkaSettings, broker: EmbeddedBroker) -> KafkaSet
     )
 
 
+def service_names(settings: Settings) -> list[str]:
+    """The services of a run, by the names incidents and logs use."""
+    return [f"sender-{i}" for i in range(len(settings.senders))] + [
+        "producer",
+        "monitor",
+        "recorder",
+    ]
+
+
 def simulate(
-    settings: Settings, options: SimOptions, *, stop: threading.Event, console: Console
+    settings: Settings,
+    options: SimOptions,
+    *,
+    stop: threading.Event,
+    console: Console,
+    incidents: Sequence[Incident] = (),
 ) -> SimResult:
     """One run, start to finish.
 
@@ -285,14 +367,15 @@ def simulate(
         live = settings.model_copy(update={"kafka": ks})
         settings_file = run_dir / "settings.json"
         settings_file.write_text(resolved_json(live))
-        spawn = Launcher(group, settings_file, logs).spawn
+        launcher = Launcher(group, settings_file, logs)
+        spawn = launcher.spawn
         ready = run_dir / "ready"
         ready.mkdir()
         for i in range(len(live.senders)):
             spawn(f"sender-{i}", "sender", "--id", str(i), "--ready-file", str(ready / str(i)))
         spawn("producer", "producer", "--ready-file", str(ready / "producer"))
         summary_path = run_dir / "monitor.json"
-        monitor = spawn(
+        spawn(
             "monitor",
             "monitor",
             "--run-id",
@@ -311,11 +394,12 @@ def simulate(
         # partitions, so that no message waits in a topic for a group join.
         _wait_until_ready(group, ready, len(live.senders) + 2, stop)
         runs.submit(ks, request)
+        timeline = Timeline(list(incidents), _incident_actions(launcher, database))
         return _wait_and_report(
             url,
             request,
             group=group,
-            monitor=monitor,
+            timeline=timeline,
             summary_path=summary_path,
             timeout=options.timeout or _default_timeout(live, request.messages),
             stop=stop,
@@ -355,7 +439,7 @@ def _wait_and_report(
     request: RunRequest,
     *,
     group: ProcessGroup,
-    monitor: ServiceProcess,
+    timeline: Timeline,
     summary_path: Path,
     timeout: float,
     stop: threading.Event,
@@ -364,27 +448,33 @@ def _wait_and_report(
     started_wall: float,
 ) -> SimResult:
     """Wait until Postgres holds every outcome and the monitor has seen every result."""
+    from sqlalchemy.exc import OperationalError
+
     from herald.db.engine import make_engine
 
     engine = make_engine(url)
-    deadline = time.monotonic() + timeout
+    run_started = time.monotonic()
+    deadline = run_started + timeout
     recorded = 0
     try:
         while True:
+            timeline.apply_due(time.monotonic() - run_started)
+            monitor = group.get("monitor")
             if stop.is_set():
                 console.print(
                     f"[yellow]interrupted: {recorded:,} of {request.messages:,} "
                     "outcomes recorded; stopping services[/]"
                 )
                 return SimResult(request.run_id, request.messages, exit_code=EXIT_INTERRUPTED)
-            dead = [m for m in group.exited() if m is not monitor]
+            dead = [m for m in group.exited() if m is not monitor and m.name not in timeline.killed]
             if dead or (monitor.poll() not in (None, 0)):
                 failed = dead[0] if dead else monitor
                 raise HeraldError(
                     f"{failed.name} exited with code {failed.poll()} before the run completed; "
                     f"its log ({failed.log_path}) ends with:\n{failed.tail()}"
                 )
-            recorded = _recorded(engine, request.run_id)
+            with contextlib.suppress(OperationalError):  # a database outage, rehearsed
+                recorded = _recorded(engine, request.run_id)
             if recorded >= request.messages and monitor.poll() == 0:
                 break
             if time.monotonic() > deadline:
@@ -396,6 +486,10 @@ def _wait_and_report(
         elapsed = time.monotonic() - started
         monitor_summary = json.loads(summary_path.read_text())
         summary = report(engine, request.run_id, monitor_summary, elapsed, started_wall)
+        summary["incidents"] = timeline.applied + [
+            {"incident": i.spec, "action": "not applied: the run had completed"}
+            for i in timeline.pending()
+        ]
     finally:
         engine.dispose()
     print_summary(console, summary)

@@ -104,8 +104,14 @@ class ProcessGroup:
         self.members: list[ServiceProcess] = []
 
     def add(self, proc: ServiceProcess) -> ServiceProcess:
+        """Add ``proc``, in place of an (exited) member of the same name if there is one."""
+        self.members = [m for m in self.members if m.name != proc.name]
         self.members.append(proc)
         return proc
+
+    def get(self, name: str) -> ServiceProcess:
+        """The member called ``name``."""
+        return next(m for m in self.members if m.name == name)
 
     def exited(self) -> list[ServiceProcess]:
         """Members that have exited."""
@@ -115,6 +121,7 @@ class ProcessGroup:
         """SIGTERM the members (all, or those named), wait, SIGKILL stragglers; exit codes."""
         chosen = [m for m in self.members if names is None or m.name in names]
         for m in chosen:
+            m.signal(signal.SIGCONT)  # a paused process could not act on SIGTERM
             m.signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         codes: dict[str, int] = {}
