@@ -162,6 +162,48 @@ def gen_config_docs(c: Context) -> None:
     print(f"wrote {path.relative_to(ROOT)}")
 
 
+@task(
+    name="run",
+    help={
+        "host": "address to bind (default 127.0.0.1)",
+        "port": "port (default 8000)",
+        "dev": "Flask's development server instead of waitress",
+        "no_services": "do not run producer, senders and recorder (by default they run when "
+        "the broker is embedded, so that runs started from the dashboard progress)",
+        "config": "config file (JSON)",
+    },
+)
+def app_run(
+    c: Context,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    dev: bool = False,
+    no_services: bool = False,
+    config: str | None = None,
+) -> None:
+    """Serve the dashboard and REST API (embedded broker and database unless configured)."""
+    from herald.web.server import main as web_main
+
+    args = ["--host", host, "--port", str(port)] + (["--dev"] if dev else [])
+    args += ["--no-services"] if no_services else []
+    args += ["--config", config] if config else []
+    code = web_main(args)
+    if code:
+        raise Exit(code=code)
+
+
+@task(name="gen-api-spec", help={"fmt": "json (docs/openapi.json) or yaml (docs/openapi.yaml)"})
+def gen_api_spec(c: Context, fmt: str = "json") -> None:
+    """Write the OpenAPI document generated from the web app's code."""
+    from herald.web.app import openapi_text
+
+    if fmt not in ("json", "yaml"):
+        raise Exit(f"--fmt must be json or yaml, not {fmt!r}", code=2)
+    path = ROOT / "docs" / f"openapi.{fmt}"
+    path.write_text(openapi_text(fmt))
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
 # -- quality --------------------------------------------------------------------------------
 
 
@@ -216,7 +258,7 @@ def bench(c: Context, repeat: int = 3, quick: bool = False) -> None:
 ns = Collection()
 ns.add_collection(Collection("sim", run))
 ns.add_collection(Collection("db", create, drop, migrate))
-ns.add_collection(Collection("app", gen_config_docs))
+ns.add_collection(Collection("app", gen_config_docs, app_run, gen_api_spec))
 ns.add_collection(Collection("linting", lint, type_check))
 ns.add_collection(Collection("testing", tests, coverage))
 bench_ns = Collection("bench")

@@ -13,6 +13,7 @@ services (each runs until SIGTERM/SIGINT):
   sender --id N       one member of the senders' consumer group
   monitor             live progress from the results stream
   recorder            results -> Postgres outcomes
+  web                 REST API, OpenAPI docs and the live dashboard (http://127.0.0.1:8000)
 
 tools:
   sim                 one complete run end to end (what `invoke sim.run` calls)
@@ -29,6 +30,7 @@ COMMANDS = {
     "sender": ("herald.services.sender", "main"),
     "monitor": ("herald.services.monitor", "main"),
     "recorder": ("herald.services.recorder", "main"),
+    "web": ("herald.web.server", "main"),
     "sim": ("herald.sim", "main"),
     "submit": ("herald.tools", "submit_main"),
     "migrate": ("herald.tools", "migrate_main"),

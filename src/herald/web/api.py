@@ -1,0 +1,195 @@
+"""The REST API under ``/api`` (and ``/metrics``): validated by the models in
+:mod:`herald.web.schemas`, documented from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, abort, jsonify
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models.tag import Tag
+from flask_openapi3.openapi import OpenAPI
+from pydantic import BaseModel
+
+from herald import runs
+from herald.errors import BrokerError
+from herald.web import metrics, queries, schemas
+from herald.web.app import db, openapi_document, state
+
+RUNS = Tag(name="runs", description="Start runs and follow them")
+OUTCOMES = Tag(name="outcomes", description="One row per message")
+OPS = Tag(name="operations", description="Health, consumer lag and metrics")
+
+api = APIBlueprint("api", __name__, url_prefix="/api")
+
+Responses = dict[str | int, type[BaseModel] | dict[str, Any] | None]
+INVALID: Responses = {422: schemas.ValidationFailed}
+NOT_FOUND: Responses = {404: schemas.ErrorBody, **INVALID}
+
+
+def _json(model: schemas._Model, status: int = 200) -> Response:
+    return Response(model.model_dump_json(), status=status, mimetype="application/json")
+
+
+@api.post(
+    "/runs",
+    tags=[RUNS],
+    summary="Start a run",
+    description="Publishes a run request on `herald.runs`; the producer picks it up. "
+    "The run's row exists at once (status `requested`); the recorder fills it in.",
+    responses={202: schemas.RunAccepted, 503: schemas.ErrorBody, **INVALID},
+)
+def start_run(body: schemas.StartRun) -> Response:
+    web = state()
+    request = runs.make_request(
+        body.messages, seed=body.seed, rate=body.rate, config={"source": "web"}
+    )
+    try:
+        runs.submit(web.settings.kafka, request, timeout=10.0)
+    except BrokerError as exc:
+        abort(503, description=str(exc))
+    queries.record_request(db(), request)
+    accepted = schemas.RunAccepted(
+        run_id=request.run_id,
+        messages=request.messages,
+        seed=request.seed,
+        rate=request.rate,
+        url=f"/api/runs/{request.run_id}",
+        dashboard_url=f"/runs/{request.run_id}",
+    )
+    response = _json(accepted, 202)
+    response.headers["Location"] = accepted.url
+    return response
+
+
+@api.get(
+    "/runs",
+    tags=[RUNS],
+    summary="List runs, most recent first",
+    responses={200: schemas.RunPage, **INVALID},
+)
+def list_runs(query: schemas.PageQuery) -> Response:
+    return _json(queries.list_runs(db(), query.page, query.per_page))
+
+
+@api.get(
+    "/runs/<run_id>",
+    tags=[RUNS],
+    summary="A run's progress",
+    description="Counts, percent done, exact latency percentiles, throughput, per-sender "
+    "figures and status, all from Postgres.",
+    responses={200: schemas.RunDetail, **NOT_FOUND},
+)
+def get_run(path: schemas.RunPath) -> Response:
+    session = db()
+    run = queries.get_run(session, path.run_id)
+    if run is None:
+        abort(404, description=f"no run {path.run_id}")
+    return _json(queries.run_detail(session, run))
+
+
+@api.get(
+    "/runs/<run_id>/outcomes",
+    tags=[OUTCOMES],
+    summary="A run's outcomes, filtered and paged",
+    responses={200: schemas.OutcomePage, **NOT_FOUND},
+)
+def list_outcomes(path: schemas.RunPath, query: schemas.OutcomeQuery) -> Response:
+    session = db()
+    if queries.get_run(session, path.run_id) is None:
+        abort(404, description=f"no run {path.run_id}")
+    page = queries.outcomes(
+        session,
+        path.run_id,
+        status=query.status,
+        sender=query.sender,
+        page=query.page,
+        per_page=query.per_page,
+    )
+    return _json(page)
+
+
+@api.get(
+    "/messages/<message_id>",
+    tags=[OUTCOMES],
+    summary="One message's outcome",
+    responses={200: schemas.Outcome, **NOT_FOUND},
+)
+def get_message(path: schemas.MessagePath) -> Response:
+    found = queries.get_outcome(db(), path.message_id)
+    if found is None:
+        abort(404, description=f"no outcome for message {path.message_id}")
+    return _json(queries.outcome(found))
+
+
+@api.get(
+    "/health",
+    tags=[OPS],
+    summary="Broker and database reachability",
+    description="200 when both answer, 503 (same body) when either does not.",
+    responses={200: schemas.Health, 503: schemas.Health},
+)
+def health() -> Response:
+    from sqlalchemy import text
+
+    web = state()
+    broker = web.broker.reachable()
+    import time
+
+    started = time.monotonic()
+    try:
+        with web.engine.connect() as conn:
+            version: str = conn.execute(text("SHOW server_version")).scalar_one()
+        database = schemas.Reachability(
+            ok=True,
+            detail=f"PostgreSQL {version}",
+            latency_ms=round((time.monotonic() - started) * 1000, 2),
+        )
+    except Exception as exc:  # any failure to answer is "unreachable", with its reason
+        database = schemas.Reachability(
+            ok=False, detail=str(exc).strip().splitlines()[0], latency_ms=None
+        )
+    ok = broker.ok and database.ok
+    body = schemas.Health(status="ok" if ok else "degraded", broker=broker, database=database)
+    return _json(body, 200 if ok else 503)
+
+
+@api.get(
+    "/lag",
+    tags=[OPS],
+    summary="The senders' consumer-group lag per partition",
+    responses={200: schemas.ConsumerLag},
+)
+def lag() -> Response:
+    return _json(state().broker.lag())
+
+
+@api.get("/openapi.json", doc_ui=False)
+def openapi_json() -> Response:
+    from flask import current_app
+
+    app: OpenAPI = current_app  # type: ignore[assignment]
+    return jsonify(openapi_document(app))
+
+
+def register_metrics(app: OpenAPI) -> None:
+    """``/metrics`` sits at the root, where Prometheus looks by default."""
+
+    @app.get(
+        "/metrics",
+        tags=[OPS],
+        summary="Prometheus metrics",
+        description="Outcome counters and send-latency histograms per run and sender, "
+        "computed from Postgres at scrape time.",
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **INVALID,
+        },
+    )
+    def prometheus(query: schemas.MetricsQuery) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.render(db(), query.runs), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,163 @@
+"""The Flask app factory: engine, session factory and Kafka view in ``app.extensions``."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from flask_openapi3.models.info import Info
+from flask_openapi3.openapi import OpenAPI
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException
+
+from herald.config import Settings
+from herald.db.engine import make_engine
+from herald.errors import ConfigError
+from herald.web import schemas
+from herald.web.broker import BrokerView
+
+EXTENSION = "herald"
+API_TITLE = "herald"
+API_VERSION = "1.0.0"
+
+
+@dataclass
+class WebState:
+    """What every request and event stream shares."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    broker: BrokerView
+    # Set when the server stops: open event streams end at their next tick.
+    shutdown: threading.Event = field(default_factory=threading.Event)
+    stream_interval: float = 1.0
+
+    def close(self) -> None:
+        self.shutdown.set()
+        self.broker.close()
+        self.engine.dispose()
+
+
+def state(app: Flask | None = None) -> WebState:
+    """The app's :class:`WebState`."""
+    target: Any = app or current_app
+    web: WebState = target.extensions[EXTENSION]
+    return web
+
+
+def db() -> Session:
+    """This request's session (closed when the app context ends)."""
+    if "db_session" not in g:
+        g.db_session = state().sessions()
+    session: Session = g.db_session
+    return session
+
+
+def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
+    """The web app for ``settings`` (``database.url`` and ``kafka.bootstrap`` must be set)."""
+    if settings.database.url is None:
+        raise ConfigError("database.url is unset: the web app needs a database")
+    app = OpenAPI(
+        __name__,
+        info=Info(
+            title=API_TITLE,
+            version=API_VERSION,
+            description="Start SMS delivery runs, follow their progress and query outcomes.",
+        ),
+        validation_error_status=422,
+        validation_error_model=schemas.ValidationFailed,
+        validation_error_callback=_validation_failed,
+        doc_ui=False,  # /docs is ours, with the Swagger UI assets served locally
+    )
+    engine = make_engine(
+        settings.database.url,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"connect_timeout": max(1, int(settings.database.connect_timeout_secs))},
+    )
+    app.extensions[EXTENSION] = WebState(
+        settings=settings,
+        engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        broker=BrokerView(settings.kafka),
+        stream_interval=stream_interval,
+    )
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response | HTTPException:
+        # JSON for the API (and /metrics); the dashboard keeps Flask's HTML pages.
+        if isinstance(exc.response, Response):  # flask-openapi3's 422, already a response
+            return exc.response
+        if not request.path.startswith(("/api/", "/metrics")):
+            return exc
+        body = schemas.ErrorBody(error=exc.description or exc.name, status=exc.code or 500)
+        response = Response(body.model_dump_json(), status=exc.code, mimetype="application/json")
+        for key, value in exc.get_headers():
+            if key.lower() != "content-type":
+                response.headers[key] = value
+        return response
+
+    from herald.web.api import api, register_metrics
+    from herald.web.dashboard import dashboard, swagger_assets
+
+    app.register_api(api)
+    register_metrics(app)
+    app.register_blueprint(dashboard)
+    app.register_blueprint(swagger_assets())
+    return app
+
+
+def _validation_failed(exc: ValidationError) -> Response:
+    # Request models are flat: the field is the first part of the location. An optional
+    # field's error comes once per member of its union (``status.literal[...]``,
+    # ``status.none``); the first member's is the one that explains the rule.
+    detail: dict[str, schemas.FieldError] = {}
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        name = str(err["loc"][0]) if err["loc"] else "body"
+        detail.setdefault(
+            name, schemas.FieldError(field=name, reason=err["msg"], type=err["type"])
+        )
+    body = schemas.ValidationFailed(detail=list(detail.values()))
+    return Response(body.model_dump_json(), status=422, mimetype="application/json")
+
+
+def openapi_document(app: OpenAPI) -> dict[str, Any]:
+    """The OpenAPI document of ``app``, as generated from its routes and models."""
+    doc: dict[str, Any] = json.loads(json.dumps(app.api_doc))
+    return doc
+
+
+def openapi_text(fmt: str = "json") -> str:
+    """The OpenAPI document as JSON or YAML (no database or broker is contacted)."""
+    from herald.config import DatabaseSettings, KafkaSettings
+
+    # Placeholders: building the app connects to nothing; the document does not depend on them.
+    settings = Settings(
+        database=DatabaseSettings(url="postgresql://openapi@localhost/openapi"),
+        kafka=KafkaSettings(bootstrap="localhost:9092"),
+    )
+    app = create_app(settings)
+    try:
+        doc = openapi_document(app)
+    finally:
+        state(app).close()
+    if fmt == "json":
+        return json.dumps(doc, indent=2) + "\n"
+    if fmt == "yaml":
+        import importlib
+
+        yaml = importlib.import_module("yaml")  # no type stubs installed
+        return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    raise ValueError(f"unknown format {fmt!r}: json or yaml")

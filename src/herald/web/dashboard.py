@@ -1,0 +1,131 @@
+"""The dashboard: pages, their server-sent event streams, and the interactive API docs.
+
+One event stream per open page: the server reads Postgres once per ``stream_interval`` for
+that stream and sends an event only when something changed, so a page costs one query
+round per second however many charts it shows. A finished run's stream sends its final
+state and ends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template
+from sqlalchemy.orm import Session
+
+from herald.web import queries, schemas
+from herald.web.app import API_VERSION, WebState, state
+
+dashboard = Blueprint("dashboard", __name__)
+
+KEEPALIVE_SECS = 15.0
+LAG_EVERY_SECS = 2.0
+_RUN_ID = re.compile(schemas.RUN_ID_PATTERN)
+
+
+def swagger_assets() -> Blueprint:
+    """Swagger UI's JS and CSS, from the flask-openapi3-swagger package (no CDN)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("flask_openapi3_swagger")
+    assert spec is not None and spec.origin is not None, "flask-openapi3-swagger is a dependency"
+    folder = Path(spec.origin).parent / "templates" / "swagger"
+    return Blueprint(
+        "swagger_assets", __name__, static_folder=str(folder), static_url_path="/docs/assets"
+    )
+
+
+@dashboard.get("/")
+def index() -> str:
+    return render_template("index.html")
+
+
+@dashboard.get("/runs/<run_id>")
+def run_page(run_id: str) -> str:
+    if not _RUN_ID.match(run_id):
+        abort(404)
+    web = state()
+    with web.sessions() as session:
+        if queries.get_run(session, run_id) is None:
+            abort(404, description=f"no run {run_id}")
+    return render_template("run.html", run_id=run_id)
+
+
+@dashboard.get("/docs")
+def docs() -> str:
+    return render_template("docs.html", version=API_VERSION)
+
+
+@dashboard.get("/events/runs")
+def runs_events() -> Response:
+    """The first page of the runs list, whenever it changes."""
+
+    def snapshot(session: Session) -> tuple[str, dict[str, Any]]:
+        page = queries.list_runs(session, 1, 20)
+        return "runs", page.model_dump(mode="json")
+
+    return _event_stream(state(), snapshot)
+
+
+@dashboard.get("/runs/<run_id>/events")
+def run_events(run_id: str) -> Response:
+    """A run's progress, series and the senders' lag, whenever they change; ends with the run."""
+    if not _RUN_ID.match(run_id):
+        abort(404)
+    web = state()
+    with web.sessions() as session:
+        if queries.get_run(session, run_id) is None:
+            abort(404, description=f"no run {run_id}")
+    last_bucket = [0]
+    lag: dict[str, Any] = {"at": 0.0, "value": None}
+
+    def snapshot(session: Session) -> tuple[str, dict[str, Any]]:
+        run = queries.get_run(session, run_id)
+        assert run is not None  # runs are never deleted while the app runs
+        detail = queries.run_detail(session, run)
+        # Re-read the last few seconds: outcomes completed in them may still be arriving.
+        buckets = queries.series(session, run_id, since=max(0, last_bucket[0] - 5))
+        if buckets:
+            last_bucket[0] = buckets[-1].t
+        if time.monotonic() - lag["at"] >= LAG_EVERY_SECS:
+            lag["at"] = time.monotonic()
+            lag["value"] = web.broker.lag().model_dump(mode="json")
+        payload = {
+            "run": detail.model_dump(mode="json"),
+            "series": [b.as_json() for b in buckets],
+            "lag": lag["value"],
+        }
+        return ("end" if detail.status == "finished" else "progress"), payload
+
+    return _event_stream(web, snapshot)
+
+
+def _event_stream(
+    web: WebState, snapshot: Callable[[Session], tuple[str, dict[str, Any]]]
+) -> Response:
+    def events() -> Iterator[str]:
+        yield "retry: 3000\n\n"
+        last = ""
+        quiet_since = time.monotonic()
+        while True:
+            with web.sessions() as session:
+                name, payload = snapshot(session)
+            data = json.dumps(payload, separators=(",", ":"))
+            if data != last or name == "end":
+                yield f"event: {name}\ndata: {data}\n\n"
+                last, quiet_since = data, time.monotonic()
+            elif time.monotonic() - quiet_since >= KEEPALIVE_SECS:
+                yield ": keepalive\n\n"
+                quiet_since = time.monotonic()
+            if name == "end" or web.shutdown.wait(web.stream_interval):
+                return
+
+    response = Response(events(), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # a proxy in front must not buffer events
+    return response

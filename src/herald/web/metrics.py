@@ -1,0 +1,102 @@
+"""``/metrics``: Prometheus text computed from Postgres at scrape time (no in-process state,
+so every replica of the web app answers the same)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm import Session
+
+from herald.web import queries
+
+# Upper bounds, seconds. Prometheus buckets are "less than or equal", and so is the SQL below:
+# a constant-latency sender lands exactly on a bound and must be counted in it.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+_FILTERS = ", ".join(f"count(*) FILTER (WHERE latency_ms <= :b{i})" for i in range(len(BUCKETS)))
+# Built from the constant bucket list above; values are bound parameters.
+_BY_SENDER = text(
+    f"""
+    SELECT run_id, sender_id, status, count(*) AS n, sum(latency_ms) AS total_ms, {_FILTERS}
+    FROM outcomes WHERE run_id IN :runs
+    GROUP BY run_id, sender_id, status ORDER BY run_id, sender_id, status
+    """  # noqa: S608
+).bindparams(bindparam("runs", expanding=True))
+_RUNS = text(
+    "SELECT run_id, expected, finished_at IS NOT NULL AS finished FROM runs WHERE run_id IN :runs"
+).bindparams(bindparam("runs", expanding=True))
+
+
+class _Snapshot(Collector):
+    def __init__(self, session: Session, runs: Sequence[str]) -> None:
+        self._session = session
+        self._runs = list(runs)
+
+    def collect(self) -> Iterator[Metric]:
+        outcomes = CounterMetricFamily(
+            "herald_outcomes",
+            "Outcomes recorded in Postgres",
+            labels=["run_id", "sender", "status"],
+        )
+        latency = HistogramMetricFamily(
+            "herald_send_latency_seconds",
+            "Simulated send latency of recorded outcomes",
+            labels=["run_id", "sender"],
+        )
+        expected = GaugeMetricFamily(
+            "herald_run_expected_messages", "Messages a run asked for", labels=["run_id"]
+        )
+        finished = GaugeMetricFamily(
+            "herald_run_finished", "1 once every expected outcome is recorded", labels=["run_id"]
+        )
+        if self._runs:
+            params = {"runs": self._runs, **{f"b{i}": b * 1000 for i, b in enumerate(BUCKETS)}}
+            per_sender: dict[tuple[str, str], list[float]] = {}
+            for row in self._session.execute(_BY_SENDER, params):
+                run_id, sender, status, n, total_ms = (
+                    str(row[0]),
+                    row[1],
+                    str(row[2]),
+                    row[3],
+                    row[4],
+                )
+                outcomes.add_metric([run_id, str(sender), status], float(n))
+                acc = per_sender.setdefault(
+                    (run_id, str(sender)), [0.0, 0.0] + [0.0] * len(BUCKETS)
+                )
+                acc[0] += n
+                acc[1] += float(total_ms)
+                for i, count in enumerate(row[5:]):
+                    acc[2 + i] += count
+            for (run_id, sender), acc in per_sender.items():
+                buckets = [(_le(b), acc[2 + i]) for i, b in enumerate(BUCKETS)]
+                buckets.append(("+Inf", acc[0]))
+                latency.add_metric([run_id, sender], buckets, acc[1] / 1000.0)
+            for run in self._session.execute(_RUNS, {"runs": self._runs}):
+                if run.expected is not None:
+                    expected.add_metric([run.run_id], float(run.expected))
+                finished.add_metric([run.run_id], 1.0 if run.finished else 0.0)
+        yield outcomes
+        yield latency
+        yield expected
+        yield finished
+
+
+def _le(bound: float) -> str:
+    return f"{bound:g}"
+
+
+def render(session: Session, recent: int) -> bytes:
+    """The exposition text for the ``recent`` most recent runs."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(session, queries.recent_run_ids(session, recent)))
+    return generate_latest(registry)

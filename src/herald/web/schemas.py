@@ -1,0 +1,214 @@
+"""The HTTP API's request and response bodies: pydantic models, from which the OpenAPI
+document is generated and against which every request is validated (422 on a mismatch)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+# The same rules as the Kafka contracts (herald.contracts): ids that pass here are ids that
+# can exist, and nothing that reaches SQL can hold a NUL byte or overflow a column.
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_:.-]{1,128}$"
+MAX_MESSAGES = 1_000_000_000
+MAX_SENDER = 1_000_000
+MAX_PAGE = 1_000_000
+
+RunStatus = Literal["requested", "running", "finished"]
+Status = Literal["sent", "failed"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+class StartRun(_Model):
+    """Ask for a run: the request travels over `herald.runs` to the producer."""
+
+    messages: int = Field(
+        ..., ge=1, le=MAX_MESSAGES, description="Messages in the run", examples=[10_000]
+    )
+    rate: float | None = Field(
+        None,
+        gt=0,
+        le=10_000_000,
+        allow_inf_nan=False,
+        description="Producer rate limit, messages/s (unset: as fast as possible)",
+    )
+    seed: int | None = Field(
+        None, ge=0, le=2**63 - 1, description="Seed for reproducible content (unset: random)"
+    )
+    scenario: Literal["sms"] = Field("sms", description="Workload generator")
+
+
+class RunPath(_Model):
+    run_id: str = Field(..., pattern=RUN_ID_PATTERN, description="Run id")
+
+
+class MessagePath(_Model):
+    message_id: str = Field(..., pattern=MESSAGE_ID_PATTERN, description="Message id")
+
+
+class PageQuery(BaseModel):
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1")
+    per_page: int = Field(20, ge=1, le=500, description="Items per page")
+
+
+class OutcomeQuery(PageQuery):
+    # Optional, but never null: a query string cannot say null (SkipJsonSchema keeps it out).
+    status: Status | SkipJsonSchema[None] = Field(None, description="Only this status")
+    sender: int | SkipJsonSchema[None] = Field(
+        None, ge=0, le=MAX_SENDER, description="Only this sender's outcomes"
+    )
+    per_page: int = Field(50, ge=1, le=500, description="Items per page")
+
+
+class MetricsQuery(BaseModel):
+    runs: int = Field(10, ge=1, le=100, description="How many of the most recent runs to export")
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+class FieldError(_Model):
+    field: str = Field(..., description="The offending field (dotted path; empty: the body)")
+    reason: str = Field(..., description="Why it was rejected")
+    type: str = Field(..., description="Machine-readable error type")
+
+
+class ValidationFailed(_Model):
+    """422: the request did not match the schema."""
+
+    error: Literal["invalid request"] = "invalid request"
+    detail: list[FieldError]
+
+
+class ErrorBody(_Model):
+    """An error that is not a validation failure (404, 405, 503, ...)."""
+
+    error: str = Field(..., description="What went wrong, for a human")
+    status: int = Field(..., description="The HTTP status code")
+
+
+class RunAccepted(_Model):
+    run_id: str
+    messages: int
+    seed: int
+    rate: float | None
+    url: str = Field(..., description="The run's API resource")
+    dashboard_url: str = Field(..., description="The run's live page")
+
+
+class RunSummary(_Model):
+    run_id: str
+    scenario: str
+    status: RunStatus = Field(
+        ...,
+        description="requested: nothing recorded yet; running: outcomes arriving; "
+        "finished: every expected outcome recorded",
+    )
+    expected: int | None = Field(..., description="Messages asked for (unknown: null)")
+    sent: int
+    failed: int
+    done: int = Field(..., description="Outcomes recorded (sent + failed)")
+    remaining: int | None
+    percent: float | None = Field(..., description="done / expected * 100")
+    requested_at: datetime | None
+    started_at: datetime | None = Field(..., description="When its first message was created")
+    finished_at: datetime | None
+    url: str
+
+
+class RunPage(_Model):
+    items: list[RunSummary]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+class Latency(_Model):
+    """Milliseconds, exact (percentile_cont over every outcome in Postgres)."""
+
+    avg_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+class SenderStats(_Model):
+    sender_id: int
+    sent: int
+    failed: int
+    failure_percent: float
+    avg_latency_ms: float
+    p95_latency_ms: float
+
+
+class RunDetail(RunSummary):
+    latency: Latency
+    throughput: float | None = Field(
+        ..., description="Outcomes per second: recorded / (last recorded - first created)"
+    )
+    elapsed_secs: float | None = Field(
+        ..., description="From the first message created to the last outcome recorded"
+    )
+    senders: list[SenderStats]
+
+
+class Outcome(_Model):
+    message_id: str
+    run_id: str
+    sender_id: int
+    status: Status
+    latency_ms: float
+    attempts: int
+    created_at: datetime
+    received_at: datetime
+    completed_at: datetime
+    recorded_at: datetime
+    failure_reason: str | None
+
+
+class OutcomePage(_Model):
+    items: list[Outcome]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+class Reachability(_Model):
+    ok: bool
+    detail: str
+    latency_ms: float | None
+
+
+class Health(_Model):
+    status: Literal["ok", "degraded"]
+    broker: Reachability
+    database: Reachability
+
+
+class PartitionLag(_Model):
+    partition: int
+    committed: int | None = Field(..., description="The group's committed offset (null: none)")
+    end: int | None = Field(..., description="End offset as the broker reports it")
+    lag: int | None = Field(..., description="max(0, end - committed); null when unknown")
+
+
+class ConsumerLag(_Model):
+    """The senders' consumer-group lag on the outbound topic, per partition."""
+
+    group: str
+    topic: str
+    partitions: list[PartitionLag]
+    total: int | None
+    note: str = Field(..., description="How the figures are computed and how far to trust them")

@@ -1,0 +1,240 @@
+"""Serving the web app: ``serve()`` (waitress, or Flask's dev server), and ``herald web``,
+which also starts the embedded stack when no broker or database is configured."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from herald import kafka
+from herald.config import Settings, resolved_json
+from herald.services import _common
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+# Every open page holds one event stream, and with it one server thread.
+DEFAULT_THREADS = 32
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    stop: threading.Event,
+    dev: bool = False,
+    threads: int = DEFAULT_THREADS,
+    on_ready: Callable[[str], None] | None = None,
+) -> int:
+    """Serve the app on ``host:port`` until ``stop``; ``on_ready`` gets the base URL.
+
+    ``database.url`` and ``kafka.bootstrap`` must be set (see :func:`run_stack` otherwise).
+    Waitress serves it unless ``dev`` (Flask's development server, debugger off).
+    """
+    from herald.web.app import create_app, state
+
+    app = create_app(settings)
+    server = _DevServer(app, host, port) if dev else _Waitress(app, host, port, threads)
+    url = f"http://{host}:{server.port}"
+    worker = threading.Thread(target=server.run, name="web-server", daemon=True)
+    worker.start()
+    logger.info(
+        "herald web on %s (%s): dashboard %s/, API docs %s/docs",
+        url,
+        "Flask development server" if dev else f"waitress, {threads} threads",
+        url,
+        url,
+    )
+    if on_ready is not None:
+        on_ready(url)
+    try:
+        stop.wait()
+    finally:
+        state(app).shutdown.set()  # event streams end at their next tick
+        server.close()
+        worker.join(10)
+        state(app).close()
+    logger.info("herald web stopped")
+    return 0
+
+
+class _Waitress:
+    def __init__(self, app: Any, host: str, port: int, threads: int) -> None:
+        import importlib
+
+        # waitress ships no type stubs.
+        create_server = importlib.import_module("waitress.server").create_server
+        self._server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="herald",
+            clear_untrusted_proxy_headers=True,
+        )
+        self.port = int(self._server.effective_port)
+
+    def run(self) -> None:
+        self._server.run()
+
+    def close(self) -> None:
+        import importlib
+
+        wasyncore = importlib.import_module("waitress.wasyncore")
+        # Closes the listener and every open connection; run() then returns.
+        self._server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(self._server._map)
+
+
+class _DevServer:
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        from werkzeug.serving import make_server
+
+        self._server = make_server(host, port, app, threaded=True)
+        self.port = int(self._server.server_port)
+
+    def run(self) -> None:
+        self._server.serve_forever()
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def run_stack(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    stop: threading.Event,
+    dev: bool = False,
+    threads: int = DEFAULT_THREADS,
+    services: bool | None = None,
+) -> int:
+    """Serve the app against the configured stack, starting the embedded broker and database
+    for whatever is not configured.
+
+    ``services``: also run the producer, the senders and the recorder as processes, so that
+    runs started from the dashboard progress. Default: when the broker is embedded (nothing
+    else can reach it).
+    """
+    from herald.runtime.broker import EmbeddedBroker
+    from herald.runtime.database import EmbeddedDatabase
+    from herald.runtime.processes import ProcessGroup
+
+    home = settings.home.expanduser().resolve()
+    broker: EmbeddedBroker | None = None
+    database: EmbeddedDatabase | None = None
+    group = ProcessGroup()
+    try:
+        ks = settings.kafka
+        if ks.bootstrap is None:
+            broker = EmbeddedBroker(log_path=home / "web" / "broker.log").start()
+            ks = ks.model_copy(
+                update={
+                    "bootstrap": broker.bootstrap,
+                    "session_timeout_ms": ks.session_timeout_ms
+                    or kafka.EMBEDDED_SESSION_TIMEOUT_MS,
+                    "heartbeat_interval_ms": ks.heartbeat_interval_ms
+                    or kafka.EMBEDDED_HEARTBEAT_MS,
+                }
+            )
+            logger.info("embedded broker on %s (memory only)", broker.bootstrap)
+        kafka.wait_for_broker(ks, stop=stop.is_set)
+        kafka.ensure_topics(ks)
+        url = settings.database.url
+        if url is None:
+            data_dir = home / "pgdata"
+            shared = postmaster_running(data_dir)
+            started = EmbeddedDatabase(data_dir).start()
+            url = started.url
+            # A server already running there (a sim.run, say) is shared, and left running.
+            database = None if shared else started
+            if shared:
+                logger.info("sharing the embedded Postgres already running in %s", data_dir)
+        assert url is not None
+        from herald.db.engine import migrate
+        from herald.db.pg import wait_for_database
+
+        wait_for_database(url, settings.database.connect_timeout_secs, stop=stop.is_set)
+        migrate(url)
+        live = settings.model_copy(
+            update={"kafka": ks, "database": settings.database.model_copy(update={"url": url})}
+        )
+        if services if services is not None else broker is not None:
+            _start_services(group, live, home / "web")
+        return serve(live, host=host, port=port, stop=stop, dev=dev, threads=threads)
+    finally:
+        group.stop()
+        if database is not None:
+            database.stop()
+        if broker is not None:
+            broker.stop()
+
+
+def postmaster_running(data_dir: Path) -> bool:
+    """True when a live PostgreSQL server owns ``data_dir`` (its postmaster.pid names it)."""
+    import os
+
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _start_services(group: Any, settings: Settings, folder: Path) -> None:
+    from herald.runtime.processes import ServiceProcess, child_environment, herald_command
+
+    folder.mkdir(parents=True, exist_ok=True)
+    settings_file = folder / "settings.json"
+    settings_file.write_text(resolved_json(settings))
+    env = child_environment()
+    commands: list[tuple[str, tuple[str, ...]]] = [
+        (f"sender-{i}", ("sender", "--id", str(i))) for i in range(len(settings.senders))
+    ]
+    commands += [("producer", ("producer",)), ("recorder", ("recorder",))]
+    for name, args in commands:
+        group.add(
+            ServiceProcess(
+                name,
+                herald_command(*args, "--settings", str(settings_file)),
+                log_path=folder / "logs" / f"{name}.log",
+                env=env,
+            )
+        )
+    logger.info("services started: %s (logs in %s)", ", ".join(n for n, _ in commands), folder)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``herald web``: serve the dashboard and the API until stopped."""
+    p = _common.parser("web", "the web app: REST API, OpenAPI docs and the live dashboard")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind ({DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
+    p.add_argument("--dev", action="store_true", help="Flask's development server, not waitress")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="waitress threads")
+    p.add_argument(
+        "--services",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run producer, senders and recorder (default: when the broker is embedded)",
+    )
+    args = p.parse_args(_common.argv_or_default(argv))
+    return _common.service_main(
+        args,
+        lambda s, stop: run_stack(
+            s,
+            host=args.host,
+            port=args.port,
+            stop=stop,
+            dev=args.dev,
+            threads=args.threads,
+            services=args.services,
+        ),
+    )

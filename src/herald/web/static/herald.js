@@ -1,0 +1,199 @@
+// herald dashboard: one EventSource per page; the server pushes a snapshot when it changes.
+(function () {
+  "use strict";
+  const page = window.HERALD_PAGE || {};
+  const state = (window.herald = { charts: {}, events: 0, last: null, finished: false });
+  const $ = (id) => document.getElementById(id);
+  const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
+  const ms = (n) => (n === null || n === undefined ? "–" : Number(n).toFixed(1));
+
+  function cell(row, text, cls) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    row.appendChild(td);
+    return td;
+  }
+
+  // -- the start-a-run form (every page) -------------------------------------------------
+  const form = $("start-run");
+  if (form) {
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const body = { messages: Number($("start-messages").value) };
+      if ($("start-rate").value) body.rate = Number($("start-rate").value);
+      if ($("start-seed").value) body.seed = Number($("start-seed").value);
+      $("start-error").textContent = "";
+      $("start-submit").disabled = true;
+      try {
+        const res = await fetch("/api/runs", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        const data = await res.json();
+        if (res.status === 202) {
+          window.location.assign(data.dashboard_url);
+          return;
+        }
+        $("start-error").textContent = data.detail
+          ? data.detail.map((d) => `${d.field}: ${d.reason}`).join("; ")
+          : data.error || `HTTP ${res.status}`;
+      } catch (err) {
+        $("start-error").textContent = String(err);
+      }
+      $("start-submit").disabled = false;
+    });
+  }
+
+  function badge(status) {
+    const span = document.createElement("span");
+    span.className = `badge ${status}`;
+    span.textContent = status;
+    return span;
+  }
+
+  // -- runs list -----------------------------------------------------------------------------
+  function renderRuns(data) {
+    const body = $("runs").querySelector("tbody");
+    body.replaceChildren();
+    for (const r of data.items) {
+      const tr = document.createElement("tr");
+      const a = document.createElement("a");
+      a.href = `/runs/${r.run_id}`;
+      a.textContent = r.run_id;
+      cell(tr, "").appendChild(a);
+      cell(tr, "").appendChild(badge(r.status));
+      const bar = document.createElement("div");
+      bar.className = "progress small";
+      const fill = document.createElement("div");
+      fill.style.width = `${r.percent || 0}%`;
+      bar.appendChild(fill);
+      const td = cell(tr, "");
+      td.appendChild(bar);
+      td.append(r.percent === null ? "" : ` ${r.percent.toFixed(1)}%`);
+      cell(tr, fmt(r.sent), "num");
+      cell(tr, fmt(r.failed), "num");
+      cell(tr, fmt(r.expected), "num");
+      cell(tr, r.requested_at ? new Date(r.requested_at).toLocaleString() : "–");
+      body.appendChild(tr);
+    }
+    $("runs-status").textContent = `${fmt(data.total)} run(s); live`;
+  }
+
+  // -- one run ---------------------------------------------------------------------------------
+  function makeCharts() {
+    Chart.defaults.animation = false; // live data: draw at once, no easing between updates
+    const common = {
+      responsive: true,
+      maintainAspectRatio: false,
+      parsing: false,
+      scales: { x: { type: "linear", title: { display: true, text: "seconds since start" } } },
+    };
+    state.charts.throughput = new Chart($("chart-throughput"), {
+      type: "line",
+      data: { datasets: [
+        { label: "sent/s", data: [], borderColor: "#2e7d32", backgroundColor: "#2e7d3233", fill: true, pointRadius: 0 },
+        { label: "failed/s", data: [], borderColor: "#c62828", backgroundColor: "#c6282833", fill: true, pointRadius: 0 },
+      ] },
+      options: { ...common, scales: { ...common.scales, y: { beginAtZero: true } } },
+    });
+    state.charts.latency = new Chart($("chart-latency"), {
+      type: "line",
+      data: { datasets: [
+        { label: "p50", data: [], borderColor: "#1565c0", pointRadius: 0 },
+        { label: "p95", data: [], borderColor: "#ef6c00", pointRadius: 0 },
+        { label: "p99", data: [], borderColor: "#6a1b9a", pointRadius: 0 },
+      ] },
+      options: { ...common, scales: { ...common.scales, y: { beginAtZero: true, title: { display: true, text: "ms" } } } },
+    });
+    state.buckets = new Map();
+  }
+
+  function renderSeries(series) {
+    for (const b of series) state.buckets.set(b.t, b); // later snapshots overwrite a second
+    const all = [...state.buckets.values()].sort((a, b) => a.t - b.t);
+    if (!all.length) return;
+    const t0 = all[0].t;
+    const th = state.charts.throughput.data.datasets;
+    th[0].data = all.map((b) => ({ x: b.t - t0, y: b.n - b.failed }));
+    th[1].data = all.map((b) => ({ x: b.t - t0, y: b.failed }));
+    const lat = state.charts.latency.data.datasets;
+    lat[0].data = all.map((b) => ({ x: b.t - t0, y: b.p50 }));
+    lat[1].data = all.map((b) => ({ x: b.t - t0, y: b.p95 }));
+    lat[2].data = all.map((b) => ({ x: b.t - t0, y: b.p99 }));
+    state.charts.throughput.update("none");
+    state.charts.latency.update("none");
+  }
+
+  function renderRun(run) {
+    const status = $("run-status");
+    status.className = `badge ${run.status}`;
+    status.textContent = run.status;
+    $("progress-bar").style.width = `${run.percent || 0}%`;
+    $("progress-text").textContent = run.percent === null
+      ? `${fmt(run.done)} outcomes recorded`
+      : `${fmt(run.done)} of ${fmt(run.expected)} (${run.percent.toFixed(1)}%)`;
+    $("count-total").textContent = fmt(run.expected);
+    $("count-sent").textContent = fmt(run.sent);
+    $("count-failed").textContent = fmt(run.failed);
+    $("count-remaining").textContent = fmt(run.remaining);
+    $("count-throughput").textContent = run.throughput === null ? "–" : `${fmt(Math.round(run.throughput))}/s`;
+    const l = run.latency;
+    $("count-latency").textContent = `${ms(l.avg_ms)} / ${ms(l.p50_ms)} / ${ms(l.p95_ms)} / ${ms(l.p99_ms)} ms`;
+    const body = $("senders").querySelector("tbody");
+    body.replaceChildren();
+    for (const s of run.senders) {
+      const tr = document.createElement("tr");
+      cell(tr, String(s.sender_id));
+      cell(tr, fmt(s.sent), "num");
+      cell(tr, fmt(s.failed), "num");
+      cell(tr, s.failure_percent.toFixed(2), "num");
+      cell(tr, ms(s.avg_latency_ms), "num");
+      cell(tr, ms(s.p95_latency_ms), "num");
+      body.appendChild(tr);
+    }
+  }
+
+  function renderLag(lag) {
+    if (!lag) return;
+    $("lag-group").textContent = `${lag.group} on ${lag.topic}`;
+    const body = $("lag").querySelector("tbody");
+    body.replaceChildren();
+    for (const p of lag.partitions) {
+      const tr = document.createElement("tr");
+      cell(tr, String(p.partition));
+      cell(tr, fmt(p.committed), "num");
+      cell(tr, fmt(p.end), "num");
+      cell(tr, fmt(p.lag), "num");
+      body.appendChild(tr);
+    }
+    $("lag-total").textContent = fmt(lag.total);
+    $("lag-note").textContent = lag.note;
+  }
+
+  function onRunEvent(ev) {
+    const data = JSON.parse(ev.data);
+    state.events += 1;
+    state.last = data;
+    renderRun(data.run);
+    renderSeries(data.series);
+    renderLag(data.lag);
+  }
+
+  if (page.kind === "runs") {
+    const es = new EventSource("/events/runs");
+    es.addEventListener("runs", (ev) => { state.events += 1; renderRuns(JSON.parse(ev.data)); });
+    es.onerror = () => { $("runs-status").textContent = "reconnecting…"; };
+  } else if (page.kind === "run") {
+    makeCharts();
+    const es = new EventSource(`/runs/${encodeURIComponent(page.runId)}/events`);
+    es.addEventListener("progress", onRunEvent);
+    es.addEventListener("end", (ev) => {
+      es.close(); // the run is finished: nothing more will change
+      state.finished = true;
+      onRunEvent(ev);
+    });
+    es.onerror = () => { if (!state.finished) $("progress-text").textContent = "reconnecting…"; };
+  }
+})();
