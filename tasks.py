@@ -162,6 +162,18 @@ def gen_config_docs(c: Context) -> None:
     print(f"wrote {path.relative_to(ROOT)}")
 
 
+@task(name="gen-asyncapi-spec", help={"fmt": "json, yaml (default) or html (docs/asyncapi/)"})
+def gen_asyncapi_spec(c: Context, fmt: str = "yaml") -> None:
+    """Write docs/asyncapi.yaml (or .json, or the HTML docs) from herald.contracts."""
+    from herald.asyncapi import write_docs
+    from herald.errors import HeraldError
+
+    try:
+        write_docs(ROOT, fmt)
+    except HeraldError as exc:
+        raise Exit(f"herald: {exc}", code=exc.exit_code) from None
+
+
 @task(
     name="run",
     help={
@@ -258,7 +270,7 @@ def bench(c: Context, repeat: int = 3, quick: bool = False) -> None:
 ns = Collection()
 ns.add_collection(Collection("sim", run))
 ns.add_collection(Collection("db", create, drop, migrate))
-ns.add_collection(Collection("app", gen_config_docs, app_run, gen_api_spec))
+ns.add_collection(Collection("app", gen_config_docs, gen_asyncapi_spec, app_run, gen_api_spec))
 ns.add_collection(Collection("linting", lint, type_check))
 ns.add_collection(Collection("testing", tests, coverage))
 bench_ns = Collection("bench")

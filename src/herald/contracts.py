@@ -27,45 +27,61 @@ Phone = Annotated[
 SmsText = Annotated[str, Meta(min_length=1, max_length=100, description="SMS body, 1-100 chars")]
 SenderId = Annotated[int, Meta(ge=0, le=1_000_000, description="Sender index")]
 Status = Literal["sent", "failed"]
+# msgspec's schema for datetime says only "string"; the format says what herald writes:
+# RFC 3339 in UTC with an offset (``2025-01-15T09:30:00.125000Z``).
+Timestamp = Annotated[datetime, Meta(extra_json_schema={"format": "date-time"})]
 
 
 class RunRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     """A request to run a workload: the producer generates `messages` records for it."""
 
     run_id: RunId
-    messages: Annotated[int, Meta(ge=1, le=1_000_000_000)]
-    seed: Annotated[int, Meta(ge=0)]
-    rate: Annotated[float, Meta(gt=0)] | None = None
-    scenario: Literal["sms"] = "sms"
-    requested_at: datetime
-    config: dict[str, Any] = msgspec.field(default_factory=dict)
+    messages: Annotated[
+        int, Meta(ge=1, le=1_000_000_000, description="How many messages the run produces")
+    ]
+    seed: Annotated[
+        int, Meta(ge=0, description="Seed of the content: the same seed, the same messages")
+    ]
+    rate: (
+        Annotated[float, Meta(gt=0, description="Producer rate limit, messages/s; null: unpaced")]
+        | None
+    ) = None
+    scenario: Annotated[Literal["sms"], Meta(description="The workload generator")] = "sms"
+    requested_at: Annotated[Timestamp, Meta(description="When the run was asked for")]
+    config: Annotated[
+        dict[str, Any], Meta(description="Settings the run was asked with, for the record")
+    ] = msgspec.field(default_factory=dict)
 
 
 class SmsMessage(Struct, kw_only=True, forbid_unknown_fields=True):
     """One SMS to deliver."""
 
-    id: MessageId
+    id: Annotated[MessageId, Meta(description="Stable message id: `{run_id}-{seq}`; the key")]
     run_id: RunId
-    seq: Annotated[int, Meta(ge=0)]
+    seq: Annotated[int, Meta(ge=0, description="The message's position in its run, from 0")]
     phone: Phone
     text: SmsText
-    created_at: datetime
+    created_at: Annotated[Timestamp, Meta(description="When the producer created the message")]
 
 
 class SmsResult(Struct, kw_only=True, forbid_unknown_fields=True):
     """The outcome of delivering one SMS: exactly one per message."""
 
-    message_id: MessageId
+    message_id: Annotated[MessageId, Meta(description="The message's id; the record key")]
     run_id: RunId
     seq: Annotated[int, Meta(ge=0, description="The message's position in its run")]
     sender_id: SenderId
-    status: Status
-    latency_ms: Annotated[float, Meta(ge=0)]
-    attempts: Annotated[int, Meta(ge=1)]
-    created_at: datetime
-    received_at: datetime
-    completed_at: datetime
-    failure_reason: str | None = None
+    status: Annotated[Status, Meta(description="`sent`, or `failed` after the last attempt")]
+    latency_ms: Annotated[
+        float, Meta(ge=0, description="Simulated send time, all attempts and backoff included")
+    ]
+    attempts: Annotated[int, Meta(ge=1, description="Send attempts made (1 = no retry)")]
+    created_at: Annotated[Timestamp, Meta(description="When the producer created the message")]
+    received_at: Annotated[Timestamp, Meta(description="When the sender took the message")]
+    completed_at: Annotated[Timestamp, Meta(description="When the send completed or failed")]
+    failure_reason: Annotated[
+        str | None, Meta(description="Why the send failed; null when sent")
+    ] = None
 
 
 class ResultView(Struct):
