@@ -13,6 +13,7 @@ import yaml
 
 from herald import asyncapi, contracts
 from herald.contracts import RunRequest, SmsMessage, SmsResult
+from herald.errors import ConfigError, HeraldError
 from tests.contract_schemas import (
     ROOT,
     assert_current,
@@ -288,3 +289,24 @@ def _deref(doc: dict[str, Any], node: Any) -> Any:
     if isinstance(node, list):
         return [_deref(doc, v) for v in node]
     return node
+
+
+def test_write_docs_writes_json_and_yaml_and_refuses_other_formats(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    said: list[str] = []
+    assert asyncapi.write_docs(tmp_path, "json", say=said.append) == tmp_path / "docs/asyncapi.json"
+    assert asyncapi.write_docs(tmp_path, "yaml", say=said.append) == tmp_path / "docs/asyncapi.yaml"
+    assert said == ["wrote docs/asyncapi.json", "wrote docs/asyncapi.yaml"]
+    assert json.loads((tmp_path / "docs/asyncapi.json").read_text()) == asyncapi.document()
+    assert (tmp_path / "docs/asyncapi.yaml").read_text() == asyncapi.render("yaml")
+    with pytest.raises(ConfigError, match="unknown format 'xml': one of json, yaml, html"):
+        asyncapi.write_docs(tmp_path, "xml")
+
+
+def test_installing_the_cli_without_npm_says_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(HeraldError, match=r"npm not found: install Node\.js 20\+"):
+        asyncapi.install_tools(tmp_path / "tools", say=lambda _: None)
+    assert not (tmp_path / "tools" / "installed.json").exists()
