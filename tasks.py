@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from herald.runtime.database import EmbeddedDatabase
 
 ROOT = Path(__file__).parent
+Num = TypeVar("Num", int, float)
 PY = sys.executable
 
 
@@ -60,25 +61,36 @@ def run(
     """Run one complete simulation end to end: live progress, final report."""
     from herald.sim import SimOptions, run_cli
 
+    # invoke passes flags whose default is None as strings: convert them here, and let
+    # herald's settings validation report values that are not numbers.
     code = run_cli(
         SimOptions(
             config=Path(config) if config else None,
-            messages=messages,
-            senders=senders,
-            mean_wait=mean_wait,
-            failure_rate=failure_rate,
-            max_in_flight=max_in_flight,
-            rate=rate,
-            seed=seed,
-            refresh=refresh,
+            messages=_number(int, "messages", messages),
+            senders=_number(int, "senders", senders),
+            mean_wait=_number(float, "mean-wait", mean_wait),
+            failure_rate=_number(float, "failure-rate", failure_rate),
+            max_in_flight=_number(int, "max-in-flight", max_in_flight),
+            rate=_number(float, "rate", rate),
+            seed=_number(int, "seed", seed),
+            refresh=_number(float, "refresh", refresh),
             monitor_output=monitor_output,
             json_path=Path(json) if json else None,
-            timeout=timeout,
+            timeout=_number(float, "timeout", timeout),
             incidents=tuple(incident or ()),
         )
     )
     if code:
         raise Exit(code=code)
+
+
+def _number(kind: type[Num], flag: str, value: object) -> Num | None:
+    if value is None:
+        return None
+    try:
+        return kind(str(value))
+    except ValueError:
+        raise Exit(f"herald: --{flag} {value!r}: not a number", code=2) from None
 
 
 # -- db -------------------------------------------------------------------------------------

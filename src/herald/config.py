@@ -61,7 +61,7 @@ class KafkaSettings(_Section):
         None,
         ge=500,
         le=3_600_000,
-        description="Consumer-group session timeout. Unset: 2000 on the embedded broker "
+        description="Consumer-group session timeout. Unset: 4000 on the embedded broker "
         "(its group joins take about half of it), Kafka's default elsewhere.",
     )
     heartbeat_interval_ms: int | None = Field(

@@ -98,7 +98,7 @@ class Timeline:
     """The incidents' events in time order; :meth:`apply_due` runs those whose time has come."""
 
     incidents: list[Incident]
-    actions: dict[str, Callable[[str | None], str]]
+    actions: dict[str, Callable[[str | None], str]] = field(default_factory=dict)
     applied: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -357,6 +357,7 @@ def simulate(
     broker: EmbeddedBroker | None = None
     database = _Database(settings, home)  # the embedded one starts in the background
     group = ProcessGroup()
+    timeline = Timeline(list(incidents))
     try:
         ks = settings.kafka
         if ks.bootstrap is None:
@@ -394,7 +395,7 @@ def simulate(
         # partitions, so that no message waits in a topic for a group join.
         _wait_until_ready(group, ready, len(live.senders) + 2, stop)
         runs.submit(ks, request)
-        timeline = Timeline(list(incidents), _incident_actions(launcher, database))
+        timeline.actions = _incident_actions(launcher, database)
         return _wait_and_report(
             url,
             request,
@@ -409,7 +410,11 @@ def simulate(
         )
     finally:
         codes = group.stop()
-        bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM)}
+        bad = {
+            n: c
+            for n, c in codes.items()
+            if c not in (0, -signal.SIGTERM) and n not in timeline.killed
+        }
         if bad:
             console.print(f"[yellow]services exited with {bad}; logs in {logs}[/]")
         database.stop()
@@ -486,6 +491,7 @@ def _wait_and_report(
         elapsed = time.monotonic() - started
         monitor_summary = json.loads(summary_path.read_text())
         summary = report(engine, request.run_id, monitor_summary, elapsed, started_wall)
+        summary["duplicate_results_ignored"] = monitor_summary.get("duplicates_ignored", 0)
         summary["incidents"] = timeline.applied + [
             {"incident": i.spec, "action": "not applied: the run had completed"}
             for i in timeline.pending()
@@ -613,6 +619,22 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
         ),
         ("wall time", f"{s['wall_secs']:.2f} s"),
     ]
+    if s.get("duplicate_results_ignored"):
+        rows.append(
+            (
+                "duplicate results ignored",
+                f"{s['duplicate_results_ignored']:,} (records of aborted transactions that the "
+                "broker showed; counted once)",
+            )
+        )
+    for applied in s.get("incidents", []):
+        rows.append(
+            (
+                f"incident {applied['incident']}",
+                f"{applied.get('what', applied['action'])}"
+                + (f" at {applied['at_secs']:.2f} s" if "at_secs" in applied else ""),
+            )
+        )
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)

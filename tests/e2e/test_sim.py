@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from herald.db.engine import make_engine
+from herald.kafka import EMBEDDED_SESSION_TIMEOUT_MS
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.ports import free_port
@@ -110,7 +111,7 @@ def test_external_services_and_sender_statistics(
         HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
         HERALD_KAFKA_NAMESPACE=namespace,
         HERALD_KAFKA_PARTITIONS="2",
-        HERALD_KAFKA_SESSION_TIMEOUT_MS="3000",
+        HERALD_KAFKA_SESSION_TIMEOUT_MS=str(EMBEDDED_SESSION_TIMEOUT_MS),
         HERALD_DATABASE_URL=database.url or "",
     )
     proc = subprocess.run(
@@ -190,7 +191,7 @@ def test_sigterm_stops_a_running_sim_and_every_service(
         HERALD_HOME=str(tmp_path / "home"),
         HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
         HERALD_KAFKA_NAMESPACE=namespace,
-        HERALD_KAFKA_SESSION_TIMEOUT_MS="3000",
+        HERALD_KAFKA_SESSION_TIMEOUT_MS=str(EMBEDDED_SESSION_TIMEOUT_MS),
         HERALD_DATABASE_URL=database.url or "",
     )
     proc = subprocess.Popen(
@@ -254,7 +255,7 @@ def external(
         HERALD_HOME=str(tmp_path / "home"),
         HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
         HERALD_KAFKA_NAMESPACE=namespace,
-        HERALD_KAFKA_SESSION_TIMEOUT_MS="2000",
+        HERALD_KAFKA_SESSION_TIMEOUT_MS=str(EMBEDDED_SESSION_TIMEOUT_MS),
         HERALD_DATABASE_URL=database.url or "",
         **extra,
     )

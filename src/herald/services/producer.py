@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from herald import contracts, kafka
 from herald.config import Settings
 from herald.contracts import RunRequest
+from herald.errors import BrokerError
 from herald.scenarios.sms import SmsGenerator
 from herald.services import _common
 from herald.services.dlq import DeadLetters
@@ -85,10 +86,10 @@ def run(
             except msgspec.ValidationError as exc:
                 dead.send(msg, f"invalid run request: {exc}")
                 _flush(producer, stop)
-                consumer.commit(message=msg, asynchronous=False)
+                _commit(consumer, msg, "an invalid run request")
                 continue
             if produce_run(producer, outbound, request, stop=stop):
-                consumer.commit(message=msg, asynchronous=False)
+                _commit(consumer, msg, f"run {request.run_id}")
                 done_runs += 1
             else:
                 logger.warning(
@@ -165,6 +166,19 @@ def produce_run(
         time.monotonic() - started,
     )
     return True
+
+
+def _commit(consumer: Consumer, msg: Message, what: str) -> None:
+    """Commit a handled run request; a rebalance in between is logged, not fatal."""
+    try:
+        consumer.commit(message=msg, asynchronous=False)
+    except KafkaException as exc:
+        err: KafkaError = exc.args[0]
+        if err.fatal():
+            raise BrokerError(f"producer: fatal error committing {what}: {err.str()}") from None
+        # The group moved on (this producer was too slow to answer it): the request's new
+        # owner produces the run again, with the same ids and content, counted once below.
+        logger.warning("could not commit %s (%s); it may be produced again", what, err.str())
 
 
 def _flush(producer: Producer, stop: threading.Event) -> bool:

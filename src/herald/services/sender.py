@@ -5,10 +5,17 @@ Simulated send time is a deadline in a timer heap, never a sleep per message, so
 per partition and committed in Kafka transactions together with the consumed offsets: a
 result is visible (read_committed) exactly when its message's offset is committed, so
 each message yields exactly one result even if a sender dies at any point.
+
+Each assigned partition has its own transactional producer, whose transactional id is the
+partition's (``herald-sender-p<N>``), not the sender's. Whoever takes a partition over
+initialises that id first, which fences the previous owner and resolves its open
+transaction at once: a dead or paused sender can neither block the partition until a
+broker-side timeout nor commit stale work after it has been replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import random
@@ -17,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +58,18 @@ BATCH = 500  # records per consume() call
 TXN_MAX_RECORDS = 5000  # commit a transaction after this many released records...
 TXN_MAX_SECS = 0.1  # ...or this long after it began, whichever comes first
 TXN_TIMEOUT_SECS = 30.0
+ABORT_TIMEOUT_SECS = 5.0
+# Errors that mean the partition has a new owner: our generation or producer is fenced.
+TAKEN_OVER = frozenset(
+    {
+        KafkaError._FENCED,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.FENCED_INSTANCE_ID,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+    }
+)
 
 # An entry is a list: [done, offset, topic, key, value, headers]. Lists, not objects:
 # they are made once per message on the hot path.
@@ -84,14 +104,16 @@ def latency_sampler(cfg: SenderSettings, rng: random.Random) -> Callable[[], flo
 
 
 class _Partition:
-    """What a sender holds for one assigned partition."""
+    """What a sender holds for one assigned partition: its queue and its producer."""
 
-    __slots__ = ("committed", "live", "pending", "released")
+    __slots__ = ("committed", "live", "pending", "producer", "released", "txn_records")
 
-    def __init__(self, committed: int) -> None:
+    def __init__(self, producer: Producer, committed: int) -> None:
+        self.producer = producer  # transactional, fenced to this partition
         self.pending: deque[list[Any]] = deque()  # consumed, in offset order
         self.committed = committed  # next offset, as last committed
         self.released = committed  # next offset, after the records released so far
+        self.txn_records = 0  # records in the open transaction (0: none open)
         self.live = True
 
 
@@ -123,52 +145,68 @@ class Sender:
         self.consumer = Consumer(
             kafka.consumer_config(ks, contracts.group_id(ks.namespace, "senders"))
         )
-        tid = (
-            f"{ks.namespace}.herald-sender-{sender_id}"
-            if ks.namespace
-            else f"herald-sender-{sender_id}"
-        )
-        self.producer = Producer(kafka.transactional_producer_config(ks, tid))
+        self._kafka = ks
         self.parts: dict[int, _Partition] = {}
         self.heap: list[tuple[float, int, list[Any], _Partition]] = []
         self._seq = 0
-        self._in_txn = False
-        self._txn_started = 0.0
-        self._txn_records = 0
-        self._must_abort = False
+        self._txn_started = 0.0  # when the oldest open transaction began
         self.sent = self.failed = self.invalid = self.aborted = 0
 
     # -- rebalance callbacks (run inside consume()) ------------------------------------
 
+    def _producer_for(self, partition: int) -> Producer:
+        ns = self._kafka.namespace
+        tid = f"herald-sender-p{partition}"
+        producer = Producer(
+            kafka.transactional_producer_config(self._kafka, f"{ns}.{tid}" if ns else tid)
+        )
+        # Fences the partition's previous owner and resolves its open transaction.
+        producer.init_transactions(TXN_TIMEOUT_SECS)
+        return producer
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        committed = consumer.committed(partitions, timeout=TXN_TIMEOUT_SECS)
-        for tp in committed:
+        if not partitions:
+            return
+        producers = {tp.partition: self._producer_for(tp.partition) for tp in partitions}
+        # Read the committed offsets only now: the fencing above settled any transaction
+        # of the previous owner that was still committing offsets for these partitions.
+        for tp in consumer.committed(partitions, timeout=TXN_TIMEOUT_SECS):
             start = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-            self.parts[tp.partition] = _Partition(start)
+            self.parts[tp.partition] = _Partition(producers[tp.partition], start)
         logger.info("sender %d assigned %s", self.sender_id, _names(partitions))
         _common.mark_ready(self.ready_file, partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Hand over cleanly: commit what is releasable, abandon the rest (nothing of it was
         # produced, so the partition's next owner sends it again from the committed offset).
-        if not self._must_abort:
-            self._release()
-            self._commit()
-        self._drop([tp.partition for tp in partitions])
+        if not partitions:
+            return
+        names = [tp.partition for tp in partitions]
+        self._release(names)
+        self._commit(names)
+        self._drop(names)
         logger.info("sender %d revoked %s", self.sender_id, _names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Another member owns them now; our open transaction can no longer commit.
-        self._drop([tp.partition for tp in partitions])
-        self._must_abort = True
+        # Another member owns them now (and has fenced our producers for them).
+        if not partitions:
+            return
+        self._drop([tp.partition for tp in partitions], abort=True)
         logger.warning("sender %d lost %s", self.sender_id, _names(partitions))
 
-    def _drop(self, partitions: list[int]) -> None:
+    def _drop(self, partitions: list[int], *, abort: bool = False) -> None:
         for p in partitions:
             state = self.parts.pop(p, None)
-            if state is not None:
-                state.live = False  # its heap entries are skipped when they come due
-                state.pending.clear()
+            if state is None:
+                continue
+            state.live = False  # its heap entries are skipped when they come due
+            state.pending.clear()
+            if abort and state.txn_records:
+                self.aborted += 1
+                with contextlib.suppress(KafkaException):  # fenced already, most likely
+                    state.producer.abort_transaction(ABORT_TIMEOUT_SECS)
+            if state.producer.flush(5):
+                logger.error("sender %d: records of partition %d undelivered", self.sender_id, p)
 
     # -- the work -----------------------------------------------------------------------
 
@@ -254,107 +292,115 @@ class Sender:
             entry = heapq.heappop(heap)[2]
             entry[DONE] = True
 
-    def _release(self) -> None:
-        """Produce the results of each partition's done prefix into the open transaction."""
-        produce = self.producer.produce
-        released = 0
-        for state in self.parts.values():
+    def _release(self, only: list[int] | None = None) -> None:
+        """Produce each partition's done prefix into that partition's open transaction."""
+        for p, state in list(self.parts.items()):
             pending = state.pending
-            if not pending or not pending[0][DONE]:
+            if (only is not None and p not in only) or not pending or not pending[0][DONE]:
                 continue
-            if not self._in_txn:
-                self._begin()
+            producer = state.producer
+            if not state.txn_records and not self._begin(p, state):
+                continue
+            released = 0
             while pending and pending[0][DONE]:
                 entry = pending.popleft()
                 while True:
                     try:
                         if entry[HEADERS] is None:
-                            produce(entry[TOPIC], entry[VALUE], entry[KEY])
+                            producer.produce(entry[TOPIC], entry[VALUE], entry[KEY])
                         else:
-                            produce(entry[TOPIC], entry[VALUE], entry[KEY], headers=entry[HEADERS])
+                            producer.produce(
+                                entry[TOPIC], entry[VALUE], entry[KEY], headers=entry[HEADERS]
+                            )
                         break
                     except BufferError:
-                        self.producer.poll(0.05)
+                        producer.poll(0.05)
                 released += 1
                 state.released = entry[OFFSET] + 1
-        self._txn_records += released
-        if released:
-            self.producer.poll(0)
+            state.txn_records += released
+            producer.poll(0)
 
-    def _begin(self) -> None:
-        self.producer.begin_transaction()
-        self._in_txn = True
-        self._txn_started = time.monotonic()
-        self._txn_records = 0
-
-    def _commit(self) -> None:
-        """Commit the open transaction with the offsets of everything released in it."""
-        if not self._in_txn:
-            return
-        offsets = [
-            TopicPartition(self.outbound, p, s.released)
-            for p, s in self.parts.items()
-            if s.released != s.committed and s.released >= 0
-        ]
+    def _begin(self, partition: int, state: _Partition) -> bool:
         try:
-            if offsets:
-                self.producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), TXN_TIMEOUT_SECS
-                )
-            self._commit_with_retries()
+            state.producer.begin_transaction()
         except KafkaException as exc:
-            err: KafkaError = exc.args[0]
-            if err.fatal():
-                raise BrokerError(
-                    f"sender {self.sender_id}: fatal transaction error: {err}"
-                ) from None
-            logger.warning("sender %d: transaction failed, aborting: %s", self.sender_id, err)
-            self._must_abort = True
-            return
-        for state in self.parts.values():
-            state.committed = state.released
-        self._in_txn = False
+            self._fail(partition, state, exc)
+            return False
+        if not any(s.txn_records for s in self.parts.values()):
+            self._txn_started = time.monotonic()
+        return True
 
-    def _commit_with_retries(self) -> None:
-        while True:
+    def _commit(self, only: list[int] | None = None) -> None:
+        """Commit each open transaction with the offsets of everything released in it."""
+        metadata = self.consumer.consumer_group_metadata()
+        for p, state in list(self.parts.items()):
+            if not state.txn_records or (only is not None and p not in only):
+                continue
+            offsets = [TopicPartition(self.outbound, p, state.released)]
             try:
-                self.producer.commit_transaction(TXN_TIMEOUT_SECS)
-                return
+                producer = state.producer
+                _retrying(
+                    partial(
+                        producer.send_offsets_to_transaction, offsets, metadata, TXN_TIMEOUT_SECS
+                    )
+                )
+                _retrying(partial(producer.commit_transaction, TXN_TIMEOUT_SECS))
             except KafkaException as exc:
-                err: KafkaError = exc.args[0]
-                if not err.retriable():
-                    raise
-                logger.info("sender %d: retrying transaction commit: %s", self.sender_id, err)
+                self._fail(p, state, exc)
+                continue
+            state.committed = state.released
+            state.txn_records = 0
 
-    def _abort_and_rewind(self) -> None:
-        """Abort the open transaction and start again from the committed offsets."""
-        if self._in_txn:
+    def _fail(self, partition: int, state: _Partition, exc: KafkaException) -> None:
+        """A transaction of ``partition`` failed: abort it and start again, or let go."""
+        err: KafkaError = exc.args[0]
+        if err.fatal() or err.code() in TAKEN_OVER:
+            # Another sender has taken the partition over (this one was paused or cut off
+            # from the group); the broker refused our work. It stays uncommitted: the new
+            # owner sends those messages from the committed offset.
+            logger.warning(
+                "sender %d: partition %d was taken over (%s); its uncommitted work is dropped",
+                self.sender_id,
+                partition,
+                err.str(),
+            )
+            self._drop([partition], abort=True)
+            return
+        logger.warning(
+            "sender %d: transaction of partition %d failed, aborting: %s",
+            self.sender_id,
+            partition,
+            err.str(),
+        )
+        self._abort_and_rewind(partition, state)
+
+    def _abort_and_rewind(self, partition: int, state: _Partition) -> None:
+        """Abort the partition's transaction and consume again from its committed offset."""
+        if state.txn_records:
             try:
-                self.producer.abort_transaction(TXN_TIMEOUT_SECS)
+                state.producer.abort_transaction(TXN_TIMEOUT_SECS)
             except KafkaException as exc:
                 if exc.args[0].fatal():
-                    raise BrokerError(f"sender {self.sender_id}: cannot abort: {exc}") from None
-            self._in_txn = False
+                    self._drop([partition])
+                    return
+                raise BrokerError(f"sender {self.sender_id}: cannot abort: {exc}") from None
             self.aborted += 1
-        for state in self.parts.values():
-            state.live = False
-        self.heap.clear()
-        rewind = []
-        for p, state in list(self.parts.items()):
-            fresh = _Partition(state.committed)
-            self.parts[p] = fresh
-            rewind.append(TopicPartition(self.outbound, p, state.committed))
-        for tp in rewind:
-            try:
-                self.consumer.seek(tp)
-            except KafkaException as exc:  # pragma: no cover - depends on fetcher timing
-                logger.warning("sender %d: seek %s failed: %s", self.sender_id, tp, exc)
-        self._must_abort = False
-        logger.warning("sender %d: rewound to the last committed offsets", self.sender_id)
+        state.live = False
+        fresh = _Partition(state.producer, state.committed)
+        self.parts[partition] = fresh
+        self.heap = [h for h in self.heap if h[3] is not state]
+        heapq.heapify(self.heap)
+        with contextlib.suppress(KafkaException):  # revoked meanwhile: nothing to rewind
+            self.consumer.seek(TopicPartition(self.outbound, partition, state.committed))
+        logger.warning(
+            "sender %d: partition %d rewound to its last committed offset %d",
+            self.sender_id,
+            partition,
+            state.committed,
+        )
 
     def run(self, stop: threading.Event) -> int:
         """The main loop, until ``stop``; then drain, commit and close."""
-        self.producer.init_transactions(TXN_TIMEOUT_SECS)
         self.consumer.subscribe(
             [self.outbound],
             on_assign=self._on_assign,
@@ -389,10 +435,8 @@ class Sender:
                 self._step(now)
             self._drain()
         finally:
+            self._drop(list(self.parts), abort=True)  # nothing open after a clean drain
             self.consumer.close()
-            left = self.producer.flush(5)
-            if left:
-                logger.error("sender %d: %d records left undelivered", self.sender_id, left)
         logger.info(
             "sender %d stopped ◆ %d sent ◆ %d failed ◆ %d invalid ◆ %d aborted transactions",
             self.sender_id,
@@ -404,30 +448,21 @@ class Sender:
         return 0
 
     def _step(self, now: float) -> None:
-        if self._must_abort:
-            self._abort_and_rewind()
-            return
         self.complete_due(now)
         self._release()
-        if self._in_txn and (
-            self._txn_records >= TXN_MAX_RECORDS or now - self._txn_started >= TXN_MAX_SECS
-        ):
+        open_ = [st.txn_records for st in self.parts.values() if st.txn_records]
+        if open_ and (now - self._txn_started >= TXN_MAX_SECS or max(open_) >= TXN_MAX_RECORDS):
             self._commit()
 
     def _drain(self) -> None:
         """On stop: finish the messages in flight (bounded by their send times), commit."""
         deadline = time.monotonic() + 5.0
-        while self.heap and time.monotonic() < deadline and not self._must_abort:
+        while self.heap and time.monotonic() < deadline:
             time.sleep(max(0.0, min(0.05, self.heap[0][0] - time.monotonic())))
             self._step(time.monotonic())
         abandoned = len(self.heap)
-        if self._must_abort:
-            self._abort_and_rewind()
-        else:
-            self._release()
-            self._commit()
-            if self._must_abort:
-                self._abort_and_rewind()
+        self._release()
+        self._commit()
         if abandoned:
             logger.warning(
                 "sender %d: %d messages still in flight abandoned uncommitted; "
@@ -437,8 +472,20 @@ class Sender:
             )
 
 
+def _retrying(call: Callable[[], object]) -> None:
+    """Call a transactional operation again while it fails with a retriable error."""
+    while True:
+        try:
+            call()
+            return
+        except KafkaException as exc:
+            if not exc.args[0].retriable():
+                raise
+            logger.info("retrying a transactional call: %s", exc.args[0].str())
+
+
 def _names(partitions: list[TopicPartition]) -> str:
-    return ",".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+    return ",".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
 
 
 def check_sender_id(settings: Settings, sender_id: int) -> None:

@@ -1,0 +1,164 @@
+"""Faults rehearsed with ``sim.run --incident``: real processes killed, paused, restarted, a
+real database stopped; every run must still end with exactly one outcome per message."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from herald.kafka import EMBEDDED_SESSION_TIMEOUT_MS
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+from tests.e2e.test_sim import HERALD, clean_env, external, outcome_count
+
+
+def sim(env: dict[str, str], tmp_path: Path, *args: str) -> tuple[dict, str]:
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [
+            HERALD,
+            "sim",
+            "--json",
+            str(out),
+            "--monitor-output",
+            str(tmp_path / "progress.log"),
+            "--mean-wait",
+            "0.005",
+            "--max-in-flight",
+            "500",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text()), proc.stdout
+
+
+def assert_exact(summary: dict, n: int) -> None:
+    assert summary["total"] == summary["outcomes_in_database"] == n
+    assert summary["sent"] + summary["failed"] == n
+    assert summary["sent"] == summary["sent_in_database"]
+    assert summary["failed"] == summary["failed_in_database"]
+
+
+def logs(env: dict[str, str], summary: dict) -> Path:
+    return Path(env["HERALD_HOME"]) / "runs" / summary["run_id"] / "logs"
+
+
+@pytest.fixture
+def env(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, tmp_path: Path
+) -> dict[str, str]:
+    return external(broker, database, namespace, tmp_path)
+
+
+def test_killed_sender_others_take_over(
+    env: dict[str, str], database: EmbeddedDatabase, tmp_path: Path
+) -> None:
+    s, stdout = sim(
+        env, tmp_path, "--messages", "30000", "--rate", "6000", "--incident", "kill:sender-2@1.5s"
+    )
+    assert_exact(s, 30000)
+    assert outcome_count(database.url or "", s["run_id"]) == 30000
+    [applied] = s["incidents"]
+    assert applied["incident"] == "kill:sender-2@1.5s" and applied["action"] == "kill"
+    assert applied["what"].startswith("SIGKILL sender-2 (pid ")
+    assert "incident kill:sender-2@1.5s" in stdout
+    assert "services exited with" not in stdout  # the kill was expected
+    assert "sender 2 stopped" not in (logs(env, s) / "sender-2.log").read_text()
+    # Its partitions went to the others: each of them was given more.
+    taken = sum(
+        (logs(env, s) / f"sender-{i}.log").read_text().count("assigned") > 1 for i in (0, 1, 3)
+    )
+    assert taken >= 1
+
+
+def test_recorder_crash_and_restart(
+    env: dict[str, str], database: EmbeddedDatabase, tmp_path: Path
+) -> None:
+    s, _ = sim(
+        env, tmp_path, "--messages", "30000", "--rate", "6000", "--incident", "crash:recorder@2s"
+    )
+    assert_exact(s, 30000)
+    assert outcome_count(database.url or "", s["run_id"]) == 30000
+    assert "started again (pid" in s["incidents"][0]["what"]
+    log = (logs(env, s) / "recorder.log").read_text()
+    assert log.count("recorder ready") == 2
+
+
+def test_monitor_restart_resumes_with_the_right_totals(env: dict[str, str], tmp_path: Path) -> None:
+    s, _ = sim(
+        env, tmp_path, "--messages", "24000", "--rate", "6000", "--incident", "restart:monitor@2s"
+    )
+    assert_exact(s, 24000)
+    assert s["incidents"][0]["what"].startswith("SIGTERM monitor (pid ")
+    log = (logs(env, s) / "monitor.log").read_text()
+    assert log.count("monitor stopped") == 2  # the first, on SIGTERM; the second, at the end
+    progress = (tmp_path / "progress.log").read_text().splitlines()
+    assert progress[-1].startswith(f"run {s['run_id']}: 24000/24000 (100.0%)")
+
+
+def test_paused_sender_is_replaced(env: dict[str, str], tmp_path: Path) -> None:
+    # A pause of twice the session timeout: the group gives the sender's partitions away.
+    env = {
+        **env,
+        "HERALD_KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "HERALD_KAFKA_HEARTBEAT_INTERVAL_MS": "200",
+    }
+    s, _ = sim(
+        env, tmp_path, "--messages", "30000", "--rate", "6000", "--incident", "pause:sender-1@1s-5s"
+    )
+    assert_exact(s, 30000)
+    assert [a["action"] for a in s["incidents"]] == ["pause", "resume"]
+    log = (logs(env, s) / "sender-1.log").read_text()
+    assert "sender 1 lost" in log or "was taken over" in log
+
+
+def test_database_outage_is_ridden_out(
+    broker: EmbeddedBroker, namespace: str, tmp_path: Path
+) -> None:
+    env = clean_env(
+        HERALD_HOME=str(tmp_path / "home"),
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_KAFKA_NAMESPACE=namespace,
+        HERALD_KAFKA_SESSION_TIMEOUT_MS=str(EMBEDDED_SESSION_TIMEOUT_MS),
+    )
+    s, _ = sim(
+        env, tmp_path, "--messages", "36000", "--rate", "6000", "--incident", "db-outage@1s-4s"
+    )
+    assert_exact(s, 36000)
+    assert [a["what"] for a in s["incidents"]] == [
+        "embedded database stopped",
+        "embedded database started",
+    ]
+    log = (logs(env, s) / "recorder.log").read_text()
+    assert log.count("database unavailable, retrying with backoff") == 1
+    assert "database back after" in log
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("kill:monitor@1s", "only a sender can be killed for good"),
+        ("kill:sender-9@1s", "no service 'sender-9'"),
+        ("pause:sender-0@3s-2s", "pause needs START-END with END after START"),
+        ("explode:sender-0@1s", "unknown kind 'explode'"),
+        ("db-outage@1s-2s", "can be rehearsed only on the embedded database"),
+        ("kill:sender-0", "expected KIND:SERVICE@START[-END]"),
+    ],
+)
+def test_bad_incidents_stop_before_anything_starts(
+    env: dict[str, str], tmp_path: Path, spec: str, message: str
+) -> None:
+    proc = subprocess.run(
+        [HERALD, "sim", "--incident", spec], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert not (Path(env["HERALD_HOME"]) / "runs").exists()
