@@ -694,7 +694,7 @@
       "channel": "$ref:$.channels.results",
       "title": "senders: send herald.sms.results",
       "summary": "Each sender publishes one result per message, in Kafka transactions.",
-      "description": "Transactional id `herald-sender-{id}` (`{namespace}.herald-sender-{id}` under a namespace). Results of a partition are released in offset order. Read them with `isolation.level=read_committed`, or aborted records may show.",
+      "description": "One transactional producer per consumed partition, id `herald-sender-p{partition}` (`{namespace}.herald-sender-p{partition}` under a namespace): whoever takes a partition over fences its previous owner. Results of a partition are released in offset order. Read them with `isolation.level=read_committed`, and count a message once by `run_id` and `seq`: a broker that shows aborted transactions' records (the embedded one does) may deliver a result twice.",
       "messages": [
         "$ref:$.channels.results.messages.SmsResult"
       ],
