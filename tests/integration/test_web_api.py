@@ -92,7 +92,13 @@ def test_post_run_rejects_bad_bodies_with_the_field_and_reason(app: OpenAPI) -> 
         "messages": "Input should be greater than or equal to 1"
     }
     assert fields(client.post("/api/runs", json={"messages": "many"})) == {
-        "messages": "Input should be a valid integer, unable to parse string as an integer"
+        "messages": "Value error, must be a JSON number"
+    }
+    assert fields(client.post("/api/runs", json={"messages": True})) == {
+        "messages": "Value error, must be a JSON number"
+    }
+    assert fields(client.post("/api/runs", json={"messages": 2.5})) == {
+        "messages": "Input should be a valid integer, got a number with a fractional part"
     }
     assert fields(client.post("/api/runs", json={})) == {"messages": "Field required"}
     assert fields(client.post("/api/runs", json={"messages": 5, "rate": -1, "seed": -2})) == {

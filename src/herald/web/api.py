@@ -127,7 +127,7 @@ def get_message(path: schemas.MessagePath) -> Response:
     tags=[OPS],
     summary="Broker and database reachability",
     description="200 when both answer, 503 (same body) when either does not.",
-    responses={200: schemas.Health, 503: schemas.Health},
+    responses={200: schemas.Health, 503: schemas.Health, **INVALID},
 )
 def health() -> Response:
     from sqlalchemy import text
@@ -158,7 +158,7 @@ def health() -> Response:
     "/lag",
     tags=[OPS],
     summary="The senders' consumer-group lag per partition",
-    responses={200: schemas.ConsumerLag},
+    responses={200: schemas.ConsumerLag, **INVALID},
 )
 def lag() -> Response:
     return _json(state().broker.lag())

@@ -126,9 +126,7 @@ def _validation_failed(exc: ValidationError) -> Response:
     detail: dict[str, schemas.FieldError] = {}
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
         name = str(err["loc"][0]) if err["loc"] else "body"
-        detail.setdefault(
-            name, schemas.FieldError(field=name, reason=err["msg"], type=err["type"])
-        )
+        detail.setdefault(name, schemas.FieldError(field=name, reason=err["msg"], type=err["type"]))
     body = schemas.ValidationFailed(detail=list(detail.values()))
     return Response(body.model_dump_json(), status=422, mimetype="application/json")
 
@@ -136,6 +134,11 @@ def _validation_failed(exc: ValidationError) -> Response:
 def openapi_document(app: OpenAPI) -> dict[str, Any]:
     """The OpenAPI document of ``app``, as generated from its routes and models."""
     doc: dict[str, Any] = json.loads(json.dumps(app.api_doc))
+    # flask-openapi3 writes "securitySchemes": null when there are none; OpenAPI wants an
+    # object or nothing.
+    components = doc.get("components", {})
+    for key in [k for k, v in components.items() if v is None]:
+        del components[key]
     return doc
 
 

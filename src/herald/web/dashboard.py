@@ -92,7 +92,8 @@ def run_events(run_id: str) -> Response:
         buckets = queries.series(session, run_id, since=max(0, last_bucket[0] - 5))
         if buckets:
             last_bucket[0] = buckets[-1].t
-        if time.monotonic() - lag["at"] >= LAG_EVERY_SECS:
+        # The final event carries a fresh reading: the page keeps showing it.
+        if detail.status == "finished" or time.monotonic() - lag["at"] >= LAG_EVERY_SECS:
             lag["at"] = time.monotonic()
             lag["value"] = web.broker.lag().model_dump(mode="json")
         payload = {

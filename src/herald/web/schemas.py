@@ -4,9 +4,9 @@ document is generated and against which every request is validated (422 on a mis
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 # The same rules as the Kafka contracts (herald.contracts): ids that pass here are ids that
@@ -30,6 +30,15 @@ class _Model(BaseModel):
 
 class StartRun(_Model):
     """Ask for a run: the request travels over `herald.runs` to the producer."""
+
+    @field_validator("messages", "rate", "seed", mode="before")
+    @classmethod
+    def _json_numbers_only(cls, value: object) -> object:
+        # JSON `true` is not the number 1, nor "5" the number 5; 470.0 is the integer 470
+        # (as JSON Schema has it), which pydantic's lax mode accepts.
+        if isinstance(value, bool | str):
+            raise ValueError("must be a JSON number")
+        return value
 
     messages: int = Field(
         ..., ge=1, le=MAX_MESSAGES, description="Messages in the run", examples=[10_000]
@@ -63,8 +72,8 @@ class PageQuery(BaseModel):
 class OutcomeQuery(PageQuery):
     # Optional, but never null: a query string cannot say null (SkipJsonSchema keeps it out).
     status: Status | SkipJsonSchema[None] = Field(None, description="Only this status")
-    sender: int | SkipJsonSchema[None] = Field(
-        None, ge=0, le=MAX_SENDER, description="Only this sender's outcomes"
+    sender: Annotated[int, Field(ge=0, le=MAX_SENDER)] | SkipJsonSchema[None] = Field(
+        None, description="Only this sender's outcomes"
     )
     per_page: int = Field(50, ge=1, le=500, description="Items per page")
 

@@ -81,15 +81,19 @@ class _Waitress:
         self.port = int(self._server.effective_port)
 
     def run(self) -> None:
-        self._server.run()
+        try:
+            self._server.run()
+        finally:
+            self._server.task_dispatcher.shutdown(timeout=5)
 
     def close(self) -> None:
         import importlib
 
         wasyncore = importlib.import_module("waitress.wasyncore")
-        # Closes the listener and every open connection; run() then returns.
-        self._server.task_dispatcher.shutdown(timeout=5)
-        wasyncore.close_all(self._server._map)
+        server = self._server
+        # Run inside the server's own loop (closing its sockets from another thread races
+        # with its poll): close the listener and every connection; run() then returns.
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
 
 class _DevServer:

@@ -1,0 +1,193 @@
+"""The dashboard in headless Chromium (Debian's chromium + chromedriver): start a run from
+the form, watch the counters reach the total and the charts draw, save a screenshot."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from herald import kafka
+from herald.config import Settings
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+from herald.services import producer, recorder, sender
+from herald.web.server import serve
+from tests.conftest import ServiceThread, make_settings, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "docs" / "img" / "dashboard.png"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+MESSAGES = 3000
+
+
+@pytest.fixture
+def stack(broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str) -> Iterator[Settings]:
+    """Producer, two senders and the recorder, in threads, on the session's broker and database."""
+    s = make_settings(
+        broker,
+        database,
+        namespace,
+        senders=[
+            {"mean_wait_time": 0.4, "failure_rate": 0.05, "max_in_flight": 400},
+            {"mean_wait_time": 0.6, "failure_rate": 0.2, "max_in_flight": 400},
+        ],
+    )
+    kafka.ensure_topics(s.kafka)
+    services = [
+        ServiceThread(sender.run, s, sender_id=0),
+        ServiceThread(sender.run, s, sender_id=1),
+        ServiceThread(producer.run, s),
+        ServiceThread(recorder.run, s),
+    ]
+    try:
+        yield s
+    finally:
+        for svc in services:
+            svc.join(60)
+
+
+@pytest.fixture
+def web_url(stack: Settings) -> Iterator[str]:
+    stop = threading.Event()
+    urls: list[str] = []
+    thread = threading.Thread(
+        target=serve,
+        args=(stack,),
+        kwargs={
+            "host": "127.0.0.1",
+            "port": 0,
+            "stop": stop,
+            "threads": 8,
+            "on_ready": urls.append,
+        },
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield wait_for(lambda: urls and urls[0], 30, "the web server")
+    finally:
+        stop.set()
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail(
+            "Debian's chromium and chromium-driver are needed: "
+            "apt-get install chromium chromium-driver"
+        )
+    profile = tempfile.mkdtemp(prefix="herald-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1200",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def text(driver: webdriver.Chrome, element_id: str) -> str:
+    return str(driver.find_element(By.ID, element_id).text)
+
+
+def test_start_a_run_from_the_form_and_watch_it_finish(
+    browser: webdriver.Chrome, web_url: str
+) -> None:
+    browser.get(web_url + "/")
+    wait_for(lambda: "run(s); live" in text(browser, "runs-status"), 30, "the runs list stream")
+    messages = browser.find_element(By.ID, "start-messages")
+    messages.clear()
+    messages.send_keys(str(MESSAGES))
+    browser.find_element(By.ID, "start-seed").send_keys("11")
+    browser.find_element(By.ID, "start-submit").click()
+    wait_for(lambda: "/runs/" in browser.current_url, 30, "the run's page")
+    run_id = browser.current_url.rsplit("/", 1)[1]
+    assert text(browser, "run-id") == run_id
+
+    # Live while it runs: at least one update shows the run partly done.
+    wait_for(
+        lambda: browser.execute_script("return window.herald.events") >= 1, 60, "a first event"
+    )
+    wait_for(lambda: text(browser, "count-total") == f"{MESSAGES:,}", 30, "the total")
+    wait_for(lambda: text(browser, "run-status") == "finished", 120, "the run to finish")
+
+    sent, failed = (
+        int(text(browser, "count-sent").replace(",", "")),
+        int(text(browser, "count-failed").replace(",", "")),
+    )
+    assert sent + failed == MESSAGES
+    assert failed > 0
+    assert text(browser, "count-remaining") == "0"
+    assert text(browser, "progress-text") == f"{MESSAGES:,} of {MESSAGES:,} (100.0%)"
+    assert browser.find_element(By.ID, "progress-bar").get_attribute("style") == "width: 100%;"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#senders tbody tr")
+    assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows] == ["0", "1"]
+    per_sender = sum(
+        int(c.text.replace(",", "")) for r in rows for c in r.find_elements(By.TAG_NAME, "td")[1:3]
+    )
+    assert per_sender == MESSAGES
+    lag_rows = browser.find_elements(By.CSS_SELECTOR, "#lag tbody tr")
+    assert len(lag_rows) == 4  # one per partition of the outbound topic
+
+    charts: Any = browser.execute_script(
+        """
+        const out = {};
+        for (const [name, chart] of Object.entries(window.herald.charts)) {
+          const canvas = chart.canvas;
+          const pixels = canvas.getContext('2d')
+            .getImageData(0, 0, canvas.width, canvas.height).data;
+          let painted = 0;
+          for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+          const sum = (d) => d.data.reduce((a, p) => a + p.y, 0);
+          const sets = chart.data.datasets;
+          out[name] = {
+            points: sets.map(d => d.data.length),
+            // throughput: sent/s + failed/s over every second is every outcome
+            total: name === 'throughput' ? sum(sets[0]) + sum(sets[1]) : null,
+            painted: painted,
+          };
+        }
+        return out;
+        """
+    )
+    # The throughput chart's points add up to every outcome; both charts have drawn pixels.
+    assert charts["throughput"]["total"] == MESSAGES
+    assert min(charts["throughput"]["points"]) >= 1
+    assert min(charts["latency"]["points"]) >= 1
+    assert charts["throughput"]["painted"] > 1000 and charts["latency"]["painted"] > 1000
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOT))
+
+    browser.get(web_url + "/")
+    wait_for(
+        lambda: run_id in text(browser, "runs") and "finished" in text(browser, "runs"),
+        30,
+        "the run, finished, in the runs list",
+    )
