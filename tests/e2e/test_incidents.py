@@ -99,7 +99,8 @@ def test_monitor_restart_resumes_with_the_right_totals(env: dict[str, str], tmp_
     assert_exact(s, 24000)
     assert s["incidents"][0]["what"].startswith("SIGTERM monitor (pid ")
     log = (logs(env, s) / "monitor.log").read_text()
-    assert log.count("monitor stopped") == 2  # the first, on SIGTERM; the second, at the end
+    assert log.count("monitor stopped ◆") == 2  # the first, on SIGTERM; the second, at the end
+    assert "monitor stopped before run" in log
     progress = (tmp_path / "progress.log").read_text().splitlines()
     assert progress[-1].startswith(f"run {s['run_id']}: 24000/24000 (100.0%)")
 
