@@ -36,6 +36,7 @@ PY = sys.executable
         "json": "write the final summary here as JSON",
         "refresh": "monitor refresh, seconds",
         "monitor_output": "stdout, stderr or a file path",
+        "monitor": "file, terminal or web (web: also serve the run's live page)",
         "timeout": "give up after this many seconds",
         "incident": "KIND:SERVICE@START[-END] or db-outage@START-END, repeatable "
         "(kill, crash, restart, pause; e.g. kill:sender-2@3s)",
@@ -55,6 +56,7 @@ def run(
     json: str | None = None,
     refresh: float | None = None,
     monitor_output: str | None = None,
+    monitor: str | None = None,
     timeout: float | None = None,
     incident: list[str] | None = None,
 ) -> None:
@@ -75,6 +77,7 @@ def run(
             seed=_number(int, "seed", seed),
             refresh=_number(float, "refresh", refresh),
             monitor_output=monitor_output,
+            monitor=monitor,
             json_path=Path(json) if json else None,
             timeout=_number(float, "timeout", timeout),
             incidents=tuple(incident or ()),

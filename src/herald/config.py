@@ -150,15 +150,22 @@ class SenderSettings(_Section):
 class MonitorSettings(_Section):
     """The progress monitor (the classic `progress_monitor` section)."""
 
-    kind: Literal["file", "terminal"] = Field(
+    kind: Literal["file", "terminal", "web"] = Field(
         "file",
         description="`file`: write to `output_location`; `terminal`: the same, to stdout. "
-        "Either way a TTY gets a live table, anything else one plain line per refresh.",
+        "Either way a TTY gets a live table, anything else one plain line per refresh. "
+        "`web`: also serve the run's live page (`web_host`:`web_port`) during `sim.run`.",
     )
     output_location: str = Field(
         "stdout", min_length=1, description="`stdout`, `stderr` or a file path."
     )
     refresh_secs: float = Field(1.0, gt=0, le=3600, description="Seconds between refreshes.")
+    web_host: str = Field(
+        "127.0.0.1", min_length=1, description="Address the `web` monitor listens on."
+    )
+    web_port: int = Field(
+        8000, ge=0, le=65535, description="Port of the `web` monitor; 0 picks a free one."
+    )
 
 
 class RecorderSettings(_Section):

@@ -63,6 +63,7 @@ class SimOptions:
     seed: int | None = None
     refresh: float | None = None
     monitor_output: str | None = None
+    monitor: str | None = None
     json_path: Path | None = None
     timeout: float | None = None
     incidents: tuple[str, ...] = ()
@@ -92,6 +93,8 @@ def settings_for(options: SimOptions) -> Settings:
         monitor["refresh_secs"] = options.refresh
     if options.monitor_output is not None:
         monitor["output_location"] = options.monitor_output
+    if options.monitor is not None:
+        monitor["kind"] = options.monitor
     if monitor:
         overrides["monitor"] = monitor
     settings = load_settings(options.config, overrides)
@@ -128,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int)
     p.add_argument("--refresh", type=float)
     p.add_argument("--monitor-output")
+    p.add_argument("--monitor", choices=("file", "terminal", "web"))
     p.add_argument("--json", dest="json_path", type=Path)
     p.add_argument("--timeout", type=float)
     p.add_argument(
@@ -221,7 +225,7 @@ class _Database:
         """Stop (``down``) or start the embedded database: a rehearsed outage."""
         assert self._embedded is not None
         if down:
-            self._embedded.stop()
+            self._embedded.stop(force=True)
             return "embedded database stopped"
         self._embedded.start()
         return "embedded database started"
@@ -358,6 +362,7 @@ def simulate(
     database = _Database(settings, home)  # the embedded one starts in the background
     group = ProcessGroup()
     timeline = Timeline(list(incidents))
+    stack_stops: list[Callable[[], None]] = []
     try:
         ks = settings.kafka
         if ks.bootstrap is None:
@@ -369,32 +374,21 @@ def simulate(
         settings_file = run_dir / "settings.json"
         settings_file.write_text(resolved_json(live))
         launcher = Launcher(group, settings_file, logs)
-        spawn = launcher.spawn
         ready = run_dir / "ready"
-        ready.mkdir()
-        for i in range(len(live.senders)):
-            spawn(f"sender-{i}", "sender", "--id", str(i), "--ready-file", str(ready / str(i)))
-        spawn("producer", "producer", "--ready-file", str(ready / "producer"))
         summary_path = run_dir / "monitor.json"
-        spawn(
-            "monitor",
-            "monitor",
-            "--run-id",
-            request.run_id,
-            "--exit-when-complete",
-            "--summary-json",
-            str(summary_path),
-            stdout=sys.stdout if live.monitor.output_location == "stdout" else None,
-        )
+        _start_kafka_services(launcher, live, request.run_id, ready, summary_path)
         url = database.ready(stop)
         # The database URL is known only now: the settings file is completed for the recorder.
         live = live.model_copy(update={"database": live.database.model_copy(update={"url": url})})
         settings_file.write_text(resolved_json(live))
-        spawn("recorder", "recorder", "--ready-file", str(ready / "recorder"))
+        launcher.spawn("recorder", "recorder", "--ready-file", str(ready / "recorder"))
+        web_url = _serve_web(live, stack_stops) if live.monitor.kind == "web" else None
         # The run starts (and its clock with it) once every consumer-group member holds
         # partitions, so that no message waits in a topic for a group join.
         _wait_until_ready(group, ready, len(live.senders) + 2, stop)
         runs.submit(ks, request)
+        if web_url is not None:
+            _announce_page(url, request.run_id, f"{web_url}/runs/{request.run_id}", console)
         timeline.actions = _incident_actions(launcher, database)
         return _wait_and_report(
             url,
@@ -409,6 +403,8 @@ def simulate(
             started_wall=started_wall,
         )
     finally:
+        for stop_extra in stack_stops:
+            stop_extra()
         codes = group.stop()
         bad = {
             n: c
@@ -420,6 +416,74 @@ def simulate(
         database.stop()
         if broker is not None:
             broker.stop()
+
+
+def _start_kafka_services(
+    launcher: Launcher, live: Settings, run_id: str, ready: Path, summary_path: Path
+) -> None:
+    """Senders first (their group join is the slowest step of a start), producer, monitor."""
+    ready.mkdir()
+    for i in range(len(live.senders)):
+        launcher.spawn(f"sender-{i}", "sender", "--id", str(i), "--ready-file", str(ready / str(i)))
+    launcher.spawn("producer", "producer", "--ready-file", str(ready / "producer"))
+    launcher.spawn(
+        "monitor",
+        "monitor",
+        "--run-id",
+        run_id,
+        "--exit-when-complete",
+        "--summary-json",
+        str(summary_path),
+        stdout=sys.stdout if live.monitor.output_location == "stdout" else None,
+    )
+
+
+def _serve_web(live: Settings, stops: list[Callable[[], None]]) -> str:
+    """Serve the web monitor in a thread (its stop added to ``stops``); its base URL."""
+    from herald.web.server import serve
+
+    stop = threading.Event()
+    ready = threading.Event()
+    base: list[str] = []
+
+    def announce(url: str) -> None:
+        base.append(url)
+        ready.set()
+
+    worker = threading.Thread(
+        target=serve,
+        kwargs={
+            "settings": live,
+            "host": live.monitor.web_host,
+            "port": live.monitor.web_port,
+            "stop": stop,
+            "on_ready": announce,
+        },
+        name="web-monitor",
+        daemon=True,
+    )
+    worker.start()
+    stops.append(stop.set)
+    if not ready.wait(30):
+        raise HeraldError(
+            f"the web monitor did not start on {live.monitor.web_host}:{live.monitor.web_port}"
+        )
+    return base[0]
+
+
+def _announce_page(url: str, run_id: str, page: str, console: Console) -> None:
+    """Print the run's live page once the run is known to the database (the page needs it)."""
+    import psycopg
+
+    from herald.db.pg import conninfo
+
+    deadline = time.monotonic() + 15
+    with psycopg.connect(conninfo(url)) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone():
+                break
+            time.sleep(0.05)
+    console.print(f"live page: {page}")
 
 
 def _wait_until_ready(

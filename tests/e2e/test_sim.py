@@ -348,3 +348,39 @@ def test_timeout_exits_1_with_the_count_so_far(
         proc.stderr,
     ), proc.stderr
     assert "services exited with" not in proc.stdout  # every service stopped cleanly (0)
+
+
+def test_web_monitor_serves_the_runs_live_page(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    env = external(broker, database, namespace, tmp_path, HERALD_MONITOR_WEB_PORT="0")
+    with subprocess.Popen(
+        [
+            HERALD,
+            "sim",
+            "--messages",
+            "20000",
+            "--rate",
+            "4000",
+            "--monitor",
+            "web",
+            "--monitor-output",
+            str(tmp_path / "p.log"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        run_id = proc.stdout.readline().split()[2].rstrip(":")
+        page = proc.stdout.readline().strip()
+        assert re.fullmatch(rf"live page: http://127\.0\.0\.1:\d+/runs/{run_id}", page), page
+        url = page.removeprefix("live page: ")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+            assert run_id in response.read().decode()
+        rest = proc.stdout.read()
+        assert proc.wait(120) == 0, rest
+    assert "20,000 (" in rest  # outcomes in Postgres, in the summary

