@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -13,7 +15,9 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 if TYPE_CHECKING:
+    from herald.config import Settings
     from herald.runtime.database import EmbeddedDatabase
+    from herald.runtime.local_stack import LocalStack
 
 ROOT = Path(__file__).parent
 Num = TypeVar("Num", int, float)
@@ -267,6 +271,208 @@ def coverage(c: Context) -> None:
     )
 
 
+# -- stack ----------------------------------------------------------------------------------
+
+_PROFILES = "all, dev, testing or cluster"
+
+
+def _settings() -> Settings:
+    from herald.config import load_settings
+    from herald.errors import HeraldError
+
+    try:
+        return load_settings()
+    except HeraldError as exc:
+        raise Exit(f"herald: {exc}", code=exc.exit_code) from None
+
+
+def _local_stack() -> LocalStack:
+    from herald.runtime.local_stack import LocalStack
+
+    return LocalStack(_settings(), cwd=Path.cwd())
+
+
+def _compose(c: Context, profile: str, *args: str) -> None:
+    from herald.runtime.compose import compose_argv, compose_environment
+    from herald.runtime.stack import PROFILES
+
+    profiles = (profile,) if profile else PROFILES
+    argv = compose_argv(ROOT, profiles, *args)
+    env = compose_environment(_settings().home, profile or "all")
+    c.run(" ".join(shlex.quote(a) for a in argv), env=env, pty=False)
+
+
+def _docker() -> bool:
+    from herald.runtime.compose import docker_available
+
+    return docker_available()
+
+
+@task(
+    help={
+        "profile": f"{_PROFILES} (default all)",
+        "build": "build herald's image first (Docker only)",
+        "timeout": "seconds to wait for every service to be healthy",
+    }
+)
+def up(c: Context, profile: str = "all", build: bool = False, timeout: float = 180) -> None:
+    """Bring the stack up: docker compose with a Docker engine, else supervised local processes."""
+    from herald.errors import HeraldError
+    from herald.runtime.local_stack import format_status
+    from herald.runtime.stack import PROFILES
+
+    if profile not in PROFILES:
+        raise Exit(f"--profile must be {_PROFILES}, not {profile!r}", code=2)
+    if _docker():
+        _compose(c, profile, "up", "--detach", "--wait", *(["--build"] if build else []))
+        return
+    if build:
+        print("no Docker engine: services run from this checkout; nothing to build")
+    stack = _local_stack()
+    print(f"no Docker engine: starting profile {profile} as local processes in {stack.dir}")
+    try:
+        state = stack.up(profile, timeout=float(timeout))
+    except HeraldError as exc:
+        raise Exit(f"herald: {exc}", code=exc.exit_code) from None
+    print(format_status(stack.status(), state))
+
+
+@task
+def down(c: Context) -> None:
+    """Stop every service of the stack (its data stays)."""
+    if _docker():
+        _compose(c, "", "down", "--remove-orphans")
+        return
+    stack = _local_stack()
+    print("stack stopped" if stack.down() else "no local stack is running")
+
+
+@task
+def destroy(c: Context) -> None:
+    """Stop the stack and delete its data: volumes, or the embedded database and stack files."""
+    if _docker():
+        _compose(c, "", "down", "--volumes", "--remove-orphans")
+        return
+    stack = _local_stack()
+    stack.destroy()
+    print(f"stack stopped; deleted {stack.dir} and {stack.pgdata}")
+
+
+@task(help={"json": "print JSON instead of a table"})
+def ps(c: Context, json: bool = False) -> None:
+    """Show every service of the stack: state, pid, health."""
+    if _docker():
+        _compose(c, "", "ps", *(["--format", "json"] if json else []))
+        return
+    import dataclasses
+    import json as json_
+
+    from herald.runtime.local_stack import format_status
+
+    stack = _local_stack()
+    statuses = stack.status()
+    if json:
+        state = stack.state()
+        print(
+            json_.dumps(
+                {
+                    "services": [dataclasses.asdict(s) for s in statuses],
+                    "state": dataclasses.asdict(state) if state and statuses else None,
+                },
+                indent=2,
+            )
+        )
+    elif not statuses:
+        print("no local stack is running (stack.up)")
+    else:
+        print(format_status(statuses, stack.state()))
+
+
+@task(
+    help={
+        "service": "one service (default: every one)",
+        "follow": "keep printing new lines until Ctrl-C",
+        "lines": "lines of each log to show first",
+    },
+    positional=["service"],
+)
+def logs(c: Context, service: str | None = None, follow: bool = False, lines: int = 50) -> None:
+    """Show the services' logs."""
+    if _docker():
+        args = ["logs", "--tail", str(lines), *(["--follow"] if follow else [])]
+        _compose(c, "", *args, *([service] if service else []))
+        return
+    import threading
+
+    from herald.runtime.local_stack import show_logs
+
+    stack = _local_stack()
+    names = stack.log_names()
+    if service:
+        chosen = [n for n in names if n == service or n.startswith(f"{service}-")]
+        if not chosen:
+            raise Exit(f"no service {service!r}; the stack has {', '.join(names) or 'none'}", 2)
+        names = chosen
+    stop = threading.Event() if follow else None
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends --follow
+        show_logs(stack, names, print, lines=int(lines), stop=stop)
+
+
+@task(name="build-service", help={"service": "a herald service (producer, sender, web, ...)"})
+def build_service(c: Context, service: str) -> None:
+    """Build the image of a herald service (one image serves them all); needs Docker."""
+    from herald.runtime.stack import HERALD_SERVICES
+
+    names = [s.name for s in HERALD_SERVICES]
+    if service not in names:
+        raise Exit(f"no herald service {service!r}; choose one of {', '.join(names)}", code=2)
+    if not _docker():
+        raise Exit("stack.build-service needs a Docker engine (docker info failed)", code=1)
+    _compose(c, "all", "build", service)
+
+
+# -- seed -----------------------------------------------------------------------------------
+
+
+@task(name="database", help={"file": "seed data (default seed/seed.json)"})
+def seed_database(c: Context, file: str = "") -> None:
+    """Write sample runs and outcomes to Postgres (again: nothing is duplicated)."""
+    from herald.db.engine import migrate as upgrade
+    from herald.seed import load_seed
+    from herald.seed import seed_database as write
+
+    stack_url = _running_stack_value("database_url")
+    url, embedded = (stack_url, None) if stack_url else _database_url(c)
+    try:
+        upgrade(url)
+        counts = write(url, load_seed(Path(file) if file else None))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print(f"seeded {counts['runs']} runs, {counts['outcomes']} outcomes")
+
+
+@task(name="kafka", help={"file": "seed data (default seed/seed.json)"})
+def seed_kafka(c: Context, file: str = "") -> None:
+    """Publish sample records on every topic (valid against the AsyncAPI schemas)."""
+    from herald.seed import load_seed
+    from herald.seed import seed_kafka as publish
+
+    settings = _settings()
+    bootstrap = settings.kafka.bootstrap or _running_stack_value("kafka_bootstrap")
+    if not bootstrap:
+        raise Exit("no broker: set HERALD_KAFKA_BOOTSTRAP, or run stack.up first", code=3)
+    ks = settings.kafka.model_copy(update={"bootstrap": bootstrap})
+    counts = publish(ks, load_seed(Path(file) if file else None))
+    print("published " + ", ".join(f"{n} on {topic}" for topic, n in counts.items()))
+
+
+def _running_stack_value(field: str) -> str | None:
+    stack = _local_stack()
+    state = stack.state() if stack.is_up() else None
+    return str(getattr(state, field)) if state else None
+
+
 # -- benchmarks -----------------------------------------------------------------------------
 
 
@@ -288,6 +494,8 @@ ns.add_collection(Collection("db", create, drop, migrate))
 ns.add_collection(Collection("app", gen_config_docs, gen_asyncapi_spec, app_run, gen_api_spec))
 ns.add_collection(Collection("linting", lint, type_check))
 ns.add_collection(Collection("testing", tests, coverage))
+ns.add_collection(Collection("stack", up, down, destroy, ps, logs, build_service))
+ns.add_collection(Collection("seed", seed_database, seed_kafka))
 bench_ns = Collection("bench")
 bench_ns.add_task(bench, name="run")
 ns.add_collection(bench_ns)
