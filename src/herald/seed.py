@@ -194,7 +194,7 @@ def seed_kafka(settings: KafkaSettings, runs: list[SampleRun]) -> dict[str, int]
             (contracts.DLQ_TOPIC, contracts.OUTBOUND.qualified(settings.namespace).encode()),
             (contracts.DLQ_PARTITION, b"0"),
             (contracts.DLQ_OFFSET, b"0"),
-            (contracts.DLQ_SERVICE, b"seed"),
+            (contracts.DLQ_SERVICE, b"sender-0"),
         ],
     )
     left = producer.flush(30)

@@ -1,0 +1,209 @@
+"""The stack tasks, run as a user runs them: `invoke stack.*` in a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from sqlalchemy import text
+
+from herald.db.engine import make_engine
+from herald.runtime import stack
+from herald.runtime.compose import compose_argv, docker_available
+from tests.conftest import wait_for
+
+ROOT = Path(__file__).parents[2]
+TASKS = {
+    "app.run",
+    "app.gen-api-spec",
+    "app.gen-asyncapi-spec",
+    "db.create",
+    "db.drop",
+    "db.migrate",
+    "seed.database",
+    "seed.kafka",
+    "sim.run",
+    "stack.up",
+    "stack.down",
+    "stack.destroy",
+    "stack.ps",
+    "stack.logs",
+    "stack.build-service",
+    "linting.lint",
+    "linting.type-check",
+    "testing.tests",
+    "testing.coverage",
+    "bench.run",
+}
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    return {**env, "HERALD_HOME": str(home), **extra}
+
+
+def invoke(
+    home: Path, *args: str, timeout: float = 240, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env=_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_invoke_list_shows_every_task_with_a_description(tmp_path: Path) -> None:
+    done = invoke(tmp_path, "--list")
+    assert done.returncode == 0, done.stderr
+    listed = {}
+    for line in done.stdout.splitlines():
+        parts = line.split(maxsplit=1)
+        if len(parts) == 2 and "." in parts[0]:
+            listed[parts[0]] = parts[1]
+    assert set(listed) >= TASKS, TASKS - set(listed)
+    for name in TASKS:
+        assert len(listed[name]) > 10, name
+
+
+@pytest.mark.skipif(docker_available(), reason="checks the path taken without a Docker engine")
+def test_without_docker_the_cluster_profile_is_refused_and_nothing_runs(tmp_path: Path) -> None:
+    done = invoke(tmp_path, "stack.up", "--profile=cluster")
+    assert done.returncode == 1
+    assert "the cluster profile (three Kafka brokers) needs a Docker engine" in done.stderr
+    assert invoke(tmp_path, "stack.up", "--profile=nope").returncode == 2
+    ps = invoke(tmp_path, "stack.ps")
+    assert ps.stdout.strip() == "no local stack is running (stack.up)"
+    down = invoke(tmp_path, "stack.down")
+    assert down.stdout.strip() == "no local stack is running"
+    build = invoke(tmp_path, "stack.build-service", "web")
+    assert build.returncode == 1
+    assert "needs a Docker engine" in build.stderr
+    assert invoke(tmp_path, "stack.build-service", "nope").returncode == 2
+
+
+def _stack_processes(home: Path) -> list[psutil.Process]:
+    """supervisord and everything under it, and whatever names the stack's home (Postgres)."""
+    found = {}
+    with contextlib.suppress(FileNotFoundError, ValueError, psutil.NoSuchProcess):
+        supervisord = psutil.Process(int((home / "stack" / "supervisord.pid").read_text()))
+        found = {p.pid: p for p in [supervisord, *supervisord.children(recursive=True)]}
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(str(home) in part for part in proc.info["cmdline"] or ()):
+            found.setdefault(proc.pid, proc)
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+@pytest.fixture
+def local_stack(tmp_path: Path) -> Iterator[Path]:
+    if docker_available():
+        pytest.skip("a Docker engine is present: stack.up drives docker compose there")
+    home = tmp_path / "home"
+    try:
+        yield home
+    finally:
+        invoke(home, "stack.down")
+
+
+def _ps(home: Path) -> dict[str, Any]:
+    done = invoke(home, "stack.ps", "--json")
+    assert done.returncode == 0, done.stderr
+    out: dict[str, Any] = json.loads(done.stdout)
+    return out
+
+
+def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_stack: Path) -> None:
+    home = local_stack
+    up = invoke(home, "stack.up", "--profile=all", "--timeout=180")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "no Docker engine: starting profile all as local processes" in up.stdout
+
+    ps = _ps(home)
+    services = {s["name"]: s for s in ps["services"]}
+    expected = {"broker", "postgres", "migrate", "producer", "monitor", "recorder", "web"}
+    expected |= {f"sender-{i}" for i in range(stack.SENDER_REPLICAS)}
+    assert set(services) == expected
+    assert all(s["healthy"] is True for s in services.values()), services
+    assert services["migrate"]["state"] == "EXITED"
+    running = {n: s["pid"] for n, s in services.items() if n != "migrate"}
+    assert all(services[n]["state"] == "RUNNING" for n in running)
+    assert all(psutil.pid_exists(pid) for pid in running.values())
+    state = ps["state"]
+    assert state["profile"] == "all"
+    table = invoke(home, "stack.ps").stdout
+    for name in expected:
+        assert name in table
+
+    # A run asked for over herald.runs, as any client would.
+    env = {"HERALD_KAFKA_BOOTSTRAP": state["kafka_bootstrap"]}
+    submit = subprocess.run(
+        [str(Path(sys.executable).with_name("herald")), "submit", "--messages", "400"],
+        env=_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    run_id = submit.stdout.strip()
+    engine = make_engine(state["database_url"])
+    try:
+
+        def recorded() -> tuple[int, int, int] | None:
+            with engine.connect() as conn:
+                row = conn.execute(
+                    text(
+                        "SELECT r.sent + r.failed, (SELECT count(*) FROM outcomes o "
+                        "WHERE o.run_id = r.run_id), r.expected FROM runs r WHERE run_id = :r"
+                    ),
+                    {"r": run_id},
+                ).first()
+            return (row[0], row[1], row[2]) if row and row[1] >= 400 else None
+
+        totals = wait_for(recorded, 120, f"run {run_id}: 400 outcomes in Postgres")
+    finally:
+        engine.dispose()
+    assert totals == (400, 400, 400)
+
+    logs = invoke(home, "stack.logs", "producer", "--lines", "200")
+    assert f"run {run_id}: 400 messages" in logs.stdout
+
+    before = _stack_processes(home)
+    assert set(running.values()) <= {p.pid for p in before}
+    assert any("postgres" in p.name() for p in before)  # the server itself, not only its wrapper
+    down = invoke(home, "stack.down")
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.strip() == "stack stopped"
+    assert [p.pid for p in before if p.is_running()] == []
+    assert _stack_processes(home) == []
+    assert invoke(home, "stack.ps").stdout.strip() == "no local stack is running (stack.up)"
+
+
+@pytest.mark.skipif(not docker_available(), reason="no Docker engine here (docker info failed)")
+def test_compose_testing_profile_comes_up_healthy(tmp_path: Path) -> None:  # pragma: no cover
+    home = tmp_path / "home"
+    try:
+        up = invoke(home, "stack.up", "--profile=testing", timeout=600)
+        assert up.returncode == 0, up.stdout + up.stderr
+        ps = subprocess.run(
+            compose_argv(ROOT, ("testing",), "ps", "--format", "json"),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "POSTGRES_PASSWORD": "unused-for-ps"},
+            check=True,
+        )
+        rows = [json.loads(line) for line in ps.stdout.splitlines() if line.strip()]
+        assert {r["Service"] for r in rows} == set(stack.services("testing"))
+        assert all(r["Health"] == "healthy" for r in rows), rows
+    finally:
+        invoke(home, "stack.destroy", timeout=300)
