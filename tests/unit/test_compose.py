@@ -248,3 +248,14 @@ def test_dockerignore_keeps_the_build_context_small() -> None:
     assert "*" in lines
     kept = {line[1:] for line in lines if line.startswith("!")}
     assert kept == {"pyproject.toml", "poetry.lock", "README.md", "src/"}
+
+
+def test_deploy_docs_name_only_real_settings() -> None:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    named = set(re.findall(r"\bHERALD_[A-Z_]+[A-Z]\b", text))
+    assert {"HERALD_KAFKA_BOOTSTRAP", "HERALD_KAFKA_CLIENT_CONFIG", "HERALD_DATABASE_URL"} <= named
+    assert named - set(env_vars()) == set()
+    for image in ("apache/kafka:", "postgres:", "kafbat/kafka-ui:"):
+        pinned = {s["image"] for s in yaml.safe_load(COMPOSE.read_text())["services"].values()}
+        (tag,) = (i for i in pinned if i.startswith(image))
+        assert f"`{tag}`" in text, tag
