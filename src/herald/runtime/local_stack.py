@@ -474,14 +474,22 @@ def show_logs(
     def emit(name: str) -> Callable[[str], None]:
         return lambda line: out((f"{name.ljust(width)} | " if prefix else "") + line.rstrip("\n"))
 
+    offsets = {}
     for name in names:
-        for line in _tail(stack_.log_path(name), lines):
-            emit(name)(line)
+        path = stack_.log_path(name)
+        offsets[name] = path.stat().st_size if path.exists() else 0
+        with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
+            text = f.read(offsets[name]).decode("utf-8", errors="replace")
+            for line in text.splitlines()[-lines:]:
+                emit(name)(line)
     if stop is None:
         return
     threads = [
         threading.Thread(
-            target=follow, args=(stack_.log_path(n), emit(n)), kwargs={"stop": stop}, daemon=True
+            target=follow,
+            args=(stack_.log_path(n), emit(n)),
+            kwargs={"stop": stop, "start": offsets[n]},
+            daemon=True,
         )
         for n in names
     ]
@@ -492,15 +500,19 @@ def show_logs(
             t.join(0.5)
 
 
-def follow(path: Path, out: Callable[[str], None], *, stop: threading.Event) -> None:
-    """Write ``path``'s new lines to ``out`` as they are appended, until ``stop``."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        f.seek(0, os.SEEK_END)
+def follow(
+    path: Path, out: Callable[[str], None], *, stop: threading.Event, start: int | None = None
+) -> None:
+    """Write the lines appended to ``path`` after byte ``start`` (default: its end) to
+    ``out``, until ``stop``."""
+    with open(path, "rb") as f:
+        f.seek(start if start is not None else 0, os.SEEK_SET if start is not None else os.SEEK_END)
         while not stop.is_set():
             line = f.readline()
-            if line:
-                out(line)
+            if line.endswith(b"\n"):
+                out(line.decode("utf-8", errors="replace"))
             else:
+                f.seek(-len(line), os.SEEK_CUR)  # a partial line: read it again, whole
                 stop.wait(0.2)
 
 
