@@ -11,24 +11,20 @@ import contextlib
 import json
 import logging
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
 from rich.console import Console
-from rich.table import Table
 
 from herald import kafka, runs
-from herald.config import KafkaSettings, Settings, load_settings, resolved_json
+from herald.config import Settings, load_settings, resolved_json
 from herald.contracts import RunRequest
-from herald.db.pg import wait_for_database
 from herald.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -37,13 +33,12 @@ from herald.errors import (
 )
 from herald.incidents import Incident, Timeline
 from herald.incidents import check as check_incidents
+from herald.report import print_summary, report
+from herald.report import recorded as recorded_count
 from herald.runtime.broker import EmbeddedBroker
-from herald.runtime.database import EmbeddedDatabase
+from herald.runtime.launcher import Launcher, RunDatabase, incident_actions
 from herald.runtime.processes import (
     ProcessGroup,
-    ServiceProcess,
-    child_environment,
-    herald_command,
 )
 
 logger = logging.getLogger(__name__)
@@ -195,130 +190,6 @@ def _install_signals(stop: threading.Event) -> Any:
     return restore
 
 
-class _Database:
-    """The run's database: the configured one, or the embedded one, started in the background
-    while the broker and the services start."""
-
-    def __init__(self, settings: Settings, home: Path) -> None:
-        self._settings = settings.database
-        self._embedded: EmbeddedDatabase | None = None
-        self._starting: Future[EmbeddedDatabase] | None = None
-        if self._settings.url is None:
-            self._embedded = EmbeddedDatabase(home / "pgdata")
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="database")
-            self._starting = self._pool.submit(self._embedded.start)
-
-    def ready(self, stop: threading.Event) -> str:
-        """The database URL, once the database answers and is migrated."""
-        url = self._settings.url
-        if self._starting is not None:
-            url = self._starting.result().url
-        assert url is not None
-        wait_for_database(url, self._settings.connect_timeout_secs, stop=stop.is_set)
-        # SQLAlchemy and Alembic are imported only now, while the services start.
-        from herald.db.engine import migrate
-
-        migrate(url)
-        return url
-
-    def outage(self, *, down: bool) -> str:
-        """Stop (``down``) or start the embedded database: a rehearsed outage."""
-        assert self._embedded is not None
-        if down:
-            self._embedded.stop(force=True)
-            return "embedded database stopped"
-        self._embedded.start()
-        return "embedded database started"
-
-    def stop(self) -> None:
-        if self._starting is None or self._embedded is None:
-            return
-        with contextlib.suppress(HeraldError):
-            self._starting.result()  # a start still in progress finishes first
-        self._embedded.stop()
-        self._pool.shutdown()
-
-
-@dataclass
-class Launcher:
-    """Starts herald services as processes of ``group``, each with the run's settings file."""
-
-    group: ProcessGroup
-    settings_file: Path
-    logs: Path
-    env: dict[str, str] = field(default_factory=child_environment)
-
-    commands: dict[str, tuple[tuple[str, ...], IO[str] | None]] = field(default_factory=dict)
-
-    def spawn(self, name: str, *args: str, stdout: IO[str] | None = None) -> ServiceProcess:
-        """Start ``herald ARGS --settings FILE`` as service ``name``."""
-        self.commands[name] = (args, stdout)
-        return self.group.add(
-            ServiceProcess(
-                name,
-                herald_command(*args, "--settings", str(self.settings_file)),
-                log_path=self.logs / f"{name}.log",
-                env=self.env,
-                stdout=stdout,
-            )
-        )
-
-
-def _incident_actions(
-    launcher: Launcher, database: _Database
-) -> dict[str, Callable[[str | None], str]]:
-    """What each incident event does to the run's processes and database."""
-    group = launcher.group
-
-    def stop_it(name: str | None, signum: int) -> str:
-        assert name is not None
-        proc = group.get(name)
-        proc.signal(signum)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.signal(signal.SIGKILL)
-            proc.wait()
-        return f"{signal.Signals(signum).name} {name} (pid {proc.pid})"
-
-    def again(name: str | None, what: str) -> str:
-        assert name is not None
-        args, stdout = launcher.commands[name]
-        new = launcher.spawn(name, *args, stdout=stdout)
-        return f"{what}; started again (pid {new.pid})"
-
-    def signal_only(signum: int) -> Callable[[str | None], str]:
-        def act(name: str | None) -> str:
-            assert name is not None
-            proc = group.get(name)
-            proc.signal(signum)
-            return f"{signal.Signals(signum).name} {name} (pid {proc.pid})"
-
-        return act
-
-    return {
-        "kill": lambda n: stop_it(n, signal.SIGKILL),
-        "crash": lambda n: again(n, stop_it(n, signal.SIGKILL)),
-        "restart": lambda n: again(n, stop_it(n, signal.SIGTERM)),
-        "pause": signal_only(signal.SIGSTOP),
-        "resume": signal_only(signal.SIGCONT),
-        "db-down": lambda _n: database.outage(down=True),
-        "db-up": lambda _n: database.outage(down=False),
-    }
-
-
-def _embedded_kafka(settings: KafkaSettings, broker: EmbeddedBroker) -> KafkaSettings:
-    # Short session timeouts against the embedded broker only: its group joins take about
-    # half of the session timeout, and a run's first result waits for them.
-    return settings.model_copy(
-        update={
-            "bootstrap": broker.bootstrap,
-            "session_timeout_ms": settings.session_timeout_ms or kafka.EMBEDDED_SESSION_TIMEOUT_MS,
-            "heartbeat_interval_ms": settings.heartbeat_interval_ms or kafka.EMBEDDED_HEARTBEAT_MS,
-        }
-    )
-
-
 def service_names(settings: Settings) -> list[str]:
     """The services of a run, by the names incidents and logs use."""
     return [f"sender-{i}" for i in range(len(settings.senders))] + [
@@ -359,7 +230,7 @@ def simulate(
         f"{len(settings.senders)} senders (logs in {run_dir})"
     )
     broker: EmbeddedBroker | None = None
-    database = _Database(settings, home)  # the embedded one starts in the background
+    database = RunDatabase(settings, home)  # the embedded one starts in the background
     group = ProcessGroup()
     timeline = Timeline(list(incidents))
     stack_stops: list[Callable[[], None]] = []
@@ -367,7 +238,7 @@ def simulate(
         ks = settings.kafka
         if ks.bootstrap is None:
             broker = EmbeddedBroker(log_path=logs / "broker.log").start()
-            ks = _embedded_kafka(ks, broker)
+            ks = broker.client_settings(ks)
         kafka.wait_for_broker(ks, stop=stop.is_set)
         kafka.ensure_topics(ks)
         live = settings.model_copy(update={"kafka": ks})
@@ -389,7 +260,7 @@ def simulate(
         runs.submit(ks, request)
         if web_url is not None:
             _announce_page(url, request.run_id, f"{web_url}/runs/{request.run_id}", console)
-        timeline.actions = _incident_actions(launcher, database)
+        timeline.actions = incident_actions(launcher, database)
         return _wait_and_report(
             url,
             request,
@@ -543,7 +414,7 @@ def _wait_and_report(
                     f"its log ({failed.log_path}) ends with:\n{failed.tail()}"
                 )
             with contextlib.suppress(OperationalError):  # a database outage, rehearsed
-                recorded = _recorded(engine, request.run_id)
+                recorded = recorded_count(engine, request.run_id)
             if recorded >= request.messages and monitor.poll() == 0:
                 break
             if time.monotonic() > deadline:
@@ -575,140 +446,3 @@ def _default_timeout(settings: Settings, messages: int) -> float:
     slowest = max(s.mean_wait_time * s.max_attempts / s.max_in_flight for s in settings.senders)
     paced = messages / settings.producer.rate if settings.producer.rate else 0.0
     return 60.0 + messages / 1000.0 + messages * slowest / len(settings.senders) * 3 + paced
-
-
-def _recorded(engine: Any, run_id: str) -> int:
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT sent + failed FROM runs WHERE run_id = :r"), {"r": run_id}
-        ).first()
-    return int(row[0]) if row else 0
-
-
-def report(
-    engine: Any, run_id: str, monitor: dict[str, Any], elapsed: float, started_wall: float
-) -> dict[str, Any]:
-    """The final summary: the monitor's figures, checked against what Postgres holds."""
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        db = conn.execute(
-            text(
-                """
-                SELECT count(*) AS n,
-                       count(*) FILTER (WHERE status = 'sent') AS sent,
-                       count(*) FILTER (WHERE status = 'failed') AS failed,
-                       avg(latency_ms) AS avg_ms,
-                       percentile_cont(ARRAY[0.5, 0.95, 0.99])
-                           WITHIN GROUP (ORDER BY latency_ms) AS pct,
-                       extract(epoch FROM min(created_at)) AS first_created,
-                       extract(epoch FROM max(recorded_at)) AS last_recorded,
-                       extract(epoch FROM min(received_at)) AS first_received
-                FROM outcomes WHERE run_id = :r
-                """
-            ),
-            {"r": run_id},
-        ).one()
-        per_sender = conn.execute(
-            text(
-                """
-                SELECT sender_id, count(*) FILTER (WHERE status = 'sent'),
-                       count(*) FILTER (WHERE status = 'failed'), avg(latency_ms)
-                FROM outcomes WHERE run_id = :r GROUP BY sender_id ORDER BY sender_id
-                """
-            ),
-            {"r": run_id},
-        ).all()
-    span = float(db.last_recorded - db.first_created) if db.n else 0.0
-    senders = {
-        str(sid): {
-            "sent": sent,
-            "failed": failed,
-            "failure_fraction": failed / (sent + failed),
-            "avg_latency_ms": float(avg),
-        }
-        for sid, sent, failed, avg in per_sender
-    }
-    p50, p95, p99 = (float(x) for x in db.pct) if db.n else (None, None, None)
-    return {
-        "run_id": run_id,
-        "total": monitor.get("total", 0),
-        "sent": monitor.get("sent", 0),
-        "failed": monitor.get("failed", 0),
-        "invalid": monitor.get("invalid", 0),
-        "expected": monitor.get("expected"),
-        "outcomes_in_database": db.n,
-        "sent_in_database": db.sent,
-        "failed_in_database": db.failed,
-        "avg_latency_ms": float(db.avg_ms) if db.n else None,
-        "p50_ms": p50,
-        "p95_ms": p95,
-        "p99_ms": p99,
-        "throughput": db.n / span if span > 0 else None,
-        "throughput_basis": "outcomes / (last outcome recorded - first message created)",
-        "wall_secs": elapsed,
-        "first_result_secs": (
-            float(db.first_received) - started_wall if db.first_received is not None else None
-        ),
-        "senders": senders,
-        "monitor": monitor,
-    }
-
-
-def print_summary(console: Console, s: dict[str, Any]) -> None:
-    """The final report, as a table."""
-    table = Table(title=f"run {s['run_id']}", show_header=False, box=None)
-
-    def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v:,.1f} ms"
-
-    rows = [
-        ("messages", f"{s['expected']:,}"),
-        ("sent / failed", f"{s['sent']:,} / {s['failed']:,}"),
-        (
-            "outcomes in Postgres",
-            f"{s['outcomes_in_database']:,} "
-            f"({s['sent_in_database']:,} sent, {s['failed_in_database']:,} failed)",
-        ),
-        (
-            "latency avg / p50 / p95 / p99",
-            " / ".join(ms(s[k]) for k in ("avg_latency_ms", "p50_ms", "p95_ms", "p99_ms")),
-        ),
-        ("throughput", f"{s['throughput']:,.0f} msg/s" if s["throughput"] else "-"),
-        (
-            "first result after",
-            f"{s['first_result_secs']:.2f} s" if s["first_result_secs"] is not None else "-",
-        ),
-        ("wall time", f"{s['wall_secs']:.2f} s"),
-    ]
-    if s.get("duplicate_results_ignored"):
-        rows.append(
-            (
-                "duplicate results ignored",
-                f"{s['duplicate_results_ignored']:,} (records of aborted transactions that the "
-                "broker showed; counted once)",
-            )
-        )
-    for applied in s.get("incidents", []):
-        rows.append(
-            (
-                f"incident {applied['incident']}",
-                f"{applied.get('what', applied['action'])}"
-                + (f" at {applied['at_secs']:.2f} s" if "at_secs" in applied else ""),
-            )
-        )
-    for k, v in rows:
-        table.add_row(k, v)
-    console.print(table)
-    senders = Table("sender", "sent", "failed", "failure %", "avg latency")
-    for sid, row in s["senders"].items():
-        senders.add_row(
-            sid,
-            f"{row['sent']:,}",
-            f"{row['failed']:,}",
-            f"{100 * row['failure_fraction']:.2f}",
-            ms(row["avg_latency_ms"]),
-        )
-    console.print(senders)

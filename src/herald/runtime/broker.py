@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 from typing import IO
 
+from herald.config import KafkaSettings
 from herald.errors import BrokerError
+from herald.kafka import for_embedded
 from herald.runtime.ports import free_port, wait_for_port
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,10 @@ class EmbeddedBroker:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
+
+    def client_settings(self, settings: KafkaSettings) -> KafkaSettings:
+        """``settings`` pointed at this broker, with its short group timeouts unless set."""
+        return for_embedded(settings, self.bootstrap)
 
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         url = f"tcp://{HOST}:{self.port}"

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from herald import kafka
-from herald.config import Settings
+from herald.config import KafkaSettings, Settings
 from herald.errors import HeraldError
 from herald.runtime import stack
 from herald.runtime.broker import HOST, broker_binary
@@ -206,15 +206,8 @@ class LocalStack:
             raise
         return state
 
-    def _kafka_settings(self, bootstrap: str) -> Any:
-        ks = self.settings.kafka
-        return ks.model_copy(
-            update={
-                "bootstrap": bootstrap,
-                "session_timeout_ms": ks.session_timeout_ms or kafka.EMBEDDED_SESSION_TIMEOUT_MS,
-                "heartbeat_interval_ms": ks.heartbeat_interval_ms or kafka.EMBEDDED_HEARTBEAT_MS,
-            }
-        )
+    def _kafka_settings(self, bootstrap: str) -> KafkaSettings:
+        return kafka.for_embedded(self.settings.kafka, bootstrap)
 
     def _write_conf(self, broker_port: int) -> None:
         url = f"tcp://{HOST}:{broker_port}"

@@ -139,28 +139,15 @@ def run_stack(
         ks = settings.kafka
         if ks.bootstrap is None:
             broker = EmbeddedBroker(log_path=home / "web" / "broker.log").start()
-            ks = ks.model_copy(
-                update={
-                    "bootstrap": broker.bootstrap,
-                    "session_timeout_ms": ks.session_timeout_ms
-                    or kafka.EMBEDDED_SESSION_TIMEOUT_MS,
-                    "heartbeat_interval_ms": ks.heartbeat_interval_ms
-                    or kafka.EMBEDDED_HEARTBEAT_MS,
-                }
-            )
+            ks = broker.client_settings(ks)
             logger.info("embedded broker on %s (memory only)", broker.bootstrap)
         kafka.wait_for_broker(ks, stop=stop.is_set)
         kafka.ensure_topics(ks)
         url = settings.database.url
         if url is None:
-            data_dir = home / "pgdata"
-            shared = postmaster_running(data_dir)
-            started = EmbeddedDatabase(data_dir).start()
-            url = started.url
-            # A server already running there (a sim.run, say) is shared, and left running.
-            database = None if shared else started
-            if shared:
-                logger.info("sharing the embedded Postgres already running in %s", data_dir)
+            # A server already running there (a sim.run, say) is shared: stop() leaves it.
+            database = EmbeddedDatabase(home / "pgdata").start()
+            url = database.url
         assert url is not None
         from herald.db.engine import migrate
         from herald.db.pg import wait_for_database
@@ -179,18 +166,6 @@ def run_stack(
             database.stop()
         if broker is not None:
             broker.stop()
-
-
-def postmaster_running(data_dir: Path) -> bool:
-    """True when a live PostgreSQL server owns ``data_dir`` (its postmaster.pid names it)."""
-    import os
-
-    try:
-        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def _start_services(group: Any, settings: Settings, folder: Path) -> None:

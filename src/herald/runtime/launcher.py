@@ -1,0 +1,137 @@
+"""What a local run is made of: its database and its service processes, and what an
+incident does to them."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from herald.config import Settings
+from herald.db.pg import wait_for_database
+from herald.errors import HeraldError
+from herald.runtime.database import EmbeddedDatabase
+from herald.runtime.processes import (
+    ProcessGroup,
+    ServiceProcess,
+    child_environment,
+    herald_command,
+)
+
+
+class RunDatabase:
+    """The run's database: the configured one, or the embedded one, started in the background
+    while the broker and the services start."""
+
+    def __init__(self, settings: Settings, home: Path) -> None:
+        self._settings = settings.database
+        self._embedded: EmbeddedDatabase | None = None
+        self._starting: Future[EmbeddedDatabase] | None = None
+        if self._settings.url is None:
+            self._embedded = EmbeddedDatabase(home / "pgdata")
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="database")
+            self._starting = self._pool.submit(self._embedded.start)
+
+    def ready(self, stop: threading.Event) -> str:
+        """The database URL, once the database answers and is migrated."""
+        url = self._settings.url
+        if self._starting is not None:
+            url = self._starting.result().url
+        assert url is not None
+        wait_for_database(url, self._settings.connect_timeout_secs, stop=stop.is_set)
+        # SQLAlchemy and Alembic are imported only now, while the services start.
+        from herald.db.engine import migrate
+
+        migrate(url)
+        return url
+
+    def outage(self, *, down: bool) -> str:
+        """Stop (``down``) or start the embedded database: a rehearsed outage."""
+        assert self._embedded is not None
+        if down:
+            self._embedded.stop(force=True)
+            return "embedded database stopped"
+        self._embedded.start()
+        return "embedded database started"
+
+    def stop(self) -> None:
+        if self._starting is None or self._embedded is None:
+            return
+        with contextlib.suppress(HeraldError):
+            self._starting.result()  # a start still in progress finishes first
+        self._embedded.stop()
+        self._pool.shutdown()
+
+
+@dataclass
+class Launcher:
+    """Starts herald services as processes of ``group``, each with the run's settings file."""
+
+    group: ProcessGroup
+    settings_file: Path
+    logs: Path
+    env: dict[str, str] = field(default_factory=child_environment)
+
+    commands: dict[str, tuple[tuple[str, ...], IO[str] | None]] = field(default_factory=dict)
+
+    def spawn(self, name: str, *args: str, stdout: IO[str] | None = None) -> ServiceProcess:
+        """Start ``herald ARGS --settings FILE`` as service ``name``."""
+        self.commands[name] = (args, stdout)
+        return self.group.add(
+            ServiceProcess(
+                name,
+                herald_command(*args, "--settings", str(self.settings_file)),
+                log_path=self.logs / f"{name}.log",
+                env=self.env,
+                stdout=stdout,
+            )
+        )
+
+
+def incident_actions(
+    launcher: Launcher, database: RunDatabase
+) -> dict[str, Callable[[str | None], str]]:
+    """What each incident event does to the run's processes and database."""
+    group = launcher.group
+
+    def stop_it(name: str | None, signum: int) -> str:
+        assert name is not None
+        proc = group.get(name)
+        proc.signal(signum)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.signal(signal.SIGKILL)
+            proc.wait()
+        return f"{signal.Signals(signum).name} {name} (pid {proc.pid})"
+
+    def again(name: str | None, what: str) -> str:
+        assert name is not None
+        args, stdout = launcher.commands[name]
+        new = launcher.spawn(name, *args, stdout=stdout)
+        return f"{what}; started again (pid {new.pid})"
+
+    def signal_only(signum: int) -> Callable[[str | None], str]:
+        def act(name: str | None) -> str:
+            assert name is not None
+            proc = group.get(name)
+            proc.signal(signum)
+            return f"{signal.Signals(signum).name} {name} (pid {proc.pid})"
+
+        return act
+
+    return {
+        "kill": lambda n: stop_it(n, signal.SIGKILL),
+        "crash": lambda n: again(n, stop_it(n, signal.SIGKILL)),
+        "restart": lambda n: again(n, stop_it(n, signal.SIGTERM)),
+        "pause": signal_only(signal.SIGSTOP),
+        "resume": signal_only(signal.SIGCONT),
+        "db-down": lambda _n: database.outage(down=True),
+        "db-up": lambda _n: database.outage(down=False),
+    }
