@@ -40,7 +40,8 @@ class Incident:
     @classmethod
     def parse(cls, spec: str) -> Incident:
         """Parse a spec; :class:`ConfigError` names what is wrong with it."""
-        m = _SPEC.match(spec.strip())
+        spec = spec.strip()
+        m = _SPEC.match(spec)
         if m is None:
             raise ConfigError(
                 f"--incident {spec!r}: expected KIND:SERVICE@START[-END] or "

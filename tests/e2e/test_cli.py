@@ -159,3 +159,44 @@ def test_migrate_needs_a_url_and_submit_needs_a_broker() -> None:
     assert proc.returncode == 3 and "unreachable after 1s" in proc.stderr
     bad = run(HERALD, "migrate", HERALD_KAFKA_PARTITIONS="0")
     assert bad.returncode == 2 and 'kafka.partitions = "0"' in bad.stderr
+
+
+def test_herald_web_serves_the_configured_stack_until_sigterm(
+    broker,
+    database,
+    namespace: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    import re
+    import signal
+    import urllib.request
+
+    env = clean_env(
+        HERALD_HOME=str(tmp_path),
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_KAFKA_NAMESPACE=namespace,
+        HERALD_DATABASE_URL=database.url or "",
+    )
+    with subprocess.Popen(
+        [HERALD, "web", "--port", "0", "--no-services"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    ) as proc:
+        assert proc.stderr is not None
+        url = None
+        for line in proc.stderr:
+            found = re.search(r"herald web on (http://127\.0\.0\.1:\d+) \(waitress", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url is not None
+        with urllib.request.urlopen(f"{url}/api/health", timeout=10) as response:
+            health = json.loads(response.read())
+        assert response.status == 200
+        assert health["database"]["ok"] is True and health["broker"]["ok"] is True
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        assert proc.wait(30) == 0
+    assert "herald web stopped" in rest

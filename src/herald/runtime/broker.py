@@ -27,6 +27,21 @@ def broker_binary() -> str:
         raise BrokerError(str(exc)) from None
 
 
+def broker_command(port: int, host: str = HOST) -> list[str]:
+    """The command line of a memory-only broker listening on ``host:port``."""
+    url = f"tcp://{host}:{port}"
+    return [
+        broker_binary(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
 class EmbeddedBroker:
     """A Tansu broker on a free loopback port. Its topics live in memory, until it stops."""
 
@@ -49,21 +64,11 @@ class EmbeddedBroker:
         return for_embedded(settings, self.bootstrap)
 
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
-        url = f"tcp://{HOST}:{self.port}"
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
-            [
-                broker_binary(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
+            broker_command(self.port),
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C in the terminal is ours to pass on, in order

@@ -35,7 +35,7 @@ from herald import kafka
 from herald.config import KafkaSettings, Settings
 from herald.errors import HeraldError
 from herald.runtime import stack
-from herald.runtime.broker import HOST, broker_binary
+from herald.runtime.broker import HOST, broker_command
 from herald.runtime.ports import free_port, wait_for_port
 from herald.runtime.processes import herald_command
 
@@ -210,17 +210,7 @@ class LocalStack:
         return kafka.for_embedded(self.settings.kafka, bootstrap)
 
     def _write_conf(self, broker_port: int) -> None:
-        url = f"tcp://{HOST}:{broker_port}"
-        broker = [
-            broker_binary(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
+        broker = broker_command(broker_port, HOST)
         database = [
             sys.executable,
             "-m",

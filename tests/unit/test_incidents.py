@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from herald.errors import ConfigError
+from herald.incidents import Incident, Timeline, check
+
+
+def test_specs_parse_into_incidents() -> None:
+    assert Incident.parse("kill:sender-2@3s") == Incident(
+        "kill:sender-2@3s", "kill", "sender-2", 3.0
+    )
+    assert Incident.parse(" pause:sender-1@2.5-6s ") == Incident(
+        "pause:sender-1@2.5-6s", "pause", "sender-1", 2.5, 6.0
+    )
+    assert Incident.parse("db-outage@5s-12s").target is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("db-outage:recorder@1s-2s", "db-outage takes no service"),
+        ("crash@1s", "crash needs a service, e.g. crash:sender-0@2s"),
+        ("kill:sender-0@1s-2s", "kill happens at one time; no END"),
+        ("pause:sender-0@2s", "pause needs START-END with END after START"),
+        ("kill:sender-0@soon", "expected KIND:SERVICE@START[-END]"),
+    ],
+)
+def test_bad_specs_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Incident.parse(spec)
+
+
+def test_a_run_must_keep_a_sender() -> None:
+    services = ["sender-0", "sender-1", "producer", "monitor", "recorder"]
+    check([Incident.parse("kill:sender-0@1s")], services, embedded_db=True)
+    with pytest.raises(ConfigError, match="killing every sender leaves nobody to send"):
+        check(
+            [Incident.parse("kill:sender-0@1s"), Incident.parse("kill:sender-1@2s")],
+            services,
+            embedded_db=True,
+        )
+
+
+def test_timeline_applies_events_in_time_order_once() -> None:
+    done: list[str] = []
+
+    def act(name: str) -> object:
+        return lambda target: done.append(f"{name} {target}") or f"{name} {target} done"
+
+    timeline = Timeline(
+        [Incident.parse("pause:sender-1@1s-3s"), Incident.parse("kill:sender-0@2s")],
+        {a: act(a) for a in ("pause", "resume", "kill")},  # type: ignore[misc]
+    )
+    timeline.apply_due(0.5)
+    assert done == []
+    timeline.apply_due(2.0)
+    assert done == ["pause sender-1", "kill sender-0"]
+    assert timeline.killed == {"sender-0"}
+    assert [i.spec for i in timeline.pending()] == ["pause:sender-1@1s-3s"]
+    timeline.apply_due(10.0)
+    timeline.apply_due(11.0)
+    assert done == ["pause sender-1", "kill sender-0", "resume sender-1"]
+    assert [a["at_secs"] for a in timeline.applied] == [2.0, 2.0, 10.0]
+    assert timeline.pending() == []
