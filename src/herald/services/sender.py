@@ -106,14 +106,15 @@ def latency_sampler(cfg: SenderSettings, rng: random.Random) -> Callable[[], flo
 class _Partition:
     """What a sender holds for one assigned partition: its queue and its producer."""
 
-    __slots__ = ("committed", "live", "pending", "producer", "released", "txn_records")
+    __slots__ = ("committed", "in_txn", "live", "pending", "producer", "released", "txn_records")
 
     def __init__(self, producer: Producer, committed: int) -> None:
         self.producer = producer  # transactional, fenced to this partition
         self.pending: deque[list[Any]] = deque()  # consumed, in offset order
         self.committed = committed  # next offset, as last committed
         self.released = committed  # next offset, after the records released so far
-        self.txn_records = 0  # records in the open transaction (0: none open)
+        self.in_txn = False  # a transaction is open
+        self.txn_records = 0  # records in the open transaction
         self.live = True
 
 
@@ -201,7 +202,7 @@ class Sender:
                 continue
             state.live = False  # its heap entries are skipped when they come due
             state.pending.clear()
-            if abort and state.txn_records:
+            if abort and state.in_txn:
                 self.aborted += 1
                 with contextlib.suppress(KafkaException):  # fenced already, most likely
                     state.producer.abort_transaction(ABORT_TIMEOUT_SECS)
@@ -298,27 +299,32 @@ class Sender:
             pending = state.pending
             if (only is not None and p not in only) or not pending or not pending[0][DONE]:
                 continue
-            producer = state.producer
-            if not state.txn_records and not self._begin(p, state):
+            if not state.in_txn and not self._begin(p, state):
                 continue
-            released = 0
-            while pending and pending[0][DONE]:
-                entry = pending.popleft()
-                while True:
-                    try:
-                        if entry[HEADERS] is None:
-                            producer.produce(entry[TOPIC], entry[VALUE], entry[KEY])
-                        else:
-                            producer.produce(
-                                entry[TOPIC], entry[VALUE], entry[KEY], headers=entry[HEADERS]
-                            )
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
-                released += 1
-                state.released = entry[OFFSET] + 1
-            state.txn_records += released
-            producer.poll(0)
+            try:
+                self._release_done(state)
+            except KafkaException as exc:  # fenced, most likely: the partition has moved on
+                self._fail(p, state, exc)
+
+    def _release_done(self, state: _Partition) -> None:
+        producer, pending = state.producer, state.pending
+        while pending and pending[0][DONE]:
+            entry = pending[0]
+            while True:
+                try:
+                    if entry[HEADERS] is None:
+                        producer.produce(entry[TOPIC], entry[VALUE], entry[KEY])
+                    else:
+                        producer.produce(
+                            entry[TOPIC], entry[VALUE], entry[KEY], headers=entry[HEADERS]
+                        )
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            pending.popleft()
+            state.txn_records += 1
+            state.released = entry[OFFSET] + 1
+        producer.poll(0)
 
     def _begin(self, partition: int, state: _Partition) -> bool:
         try:
@@ -326,15 +332,16 @@ class Sender:
         except KafkaException as exc:
             self._fail(partition, state, exc)
             return False
-        if not any(s.txn_records for s in self.parts.values()):
+        if not any(s.in_txn for s in self.parts.values()):
             self._txn_started = time.monotonic()
+        state.in_txn = True
         return True
 
     def _commit(self, only: list[int] | None = None) -> None:
         """Commit each open transaction with the offsets of everything released in it."""
         metadata = self.consumer.consumer_group_metadata()
         for p, state in list(self.parts.items()):
-            if not state.txn_records or (only is not None and p not in only):
+            if not state.in_txn or (only is not None and p not in only):
                 continue
             offsets = [TopicPartition(self.outbound, p, state.released)]
             try:
@@ -350,6 +357,7 @@ class Sender:
                 continue
             state.committed = state.released
             state.txn_records = 0
+            state.in_txn = False
 
     def _fail(self, partition: int, state: _Partition, exc: KafkaException) -> None:
         """A transaction of ``partition`` failed: abort it and start again, or let go."""
@@ -376,7 +384,7 @@ class Sender:
 
     def _abort_and_rewind(self, partition: int, state: _Partition) -> None:
         """Abort the partition's transaction and consume again from its committed offset."""
-        if state.txn_records:
+        if state.in_txn:
             try:
                 state.producer.abort_transaction(TXN_TIMEOUT_SECS)
             except KafkaException as exc:
@@ -450,7 +458,7 @@ class Sender:
     def _step(self, now: float) -> None:
         self.complete_due(now)
         self._release()
-        open_ = [st.txn_records for st in self.parts.values() if st.txn_records]
+        open_ = [st.txn_records for st in self.parts.values() if st.in_txn]
         if open_ and (now - self._txn_started >= TXN_MAX_SECS or max(open_) >= TXN_MAX_RECORDS):
             self._commit()
 
