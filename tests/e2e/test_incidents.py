@@ -106,16 +106,16 @@ def test_monitor_restart_resumes_with_the_right_totals(env: dict[str, str], tmp_
 
 
 def test_paused_sender_is_replaced(env: dict[str, str], tmp_path: Path) -> None:
-    # A pause of twice the session timeout: the group gives the sender's partitions away.
+    # A pause of 2.5 times the session timeout: the group gives the sender's partitions away.
     env = {
         **env,
         "HERALD_KAFKA_SESSION_TIMEOUT_MS": "2000",
         "HERALD_KAFKA_HEARTBEAT_INTERVAL_MS": "200",
     }
     s, _ = sim(
-        env, tmp_path, "--messages", "30000", "--rate", "6000", "--incident", "pause:sender-1@1s-5s"
+        env, tmp_path, "--messages", "42000", "--rate", "6000", "--incident", "pause:sender-1@1s-6s"
     )
-    assert_exact(s, 30000)
+    assert_exact(s, 42000)
     assert [a["action"] for a in s["incidents"]] == ["pause", "resume"]
     log = (logs(env, s) / "sender-1.log").read_text()
     assert "sender 1 lost" in log or "was taken over" in log
