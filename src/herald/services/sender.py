@@ -23,6 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -56,7 +57,7 @@ FAILURE_REASONS = (
 )
 BATCH = 500  # records per consume() call
 TXN_MAX_RECORDS = 5000  # commit a transaction after this many released records...
-TXN_MAX_SECS = 0.1  # ...or this long after it began, whichever comes first
+TXN_MAX_SECS = 0.2  # ...or this long after it began, whichever comes first
 TXN_TIMEOUT_SECS = 30.0
 ABORT_TIMEOUT_SECS = 5.0
 # Errors that mean the partition has a new owner: our generation or producer is fenced.
@@ -168,7 +169,11 @@ class Sender:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if not partitions:
             return
-        producers = {tp.partition: self._producer_for(tp.partition) for tp in partitions}
+        # One producer per partition, initialised side by side: each init is a round trip to
+        # the transaction coordinator, and the whole group waits for this callback.
+        numbers = [tp.partition for tp in partitions]
+        with ThreadPoolExecutor(len(numbers), thread_name_prefix="init-txn") as pool:
+            producers = dict(zip(numbers, pool.map(self._producer_for, numbers), strict=True))
         # Read the committed offsets only now: the fencing above settled any transaction
         # of the previous owner that was still committing offsets for these partitions.
         for tp in consumer.committed(partitions, timeout=TXN_TIMEOUT_SECS):
