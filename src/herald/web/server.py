@@ -91,8 +91,12 @@ class _Waitress:
 
         wasyncore = importlib.import_module("waitress.wasyncore")
         server = self._server
-        # Run inside the server's own loop (closing its sockets from another thread races
-        # with its poll): close the listener and every connection; run() then returns.
+        # First let the handler threads finish (the event streams end on the app's shutdown
+        # event): a handler still running after the trigger below is closed would write to a
+        # closed descriptor. Then, inside the server's own loop (closing its sockets from
+        # another thread races with its poll), close the listener and every connection;
+        # run() then returns.
+        server.task_dispatcher.shutdown(timeout=5)
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
 
