@@ -31,6 +31,17 @@ def sender_settings(
     return s
 
 
+def send_all(s: Settings, run_id: str, n: int) -> list[SmsResult]:
+    """Put ``n`` messages on the outbound topic, run sender 0, read its ``n`` results."""
+    namespace = s.kafka.namespace
+    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records(run_id, n))
+    svc = ServiceThread(sender.run, s, sender_id=0)
+    try:
+        return decode_all(read_topic(s, contracts.RESULTS.qualified(namespace), n), SmsResult)
+    finally:
+        assert svc.join() == 0
+
+
 def test_each_message_yields_exactly_one_result(
     broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
 ) -> None:
@@ -123,12 +134,7 @@ def test_window_of_one_sends_one_message_at_a_time(
         },
     )
     n = 40
-    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("one", n))
-    svc = ServiceThread(sender.run, s, sender_id=0)
-    try:
-        results = decode_all(read_topic(s, contracts.RESULTS.qualified(namespace), n), SmsResult)
-    finally:
-        svc.join()
+    results = send_all(s, "one", n)
     spans = sorted((r.received_at, r.completed_at) for r in results)
     assert all(r.latency_ms == 4.0 for r in results)
     # One at a time: each message is received only after the previous one completed.
@@ -150,12 +156,7 @@ def test_a_wide_window_overlaps_sends(
         },
     )
     n = 400
-    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("wide", n))
-    svc = ServiceThread(sender.run, s, sender_id=0)
-    try:
-        results = decode_all(read_topic(s, contracts.RESULTS.qualified(namespace), n), SmsResult)
-    finally:
-        svc.join()
+    results = send_all(s, "wide", n)
     first_received = min(r.received_at for r in results)
     last_completed = max(r.completed_at for r in results)
     # 400 sends of 50 ms one after another would take 20 s; in a window they overlap.
@@ -178,12 +179,7 @@ def test_retries_count_attempts_and_fail_once_after_the_last(
         },
     )
     n = 2000
-    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("retry", n))
-    svc = ServiceThread(sender.run, s, sender_id=0)
-    try:
-        results = decode_all(read_topic(s, contracts.RESULTS.qualified(namespace), n), SmsResult)
-    finally:
-        svc.join()
+    results = send_all(s, "retry", n)
     assert len(results) == n and len({r.message_id for r in results}) == n
     failed = [r for r in results if r.status == "failed"]
     assert all(r.attempts == 3 for r in failed)
