@@ -211,7 +211,12 @@ class Sender:
                 self.aborted += 1
                 with contextlib.suppress(KafkaException):  # fenced already, most likely
                     state.producer.abort_transaction(ABORT_TIMEOUT_SECS)
-            if state.producer.flush(5):
+            try:
+                left = state.producer.flush(5)
+            except:  # noqa: E722 - a fenced producer raises its fatal KafkaError, no exception class
+                logger.info("sender %d: partition %d's producer was fenced", self.sender_id, p)
+                continue
+            if left:
                 logger.error("sender %d: records of partition %d undelivered", self.sender_id, p)
 
     # -- the work -----------------------------------------------------------------------
