@@ -47,6 +47,15 @@ def outcome_count(url: str, run_id: str) -> int:
         engine.dispose()
 
 
+def processes_under(folder: Path) -> list[psutil.Process]:
+    """Processes whose command line names ``folder`` (a run's services, broker, database)."""
+    return [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(folder) in " ".join(p.info["cmdline"] or [])
+    ]
+
+
 def service_of(cmdline: list[str]) -> str:
     at = next(i for i, word in enumerate(cmdline) if word.endswith("/herald"))
     words = cmdline[at + 1 :]
@@ -77,12 +86,7 @@ def test_default_layout_embedded_run(tmp_path: Path) -> None:
     # The database keeps its data after the run, and nothing of the run is left running.
     with EmbeddedDatabase(tmp_path / "home" / "pgdata") as db:
         assert outcome_count(db.url or "", summary["run_id"]) == 3000
-    leftovers = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if str(tmp_path) in " ".join(p.info["cmdline"] or [])
-    ]
-    assert leftovers == []
+    assert processes_under(tmp_path) == []
 
 
 def test_external_services_and_sender_statistics(
@@ -311,12 +315,7 @@ def test_unreachable_database_exits_4_and_stops_what_it_started(
     assert f"Postgres at postgresql://postgres@127.0.0.1:{port}/herald unreachable after 1s" in (
         proc.stderr
     )
-    leftovers = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if str(tmp_path) in " ".join(p.info["cmdline"] or [])
-    ]
-    assert leftovers == []
+    assert processes_under(tmp_path) == []
 
 
 def test_timeout_exits_1_with_the_count_so_far(

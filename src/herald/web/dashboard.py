@@ -45,14 +45,18 @@ def index() -> str:
     return render_template("index.html")
 
 
-@dashboard.get("/runs/<run_id>")
-def run_page(run_id: str) -> str:
+def _require_run(run_id: str) -> None:
+    """404 unless ``run_id`` is a well-formed id of a run the database knows."""
     if not _RUN_ID.match(run_id):
         abort(404)
-    web = state()
-    with web.sessions() as session:
+    with state().sessions() as session:
         if queries.get_run(session, run_id) is None:
             abort(404, description=f"no run {run_id}")
+
+
+@dashboard.get("/runs/<run_id>")
+def run_page(run_id: str) -> str:
+    _require_run(run_id)
     return render_template("run.html", run_id=run_id)
 
 
@@ -75,12 +79,8 @@ def runs_events() -> Response:
 @dashboard.get("/runs/<run_id>/events")
 def run_events(run_id: str) -> Response:
     """A run's progress, series and the senders' lag, whenever they change; ends with the run."""
-    if not _RUN_ID.match(run_id):
-        abort(404)
+    _require_run(run_id)
     web = state()
-    with web.sessions() as session:
-        if queries.get_run(session, run_id) is None:
-            abort(404, description=f"no run {run_id}")
     last_bucket = [0]
     lag: dict[str, Any] = {"at": 0.0, "value": None}
 
