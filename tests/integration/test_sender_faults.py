@@ -1,20 +1,40 @@
-"""Senders as real processes, paused past their session timeout."""
+"""Senders whose partitions are taken over: paused past their session timeout, or fenced."""
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import time
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer
 
 from herald import contracts, kafka
+from herald.config import KafkaSettings
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.processes import ServiceProcess, herald_command
-from tests.conftest import make_settings, produce_records
-from tests.integration.test_sender import outbound_records
+from herald.services import sender
+from tests.conftest import ServiceThread, make_settings, produce_records
+from tests.integration.test_sender import outbound_records, sender_settings
+
+
+def results_reader(settings: KafkaSettings, namespace: str) -> Consumer:
+    """A read_committed reader of the results topic, from its beginning."""
+    consumer = Consumer(kafka.consumer_config(settings, "reader"))
+    parts = kafka.partitions_of(consumer, contracts.RESULTS.qualified(namespace))
+    for tp in parts:
+        tp.offset = OFFSET_BEGINNING
+    consumer.assign(parts)
+    return consumer
+
+
+def message_ids(consumer: Consumer) -> list[str]:
+    return [
+        json.loads(m.value())["message_id"] for m in consumer.consume(1000, 0.2) if not m.error()
+    ]
 
 
 def test_a_paused_sender_is_replaced_and_no_message_is_missed(
@@ -41,11 +61,7 @@ def test_a_paused_sender_is_replaced_and_no_message_is_missed(
         )
         for i in range(2)
     ]
-    consumer = Consumer(kafka.consumer_config(s.kafka, "reader"))
-    parts = kafka.partitions_of(consumer, contracts.RESULTS.qualified(namespace))
-    for tp in parts:
-        tp.offset = OFFSET_BEGINNING
-    consumer.assign(parts)
+    consumer = results_reader(s.kafka, namespace)
     ids: list[str] = []
     paused_at: float | None = None
     resumed = False
@@ -53,11 +69,7 @@ def test_a_paused_sender_is_replaced_and_no_message_is_missed(
     try:
         while len(set(ids)) < n or not resumed:
             assert time.monotonic() < deadline, f"{len(set(ids))} of {n} results"
-            ids += [
-                json.loads(m.value())["message_id"]
-                for m in consumer.consume(1000, 0.2)
-                if not m.error()
-            ]
+            ids += message_ids(consumer)
             if paused_at is None and len(ids) > n // 6:
                 procs[0].signal(signal.SIGSTOP)
                 paused_at = time.monotonic()
@@ -80,3 +92,46 @@ def test_a_paused_sender_is_replaced_and_no_message_is_missed(
     # Duplicates: none on Apache Kafka. The embedded broker shows the records of aborted
     # (zombie) transactions to read_committed readers, so some may appear here; consumers
     # are idempotent on the message id (see docs/guarantees.md).
+
+
+def test_a_sender_fenced_while_it_holds_the_partition_rejoins_and_misses_nothing(
+    broker: EmbeddedBroker,
+    database: EmbeddedDatabase,
+    namespace: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A producer initialised with a partition's transactional id behind the group's back
+    fences the sender's producer while the group still assigns the partition to it: the
+    sender must give the partition up, rejoin, and let the group assign it afresh."""
+    s = sender_settings(
+        broker,
+        database,
+        namespace,
+        {"mean_wait_time": 0.02, "failure_rate": 0.0, "max_in_flight": 100},
+    )
+    n = 20_000
+    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("fence", n))
+    caplog.set_level(logging.INFO, logger="herald.services.sender")
+    svc = ServiceThread(sender.run, s, sender_id=0)
+    consumer = results_reader(s.kafka, namespace)
+    ids: list[str] = []
+    fenced_at = 0
+    deadline = time.monotonic() + 90
+    try:
+        while len(set(ids)) < n:
+            assert time.monotonic() < deadline, f"{len(set(ids))} of {n} results"
+            ids += message_ids(consumer)
+            if not fenced_at and len(ids) > n // 5:
+                fenced_at = len(set(ids))
+                stranger = Producer(
+                    kafka.transactional_producer_config(s.kafka, f"{namespace}.herald-sender-p0")
+                )
+                stranger.init_transactions(30)  # bumps the epoch: the sender's is stale
+    finally:
+        consumer.close()
+        assert svc.join() == 0
+    assert fenced_at < n * 0.9, "the fence landed too late to prove anything"
+    assert set(ids) == {f"fence-{i}" for i in range(n)}
+    text = caplog.text
+    assert "leaving and rejoining the group" in text
+    assert text.count("sender 0 assigned") >= 2  # once at the start, again after the rejoin

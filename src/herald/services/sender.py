@@ -11,6 +11,14 @@ partition's (``herald-sender-p<N>``), not the sender's. Whoever takes a partitio
 initialises that id first, which fences the previous owner and resolves its open
 transaction at once: a dead or paused sender can neither block the partition until a
 broker-side timeout nor commit stale work after it has been replaced.
+
+Producers are made only when the group assigns a partition, never otherwise, so a sender
+never fences an owner the group chose. A sender whose producer for a partition is fenced,
+or whose transaction can be neither committed nor aborted, gives the partition up and
+leaves and rejoins the group: the group then assigns the partition afresh (to this sender
+or another), whose new producer settles the stuck transaction, and the new owner sends the
+uncommitted messages again from the committed offset. Without the rejoin, a partition
+given up while the group still assigns it here would stall.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from confluent_kafka import (
 from herald import contracts, kafka
 from herald.config import SenderSettings, Settings
 from herald.contracts import SmsMessage, SmsResult, Status
-from herald.errors import BrokerError, ConfigError
+from herald.errors import ConfigError
 from herald.services import _common, dlq
 
 logger = logging.getLogger(__name__)
@@ -69,6 +77,7 @@ TAKEN_OVER = frozenset(
         KafkaError.FENCED_INSTANCE_ID,
         KafkaError.PRODUCER_FENCED,
         KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError._FATAL,  # a transactional producer's fatal error: fenced, in practice
     }
 )
 
@@ -152,6 +161,7 @@ class Sender:
         self.heap: list[tuple[float, int, list[Any], _Partition]] = []
         self._seq = 0
         self._txn_started = 0.0  # when the oldest open transaction began
+        self._rejoin = False  # a partition was given up while the group still assigns it
         self.sent = self.failed = self.invalid = self.aborted = 0
 
     # -- rebalance callbacks (run inside consume()) ------------------------------------
@@ -191,6 +201,7 @@ class Sender:
         self._release(names)
         self._commit(names)
         self._drop(names)
+        self._rejoin = False  # the group is assigning partitions afresh already
         logger.info("sender %d revoked %s", self.sender_id, _names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -198,6 +209,7 @@ class Sender:
         if not partitions:
             return
         self._drop([tp.partition for tp in partitions], abort=True)
+        self._rejoin = False  # out of the group already: the client rejoins by itself
         logger.warning("sender %d lost %s", self.sender_id, _names(partitions))
 
     def _drop(self, partitions: list[int], *, abort: bool = False) -> None:
@@ -209,8 +221,12 @@ class Sender:
             state.pending.clear()
             if abort and state.in_txn:
                 self.aborted += 1
-                with contextlib.suppress(KafkaException):  # fenced already, most likely
+                try:
                     state.producer.abort_transaction(ABORT_TIMEOUT_SECS)
+                except KafkaException:
+                    # Fenced already, most likely; either way the transaction is never
+                    # committed and the partition's next producer settles it.
+                    continue
             try:
                 left = state.producer.flush(5)
             except:  # noqa: E722 - a fenced producer raises its fatal KafkaError, no exception class
@@ -234,7 +250,8 @@ class Sender:
                 kafka.raise_if_fatal(err, "sender consume")
                 continue
             state = parts.get(msg.partition() or 0)
-            if state is None:  # pragma: no cover - consume() never returns a revoked partition
+            if state is None:  # given up after a failed transaction; the rejoin reassigns it
+                self._rejoin = True
                 continue
             try:
                 sms = decode(msg.value() or b"")
@@ -383,6 +400,7 @@ class Sender:
                 err.str(),
             )
             self._drop([partition], abort=True)
+            self._rejoin = True
             return
         logger.warning(
             "sender %d: transaction of partition %d failed, aborting: %s",
@@ -396,12 +414,20 @@ class Sender:
         """Abort the partition's transaction and consume again from its committed offset."""
         if state.in_txn:
             try:
-                state.producer.abort_transaction(TXN_TIMEOUT_SECS)
+                state.producer.abort_transaction(ABORT_TIMEOUT_SECS)
             except KafkaException as exc:
-                if exc.args[0].fatal():
-                    self._drop([partition])
-                    return
-                raise BrokerError(f"sender {self.sender_id}: cannot abort: {exc}") from None
+                # Fenced meanwhile, or the broker does not settle the transaction: the
+                # partition needs a new producer, which only a fresh assignment makes.
+                logger.warning(
+                    "sender %d: cannot abort the transaction of partition %d (%s); "
+                    "giving the partition up",
+                    self.sender_id,
+                    partition,
+                    exc.args[0].str(),
+                )
+                self._drop([partition])
+                self._rejoin = True
+                return
             self.aborted += 1
         state.live = False
         fresh = _Partition(state.producer, state.committed)
@@ -417,14 +443,28 @@ class Sender:
             state.committed,
         )
 
-    def run(self, stop: threading.Event) -> int:
-        """The main loop, until ``stop``; then drain, commit and close."""
+    def _subscribe(self) -> None:
         self.consumer.subscribe(
             [self.outbound],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
+
+    def _rejoin_group(self) -> None:
+        """Leave the group and join it again, so that it assigns every partition afresh."""
+        logger.warning(
+            "sender %d: partitions given up after failed transactions are still assigned "
+            "here; leaving and rejoining the group",
+            self.sender_id,
+        )
+        self._rejoin = False
+        self.consumer.unsubscribe()  # revokes everything: what is releasable is committed
+        self._subscribe()
+
+    def run(self, stop: threading.Event) -> int:
+        """The main loop, until ``stop``; then drain, commit and close."""
+        self._subscribe()
         logger.info(
             "sender %d ready: mean %.3fs (%s), failure rate %.3f, window %d, attempts %d",
             self.sender_id,
@@ -451,6 +491,8 @@ class Sender:
                     stop.wait(max(0.0, min(0.05, heap[0][0] - now)))
                     now = monotonic()
                 self._step(now)
+                if self._rejoin:
+                    self._rejoin_group()
             self._drain()
         finally:
             self._drop(list(self.parts), abort=True)  # nothing open after a clean drain
