@@ -241,6 +241,7 @@ def simulate(
             ks = broker.client_settings(ks)
         kafka.wait_for_broker(ks, stop=stop.is_set)
         kafka.ensure_topics(ks)
+        submitter = runs.submitter(ks)  # gets its producer id while the services start
         live = settings.model_copy(update={"kafka": ks})
         settings_file = run_dir / "settings.json"
         settings_file.write_text(resolved_json(live))
@@ -248,16 +249,23 @@ def simulate(
         ready = run_dir / "ready"
         summary_path = run_dir / "monitor.json"
         _start_kafka_services(launcher, live, request.run_id, ready, summary_path)
-        url = database.ready(stop)
-        # The database URL is known only now: the settings file is completed for the recorder.
-        live = live.model_copy(update={"database": live.database.model_copy(update={"url": url})})
-        settings_file.write_text(resolved_json(live))
-        launcher.spawn("recorder", "recorder", "--ready-file", str(ready / "recorder"))
+        # The recorder joins its group while the database starts; it waits for the URL.
+        url_file = run_dir / "database-url"
+        launcher.spawn(
+            "recorder",
+            "recorder",
+            "--ready-file",
+            str(ready / "recorder"),
+            "--database-url-file",
+            str(url_file),
+        )
+        url = database.ready(stop)  # started, answering and migrated
+        live = _with_database(live, url, settings_file, url_file)
         web_url = _serve_web(live, stack_stops) if live.monitor.kind == "web" else None
         # The run starts (and its clock with it) once every consumer-group member holds
         # partitions, so that no message waits in a topic for a group join.
         _wait_until_ready(group, ready, len(live.senders) + 2, stop)
-        runs.submit(ks, request)
+        runs.submit(ks, request, producer=submitter)
         if web_url is not None:
             _announce_page(url, request.run_id, f"{web_url}/runs/{request.run_id}", console)
         timeline.actions = incident_actions(launcher, database)
@@ -287,6 +295,17 @@ def simulate(
         database.stop()
         if broker is not None:
             broker.stop()
+
+
+def _with_database(live: Settings, url: str, settings_file: Path, url_file: Path) -> Settings:
+    """The settings with the database URL, written for whoever reads them: the settings
+    file (for services started later) and the URL file the recorder waits for."""
+    live = live.model_copy(update={"database": live.database.model_copy(update={"url": url})})
+    settings_file.write_text(resolved_json(live))
+    part = url_file.with_name(url_file.name + ".part")
+    part.write_text(url)
+    part.replace(url_file)  # atomic: the waiting recorder never reads half a URL
+    return live
 
 
 def _start_kafka_services(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from herald import contracts, runs
 from herald.config import Settings
 from herald.contracts import SmsResult
 from herald.db.engine import make_engine, migrate
+from herald.errors import StorageError
 from herald.runtime.database import EmbeddedDatabase
 from herald.services import recorder
 from tests.conftest import ServiceThread, produce_records, read_topic, wait_for
@@ -171,3 +173,65 @@ def test_database_outage_is_retried_without_loss(
         engine.dispose()
     finally:
         db.stop()
+
+
+def test_recorder_joins_first_and_writes_once_the_database_url_arrives(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """sim.run's recorder starts before its database: it waits for the URL file."""
+    url_file = tmp_path / "database-url"
+    ready = tmp_path / "ready"
+    no_url = settings.model_copy(
+        update={"database": settings.database.model_copy(update={"url": None})}
+    )
+    rid = runs.new_run_id()
+    produce_records(
+        settings,
+        contracts.RESULTS.qualified(settings.kafka.namespace),
+        encoded(results_for(rid, 40)),
+    )
+    svc = ServiceThread(recorder.run, no_url, ready_file=ready, url_file=url_file)
+    try:
+        time.sleep(1.0)  # the recorder is waiting: nothing may be written, nor partitions taken
+        assert svc.thread.is_alive()
+        assert not ready.exists()
+        assert db_counts(settings, rid)[0] == 0
+        url_file.write_text(settings.database.url or "")
+        wait_for(lambda: db_counts(settings, rid)[0] == 40, 60, "40 outcomes")
+        assert ready.exists()
+    finally:
+        assert svc.join() == 0
+
+
+def test_recorder_without_a_database_url_in_time_stops_with_a_clear_error(
+    settings: Settings, tmp_path: Path
+) -> None:
+    no_url = settings.model_copy(
+        update={
+            "database": settings.database.model_copy(
+                update={"url": None, "connect_timeout_secs": 0.3}
+            )
+        }
+    )
+    missing = tmp_path / "never-written"
+    with pytest.raises(StorageError) as caught:
+        recorder.run(no_url, stop=threading.Event(), url_file=missing)
+    assert str(caught.value) == (
+        f"no database URL in {missing} after 0.3s (database.connect_timeout_secs); "
+        "did the database start?"
+    )
+    with pytest.raises(StorageError) as caught:
+        recorder.run(no_url, stop=threading.Event())
+    assert str(caught.value) == "database.url is unset and no embedded database was started"
+
+
+def test_recorder_stopped_while_waiting_for_the_database_url_exits_cleanly(
+    settings: Settings, tmp_path: Path
+) -> None:
+    no_url = settings.model_copy(
+        update={"database": settings.database.model_copy(update={"url": None})}
+    )
+    svc = ServiceThread(recorder.run, no_url, url_file=tmp_path / "never-written")
+    time.sleep(0.5)
+    assert svc.thread.is_alive()
+    assert svc.join(10) == 0

@@ -24,7 +24,7 @@ from psycopg import errors as pgerrors
 from psycopg.types.json import Jsonb
 
 from herald import contracts, kafka
-from herald.config import Settings
+from herald.config import DatabaseSettings, Settings
 from herald.contracts import RunRequest, SmsResult
 from herald.db.pg import conninfo, safe_url, wait_for_database
 from herald.errors import StorageError
@@ -103,10 +103,21 @@ Totals = dict[str, list[Any]]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``herald recorder``: record outcomes until stopped."""
-    args = _common.parser("recorder", __doc__.splitlines()[0]).parse_args(
-        _common.argv_or_default(argv)
+    p = _common.parser("recorder", __doc__.splitlines()[0])
+    p.add_argument(
+        "--database-url-file",
+        type=Path,
+        default=None,
+        help="when database.url is unset: wait for this file and read the URL from it "
+        "(sim.run's embedded database starts while the recorder joins its group)",
     )
-    return _common.service_main(args, lambda s, stop: run(s, stop=stop, ready_file=args.ready_file))
+    args = p.parse_args(_common.argv_or_default(argv))
+    return _common.service_main(
+        args,
+        lambda s, stop: run(
+            s, stop=stop, ready_file=args.ready_file, url_file=args.database_url_file
+        ),
+    )
 
 
 class OutcomeWriter:
@@ -205,28 +216,73 @@ def _totals(rows: Any) -> Totals:
     return totals
 
 
-def run(settings: Settings, *, stop: threading.Event, ready_file: Path | None = None) -> int:
-    """Record outcomes until ``stop``."""
+def await_url_file(path: Path, timeout: float, stop: threading.Event) -> str | None:
+    """The database URL written to ``path`` by whoever starts the database (None if
+    stopped first)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise StorageError(
+                f"no database URL in {path} after {timeout:g}s "
+                "(database.connect_timeout_secs); did the database start?"
+            )
+        if stop.wait(0.05):
+            return None
+    return path.read_text().strip()
+
+
+def run(
+    settings: Settings,
+    *,
+    stop: threading.Event,
+    ready_file: Path | None = None,
+    url_file: Path | None = None,
+) -> int:
+    """Record outcomes until ``stop``.
+
+    The group join starts before the database is awaited: both are slow (seconds) on a
+    fresh start, and they overlap. Partitions are taken (and the readiness file created)
+    only once the database answers.
+    """
     ks, db = settings.kafka, settings.database
-    if db.url is None:
+    if db.url is None and url_file is None:
         raise StorageError("database.url is unset and no embedded database was started")
     kafka.wait_for_broker(ks, stop=stop.is_set)
-    wait_for_database(db.url, db.connect_timeout_secs, stop=stop.is_set)
+    consumer = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "recorders")))
+    consumer.subscribe(
+        [contracts.RUNS.qualified(ks.namespace), contracts.RESULTS.qualified(ks.namespace)],
+        on_assign=lambda _c, parts: _common.mark_ready(ready_file, parts),
+    )
+    try:
+        url = _database_url(db, url_file, stop)
+        return 0 if url is None else _record(settings, consumer, url, stop)
+    finally:
+        consumer.close()
+
+
+def _database_url(db: DatabaseSettings, url_file: Path | None, stop: threading.Event) -> str | None:
+    """The database URL once the database answers; None if stopped before."""
+    url = db.url
+    if url is None and url_file is not None:
+        url = await_url_file(url_file, db.connect_timeout_secs, stop)
+    if url is not None:
+        wait_for_database(url, db.connect_timeout_secs, stop=stop.is_set)
+    return url
+
+
+def _record(settings: Settings, consumer: Consumer, url: str, stop: threading.Event) -> int:
+    """The recorder's loop: consume a batch, store it, commit its offsets."""
+    ks = settings.kafka
     runs_topic = contracts.RUNS.qualified(ks.namespace)
     results_topic = contracts.RESULTS.qualified(ks.namespace)
-    consumer = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "recorders")))
     dead = DeadLetters(
         Producer(kafka.producer_config(ks)), contracts.DLQ.qualified(ks.namespace), "recorder"
     )
-    writer = OutcomeWriter(db.url)
+    writer = OutcomeWriter(url)
     decode_result = msgspec.json.Decoder(SmsResult).decode
     decode_run = msgspec.json.Decoder(RunRequest).decode
     cfg = settings.recorder
-    consumer.subscribe(
-        [runs_topic, results_topic],
-        on_assign=lambda _c, parts: _common.mark_ready(ready_file, parts),
-    )
-    logger.info("recorder ready: %s, %s -> %s", runs_topic, results_topic, safe_url(db.url))
+    logger.info("recorder ready: %s, %s -> %s", runs_topic, results_topic, safe_url(url))
     try:
         while not stop.is_set():
             msgs = consumer.consume(cfg.batch_size, cfg.batch_timeout_secs)
@@ -258,7 +314,6 @@ def run(settings: Settings, *, stop: threading.Event, ready_file: Path | None = 
             consumer.commit(asynchronous=False)
         except Exception as exc:
             logger.debug("final commit: %s", exc)
-        consumer.close()
         dead.flush(5)
         writer.close()
     logger.info(
