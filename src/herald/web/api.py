@@ -45,7 +45,7 @@ def start_run(body: schemas.StartRun) -> Response:
         body.messages, seed=body.seed, rate=body.rate, config={"source": "web"}
     )
     try:
-        runs.submit(web.settings.kafka, request, timeout=10.0)
+        runs.submit(web.settings.kafka, request, timeout=10.0, producer=web.submitter())
     except BrokerError as exc:
         abort(503, description=str(exc))
     queries.record_request(db(), request)

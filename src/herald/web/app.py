@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import Producer
 from flask import Flask, Response, current_app, g, request
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
+from herald import runs
 from herald.config import Settings
 from herald.db.engine import make_engine
 from herald.errors import ConfigError
@@ -37,11 +39,23 @@ class WebState:
     # Set when the server stops: open event streams end at their next tick.
     shutdown: threading.Event = field(default_factory=threading.Event)
     stream_interval: float = 1.0
+    _submitter: Producer | None = None
+    _submitter_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def submitter(self) -> Producer:
+        """The producer of run requests, made once: an idempotent producer's first send
+        waits about 0.5 s for its producer id, which would otherwise slow every POST."""
+        with self._submitter_lock:
+            if self._submitter is None:
+                self._submitter = runs.submitter(self.settings.kafka)
+            return self._submitter
 
     def close(self) -> None:
         self.shutdown.set()
         self.broker.close()
         self.engine.dispose()
+        if self._submitter is not None:
+            self._submitter.flush(5)
 
 
 def state(app: Flask | None = None) -> WebState:
