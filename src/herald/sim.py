@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from confluent_kafka import Producer
 from rich.console import Console
 
 from herald import kafka, runs
@@ -241,23 +242,23 @@ def simulate(
             ks = broker.client_settings(ks)
         kafka.wait_for_broker(ks, stop=stop.is_set)
         kafka.ensure_topics(ks)
-        submitter = runs.submitter(ks)  # gets its producer id while the services start
+        submitter: Producer | None = runs.submitter(
+            ks
+        )  # gets its producer id while the services start
         live = settings.model_copy(update={"kafka": ks})
         settings_file = run_dir / "settings.json"
         settings_file.write_text(resolved_json(live))
         launcher = Launcher(group, settings_file, logs)
         ready = run_dir / "ready"
         summary_path = run_dir / "monitor.json"
-        _start_kafka_services(launcher, live, request.run_id, ready, summary_path)
-        # The recorder joins its group while the database starts; it waits for the URL.
         url_file = run_dir / "database-url"
-        launcher.spawn(
-            "recorder",
-            "recorder",
-            "--ready-file",
-            str(ready / "recorder"),
-            "--database-url-file",
-            str(url_file),
+        _start_services(
+            launcher,
+            live,
+            request.run_id,
+            ready=ready,
+            summary_path=summary_path,
+            url_file=url_file,
         )
         url = database.ready(stop)  # started, answering and migrated
         live = _with_database(live, url, settings_file, url_file)
@@ -266,6 +267,7 @@ def simulate(
         # partitions, so that no message waits in a topic for a group join.
         _wait_until_ready(group, ready, len(live.senders) + 2, stop)
         runs.submit(ks, request, producer=submitter)
+        submitter = None  # its connection closed now: the broker stops at once at the end
         if web_url is not None:
             _announce_page(url, request.run_id, f"{web_url}/runs/{request.run_id}", console)
         timeline.actions = incident_actions(launcher, database)
@@ -308,10 +310,18 @@ def _with_database(live: Settings, url: str, settings_file: Path, url_file: Path
     return live
 
 
-def _start_kafka_services(
-    launcher: Launcher, live: Settings, run_id: str, ready: Path, summary_path: Path
+def _start_services(
+    launcher: Launcher,
+    live: Settings,
+    run_id: str,
+    *,
+    ready: Path,
+    summary_path: Path,
+    url_file: Path,
 ) -> None:
-    """Senders first (their group join is the slowest step of a start), producer, monitor."""
+    """Senders first (their group join is the slowest step of a start), producer, monitor,
+    and the recorder, which joins its group while the database starts: it waits for the
+    database URL in ``url_file``."""
     ready.mkdir()
     for i in range(len(live.senders)):
         launcher.spawn(f"sender-{i}", "sender", "--id", str(i), "--ready-file", str(ready / str(i)))
@@ -325,6 +335,14 @@ def _start_kafka_services(
         "--summary-json",
         str(summary_path),
         stdout=sys.stdout if live.monitor.output_location == "stdout" else None,
+    )
+    launcher.spawn(
+        "recorder",
+        "recorder",
+        "--ready-file",
+        str(ready / "recorder"),
+        "--database-url-file",
+        str(url_file),
     )
 
 

@@ -56,6 +56,7 @@ class WebState:
         self.engine.dispose()
         if self._submitter is not None:
             self._submitter.flush(5)
+            self._submitter = None  # closes its connections
 
 
 def state(app: Flask | None = None) -> WebState:
