@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy import make_url
 
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.ports import free_port
-from tests.e2e.test_sim import HERALD, INVOKE, ROOT, clean_env
+from tests.e2e.test_sim import HERALD, INVOKE, ROOT, clean_env, processes_under, service_of
 
 
 def run(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -161,16 +166,27 @@ def test_migrate_needs_a_url_and_submit_needs_a_broker() -> None:
     assert bad.returncode == 2 and 'kafka.partitions = "0"' in bad.stderr
 
 
+def web_url_from(stderr: IO[str], server: str) -> str:
+    """The base URL ``herald web`` announces on its log (stderr)."""
+    for line in stderr:
+        found = re.search(rf"herald web on (http://127\.0\.0\.1:\d+) \({server}", line)
+        if found:
+            return found.group(1)
+    raise AssertionError("herald web exited without announcing its URL")
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
 def test_herald_web_serves_the_configured_stack_until_sigterm(
     broker,
     database,
     namespace: str,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    import re
-    import signal
-    import urllib.request
-
     env = clean_env(
         HERALD_HOME=str(tmp_path),
         HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
@@ -185,18 +201,63 @@ def test_herald_web_serves_the_configured_stack_until_sigterm(
         cwd=ROOT,
     ) as proc:
         assert proc.stderr is not None
-        url = None
-        for line in proc.stderr:
-            found = re.search(r"herald web on (http://127\.0\.0\.1:\d+) \(waitress", line)
-            if found:
-                url = found.group(1)
-                break
-        assert url is not None
-        with urllib.request.urlopen(f"{url}/api/health", timeout=10) as response:
-            health = json.loads(response.read())
-        assert response.status == 200
+        url = web_url_from(proc.stderr, "waitress")
+        health = get_json(f"{url}/api/health")
         assert health["database"]["ok"] is True and health["broker"]["ok"] is True
         proc.send_signal(signal.SIGTERM)
         rest = proc.stderr.read()
         assert proc.wait(30) == 0
     assert "herald web stopped" in rest
+
+
+def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_posted_run(
+    database,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """`invoke app.run` on a fresh machine: the broker is embedded, so herald web starts the
+    producer, senders and recorder itself; a run posted to the API completes, exactly."""
+    env = clean_env(HERALD_HOME=str(tmp_path), HERALD_DATABASE_URL=database.url or "")
+    with subprocess.Popen(
+        [HERALD, "web", "--port", "0", "--dev"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    ) as proc:
+        assert proc.stderr is not None
+        try:
+            url = web_url_from(proc.stderr, "Flask development server")
+            post = urllib.request.Request(
+                f"{url}/api/runs",
+                data=json.dumps({"messages": 3000, "seed": 7}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(post, timeout=30) as response:
+                assert response.status == 202
+                accepted = json.loads(response.read())
+            deadline = time.monotonic() + 90
+            run = get_json(f"{url}{accepted['url']}")
+            while run["status"] != "finished":
+                assert time.monotonic() < deadline, f"run not finished: {run}"
+                time.sleep(0.2)
+                run = get_json(f"{url}{accepted['url']}")
+            services = {service_of(p.cmdline()) for p in processes_under(tmp_path / "web")}
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rest = proc.stderr.read()
+            code = proc.wait(30)
+    assert code == 0
+    assert (run["expected"], run["done"], run["remaining"]) == (3000, 3000, 0)
+    assert run["sent"] + run["failed"] == 3000
+    assert sum(s["sent"] + s["failed"] for s in run["senders"]) == 3000
+    assert services == {
+        "sender --id 0",
+        "sender --id 1",
+        "sender --id 2",
+        "sender --id 3",
+        "producer",
+        "recorder",
+    }
+    assert "herald web stopped" in rest
+    assert processes_under(tmp_path / "web") == []  # every service stopped with it
