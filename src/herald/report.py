@@ -118,8 +118,9 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
         rows.append(
             (
                 "duplicate results ignored",
-                f"{s['duplicate_results_ignored']:,} (records of aborted transactions that the "
-                "broker showed; counted once)",
+                f"{s['duplicate_results_ignored']:,} (second results of a message: its run "
+                "produced again after a producer restart, or an aborted transaction's records "
+                "that the broker showed; each message counted once)",
             )
         )
     for applied in s.get("incidents", []):

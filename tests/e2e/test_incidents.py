@@ -92,6 +92,27 @@ def test_recorder_crash_and_restart(
     assert log.count("recorder ready") == 2
 
 
+def test_crashed_producer_produces_the_run_again_and_counts_stay_exact(
+    env: dict[str, str], database: EmbeddedDatabase, tmp_path: Path
+) -> None:
+    # 30,000 messages at 6,000/s: the producer is killed a third of the way through.
+    s, stdout = sim(
+        env, tmp_path, "--messages", "30000", "--rate", "6000", "--incident", "crash:producer@1.5s"
+    )
+    assert_exact(s, 30000)
+    assert outcome_count(database.url or "", s["run_id"]) == 30000
+    [applied] = s["incidents"]
+    assert applied["what"].startswith("SIGKILL producer (pid ")
+    assert "; started again (pid " in applied["what"]
+    # The run's request was never committed: the restarted producer produced all of it again,
+    # so the messages produced before the kill reached the senders twice; counted once.
+    assert s["duplicate_results_ignored"] > 0
+    assert "duplicate results ignored" in stdout
+    log = (logs(env, s) / "producer.log").read_text()
+    assert log.count(f"run {s['run_id']}: producing 30000 messages") == 2
+    assert log.count(f"run {s['run_id']}: 30000 messages acknowledged") == 1
+
+
 def test_monitor_restart_resumes_with_the_right_totals(env: dict[str, str], tmp_path: Path) -> None:
     s, _ = sim(
         env, tmp_path, "--messages", "24000", "--rate", "6000", "--incident", "restart:monitor@2s"
