@@ -156,7 +156,9 @@ OPERATIONS: Final = (
         DLQ,
         "producer, senders, recorder",
         "Records that cannot be processed go to the dead-letter topic, unchanged.",
-        "The value and key are the original record's; the headers say why and where from.",
+        "The value and key are the original record's; the headers say why and where from. "
+        "A value over 900,000 bytes is cut to its first 900,000 (the reason says so), so that "
+        "the dead letter itself stays under the 1 MB record limit.",
     ),
     _Operation(
         "monitorDeadLetters",
@@ -361,7 +363,7 @@ def _message(topic: Topic, examples: dict[str, list[tuple[str, str, object]]]) -
             "headers": _dead_letter_headers(),
             "payload": {
                 "description": "The original record's value, byte for byte: possibly not JSON, "
-                "possibly not UTF-8."
+                "possibly not UTF-8; cut to its first 900,000 bytes when longer."
             },
             "bindings": bindings,
             "examples": [

@@ -15,7 +15,7 @@ from herald.contracts import SmsMessage, SmsResult
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.scenarios.sms import SmsGenerator
-from herald.services import sender
+from herald.services import dlq, sender
 from tests.conftest import ServiceThread, decode_all, make_settings, produce_records, read_topic
 
 
@@ -117,6 +117,32 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_goes_on(
         assert headers[contracts.DLQ_SERVICE] == b"sender-0"
         assert int(headers[contracts.DLQ_OFFSET]) >= 0
         assert 0 <= int(headers[contracts.DLQ_PARTITION]) < s.kafka.partitions
+
+
+def test_a_poison_record_too_large_to_dead_letter_whole_is_cut_and_the_rest_goes_on(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
+) -> None:
+    """A record just under the 1 MB limit is within it, but with the dead-letter headers it
+    would not be: it is dead-lettered cut, and the sender does not retry it for ever."""
+    s = sender_settings(broker, database, namespace, {"mean_wait_time": 0, "failure_rate": 0})
+    outbound = contracts.OUTBOUND.qualified(namespace)
+    good = outbound_records("huge", 20)
+    huge = b"x" * 999_900
+    produce_records(s, outbound, [*good[:10], (b"huge", huge), *good[10:]])
+    svc = ServiceThread(sender.run, s, sender_id=0)
+    try:
+        results = read_topic(s, contracts.RESULTS.qualified(namespace), 20)
+        [dead] = read_topic(s, contracts.DLQ.qualified(namespace), 1)
+    finally:
+        assert svc.join() == 0
+    assert {r.message_id for r in decode_all(results, SmsResult)} == {
+        f"huge-{i}" for i in range(20)
+    }
+    assert dead.key() == b"huge"
+    assert dead.value() == huge[: dlq.MAX_VALUE]
+    reason = dict(dead.headers())[contracts.DLQ_REASON].decode()
+    assert reason.startswith("DecodeError: JSON is malformed")
+    assert reason.endswith(f" (value cut to its first {dlq.MAX_VALUE} of 999900 bytes)")
 
 
 def test_window_of_one_sends_one_message_at_a_time(

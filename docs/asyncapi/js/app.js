@@ -548,7 +548,7 @@
             "x-parser-schema-id": "<anonymous-schema-29>"
           },
           "payload": {
-            "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8.",
+            "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8; cut to its first 900,000 bytes when longer.",
             "x-parser-schema-id": "<anonymous-schema-35>"
           },
           "bindings": {
@@ -739,7 +739,7 @@
       "channel": "$ref:$.channels.dlq",
       "title": "producer, senders, recorder: send herald.dlq",
       "summary": "Records that cannot be processed go to the dead-letter topic, unchanged.",
-      "description": "The value and key are the original record's; the headers say why and where from.",
+      "description": "The value and key are the original record's; the headers say why and where from. A value over 900,000 bytes is cut to its first 900,000 (the reason says so), so that the dead letter itself stays under the 1 MB record limit.",
       "messages": [
         "$ref:$.channels.dlq.messages.DeadLetter"
       ],

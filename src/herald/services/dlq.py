@@ -11,6 +11,9 @@ from herald import contracts
 logger = logging.getLogger(__name__)
 
 MAX_REASON = 1000
+# Bytes kept of a dead record's value: with its headers, a dead letter must stay under the
+# producer's message.max.bytes (1,000,000), or dead-lettering it would fail in turn.
+MAX_VALUE = 900_000
 
 
 def headers(msg: Message, reason: str, service: str) -> list[tuple[str, str | bytes | None]]:
@@ -24,8 +27,21 @@ def headers(msg: Message, reason: str, service: str) -> list[tuple[str, str | by
     ]
 
 
+def letter(
+    msg: Message, reason: str, service: str
+) -> tuple[bytes | None, list[tuple[str, str | bytes | None]]]:
+    """The dead letter of ``msg``: its value (cut to :data:`MAX_VALUE` bytes, which the
+    reason then says) and its headers."""
+    value = msg.value()
+    if value is not None and len(value) > MAX_VALUE:
+        note = f" (value cut to its first {MAX_VALUE} of {len(value)} bytes)"
+        reason = reason[: MAX_REASON - len(note)] + note
+        value = value[:MAX_VALUE]
+    return value, headers(msg, reason, service)
+
+
 class DeadLetters:
-    """Sends unprocessable records, unchanged, to the dead-letter topic."""
+    """Sends unprocessable records, unchanged (unless too large), to the dead-letter topic."""
 
     def __init__(self, producer: Producer, topic: str, service: str) -> None:
         self._producer = producer
@@ -38,9 +54,8 @@ class DeadLetters:
         logger.warning(
             "dead letter from %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), reason
         )
-        self._producer.produce(
-            self._topic, msg.value(), msg.key(), headers=headers(msg, reason, self._service)
-        )
+        value, letter_headers = letter(msg, reason, self._service)
+        self._producer.produce(self._topic, value, msg.key(), headers=letter_headers)
         self.count += 1
 
     def flush(self, timeout: float) -> int:

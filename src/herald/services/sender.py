@@ -304,14 +304,8 @@ class Sender:
             msg.offset(),
             reason,
         )
-        return [
-            True,
-            msg.offset(),
-            self.dlq_topic,
-            msg.key(),
-            msg.value(),
-            dlq.headers(msg, reason, f"sender-{self.sender_id}"),
-        ]
+        value, headers = dlq.letter(msg, reason, f"sender-{self.sender_id}")
+        return [True, msg.offset(), self.dlq_topic, msg.key(), value, headers]
 
     def complete_due(self, now: float) -> None:
         """Mark every message whose send time is over as done."""
