@@ -166,6 +166,13 @@ def test_migrate_needs_a_url_and_submit_needs_a_broker() -> None:
     assert bad.returncode == 2 and 'kafka.partitions = "0"' in bad.stderr
 
 
+def start_web(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``herald web`` on a free port, its log (stderr) piped."""
+    return subprocess.Popen(
+        [HERALD, "web", "--port", "0", *args], env=env, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+
+
 def web_url_from(stderr: IO[str], server: str) -> str:
     """The base URL ``herald web`` announces on its log (stderr)."""
     for line in stderr:
@@ -193,13 +200,7 @@ def test_herald_web_serves_the_configured_stack_until_sigterm(
         HERALD_KAFKA_NAMESPACE=namespace,
         HERALD_DATABASE_URL=database.url or "",
     )
-    with subprocess.Popen(
-        [HERALD, "web", "--port", "0", "--no-services"],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    ) as proc:
+    with start_web(env, "--no-services") as proc:
         assert proc.stderr is not None
         url = web_url_from(proc.stderr, "waitress")
         health = get_json(f"{url}/api/health")
@@ -217,13 +218,7 @@ def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_post
     """`invoke app.run` on a fresh machine: the broker is embedded, so herald web starts the
     producer, senders and recorder itself; a run posted to the API completes, exactly."""
     env = clean_env(HERALD_HOME=str(tmp_path), HERALD_DATABASE_URL=database.url or "")
-    with subprocess.Popen(
-        [HERALD, "web", "--port", "0", "--dev"],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    ) as proc:
+    with start_web(env, "--dev") as proc:
         assert proc.stderr is not None
         try:
             url = web_url_from(proc.stderr, "Flask development server")

@@ -48,6 +48,24 @@ def assert_exact(summary: dict, n: int) -> None:
     assert summary["failed"] == summary["failed_in_database"]
 
 
+def rehearse(
+    env: dict[str, str],
+    tmp_path: Path,
+    messages: int,
+    incident: str,
+    database: EmbeddedDatabase | None = None,
+) -> tuple[dict, str]:
+    """A run of ``messages`` at 6,000/s with ``incident``; its totals must be exact (and,
+    given the run's ``database``, so must its rows there)."""
+    s, stdout = sim(
+        env, tmp_path, "--messages", str(messages), "--rate", "6000", "--incident", incident
+    )
+    assert_exact(s, messages)
+    if database is not None:
+        assert outcome_count(database.url or "", s["run_id"]) == messages
+    return s, stdout
+
+
 def logs(env: dict[str, str], summary: dict) -> Path:
     return Path(env["HERALD_HOME"]) / "runs" / summary["run_id"] / "logs"
 
@@ -62,11 +80,7 @@ def env(
 def test_killed_sender_others_take_over(
     env: dict[str, str], database: EmbeddedDatabase, tmp_path: Path
 ) -> None:
-    s, stdout = sim(
-        env, tmp_path, "--messages", "30000", "--rate", "6000", "--incident", "kill:sender-2@1.5s"
-    )
-    assert_exact(s, 30000)
-    assert outcome_count(database.url or "", s["run_id"]) == 30000
+    s, stdout = rehearse(env, tmp_path, 30000, "kill:sender-2@1.5s", database)
     [applied] = s["incidents"]
     assert applied["incident"] == "kill:sender-2@1.5s" and applied["action"] == "kill"
     assert applied["what"].startswith("SIGKILL sender-2 (pid ")
@@ -83,11 +97,7 @@ def test_killed_sender_others_take_over(
 def test_recorder_crash_and_restart(
     env: dict[str, str], database: EmbeddedDatabase, tmp_path: Path
 ) -> None:
-    s, _ = sim(
-        env, tmp_path, "--messages", "30000", "--rate", "6000", "--incident", "crash:recorder@2s"
-    )
-    assert_exact(s, 30000)
-    assert outcome_count(database.url or "", s["run_id"]) == 30000
+    s, _ = rehearse(env, tmp_path, 30000, "crash:recorder@2s", database)
     assert "started again (pid" in s["incidents"][0]["what"]
     log = (logs(env, s) / "recorder.log").read_text()
     assert log.count("recorder ready") == 2
@@ -97,11 +107,7 @@ def test_crashed_producer_produces_the_run_again_and_counts_stay_exact(
     env: dict[str, str], database: EmbeddedDatabase, tmp_path: Path
 ) -> None:
     # 30,000 messages at 6,000/s: the producer is killed a third of the way through.
-    s, stdout = sim(
-        env, tmp_path, "--messages", "30000", "--rate", "6000", "--incident", "crash:producer@1.5s"
-    )
-    assert_exact(s, 30000)
-    assert outcome_count(database.url or "", s["run_id"]) == 30000
+    s, stdout = rehearse(env, tmp_path, 30000, "crash:producer@1.5s", database)
     [applied] = s["incidents"]
     assert applied["what"].startswith("SIGKILL producer (pid ")
     assert "; started again (pid " in applied["what"]
@@ -115,10 +121,7 @@ def test_crashed_producer_produces_the_run_again_and_counts_stay_exact(
 
 
 def test_monitor_restart_resumes_with_the_right_totals(env: dict[str, str], tmp_path: Path) -> None:
-    s, _ = sim(
-        env, tmp_path, "--messages", "24000", "--rate", "6000", "--incident", "restart:monitor@2s"
-    )
-    assert_exact(s, 24000)
+    s, _ = rehearse(env, tmp_path, 24000, "restart:monitor@2s")
     assert s["incidents"][0]["what"].startswith("SIGTERM monitor (pid ")
     log = (logs(env, s) / "monitor.log").read_text()
     assert log.count("monitor stopped ◆") == 2  # the first, on SIGTERM; the second, at the end
@@ -134,10 +137,7 @@ def test_paused_sender_is_replaced(env: dict[str, str], tmp_path: Path) -> None:
         "HERALD_KAFKA_SESSION_TIMEOUT_MS": "2000",
         "HERALD_KAFKA_HEARTBEAT_INTERVAL_MS": "200",
     }
-    s, _ = sim(
-        env, tmp_path, "--messages", "42000", "--rate", "6000", "--incident", "pause:sender-1@1s-6s"
-    )
-    assert_exact(s, 42000)
+    s, _ = rehearse(env, tmp_path, 42000, "pause:sender-1@1s-6s")
     assert [a["action"] for a in s["incidents"]] == ["pause", "resume"]
     # It gave its partitions up: lost (session expired), revoked, or refused as fenced.
     log = (logs(env, s) / "sender-1.log").read_text()
@@ -154,10 +154,7 @@ def test_database_outage_is_ridden_out(
         HERALD_KAFKA_SESSION_TIMEOUT_MS=str(EMBEDDED_SESSION_TIMEOUT_MS),
     )
     # Ten seconds without Postgres in the middle of a twelve-second stream.
-    s, _ = sim(
-        env, tmp_path, "--messages", "72000", "--rate", "6000", "--incident", "db-outage@1s-11s"
-    )
-    assert_exact(s, 72000)
+    s, _ = rehearse(env, tmp_path, 72000, "db-outage@1s-11s")
     assert [a["what"] for a in s["incidents"]] == [
         "embedded database stopped",
         "embedded database started",
