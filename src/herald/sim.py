@@ -20,7 +20,6 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from confluent_kafka import Producer
 from rich.console import Console
 
 from herald import kafka, runs
@@ -37,6 +36,7 @@ from herald.incidents import check as check_incidents
 from herald.report import print_summary, report
 from herald.report import recorded as recorded_count
 from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import publish_url
 from herald.runtime.launcher import Launcher, RunDatabase, incident_actions
 from herald.runtime.processes import (
     ProcessGroup,
@@ -234,7 +234,7 @@ def simulate(
     database = RunDatabase(settings, home)  # the embedded one starts in the background
     group = ProcessGroup()
     timeline = Timeline(list(incidents))
-    stack_stops: list[Callable[[], None]] = []
+    stack_stops: list[Callable[[], object]] = []
     try:
         ks = settings.kafka
         if ks.bootstrap is None:
@@ -242,9 +242,10 @@ def simulate(
             ks = broker.client_settings(ks)
         kafka.wait_for_broker(ks, stop=stop.is_set)
         kafka.ensure_topics(ks)
-        submitter: Producer | None = runs.submitter(
-            ks
-        )  # gets its producer id while the services start
+        # Made now, it has its producer id by the time the run is submitted. Closed with the
+        # run (stack_stops run first): the broker waits for open connections when it stops.
+        submitter = runs.submitter(ks)
+        stack_stops.append(submitter.close)
         live = settings.model_copy(update={"kafka": ks})
         settings_file = run_dir / "settings.json"
         settings_file.write_text(resolved_json(live))
@@ -267,7 +268,6 @@ def simulate(
         # partitions, so that no message waits in a topic for a group join.
         _wait_until_ready(group, ready, len(live.senders) + 2, stop)
         runs.submit(ks, request, producer=submitter)
-        submitter = None  # its connection closed now: the broker stops at once at the end
         if web_url is not None:
             _announce_page(url, request.run_id, f"{web_url}/runs/{request.run_id}", console)
         timeline.actions = incident_actions(launcher, database)
@@ -304,9 +304,7 @@ def _with_database(live: Settings, url: str, settings_file: Path, url_file: Path
     file (for services started later) and the URL file the recorder waits for."""
     live = live.model_copy(update={"database": live.database.model_copy(update={"url": url})})
     settings_file.write_text(resolved_json(live))
-    part = url_file.with_name(url_file.name + ".part")
-    part.write_text(url)
-    part.replace(url_file)  # atomic: the waiting recorder never reads half a URL
+    publish_url(url_file, url)
     return live
 
 
@@ -346,7 +344,7 @@ def _start_services(
     )
 
 
-def _serve_web(live: Settings, stops: list[Callable[[], None]]) -> str:
+def _serve_web(live: Settings, stops: list[Callable[[], object]]) -> str:
     """Serve the web monitor in a thread (its stop added to ``stops``); its base URL."""
     from herald.web.server import serve
 

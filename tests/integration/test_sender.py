@@ -52,13 +52,7 @@ def test_each_message_yields_exactly_one_result(
         {"mean_wait_time": 0.002, "failure_rate": 0.25, "max_in_flight": 200},
     )
     n = 4000
-    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("exact", n))
-    svc = ServiceThread(sender.run, s, sender_id=0)
-    try:
-        msgs = read_topic(s, contracts.RESULTS.qualified(namespace), n)
-    finally:
-        assert svc.join() == 0
-    results: list[SmsResult] = decode_all(msgs, SmsResult)
+    results = send_all(s, "exact", n)
     assert len(results) == n
     assert {r.message_id for r in results} == {f"exact-{i}" for i in range(n)}
     assert {r.sender_id for r in results} == {0}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import atexit
 import logging
 import subprocess
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -13,6 +15,28 @@ from herald.errors import StorageError
 logger = logging.getLogger(__name__)
 
 DATABASE = "herald"
+
+
+def publish_url(path: Path, url: str) -> None:
+    """Write the database URL for a process waiting in :func:`await_url` (atomically: the
+    file never exists half written)."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(url)
+    part.replace(path)
+
+
+def await_url(path: Path, timeout: float, stop: threading.Event) -> str | None:
+    """The database URL :func:`publish_url` writes to ``path``; None if stopped first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise StorageError(
+                f"no database URL in {path} after {timeout:g}s "
+                "(database.connect_timeout_secs); did the database start?"
+            )
+        if stop.wait(0.05):
+            return None
+    return path.read_text().strip()
 
 
 class EmbeddedDatabase:

@@ -565,7 +565,7 @@ def _tail(path: Path, lines: int) -> list[str]:
 
 def database_main(argv: Sequence[str] | None = None) -> int:
     """The supervised database: start the embedded Postgres, write its URL, stop on SIGTERM."""
-    from herald.runtime.database import EmbeddedDatabase
+    from herald.runtime.database import EmbeddedDatabase, publish_url
 
     p = argparse.ArgumentParser(prog="herald.runtime.local_stack database")
     p.add_argument("data_dir", type=Path)
@@ -578,7 +578,7 @@ def database_main(argv: Sequence[str] | None = None) -> int:
     db = EmbeddedDatabase(args.data_dir).start()
     try:
         assert db.url is not None
-        args.url_file.write_text(db.url)
+        publish_url(args.url_file, db.url)
         logger.info("embedded Postgres up in %s", args.data_dir)
         stop.wait()
     finally:

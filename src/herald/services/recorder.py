@@ -28,6 +28,7 @@ from herald.config import DatabaseSettings, Settings
 from herald.contracts import RunRequest, SmsResult
 from herald.db.pg import conninfo, safe_url, wait_for_database
 from herald.errors import StorageError
+from herald.runtime.database import await_url
 from herald.services import _common
 from herald.services.dlq import DeadLetters
 
@@ -216,21 +217,6 @@ def _totals(rows: Any) -> Totals:
     return totals
 
 
-def await_url_file(path: Path, timeout: float, stop: threading.Event) -> str | None:
-    """The database URL written to ``path`` by whoever starts the database (None if
-    stopped first)."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise StorageError(
-                f"no database URL in {path} after {timeout:g}s "
-                "(database.connect_timeout_secs); did the database start?"
-            )
-        if stop.wait(0.05):
-            return None
-    return path.read_text().strip()
-
-
 def run(
     settings: Settings,
     *,
@@ -264,7 +250,7 @@ def _database_url(db: DatabaseSettings, url_file: Path | None, stop: threading.E
     """The database URL once the database answers; None if stopped before."""
     url = db.url
     if url is None and url_file is not None:
-        url = await_url_file(url_file, db.connect_timeout_secs, stop)
+        url = await_url(url_file, db.connect_timeout_secs, stop)
     if url is not None:
         wait_for_database(url, db.connect_timeout_secs, stop=stop.is_set)
     return url

@@ -229,7 +229,7 @@ class Sender:
                     continue
             try:
                 left = state.producer.flush(5)
-            except:  # noqa: E722 - a fenced producer raises its fatal KafkaError, no exception class
+            except Exception:  # a fenced producer's fatal error; the partition is gone anyway
                 logger.info("sender %d: partition %d's producer was fenced", self.sender_id, p)
                 continue
             if left:
@@ -328,9 +328,13 @@ class Sender:
                 self._fail(p, state, exc)
 
     def _release_done(self, state: _Partition) -> None:
+        # On a KafkaException the partition's state is discarded (see _fail): the counts
+        # below are kept only when every record of the batch was produced.
         producer, pending = state.producer, state.pending
+        released = 0
+        entry = None
         while pending and pending[0][DONE]:
-            entry = pending[0]
+            entry = pending.popleft()
             while True:
                 try:
                     if entry[HEADERS] is None:
@@ -342,8 +346,9 @@ class Sender:
                     break
                 except BufferError:
                     producer.poll(0.05)
-            pending.popleft()
-            state.txn_records += 1
+            released += 1
+        if entry is not None:
+            state.txn_records += released
             state.released = entry[OFFSET] + 1
         producer.poll(0)
 

@@ -55,8 +55,7 @@ class WebState:
         self.broker.close()
         self.engine.dispose()
         if self._submitter is not None:
-            self._submitter.flush(5)
-            self._submitter = None  # closes its connections
+            self._submitter.close()
 
 
 def state(app: Flask | None = None) -> WebState:
