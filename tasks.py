@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ PY = sys.executable
 
 @task(
     help={
+        "scenario": "the scenario to run (default producer.scenario: sms)",
         "messages": "messages in the run (default 10,000, or producer.num_messages)",
         "senders": "number of sender processes (default: the configured list, 4)",
         "mean_wait": "mean simulated send time of every sender, seconds",
@@ -44,11 +44,13 @@ PY = sys.executable
         "timeout": "give up after this many seconds",
         "incident": "KIND:SERVICE@START[-END] or db-outage@START-END, repeatable "
         "(kill, crash, restart, pause; e.g. kill:sender-2@3s)",
+        "no_restart": "do not restart a service that exits unplanned (default: restart it)",
     },
     iterable=["incident"],
 )
 def run(
     c: Context,
+    scenario: str | None = None,
     messages: int | None = None,
     senders: int | None = None,
     mean_wait: float | None = None,
@@ -63,6 +65,7 @@ def run(
     monitor: str | None = None,
     timeout: float | None = None,
     incident: list[str] | None = None,
+    no_restart: bool = False,
 ) -> None:
     """Run one complete simulation end to end: live progress, final report."""
     from herald.sim import SimOptions, run_cli
@@ -72,6 +75,7 @@ def run(
     code = run_cli(
         SimOptions(
             config=Path(config) if config else None,
+            scenario=scenario,
             messages=_number(int, "messages", messages),
             senders=_number(int, "senders", senders),
             mean_wait=_number(float, "mean-wait", mean_wait),
@@ -85,6 +89,7 @@ def run(
             json_path=Path(json) if json else None,
             timeout=_number(float, "timeout", timeout),
             incidents=tuple(incident or ()),
+            no_restart=no_restart,
         )
     )
     if code:
@@ -241,39 +246,49 @@ def gen_api_spec(c: Context, fmt: str = "json") -> None:
 @task
 def lint(c: Context) -> None:
     """ruff check and ruff format --check."""
-    c.run(f"{PY} -m ruff check src tests benchmarks tasks.py", pty=False)
-    c.run(f"{PY} -m ruff format --check src tests benchmarks tasks.py", pty=False)
+    paths = ["src", "tests", "benchmarks", "tasks.py"]
+    c.run(shlex.join([PY, "-m", "ruff", "check", *paths]), pty=False)
+    c.run(shlex.join([PY, "-m", "ruff", "format", "--check", *paths]), pty=False)
 
 
 @task(name="type-check")
 def type_check(c: Context) -> None:
     """mypy, strict, on src/."""
-    c.run(f"{PY} -m mypy", pty=False)
+    c.run(shlex.join([PY, "-m", "mypy"]), pty=False)
+
+
+def _pytest(c: Context, *args: str) -> None:
+    from herald.tools import ensure_browser
+
+    ensure_browser(print)
+    argv = [PY, "-m", "pytest", *args]
+    c.run(shlex.join(argv), pty=False, env={"PYTHONUNBUFFERED": "1"})
 
 
 @task(help={"k": "only tests matching this expression", "m": "only tests with this marker"})
 def tests(c: Context, k: str = "", m: str = "") -> None:
     """Run every test tier (unit, integration, e2e) without coverage."""
-    args = (f" -k {k!r}" if k else "") + (f" -m {m!r}" if m else "")
-    c.run(f"{PY} -m pytest{args}", pty=False)
+    _pytest(c, *(["-k", k] if k else []), *(["-m", m] if m else []))
 
 
 @task
 def coverage(c: Context) -> None:
-    """Run every test with coverage (subprocesses included); fail under 95%."""
+    """Run every test with coverage (subprocesses included); fail under 95%.
+
+    First makes sure the browser tests' Chromium is there (Debian's chromium and
+    chromium-driver, installed when it can be), so that this is all a fresh machine needs.
+    """
     for stale in ROOT.glob(".coverage*"):
         stale.unlink()
     # pytest-cov measures the service processes the tests start, too (they inherit its
     # environment and exit cleanly on SIGTERM, which writes their data).
-    c.run(
-        f"{PY} -m pytest --cov=herald --cov-report=term-missing:skip-covered --cov-fail-under=95",
-        pty=False,
-    )
+    _pytest(c, "--cov=herald", "--cov-report=term-missing:skip-covered", "--cov-fail-under=95")
 
 
 # -- stack ----------------------------------------------------------------------------------
 
 _PROFILES = "all, dev, testing or cluster"
+SEED_HELP = "seed data (default: the sample file shipped in the package, herald/data/seed.json)"
 
 
 def _settings() -> Settings:
@@ -421,9 +436,9 @@ def logs(c: Context, service: str | None = None, follow: bool = False, lines: in
 @task(name="build-service", help={"service": "a herald service (producer, sender, web, ...)"})
 def build_service(c: Context, service: str) -> None:
     """Build the image of a herald service (one image serves them all); needs Docker."""
-    from herald.runtime.stack import HERALD_SERVICES
+    from herald.runtime.stack import stack_services
 
-    names = [s.name for s in HERALD_SERVICES]
+    names = [s.name for s in stack_services()]
     if service not in names:
         raise Exit(f"no herald service {service!r}; choose one of {', '.join(names)}", code=2)
     if not _docker():
@@ -434,7 +449,7 @@ def build_service(c: Context, service: str) -> None:
 # -- seed -----------------------------------------------------------------------------------
 
 
-@task(name="database", help={"file": "seed data (default seed/seed.json)"})
+@task(name="database", help={"file": SEED_HELP})
 def seed_database(c: Context, file: str = "") -> None:
     """Write sample runs and outcomes to Postgres (again: nothing is duplicated)."""
     from herald.db.engine import migrate as upgrade
@@ -452,7 +467,7 @@ def seed_database(c: Context, file: str = "") -> None:
     print(f"seeded {counts['runs']} runs, {counts['outcomes']} outcomes")
 
 
-@task(name="kafka", help={"file": "seed data (default seed/seed.json)"})
+@task(name="kafka", help={"file": SEED_HELP})
 def seed_kafka(c: Context, file: str = "") -> None:
     """Publish sample records on every topic (valid against the AsyncAPI schemas)."""
     from herald.seed import load_seed
@@ -484,8 +499,8 @@ def _running_stack_value(field: str) -> str | None:
 )
 def bench(c: Context, repeat: int = 3, quick: bool = False) -> None:
     """Run the benchmarks in benchmarks/ and write docs/benchmarks.md."""
-    args = f" --repeat {repeat}" + (" --quick" if quick else "")
-    c.run(f"{PY} {ROOT / 'benchmarks' / 'run.py'}{args}", pty=False)
+    argv = [PY, str(ROOT / "benchmarks" / "run.py"), "--repeat", str(repeat)]
+    c.run(shlex.join(argv + (["--quick"] if quick else [])), pty=False)
 
 
 ns = Collection()
@@ -499,4 +514,3 @@ ns.add_collection(Collection("seed", seed_database, seed_kafka))
 bench_ns = Collection("bench")
 bench_ns.add_task(bench, name="run")
 ns.add_collection(bench_ns)
-os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -63,7 +63,7 @@ def measure(messages: int, workdir: Path, timeout: float = 600.0) -> ProducerRun
             ready_rss = sampler.seen[proc.pid].peak_rss
             submit = [HERALD, "submit", "--config", str(config), "--messages", str(messages)]
             run_id = run_checked(submit, env=env, timeout=60).strip()
-            done = re.compile(rf"run {run_id}: \d+ messages acknowledged in ([0-9.]+)s")
+            done = re.compile(rf"run {run_id}: \d+ records acknowledged in ([0-9.]+)s")
             wait_for(lambda: done.search(log_path.read_text()) is not None, timeout,
                      f"run {run_id} of {messages} messages not produced")  # fmt: skip
             sampler.sample()

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -26,8 +25,10 @@ import yaml  # type: ignore[import-untyped]  # no stubs among the dependencies
 
 from herald import contracts
 from herald.config import KafkaSettings
-from herald.contracts import DLQ, OUTBOUND, RESULTS, RUNS, RunRequest, SmsMessage, SmsResult, Topic
+from herald.contracts import CONTROL, DLQ, RUNS, RunCompleted, RunFigures, ServiceEvent, Topic
 from herald.errors import ConfigError, HeraldError
+from herald.scenarios import base
+from herald.services import registry
 
 ASYNCAPI_VERSION: Final = "3.0.0"
 KAFKA_BINDING_VERSION: Final = "0.5.0"
@@ -38,147 +39,22 @@ TEMPLATE: Final = "@asyncapi/html-template"
 Format = Literal["json", "yaml"]
 _S = TypeVar("_S", bound=msgspec.Struct)
 
-_CHANNEL_IDS: Final = {RUNS.name: "runs", OUTBOUND.name: "outbound", RESULTS.name: "results"}
-_CHANNEL_IDS[DLQ.name] = "dlq"
-_TAGS: Final = {
-    RUNS.name: "control",
-    OUTBOUND.name: "work",
-    RESULTS.name: "facts",
-    DLQ.name: "dead letters",
-}
 DEAD_LETTER: Final = "DeadLetter"
-
-
-@dataclass(frozen=True)
-class _Operation:
-    id: str
-    action: Literal["send", "receive"]
-    topic: Topic
-    who: str
-    summary: str
-    description: str
-    group_role: str | None = None
-
-
-OPERATIONS: Final = (
-    _Operation(
-        "submitRun",
-        "send",
-        RUNS,
-        "web API, CLI",
-        "The web API, `herald submit` and `sim.run` ask for a run.",
-        "One record per run, keyed by its `run_id`, acknowledged by the broker before the "
-        "caller reports the run id.",
-    ),
-    _Operation(
-        "produceRun",
-        "receive",
-        RUNS,
-        "producer",
-        "The producer turns each run request into `messages` SMS messages.",
-        "Its offset is committed only after every message of the run is acknowledged, so a "
-        "producer stopped mid-run leaves the request to the next one, which produces the same "
-        "ids and content again (the seed is in the request). An invalid request goes to the "
-        "dead-letter topic.",
-        "producers",
-    ),
-    _Operation(
-        "recordRun",
-        "receive",
-        RUNS,
-        "recorder",
-        "The recorder keeps each run in Postgres (`runs`).",
-        "",
-        "recorders",
-    ),
-    _Operation(
-        "monitorRuns",
-        "receive",
-        RUNS,
-        "monitor",
-        "The monitor learns each run's expected count.",
-        "It `assign()`s every partition and reads from the beginning: no consumer group.",
-    ),
-    _Operation(
-        "sendSms",
-        "send",
-        OUTBOUND,
-        "producer",
-        "The producer publishes a run's messages.",
-        "Idempotent producer, `acks=all`, keyed by message id: messages spread over every "
-        "partition.",
-    ),
-    _Operation(
-        "deliverSms",
-        "receive",
-        OUTBOUND,
-        "senders",
-        "Senders deliver the messages, as one consumer group.",
-        "`read_committed`, cooperative-sticky assignment. Each message is consumed, its "
-        "delivery simulated, and its result produced in one Kafka transaction together with "
-        "the consumed offset: exactly one result per message, even when a sender dies.",
-        "senders",
-    ),
-    _Operation(
-        "publishResult",
-        "send",
-        RESULTS,
-        "senders",
-        "Each sender publishes one result per message, in Kafka transactions.",
-        "One transactional producer per consumed partition, id `herald-sender-p{partition}` "
-        "(`{namespace}.herald-sender-p{partition}` under a namespace): whoever takes a "
-        "partition over fences its previous owner. Results of a partition are released in "
-        "offset order. Read them with `isolation.level=read_committed`, and count a message "
-        "once by `run_id` and `seq`: a broker that shows aborted transactions' records (the "
-        "embedded one does) may deliver a result twice.",
-    ),
-    _Operation(
-        "recordResult",
-        "receive",
-        RESULTS,
-        "recorder",
-        "The recorder writes each result to Postgres (`outcomes`), idempotently.",
-        "Upsert on `message_id`; offsets are committed after the database commit.",
-        "recorders",
-    ),
-    _Operation(
-        "monitorResults",
-        "receive",
-        RESULTS,
-        "monitor",
-        "The monitor aggregates results into the live view.",
-        "It `assign()`s every partition and reads from the beginning: no consumer group. "
-        "It counts each `(run_id, seq)` once.",
-    ),
-    _Operation(
-        "deadLetter",
-        "send",
-        DLQ,
-        "producer, senders, recorder",
-        "Records that cannot be processed go to the dead-letter topic, unchanged.",
-        "The value and key are the original record's; the headers say why and where from. "
-        "A value over 900,000 bytes is cut to its first 900,000 (the reason says so), so that "
-        "the dead letter itself stays under the 1 MB record limit.",
-    ),
-    _Operation(
-        "monitorDeadLetters",
-        "receive",
-        DLQ,
-        "monitor",
-        "The monitor counts dead letters.",
-        "It `assign()`s every partition and reads from the beginning: no consumer group.",
-    ),
-)
+RUN_REQUEST: Final = "RunRequest"
+CONTROL_EVENT: Final = "ControlEvent"
 
 _OVERVIEW: Final = """\
-herald simulates SMS delivery over Kafka. Its services meet only on these topics, so the
-topics are its API: this document is generated from `herald.contracts` (the one definition
-the services serialise and validate with) by `poetry run invoke app.gen-asyncapi-spec`.
+herald generates, runs and measures message workloads over Kafka. Its services meet only on
+these topics, so the topics are its API: this document is generated from the contracts in
+the code (`herald.contracts` and each scenario's module under `herald.scenarios`, the one
+definition the services serialise and validate with) and from the service registry, by
+`poetry run invoke app.gen-asyncapi-spec`.
 
 ```
-web / CLI -> herald.runs -> producer -> herald.sms.outbound -> senders (consumer group)
-                                                                  |  (transactions)
-         monitor, recorder <- herald.sms.results <----------------+
+web / CLI -> herald.runs -> producer -> herald.<scenario>.<work> -> workers (consumer group)
+                                                                      |  (transactions)
+         monitor, recorder <- herald.<scenario>.results <-------------+
+ every service, the recorder (run complete), the monitor (figures) -> herald.control
  records that cannot be processed -> herald.dlq (reason and source in headers)
 ```
 
@@ -187,20 +63,20 @@ web / CLI -> herald.runs -> producer -> herald.sms.outbound -> senders (consumer
   replays are harmless when writes are idempotent on it.
 * With `kafka.namespace` set (`HERALD_KAFKA_NAMESPACE`), every topic, consumer group and
   transactional id is prefixed with `{namespace}.` (tests and tenants sharing a cluster).
+* A run request names its scenario (`scenario`; `sms` when absent) and carries that
+  scenario's parameters.
 
 ### Writing a new consumer of results
 
-Subscribe to `herald.sms.results` with your own `group.id`, `isolation.level=read_committed`
-(results are written in Kafka transactions) and `auto.offset.reset=earliest`. Each message
-has exactly one committed result; make your writes idempotent on `message_id` (the key) and
-commit offsets after your writes are durable. Decode with the `SmsResult` schema below:
-unknown fields are rejected by herald's own decoder, so a new field is a new contract
-version. Timestamps are RFC 3339, UTC.
+Subscribe to a scenario's results topic (e.g. `herald.sms.results`) with your own
+`group.id`, `isolation.level=read_committed` (results are written in Kafka transactions)
+and `auto.offset.reset=earliest`. Each message has exactly one committed result; make your
+writes idempotent on its message id (the key) and commit offsets after your writes are
+durable. Decode with the result's schema below: unknown fields are rejected by herald's own
+decoder, so a new field is a new contract version. Timestamps are RFC 3339, UTC.
 """
 
 # Fixed example values: the committed document must not change from one run to the next.
-_EXAMPLE_RUN_ID: Final = "7f3a9c2e41b0"
-_EXAMPLE_SEED: Final = 42
 _EXAMPLE_TIME: Final = datetime(2025, 1, 15, 9, 30, tzinfo=UTC)
 
 
@@ -214,108 +90,93 @@ def _plain(value: msgspec.Struct) -> dict[str, Any]:
     return result
 
 
+def _control_examples() -> list[tuple[str, str, object]]:
+    ready = _checked(
+        ServiceEvent(
+            service="sender",
+            instance="sender-2",
+            host="worker-1",
+            pid=4242,
+            state="ready",
+            at=_EXAMPLE_TIME,
+            partitions=["herald.sms.outbound[4]", "herald.sms.outbound[5]"],
+        )
+    )
+    done = _checked(
+        RunCompleted(
+            run_id="7f3a9c2e41b0",
+            scenario="sms",
+            expected=10_000,
+            counts={"failed": 982, "sent": 9018},
+            at=_EXAMPLE_TIME + timedelta(seconds=3),
+        )
+    )
+    figures = _checked(
+        RunFigures(
+            run_id="7f3a9c2e41b0",
+            complete=True,
+            figures={"total": 10_000, "sent": 9018, "failed": 982, "duplicates_ignored": 0},
+            at=_EXAMPLE_TIME + timedelta(seconds=3),
+        )
+    )
+    return [
+        ("ready", "A sender holds its first partitions", _plain(ready)),
+        ("run-completed", "The recorder stored the run's last outcome", _plain(done)),
+        ("run-figures", "The monitor saw the run's last result", _plain(figures)),
+    ]
+
+
 def example_records() -> dict[str, list[tuple[str, str, object]]]:
     """Valid example payloads of each JSON message: ``{message: [(name, summary, value)]}``."""
-    from herald.scenarios.sms import SmsGenerator
-    from herald.services.sender import FAILURE_REASONS
-
-    request = _checked(
-        RunRequest(
-            run_id=_EXAMPLE_RUN_ID,
-            messages=10_000,
-            seed=_EXAMPLE_SEED,
-            requested_at=_EXAMPLE_TIME,
-        )
-    )
-    paced = msgspec.structs.replace(request, run_id="5b61d0e8a9c3", rate=500.0)
-    generated = list(SmsGenerator(_EXAMPLE_RUN_ID, _EXAMPLE_SEED).messages(2))
-    sms = [
-        _checked(msgspec.structs.replace(m, created_at=_EXAMPLE_TIME + timedelta(seconds=0.5)))
-        for m in generated
-    ]
-    received = sms[0].created_at + timedelta(milliseconds=200)
-    sent = _checked(
-        SmsResult(
-            message_id=sms[0].id,
-            run_id=sms[0].run_id,
-            seq=sms[0].seq,
-            sender_id=2,
-            status="sent",
-            latency_ms=84.25,
-            attempts=1,
-            created_at=sms[0].created_at,
-            received_at=received,
-            completed_at=received + timedelta(milliseconds=84.25),
-        )
-    )
-    failed = _checked(
-        msgspec.structs.replace(
-            sent,
-            message_id=sms[1].id,
-            seq=sms[1].seq,
-            status="failed",
-            latency_ms=312.5,
-            attempts=3,
-            completed_at=received + timedelta(milliseconds=312.5),
-            failure_reason=FAILURE_REASONS[0],
-        )
-    )
-    return {
-        "RunRequest": [
-            ("unpaced", "10,000 messages as fast as the broker takes them", _plain(request)),
-            ("paced", "The same, at most 500 messages/s", _plain(paced)),
-        ],
-        "SmsMessage": [("message", "Message 0 of a run", _plain(sms[0]))],
-        "SmsResult": [
-            ("sent", "Delivered at the first attempt", _plain(sent)),
-            ("failed", "Failed after three attempts", _plain(failed)),
-        ],
-    }
+    out: dict[str, list[tuple[str, str, object]]] = {RUN_REQUEST: [], CONTROL_EVENT: []}
+    for scenario in base.scenarios().values():
+        for type_name, examples in scenario.examples().items():
+            target = RUN_REQUEST if type_name == scenario.request_type.__name__ else type_name
+            out.setdefault(target, []).extend(
+                (ex.name, ex.summary, _plain(ex.value)) for ex in examples
+            )
+    out[CONTROL_EVENT] = _control_examples()
+    return out
 
 
 def _dead_letter_example() -> tuple[str, dict[str, str]]:
-    """A record a sender could not decode, and the headers it dead-letters it with."""
-    from herald.services.dlq import MAX_REASON
-
-    sms = example_records()["SmsMessage"][0][2]
-    assert isinstance(sms, dict)
-    # An empty text. (Not a bad phone: msgspec's message for a pattern holds "$'", which the
-    # HTML generator's JavaScript string replace would mangle.)
-    bad = json.dumps({**sms, "text": ""}, separators=(",", ":"))
+    """A record a worker could not decode, and the headers it dead-letters it with."""
+    scenario = next(s for s in base.scenarios().values() if s.worker is not None)
+    assert scenario.worker is not None
+    work = scenario.worker.work
+    assert work.payload is not None
+    message = example_records()[work.payload.__name__][0][2]
+    assert isinstance(message, dict)
+    # Its first field left out. (A field that breaks a pattern would do too, but msgspec's
+    # message for a pattern holds "$'", which the HTML generator's JavaScript would mangle.)
+    first = msgspec.structs.fields(work.payload)[0].encode_name
+    bad = json.dumps({k: v for k, v in message.items() if k != first}, separators=(",", ":"))
     try:
-        msgspec.json.decode(bad, type=SmsMessage)
+        msgspec.json.decode(bad, type=work.payload)
     except msgspec.ValidationError as exc:
-        reason = f"{type(exc).__name__}: {exc}"[:MAX_REASON]
+        reason = f"{type(exc).__name__}: {exc}"[: contracts.DLQ_MAX_REASON]
     else:  # pragma: no cover - the example is invalid by construction
         raise AssertionError("the dead-letter example decoded")
     headers = {
         contracts.DLQ_REASON: reason,
-        contracts.DLQ_TOPIC: OUTBOUND.name,
+        contracts.DLQ_TOPIC: work.name,
         contracts.DLQ_PARTITION: "3",
         contracts.DLQ_OFFSET: "1041",
-        contracts.DLQ_SERVICE: "sender-0",
+        contracts.DLQ_SERVICE: f"{scenario.worker.service}-0",
     }
     return bad, headers
 
 
 def _dead_letter_headers() -> dict[str, Any]:
-    from herald.services.dlq import MAX_REASON
-
     digits = {"type": "string", "pattern": "^[0-9]+$"}
     return {
         "type": "object",
         "description": "Kafka record headers; each value is UTF-8 text.",
-        "required": [
-            contracts.DLQ_REASON,
-            contracts.DLQ_TOPIC,
-            contracts.DLQ_PARTITION,
-            contracts.DLQ_OFFSET,
-            contracts.DLQ_SERVICE,
-        ],
+        "required": list(contracts.DLQ_HEADERS),
         "properties": {
             contracts.DLQ_REASON: {
                 "type": "string",
-                "maxLength": MAX_REASON,
+                "maxLength": contracts.DLQ_MAX_REASON,
                 "description": "Why the record could not be processed (the decoder's error).",
             },
             contracts.DLQ_TOPIC: {
@@ -327,7 +188,7 @@ def _dead_letter_headers() -> dict[str, Any]:
             contracts.DLQ_OFFSET: {**digits, "description": "Its offset."},
             contracts.DLQ_SERVICE: {
                 "type": "string",
-                "pattern": "^(producer|recorder|sender-[0-9]+)$",
+                "pattern": registry.dead_letter_service_pattern(),
                 "description": "The service that dead-lettered it.",
             },
         },
@@ -338,22 +199,40 @@ def _key_schema(topic: Topic) -> dict[str, Any]:
     if topic is RUNS:
         schema = msgspec.json.schema(contracts.RunId)
         schema["description"] = "The run id (`run_id`)."
+    elif topic is CONTROL:
+        return {"type": "string", "description": "The service instance, or the run id."}
     elif topic is DLQ:
         return {"description": "The original record's key, unchanged (may be absent)."}
     else:
         schema = msgspec.json.schema(contracts.MessageId)
-        schema["description"] = "The message id (`id` of the message, `message_id` of a result)."
+        schema["description"] = "The message id (`id` of a message, `message_id` of a result)."
     return schema
 
 
 def _message_name(topic: Topic) -> str:
+    if topic is RUNS:
+        return RUN_REQUEST
+    if topic is CONTROL:
+        return CONTROL_EVENT
     return topic.payload.__name__ if topic.payload is not None else DEAD_LETTER
+
+
+def _channel_id(topic: Topic) -> str:
+    """``herald.runs`` -> ``runs``; ``herald.sms.outbound`` -> ``smsOutbound``."""
+    first, *rest = topic.name.split(".")[1:]
+    return first + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+_SUMMARIES: Final = {
+    RUN_REQUEST: "A request to run a workload: its scenario and that scenario's parameters.",
+    CONTROL_EVENT: "A service's lifecycle, a run's completion, or a monitor's figures.",
+}
 
 
 def _message(topic: Topic, examples: dict[str, list[tuple[str, str, object]]]) -> dict[str, Any]:
     name = _message_name(topic)
     bindings = {"kafka": {"key": _key_schema(topic), "bindingVersion": KAFKA_BINDING_VERSION}}
-    if topic.payload is None:
+    if name == DEAD_LETTER:
         value, headers = _dead_letter_example()
         return {
             "name": name,
@@ -363,28 +242,31 @@ def _message(topic: Topic, examples: dict[str, list[tuple[str, str, object]]]) -
             "headers": _dead_letter_headers(),
             "payload": {
                 "description": "The original record's value, byte for byte: possibly not JSON, "
-                "possibly not UTF-8; cut to its first 900,000 bytes when longer."
+                f"possibly not UTF-8; cut to its first {contracts.DLQ_MAX_VALUE:,} bytes when "
+                "longer."
             },
             "bindings": bindings,
             "examples": [
                 {
-                    "name": "empty-text",
-                    "summary": "A message a sender could not decode",
+                    "name": "missing-field",
+                    "summary": "A message a worker could not decode",
                     "headers": headers,
                     "payload": value,
                 }
             ],
         }
+    assert topic.payload is not None or name == CONTROL_EVENT
+    summary = _SUMMARIES.get(name) or (topic.payload.__doc__ or "").strip().splitlines()[0]
     return {
         "name": name,
         "title": name,
-        "summary": (topic.payload.__doc__ or "").strip().splitlines()[0],
+        "summary": summary,
         "contentType": "application/json",
         "payload": {"$ref": f"#/components/schemas/{name}"},
         "bindings": bindings,
         "examples": [
-            {"name": ex_name, "summary": summary, "payload": value}
-            for ex_name, summary, value in examples[name]
+            {"name": ex_name, "summary": ex_summary, "payload": value}
+            for ex_name, ex_summary, value in examples[name]
         ],
     }
 
@@ -445,43 +327,70 @@ def _security_schemes() -> dict[str, Any]:
     }
 
 
+def _schemas() -> dict[str, Any]:
+    """Every payload's JSON Schema; the run request and the control event are unions."""
+    requests = tuple(s.request_type for s in base.scenarios().values())
+    payloads = tuple(t.payload for t in kafka_topics() if t.payload is not None and t is not RUNS)
+    _, schemas = msgspec.json.schema_components(
+        (*requests, *payloads, *contracts.CONTROL_EVENTS),
+        ref_template="#/components/schemas/{name}",
+    )
+    ref = "#/components/schemas/{}"
+    schemas[RUN_REQUEST] = {
+        "description": "A run request: one of the scenarios' (by `scenario`; `sms` when absent).",
+        "oneOf": [{"$ref": ref.format(r.__name__)} for r in requests],
+    }
+    schemas[CONTROL_EVENT] = {
+        "description": "One control event, by `type`.",
+        "oneOf": [{"$ref": ref.format(e.__name__)} for e in contracts.CONTROL_EVENTS],
+        "discriminator": "type",  # AsyncAPI schemas name the property (not OpenAPI's object)
+    }
+    return dict(sorted(schemas.items()))
+
+
+def kafka_topics() -> tuple[Topic, ...]:
+    """Every topic the document describes: the platform's and every scenario's."""
+    return (RUNS, *base.all_topics(), CONTROL, DLQ)
+
+
 def document() -> dict[str, Any]:
     """The AsyncAPI 3 document: servers, channels, operations, messages and schemas."""
     kafka_fields = KafkaSettings.model_fields
     partitions = kafka_fields["partitions"].default
     replicas = kafka_fields["replication_factor"].default
-    structs = tuple(t.payload for t in contracts.ALL_TOPICS if t.payload is not None)
-    _, schemas = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
     examples = example_records()
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
-    for topic in contracts.ALL_TOPICS:
+    for topic in kafka_topics():
         name = _message_name(topic)
         messages[name] = _message(topic, examples)
-        channels[_CHANNEL_IDS[topic.name]] = {
+        count = topic.partitions or partitions
+        source = "" if topic.partitions else f"`kafka.partitions` ({partitions} by default)"
+        channels[_channel_id(topic)] = {
             "address": topic.name,
             "title": topic.name,
             "description": f"{topic.description} Key: {topic.key}. Partitions: "
-            f"`kafka.partitions` ({partitions} by default); replication factor: "
+            f"{source or count}; replication factor: "
             f"`kafka.replication_factor` ({replicas} by default, 3 on a cluster).",
-            "tags": [{"name": _TAGS[topic.name]}],
+            "tags": [{"name": topic.tag}],
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "bindings": {
                 "kafka": {
                     "topic": topic.name,
-                    "partitions": partitions,
+                    "partitions": count,
                     "replicas": replicas,
                     "bindingVersion": KAFKA_BINDING_VERSION,
                 }
             },
         }
     operations: dict[str, Any] = {}
-    for op in OPERATIONS:
-        channel = _CHANNEL_IDS[op.topic.name]
+    for service, op in registry.operations():
+        channel = _channel_id(op.topic)
+        who = service.name if service is not None else "every service"
         operation: dict[str, Any] = {
             "action": op.action,
             "channel": {"$ref": f"#/channels/{channel}"},
-            "title": f"{op.who}: {op.action} {op.topic.name}",
+            "title": f"{who}: {op.action} {op.topic.name}",
             "summary": op.summary,
         }
         if op.description:
@@ -502,6 +411,7 @@ def document() -> dict[str, Any]:
                 }
             }
         operations[op.id] = operation
+    tags = list(dict.fromkeys(t.tag for t in kafka_topics()))
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "id": "urn:herald:topics",
@@ -509,14 +419,14 @@ def document() -> dict[str, Any]:
             "title": "herald topics",
             "version": version("herald"),
             "description": _OVERVIEW,
-            "tags": [{"name": tag} for tag in _TAGS.values()],
+            "tags": [{"name": tag} for tag in tags],
         },
         "defaultContentType": "application/json",
         "servers": _servers(),
         "channels": channels,
         "operations": operations,
         "components": {
-            "schemas": schemas,
+            "schemas": _schemas(),
             "messages": messages,
             "securitySchemes": _security_schemes(),
         },

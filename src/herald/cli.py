@@ -1,4 +1,5 @@
-"""``herald <service>``: one subcommand per service, each its own OS process."""
+"""``herald <command>``: one subcommand per service of the registry, each its own OS process,
+and the tools."""
 
 from __future__ import annotations
 
@@ -6,46 +7,53 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-USAGE = """usage: herald <command> [options]
-
-services (each runs until SIGTERM/SIGINT):
-  producer            run requests -> SMS messages
-  sender --id N       one member of the senders' consumer group
-  monitor             live progress from the results stream
-  recorder            results -> Postgres outcomes
-  web                 REST API, OpenAPI docs and the live dashboard (http://127.0.0.1:8000)
-
-tools:
-  sim                 one complete run end to end (what `invoke sim.run` calls)
-  submit              ask for a run on herald.runs
-  migrate             apply the database migrations
-
-`herald <command> --help` for a command's options."""
-
-
-# command -> (module, function): imported on use, so a service starts without the others'
-# dependencies (start-up time is what a run's first result waits for).
-COMMANDS = {
-    "producer": ("herald.services.producer", "main"),
-    "sender": ("herald.services.sender", "main"),
-    "monitor": ("herald.services.monitor", "main"),
-    "recorder": ("herald.services.recorder", "main"),
-    "web": ("herald.web.server", "main"),
-    "sim": ("herald.sim", "main"),
-    "submit": ("herald.tools", "submit_main"),
-    "migrate": ("herald.tools", "migrate_main"),
+# Tools: not services (nothing supervises them); imported on use, like the services.
+TOOLS = {
+    "sim": ("herald.sim:main", "one complete run end to end (what `invoke sim.run` calls)"),
+    "submit": ("herald.tools:submit_main", "ask for a run on herald.runs (--wait: its summary)"),
 }
+
+
+def usage() -> str:
+    """The command list, from the service registry."""
+    from herald.services.registry import services
+
+    def line(name: str, summary: str) -> str:
+        return f"  {name:<20}{summary}"
+
+    lines = ["usage: herald <command> [options]", "", "services (each runs until SIGTERM/SIGINT):"]
+    for svc in services():
+        if svc.health != "exit":
+            lines.append(line(f"{svc.name} {svc.usage}".strip(), svc.summary))
+    lines += ["", "tools:"]
+    lines += [line(name, summary) for name, (_, summary) in TOOLS.items()]
+    lines += [line(s.name, s.summary) for s in services() if s.health == "exit"]
+    lines += ["", "`herald <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def command(name: str) -> Callable[[Sequence[str]], int] | None:
+    """The entry point of command ``name``, or None."""
+    from herald.services.registry import services
+
+    if name in TOOLS:
+        module, function = TOOLS[name][0].split(":")
+        found: Callable[[Sequence[str]], int] = getattr(importlib.import_module(module), function)
+        return found
+    for svc in services():
+        if svc.name == name:
+            return svc.main()
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch to a command; exit codes are those of :mod:`herald.errors`."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
+        print(usage())
         return 0 if args else 2
-    target = COMMANDS.get(args[0])
+    target = command(args[0])
     if target is None:
-        print(f"herald: unknown command {args[0]!r}\n\n{USAGE}", file=sys.stderr)
+        print(f"herald: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    command: Callable[[Sequence[str]], int] = getattr(importlib.import_module(target[0]), target[1])
-    return command(args[1:])
+    return target(args[1:])

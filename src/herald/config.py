@@ -105,8 +105,13 @@ class DatabaseSettings(_Section):
 
 
 class ProducerSettings(_Section):
-    """The SMS workload generator."""
+    """What a run is asked with when the caller does not say (``sim.run``, ``herald submit``)."""
 
+    scenario: str = Field(
+        "sms",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="The scenario a run is of (`herald.scenarios`); `sms` is the default.",
+    )
     num_messages: int = Field(
         10_000, ge=1, le=1_000_000_000, description="Messages in a run (the classic key)."
     )
@@ -118,17 +123,21 @@ class ProducerSettings(_Section):
     )
 
 
-class SenderSettings(_Section):
-    """One simulated SMS sender (one process in the senders' consumer group)."""
+class WorkerSettings(_Section):
+    """One simulated worker: one process of a scenario's worker step (the default scenario's
+    workers are its senders), a member of the workers' consumer group."""
 
     mean_wait_time: float = Field(
-        0.1, ge=0, le=3600, description="Mean simulated send time, seconds (the classic key)."
+        0.1,
+        ge=0,
+        le=3600,
+        description="Mean simulated work (send) time, seconds (the classic key).",
     )
     failure_rate: float = Field(
-        0.1, ge=0, le=1, description="Probability that one send attempt fails (the classic key)."
+        0.1, ge=0, le=1, description="Probability that one attempt fails (the classic key)."
     )
     latency_distribution: LatencyDistribution = Field(
-        "exponential", description="Shape of the simulated send time around its mean."
+        "exponential", description="Shape of the simulated work time around its mean."
     )
     latency_stddev: float | None = Field(
         None, ge=0, description="Standard deviation for `normal`. Unset: a quarter of the mean."
@@ -137,10 +146,10 @@ class SenderSettings(_Section):
         5000,
         ge=1,
         le=1_000_000,
-        description="Messages a sender has in flight at once; 1 is a one-at-a-time sender.",
+        description="Messages a worker has in flight at once; 1 is a one-at-a-time worker.",
     )
     max_attempts: int = Field(
-        1, ge=1, le=100, description="Attempts before a send counts as failed."
+        1, ge=1, le=100, description="Attempts before a message counts as failed."
     )
     retry_backoff: float = Field(
         0.0, ge=0, le=3600, description="Seconds between attempts, doubled after each failure."
@@ -179,13 +188,13 @@ class RecorderSettings(_Section):
     )
 
 
-def _default_senders() -> list[SenderSettings]:
-    # Four senders that differ, so the per-sender table shows something worth reading.
+def _default_senders() -> list[WorkerSettings]:
+    # Four workers that differ, so the per-worker table shows something worth reading.
     return [
-        SenderSettings(mean_wait_time=0.05, failure_rate=0.02),
-        SenderSettings(mean_wait_time=0.1, failure_rate=0.05),
-        SenderSettings(mean_wait_time=0.2, failure_rate=0.1, latency_distribution="uniform"),
-        SenderSettings(mean_wait_time=0.08, failure_rate=0.2, latency_distribution="normal"),
+        WorkerSettings(mean_wait_time=0.05, failure_rate=0.02),
+        WorkerSettings(mean_wait_time=0.1, failure_rate=0.05),
+        WorkerSettings(mean_wait_time=0.2, failure_rate=0.1, latency_distribution="uniform"),
+        WorkerSettings(mean_wait_time=0.08, failure_rate=0.2, latency_distribution="normal"),
     ]
 
 
@@ -211,9 +220,10 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
-    senders: Annotated[list[SenderSettings], Field(min_length=1, max_length=1000)] = Field(
+    senders: Annotated[list[WorkerSettings], Field(min_length=1, max_length=1000)] = Field(
         default_factory=_default_senders,
-        description="One entry per sender process (classic key `sender`).",
+        description="One entry per worker process of the scenario's worker step, each its own "
+        "profile (the senders; classic key `sender`).",
     )
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)

@@ -30,7 +30,7 @@ def _default(field: FieldInfo) -> str:
 def _type(field: FieldInfo) -> str:
     text = str(field.annotation).replace("typing.", "").replace("pathlib.", "")
     text = text.replace("<class '", "").replace("'>", "").replace(" | None", ", optional")
-    text = text.replace("list[herald.config.SenderSettings]", "list of senders")
+    text = text.replace("list[herald.config.WorkerSettings]", "list of senders")
     if text.startswith("Literal["):
         text = "one of " + text[len("Literal[") : -1].replace("'", "`")
     return text
@@ -77,9 +77,9 @@ def configuration_reference() -> str:
         "| key | type | default | description |",
         "|---|---|---|---|",
     ]
-    from herald.config import SenderSettings
+    from herald.config import WorkerSettings
 
-    for sub, subfield in SenderSettings.model_fields.items():
+    for sub, subfield in WorkerSettings.model_fields.items():
         lines.append(
             f"| `{sub}` | {_type(subfield)} | {_default(subfield)} | {subfield.description} |"
         )

@@ -1,19 +1,26 @@
-"""Kafka client factories, topic setup and the broker wait every service starts with."""
+"""Kafka client factories, topic setup, the broker wait every service starts with, and the one
+consumer loop (:func:`run_consumer`) the producer, recorder and monitor share."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+import msgspec
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from herald.config import KafkaSettings
-from herald.contracts import ALL_TOPICS, Topic
+from herald.contracts import PLATFORM_TOPICS, Topic
 from herald.errors import BrokerError
+from herald.waiting import Backoff, Episode, wait_until
+
+if TYPE_CHECKING:
+    from herald.services.dlq import DeadLetters
 
 logger = logging.getLogger(__name__)
 
@@ -108,46 +115,75 @@ def admin(settings: KafkaSettings) -> AdminClient:
     return AdminClient(_base(settings))
 
 
-def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None = None) -> None:
-    """Block until the broker answers a metadata request, or raise :class:`BrokerError`."""
-    deadline = time.monotonic() + settings.connect_timeout_secs
+def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None = None) -> set[str]:
+    """Block until the broker answers a metadata request, or raise :class:`BrokerError`;
+    return the names of the topics it has (so that :func:`ensure_topics` need not ask)."""
     client = admin(settings)
-    warned = False
-    while True:
-        remaining = deadline - time.monotonic()
+    away = Episode(
+        logger,
+        f"waiting for Kafka at {settings.bootstrap} "
+        f"(up to {settings.connect_timeout_secs:g}s, kafka.connect_timeout_secs)",
+    )
+    stopped = threading.Event()
+    topics: set[str] = set()
+
+    def answers() -> bool:
+        if stop is not None and stop():
+            stopped.set()
+            return True
         try:
-            client.list_topics(timeout=max(0.1, min(1.0, remaining)))
-            if warned:
-                logger.info("broker %s is reachable", settings.bootstrap)
-            return
+            topics.update(client.list_topics(timeout=1.0).topics)
         except KafkaException as exc:
-            if not warned:
-                logger.warning(
-                    "waiting for Kafka at %s (up to %gs, kafka.connect_timeout_secs): %s",
-                    settings.bootstrap,
-                    settings.connect_timeout_secs,
-                    exc.args[0].str() if exc.args else exc,
-                )
-                warned = True
-            if time.monotonic() >= deadline or (stop is not None and stop()):
-                raise BrokerError(
-                    f"Kafka at {settings.bootstrap} unreachable after "
-                    f"{settings.connect_timeout_secs:g}s (kafka.connect_timeout_secs)"
-                ) from None
-            time.sleep(0.1)
+            away.seen(reason(exc))
+            return False
+        away.over()
+        return True
+
+    def failed(_message: str) -> BrokerError:
+        return BrokerError(
+            f"Kafka at {settings.bootstrap} unreachable after "
+            f"{settings.connect_timeout_secs:g}s (kafka.connect_timeout_secs)"
+        )
+
+    wait_until(
+        answers, timeout=settings.connect_timeout_secs, what="Kafka", every=0.1, error=failed
+    )
+    if stopped.is_set():
+        raise BrokerError(
+            f"Kafka at {settings.bootstrap} unreachable (stopped while waiting for it)"
+        )
+    return topics
 
 
-def ensure_topics(settings: KafkaSettings, topics: Iterable[Topic] = ALL_TOPICS) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+def all_topics() -> tuple[Topic, ...]:
+    """The platform's topics and every scenario's."""
+    from herald.scenarios.base import all_topics as scenario_topics
+
+    return (*PLATFORM_TOPICS, *scenario_topics())
+
+
+def ensure_topics(
+    settings: KafkaSettings,
+    topics: Iterable[Topic] | None = None,
+    *,
+    existing: set[str] | None = None,
+) -> list[str]:
+    """Create the topics (default: every topic) that do not exist yet; return those created.
+
+    ``existing``: the topics the broker is known to have (from :func:`wait_for_broker`);
+    when every topic wanted is among them, the broker is not asked again."""
+    names = {t.qualified(settings.namespace) for t in (all_topics() if topics is None else topics)}
+    if existing is not None and names <= existing:
+        return []
     client = admin(settings)
     existing = set(client.list_topics(timeout=10).topics)
     wanted = [
         NewTopic(
             t.qualified(settings.namespace),
-            num_partitions=settings.partitions,
+            num_partitions=t.partitions or settings.partitions,
             replication_factor=settings.replication_factor,
         )
-        for t in topics
+        for t in (all_topics() if topics is None else topics)
         if t.qualified(settings.namespace) not in existing
     ]
     if not wanted:
@@ -166,18 +202,197 @@ def ensure_topics(settings: KafkaSettings, topics: Iterable[Topic] = ALL_TOPICS)
 
 def partitions_of(consumer: Consumer, topic: str, timeout: float = 10.0) -> list[TopicPartition]:
     """Every partition of ``topic`` (waits for the topic's metadata)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def found() -> list[TopicPartition]:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if meta is not None and meta.error is None and meta.partitions:
             return [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-        if time.monotonic() >= deadline:
-            raise BrokerError(f"topic {topic} has no partitions after {timeout:g}s")
-        time.sleep(0.1)
+        return []
+
+    what = f"topic {topic} has no partitions"
+    parts = wait_until(found, timeout=timeout, what=what, every=0.1, error=BrokerError)
+    assert parts is not None
+    return parts
 
 
-def raise_if_fatal(err: KafkaError, where: str) -> None:
-    """Log a retriable error; raise :class:`BrokerError` for a fatal one."""
+def raise_if_fatal(err: KafkaError, episode: Episode) -> None:
+    """Raise :class:`BrokerError` for a fatal error; note a retriable one (once per episode).
+
+    A partition's end (``_PARTITION_EOF``) is not an error and is ignored.
+    """
+    if err.code() == KafkaError._PARTITION_EOF:
+        return
     if err.fatal():
-        raise BrokerError(f"fatal Kafka error in {where}: {err}")
-    logger.warning("Kafka error in %s (retriable=%s): %s", where, err.retriable(), err)
+        raise BrokerError(f"fatal Kafka error: {err.str()}")
+    episode.seen(f"{err.str()} (retriable={err.retriable()})")
+
+
+def reason(exc: KafkaException) -> str:
+    """The error's own text, without the exception's wrapping."""
+    err = exc.args[0] if exc.args else None
+    return str(err.str()) if isinstance(err, KafkaError) else str(exc)
+
+
+def names(partitions: Iterable[TopicPartition]) -> str:
+    """``topic[p],topic[q]``: partitions for a log line."""
+    return ",".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
+
+
+# -- the consumer loop ------------------------------------------------------------------------
+
+Decoder = Callable[[bytes], Any]
+
+
+@dataclass
+class Batch:
+    """One consumed batch, decoded: ``(message, value)`` pairs in consumption order."""
+
+    records: list[tuple[Message, Any]] = field(default_factory=list)
+
+    def of(self, topic: str) -> list[Any]:
+        """The decoded values of ``topic``'s records."""
+        return [value for msg, value in self.records if msg.topic() == topic]
+
+
+@dataclass
+class LoopStats:
+    """What a consumer loop did."""
+
+    batches: int = 0
+    records: int = 0
+    dead_letters: int = 0  # invalid records sent to the dead-letter topic
+    skipped: int = 0  # invalid records this consumer may not dead-letter (counted, logged)
+
+
+def run_consumer(
+    consumer: Consumer,
+    *,
+    decoders: Mapping[str, Decoder],
+    handle: Callable[[Batch], bool | None],
+    stop: threading.Event,
+    service: str,
+    dead_letters: DeadLetters | None = None,
+    commit: bool = True,
+    batch_size: int = 500,
+    timeout: float = 0.1,
+    idle: Callable[[], None] | None = None,
+    until: Callable[[], bool] | None = None,
+) -> LoopStats:
+    """Poll ``consumer`` until ``stop`` (or ``until()``); decode, dead-letter, hand each batch
+    to ``handle``, commit after it, and close the consumer.
+
+    * Errors: a fatal one raises :class:`BrokerError`; a retriable one is logged once per
+      episode (and once when it is over); a partition's end is ignored.
+    * Decoding: by the record's topic, with ``decoders`` (qualified topic name -> decode
+      function). A record that fails goes to ``dead_letters`` with the reason (flushed before
+      the commit), or, for a consumer that may not dead-letter (a monitor), is counted and
+      logged; either way the pipeline goes on.
+    * Commit: with ``commit``, the offsets of a batch are committed after ``handle`` returns,
+      that is after its work is durable. ``handle`` returning False means "not done": nothing
+      of the batch is committed, the consumer is rewound to the batch's first offsets, and the
+      batch comes again after a backoff.
+    * ``idle`` runs after every poll, records or not (refreshes, timers). The consumer is
+      closed in every case.
+    """
+    loop = _Loop(consumer, decoders, service, dead_letters)
+    retry = Backoff(initial=0.2, maximum=5.0)
+    try:
+        while not stop.is_set() and (until is None or not until()):
+            msgs = consumer.consume(batch_size, timeout)
+            if msgs:
+                batch, dead = loop.decode(msgs)
+                done = handle(batch) if batch.records else True
+                if done is False:
+                    rewind(consumer, msgs)
+                    retry.wait(stop)
+                else:
+                    retry.reset()
+                    if dead and dead_letters is not None:
+                        dead_letters.flush_or_raise(10)
+                    if commit:
+                        _commit(consumer, msgs, loop.commits)
+            if idle is not None:
+                idle()
+    finally:
+        # No last commit of the consumer's positions: every handled batch is committed as soon
+        # as it is durable, and a batch whose handling failed must not be.
+        consumer.close()
+    return loop.stats
+
+
+class _Loop:
+    """The consumer loop's bookkeeping: decoding, dead letters, episodes of errors."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        decoders: Mapping[str, Decoder],
+        service: str,
+        dead_letters: DeadLetters | None,
+    ) -> None:
+        self.stats = LoopStats()
+        self._decoders = decoders
+        self._dead_letters = dead_letters
+        self._errors = Episode(logger, f"{service}: Kafka consumer error")
+        self._invalid = Episode(logger, f"{service}: invalid records")
+        self.commits = Episode(logger, f"{service}: offset commit failed")
+
+    def decode(self, msgs: Sequence[Message]) -> tuple[Batch, bool]:
+        """The batch's decoded records, and whether any record was dead-lettered."""
+        batch = Batch()
+        dead = False
+        for msg in msgs:
+            if (err := msg.error()) is not None:
+                raise_if_fatal(err, self._errors)
+                continue
+            self._errors.over()
+            decode = self._decoders.get(msg.topic() or "")
+            if decode is None:
+                continue
+            try:
+                batch.records.append((msg, decode(msg.value() or b"")))
+            except (msgspec.DecodeError, ValueError) as exc:
+                reason_ = f"{type(exc).__name__}: {exc}"
+                if self._dead_letters is not None:
+                    self._dead_letters.send(msg, reason_)
+                    self.stats.dead_letters += 1
+                    dead = True
+                else:
+                    self.stats.skipped += 1
+                    where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+                    self._invalid.seen(f"{where}: {reason_}")
+        self.stats.batches += 1
+        self.stats.records += len(batch.records)
+        return batch, dead
+
+
+def _commit(consumer: Consumer, msgs: Sequence[Message], failed: Episode) -> None:
+    offsets: dict[tuple[str, int], int] = {}
+    for msg in msgs:
+        if msg.error() is None:
+            offsets[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
+    if not offsets:
+        return
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+        )
+    except KafkaException as exc:
+        # Rebalanced meanwhile: the partition's next owner consumes from the last committed
+        # offset, and idempotent writes make the replay harmless.
+        failed.seen(reason(exc))
+    else:
+        failed.over()
+
+
+def rewind(consumer: Consumer, msgs: Sequence[Message]) -> None:
+    """Seek each partition of ``msgs`` back to its first record among them."""
+    first: dict[tuple[str, int], int] = {}
+    for msg in msgs:
+        if msg.error() is None:
+            first.setdefault((msg.topic() or "", msg.partition() or 0), msg.offset() or 0)
+    for (topic, partition), offset in first.items():
+        try:
+            consumer.seek(TopicPartition(topic, partition, offset))
+        except KafkaException as exc:  # revoked meanwhile: its next owner consumes it
+            logger.info("not rewound %s[%d]: %s", topic, partition, reason(exc))

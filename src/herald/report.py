@@ -1,107 +1,110 @@
-"""The final report of a run: the monitor's figures, checked against what Postgres holds."""
+"""The final report of a run: the monitor's figures, checked against what Postgres holds.
+
+The report speaks the run's scenario's words: a count per status (``sent``, ``failed``, and
+``sent_in_database``, ``failed_in_database``), and the per-worker figures under the worker
+label's plural (``senders``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+from herald.scenarios import base
 
-def recorded(engine: Any, run_id: str) -> int:
-    from sqlalchemy import text
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# SQLAlchemy is imported only when a report is made: `herald sim` starts its services first.
+
+
+def recorded(engine: Engine, run_id: str) -> int:
+    """Outcomes recorded for ``run_id`` (the recorder's committed totals)."""
+    from herald.db import store
 
     with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT sent + failed FROM runs WHERE run_id = :r"), {"r": run_id}
-        ).first()
-    return int(row[0]) if row else 0
+        return store.recorded(conn, run_id)
 
 
 def report(
-    engine: Any, run_id: str, monitor: dict[str, Any], elapsed: float, started_wall: float
+    engine: Engine,
+    run_id: str,
+    *,
+    scenario: str,
+    monitor: dict[str, Any],
+    elapsed: float,
+    started_wall: float,
 ) -> dict[str, Any]:
     """The final summary: the monitor's figures, checked against what Postgres holds."""
-    from sqlalchemy import text
+    from herald.db import store
 
+    known = base.get(scenario)
     with engine.connect() as conn:
-        db = conn.execute(
-            text(
-                """
-                SELECT count(*) AS n,
-                       count(*) FILTER (WHERE status = 'sent') AS sent,
-                       count(*) FILTER (WHERE status = 'failed') AS failed,
-                       avg(latency_ms) AS avg_ms,
-                       percentile_cont(ARRAY[0.5, 0.95, 0.99])
-                           WITHIN GROUP (ORDER BY latency_ms) AS pct,
-                       extract(epoch FROM min(created_at)) AS first_created,
-                       extract(epoch FROM max(recorded_at)) AS last_recorded,
-                       extract(epoch FROM min(received_at)) AS first_received
-                FROM outcomes WHERE run_id = :r
-                """
-            ),
-            {"r": run_id},
-        ).one()
-        per_sender = conn.execute(
-            text(
-                """
-                SELECT sender_id, count(*) FILTER (WHERE status = 'sent'),
-                       count(*) FILTER (WHERE status = 'failed'), avg(latency_ms)
-                FROM outcomes WHERE run_id = :r GROUP BY sender_id ORDER BY sender_id
-                """
-            ),
-            {"r": run_id},
-        ).all()
-    span = float(db.last_recorded - db.first_created) if db.n else 0.0
-    senders = {
-        str(sid): {
-            "sent": sent,
-            "failed": failed,
-            "failure_fraction": failed / (sent + failed),
-            "avg_latency_ms": float(avg),
-        }
-        for sid, sent, failed, avg in per_sender
-    }
-    p50, p95, p99 = (float(x) for x in db.pct) if db.n else (None, None, None)
-    return {
+        db = store.run_figures(conn, run_id, scenario)
+        workers = store.worker_figures(conn, run_id, scenario)
+        per_worker_status = _per_worker_status(conn, run_id)
+    statuses = list(known.statuses)
+    summary: dict[str, Any] = {
         "run_id": run_id,
+        "scenario": scenario,
         "total": monitor.get("total", 0),
-        "sent": monitor.get("sent", 0),
-        "failed": monitor.get("failed", 0),
+        **{status: monitor.get(status, 0) for status in statuses},
         "invalid": monitor.get("invalid", 0),
         "expected": monitor.get("expected"),
         "outcomes_in_database": db.n,
-        "sent_in_database": db.sent,
-        "failed_in_database": db.failed,
-        "avg_latency_ms": float(db.avg_ms) if db.n else None,
-        "p50_ms": p50,
-        "p95_ms": p95,
-        "p99_ms": p99,
-        "throughput": db.n / span if span > 0 else None,
+        **{f"{status}_in_database": db.by_status.get(status, 0) for status in statuses},
+        "avg_latency_ms": db.avg_ms,
+        "p50_ms": db.p50_ms,
+        "p95_ms": db.p95_ms,
+        "p99_ms": db.p99_ms,
+        "throughput": db.n / db.span_secs if db.span_secs else None,
         "throughput_basis": "outcomes / (last outcome recorded - first message created)",
         "wall_secs": elapsed,
         "first_result_secs": (
-            float(db.first_received) - started_wall if db.first_received is not None else None
+            db.first_received - started_wall if db.first_received is not None else None
         ),
-        "senders": senders,
+        "statuses": statuses,
+        "worker_label": known.worker_label,
+        f"{known.worker_label}s": {
+            str(w.worker): {
+                **{st: per_worker_status.get((w.worker, st), 0) for st in statuses},
+                "failure_fraction": w.failed / (w.succeeded + w.failed),
+                "avg_latency_ms": w.avg_ms,
+            }
+            for w in workers
+        },
         "monitor": monitor,
+    }
+    return summary
+
+
+def _per_worker_status(conn: Any, run_id: str) -> dict[tuple[int, str], int]:
+    from herald.db import store
+
+    return {
+        (int(r.worker_id), str(r.status)): int(r.n)
+        for r in store.worker_status_counts(conn, run_id)
     }
 
 
 def print_summary(console: Console, s: dict[str, Any]) -> None:
     """The final report, as a table."""
     table = Table(title=f"run {s['run_id']}", show_header=False, box=None)
+    statuses: list[str] = s["statuses"]
 
     def ms(v: float | None) -> str:
         return "-" if v is None else f"{v:,.1f} ms"
 
     rows = [
-        ("messages", f"{s['expected']:,}"),
-        ("sent / failed", f"{s['sent']:,} / {s['failed']:,}"),
+        ("messages", f"{s['expected']:,}" if s["expected"] is not None else "-"),
+        (" / ".join(statuses), " / ".join(f"{s[st]:,}" for st in statuses)),
         (
             "outcomes in Postgres",
-            f"{s['outcomes_in_database']:,} "
-            f"({s['sent_in_database']:,} sent, {s['failed_in_database']:,} failed)",
+            f"{s['outcomes_in_database']:,} ("
+            + ", ".join(f"{s[f'{st}_in_database']:,} {st}" for st in statuses)
+            + ")",
         ),
         (
             "latency avg / p50 / p95 / p99",
@@ -131,16 +134,18 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
                 + (f" at {applied['at_secs']:.2f} s" if "at_secs" in applied else ""),
             )
         )
+    for event in s.get("unplanned", []):
+        rows.append((f"unplanned exit of {event['service']}", event["what"]))
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
-    senders = Table("sender", "sent", "failed", "failure %", "avg latency")
-    for sid, row in s["senders"].items():
-        senders.add_row(
-            sid,
-            f"{row['sent']:,}",
-            f"{row['failed']:,}",
+    label = s["worker_label"]
+    workers = Table(label, *statuses, "failure %", "avg latency")
+    for wid, row in s[f"{label}s"].items():
+        workers.add_row(
+            wid,
+            *(f"{row[st]:,}" for st in statuses),
             f"{100 * row['failure_fraction']:.2f}",
             ms(row["avg_latency_ms"]),
         )
-    console.print(senders)
+    console.print(workers)

@@ -11,9 +11,10 @@ import msgspec
 from confluent_kafka import Producer
 
 from herald import contracts, kafka
-from herald.config import KafkaSettings
+from herald.config import KafkaSettings, Settings
 from herald.contracts import RunRequest
-from herald.errors import BrokerError
+from herald.errors import BrokerError, ConfigError
+from herald.scenarios import base
 
 
 def new_run_id() -> str:
@@ -22,24 +23,34 @@ def new_run_id() -> str:
 
 
 def make_request(
-    messages: int,
+    settings: Settings,
     *,
+    scenario: str | None = None,
     run_id: str | None = None,
     seed: int | None = None,
-    rate: float | None = None,
     config: dict[str, Any] | None = None,
+    **params: Any,
 ) -> RunRequest:
-    """A validated run request; a random seed is chosen (and recorded) when none is given."""
-    request = RunRequest(
+    """A validated run request of ``scenario`` (default ``producer.scenario``): the settings'
+    defaults, the caller's ``params`` over them; a random seed is chosen (and recorded) when
+    neither gives one. Raises :class:`ConfigError` naming the field and the rule."""
+    chosen = base.get(scenario or settings.producer.scenario)
+    if seed is None:
+        seed = settings.producer.seed
+    request = chosen.make_request(
+        settings,
         run_id=run_id or new_run_id(),
-        messages=messages,
         seed=seed if seed is not None else random.SystemRandom().randrange(2**63),
-        rate=rate,
         requested_at=datetime.now(UTC),
         config=config or {},
+        **params,
     )
-    # Constructing a Struct does not check constraints; a round trip does.
-    return msgspec.json.decode(msgspec.json.encode(request), type=RunRequest)
+    try:
+        # Constructing a Struct does not check constraints; a round trip does.
+        checked = base.checked(request)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid run request: {exc}") from None
+    return checked
 
 
 def submitter(settings: KafkaSettings) -> Producer:

@@ -1,13 +1,15 @@
 """``sim.run``: one complete run end to end, with a live view and a final report.
 
 Starts the embedded broker and database (unless ``kafka.bootstrap`` / ``database.url`` point
-elsewhere), every service as its own process, asks for a run on ``herald.runs``, waits until
-Postgres holds every outcome, prints the summary and stops everything in order.
+elsewhere) and every service of the registry as its own process, supervised (an unplanned
+exit is reported and the service restarted), asks for a run on ``herald.runs``, waits on the
+control topic until the recorder announces the run complete and the monitor its figures,
+re-counts Postgres, prints the summary and stops everything in order.
 """
 
 from __future__ import annotations
 
-import contextlib
+import argparse
 import json
 import logging
 import signal
@@ -16,31 +18,27 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
 from rich.console import Console
 
-from herald import kafka, runs
+from herald import completion, control, kafka, runs
+from herald.completion import Watch
 from herald.config import Settings, load_settings, resolved_json
 from herald.contracts import RunRequest
-from herald.errors import (
-    EXIT_FAILURE,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    HeraldError,
-)
+from herald.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, HeraldError
 from herald.incidents import Incident, Timeline
 from herald.incidents import check as check_incidents
-from herald.report import print_summary, report
-from herald.report import recorded as recorded_count
+from herald.report import print_summary
 from herald.runtime.broker import EmbeddedBroker
-from herald.runtime.database import publish_url
 from herald.runtime.launcher import Launcher, RunDatabase, incident_actions
-from herald.runtime.processes import (
-    ProcessGroup,
-)
+from herald.runtime.processes import ProcessGroup, Supervisor
+from herald.scenarios import base
+from herald.services import registry
+from herald.waiting import Deadline, wait_until
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +48,7 @@ class SimOptions:
     """What ``sim.run``'s flags ask for, on top of the settings."""
 
     config: Path | None = None
+    scenario: str | None = None
     messages: int | None = None
     senders: int | None = None
     mean_wait: float | None = None
@@ -63,6 +62,7 @@ class SimOptions:
     json_path: Path | None = None
     timeout: float | None = None
     incidents: tuple[str, ...] = ()
+    no_restart: bool = False
 
 
 @dataclass
@@ -70,7 +70,7 @@ class SimResult:
     """What a finished (or failed) run reports."""
 
     run_id: str
-    expected: int
+    expected: int | None
     summary: dict[str, Any] = field(default_factory=dict)
     exit_code: int = EXIT_OK
 
@@ -78,12 +78,17 @@ class SimResult:
 def settings_for(options: SimOptions) -> Settings:
     """The settings tree with the flags applied (raises ConfigError)."""
     overrides: dict[str, Any] = {}
-    if options.messages is not None:
-        overrides["producer"] = {"num_messages": options.messages}
-    if options.rate is not None:
-        overrides.setdefault("producer", {})["rate"] = options.rate
-    if options.seed is not None:
-        overrides.setdefault("producer", {})["seed"] = options.seed
+    producer: dict[str, Any] = {}
+    for key, value in (
+        ("scenario", options.scenario),
+        ("num_messages", options.messages),
+        ("rate", options.rate),
+        ("seed", options.seed),
+    ):
+        if value is not None:
+            producer[key] = value
+    if producer:
+        overrides["producer"] = producer
     monitor: dict[str, Any] = {}
     if options.refresh is not None:
         monitor["refresh_secs"] = options.refresh
@@ -94,7 +99,7 @@ def settings_for(options: SimOptions) -> Settings:
     if monitor:
         overrides["monitor"] = monitor
     settings = load_settings(options.config, overrides)
-    sender_flags = {
+    worker_flags = {
         k: v
         for k, v in (
             ("mean_wait_time", options.mean_wait),
@@ -103,33 +108,40 @@ def settings_for(options: SimOptions) -> Settings:
         )
         if v is not None
     }
-    if options.senders is not None or sender_flags:
+    if options.senders is not None or worker_flags:
         count = options.senders if options.senders is not None else len(settings.senders)
-        base = [s.model_dump() for s in settings.senders]
-        senders = [{**base[i % len(base)], **sender_flags} for i in range(count)]
-        overrides["senders"] = senders
+        profiles = [s.model_dump() for s in settings.senders]
+        overrides["senders"] = [
+            {**profiles[i % len(profiles)], **worker_flags} for i in range(count)
+        ]
         settings = load_settings(options.config, overrides)
     return settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``herald sim``: the same as ``invoke sim.run``."""
-    import argparse
-
+def parser() -> argparse.ArgumentParser:
+    """``herald sim``'s options (the same as ``invoke sim.run``'s)."""
     p = argparse.ArgumentParser(prog="herald sim", description=__doc__.splitlines()[0])
-    p.add_argument("--config", type=Path)
-    p.add_argument("--messages", type=int)
-    p.add_argument("--senders", type=int)
-    p.add_argument("--mean-wait", type=float)
-    p.add_argument("--failure-rate", type=float)
-    p.add_argument("--max-in-flight", type=int)
-    p.add_argument("--rate", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--refresh", type=float)
-    p.add_argument("--monitor-output")
-    p.add_argument("--monitor", choices=("file", "terminal", "web"))
-    p.add_argument("--json", dest="json_path", type=Path)
-    p.add_argument("--timeout", type=float)
+    p.add_argument("--config", type=Path, help="config file (JSON; the classic layout works)")
+    p.add_argument("--scenario", help="the scenario to run (default producer.scenario: sms)")
+    p.add_argument("--messages", type=int, help="messages in the run (default 10,000)")
+    p.add_argument("--senders", type=int, help="worker (sender) processes (default: 4)")
+    p.add_argument("--mean-wait", type=float, help="every sender's mean send time, seconds")
+    p.add_argument("--failure-rate", type=float, help="every sender's failure probability, 0-1")
+    p.add_argument("--max-in-flight", type=int, help="messages each sender has in flight at once")
+    p.add_argument("--rate", type=float, help="producer rate limit, messages/s")
+    p.add_argument("--seed", type=int, help="seed for reproducible content")
+    p.add_argument("--refresh", type=float, help="monitor refresh, seconds")
+    p.add_argument("--monitor-output", help="stdout, stderr or a file path")
+    p.add_argument(
+        "--monitor", choices=("file", "terminal", "web"), help="web: also serve the live page"
+    )
+    p.add_argument("--json", dest="json_path", type=Path, help="write the summary here as JSON")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="give up (exit 1) after this many seconds (default: 60 s plus the run's size at "
+        "1,000 messages/s plus its simulated work time; see docs/guarantees.md)",
+    )
     p.add_argument(
         "--incident",
         dest="incidents",
@@ -137,7 +149,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="KIND:SERVICE@START[-END] or db-outage@START-END; repeatable (see herald.incidents)",
     )
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    p.add_argument(
+        "--no-restart",
+        action="store_true",
+        help="do not restart a service that exits unplanned (its consumer group carries on)",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``herald sim``: the same as ``invoke sim.run``."""
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     args.incidents = tuple(args.incidents)
     return run_cli(SimOptions(**vars(args)))
 
@@ -148,7 +170,9 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
     try:
         settings = settings_for(options)
         incidents = [Incident.parse(spec) for spec in options.incidents]
-        check_incidents(incidents, service_names(settings), settings.database.url is None)
+        names = [i.name for i in registry.instances(settings)]
+        check_incidents(incidents, names, settings.database.url is None)
+        base.get(settings.producer.scenario)
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -191,15 +215,6 @@ def _install_signals(stop: threading.Event) -> Any:
     return restore
 
 
-def service_names(settings: Settings) -> list[str]:
-    """The services of a run, by the names incidents and logs use."""
-    return [f"sender-{i}" for i in range(len(settings.senders))] + [
-        "producer",
-        "monitor",
-        "recorder",
-    ]
-
-
 def simulate(
     settings: Settings,
     options: SimOptions,
@@ -208,140 +223,206 @@ def simulate(
     console: Console,
     incidents: Sequence[Incident] = (),
 ) -> SimResult:
-    """One run, start to finish.
+    """One run, start to finish (see :class:`_Run`)."""
+    run = _Run(settings, options, stop=stop, console=console, incidents=incidents)
+    try:
+        run.start()
+        return run.follow()
+    finally:
+        run.close()
+
+
+class _Run:
+    """One local run: its broker, database and services, and what it waits for.
 
     The order is chosen for the time to the first result: the broker first (milliseconds),
-    then the senders, producer and monitor (their group joins are the slowest step), then the
-    database and the recorder while they join.
+    then every service of the run at once — the database starts meanwhile, and the recorder
+    waits for it by itself — then the run request, once every service has announced on the
+    control topic that it is ready. Everything sim learns about the run comes from that topic.
     """
-    started_wall = time.time()
-    started = time.monotonic()
-    home = settings.home.expanduser().resolve()
-    request = runs.make_request(
-        settings.producer.num_messages,
-        seed=settings.producer.seed,
-        rate=settings.producer.rate,
-        config={"senders": [s.model_dump() for s in settings.senders]},
-    )
-    run_dir = home / "runs" / request.run_id
-    logs = run_dir / "logs"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    console.print(
-        f"herald run [bold]{request.run_id}[/]: {request.messages:,} messages, "
-        f"{len(settings.senders)} senders (logs in {run_dir})"
-    )
-    broker: EmbeddedBroker | None = None
-    database = RunDatabase(settings, home)  # the embedded one starts in the background
-    group = ProcessGroup()
-    timeline = Timeline(list(incidents))
-    stack_stops: list[Callable[[], object]] = []
-    try:
-        ks = settings.kafka
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: SimOptions,
+        *,
+        stop: threading.Event,
+        console: Console,
+        incidents: Sequence[Incident],
+    ) -> None:
+        self.started_wall = time.time()
+        self.started = time.monotonic()
+        self.settings = settings
+        self.options = options
+        self.stop = stop
+        self.console = console
+        home = settings.home.expanduser().resolve()
+        self.request = runs.make_request(
+            settings,
+            scenario=options.scenario,
+            config={"senders": [s.model_dump() for s in settings.senders]},
+        )
+        self.scenario = base.get(self.request.scenario)
+        self.run_dir = home / "runs" / self.request.run_id
+        self.logs = self.run_dir / "logs"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        expected = self.request.expected
+        self.size = f"{expected:,} messages" if expected is not None else self.scenario.title
+        self.outcomes = f"{expected:,} outcomes" if expected is not None else "its outcomes"
+        console.print(
+            f"herald run [bold]{self.request.run_id}[/]: {self.size}, {len(settings.senders)} "
+            f"{self.scenario.worker_label}s (logs in {self.run_dir})"
+        )
+        self.broker: EmbeddedBroker | None = None
+        self.database = RunDatabase(settings, home)  # the embedded one starts in the background
+        self.group = ProcessGroup()
+        self.timeline = Timeline(list(incidents))
+        self.closers: list[Callable[[], object]] = []
+        self.watch = Watch(self.request.run_id, want_figures=True)
+
+    def start(self) -> None:
+        """The broker, the services (the database meanwhile), then the request once ready."""
+        ks = self.settings.kafka
         if ks.bootstrap is None:
-            broker = EmbeddedBroker(log_path=logs / "broker.log").start()
-            ks = broker.client_settings(ks)
-        kafka.wait_for_broker(ks, stop=stop.is_set)
-        kafka.ensure_topics(ks)
-        # Made now, it has its producer id by the time the run is submitted. Closed with the
-        # run (stack_stops run first): the broker waits for open connections when it stops.
-        submitter = runs.submitter(ks)
-        stack_stops.append(submitter.close)
-        live = settings.model_copy(update={"kafka": ks})
-        settings_file = run_dir / "settings.json"
+            self.broker = EmbeddedBroker(log_path=self.logs / "broker.log").start()
+            ks = self.broker.client_settings(ks)
+        existing = kafka.wait_for_broker(ks, stop=self.stop.is_set)
+        kafka.ensure_topics(ks, existing=existing)
+        # The services first: their start (imports, group joins) is the slowest step.
+        since = datetime.now(UTC)
+        database = self.settings.database.model_copy(update={"url": self.database.url})
+        live = self.settings.model_copy(update={"kafka": ks, "database": database})
+        settings_file = self.run_dir / "settings.json"
         settings_file.write_text(resolved_json(live))
-        launcher = Launcher(group, settings_file, logs)
-        ready = run_dir / "ready"
-        summary_path = run_dir / "monitor.json"
-        url_file = run_dir / "database-url"
-        _start_services(
-            launcher,
-            live,
-            request.run_id,
-            ready=ready,
-            summary_path=summary_path,
-            url_file=url_file,
+        launcher = Launcher(self.group, settings_file, self.logs)
+        if live.monitor.output_location == "stdout":
+            launcher.stdout["monitor"] = sys.stdout
+        self.supervisor = Supervisor(
+            self.group, respawn=launcher.respawn, restart=not self.options.no_restart
         )
-        url = database.ready(stop)  # started, answering and migrated
-        live = _with_database(live, url, settings_file, url_file)
-        web_url = _serve_web(live, stack_stops) if live.monitor.kind == "web" else None
-        # The run starts (and its clock with it) once every consumer-group member holds
-        # partitions, so that no message waits in a topic for a group join.
-        _wait_until_ready(group, ready, len(live.senders) + 2, stop)
-        runs.submit(ks, request, producer=submitter)
+        for instance in registry.instances(live):
+            launcher.spawn(instance)
+        # Their announcements are read from before they started.
+        self.listener = control.Listener(ks, since=since)
+        self.closers.append(self.listener.close)
+        # Made now, it has its producer id by the time the run is submitted. Closed with the
+        # run (closers run first): the broker waits for open connections when it stops.
+        submitter = runs.submitter(ks)
+        self.closers.append(submitter.close)
+        self.database.ready(self.stop)  # started, answering and migrated
+        web_url = _serve_web(live, self.closers) if live.monitor.kind == "web" else None
+        # The run starts (and its clock with it) once every service holds its partitions, so
+        # that no message waits in a topic for a group join.
+        _wait_until_ready(self.listener, self.watch, self.group, self.stop)
+        runs.submit(ks, self.request, producer=submitter)
         if web_url is not None:
-            _announce_page(url, request.run_id, f"{web_url}/runs/{request.run_id}", console)
-        timeline.actions = incident_actions(launcher, database)
-        return _wait_and_report(
-            url,
-            request,
-            group=group,
-            timeline=timeline,
-            summary_path=summary_path,
-            timeout=options.timeout or _default_timeout(live, request.messages),
-            stop=stop,
-            console=console,
-            started=started,
-            started_wall=started_wall,
+            page = f"{web_url}/runs/{self.request.run_id}"
+            _announce_page(self.database.url, self.request.run_id, page, self.console)
+        self.timeline.actions = incident_actions(launcher, self.supervisor, self.database)
+        self.timeout = self.options.timeout or _default_timeout(live, self.request)
+        self.run_started = time.monotonic()
+
+    def _tick(self) -> None:
+        self.timeline.apply_due(time.monotonic() - self.run_started)
+        for event in self.supervisor.check():
+            if not event.planned:
+                self.console.print(f"[yellow]{event.what}[/]")
+        _check_can_complete(self.supervisor, self.timeline, self.scenario, self.watch)
+
+    def follow(self) -> SimResult:
+        """Wait for the run's completion (incidents and supervision meanwhile); report."""
+        request = self.request
+        done = completion.wait(
+            self.listener.poll,
+            self.watch,
+            timeout=self.timeout,
+            tick=self._tick,
+            stopped=self.stop.is_set,
         )
-    finally:
-        for stop_extra in stack_stops:
-            stop_extra()
-        codes = group.stop()
-        bad = {
-            n: c
-            for n, c in codes.items()
-            if c not in (0, -signal.SIGTERM) and n not in timeline.killed
-        }
+        if not done:
+            recorded = _recorded(self.database.url, request.run_id)
+            if self.stop.is_set():
+                self.console.print(
+                    f"[yellow]interrupted: {recorded:,} of {self.outcomes} recorded; "
+                    "stopping services[/]"
+                )
+                return SimResult(request.run_id, request.expected, exit_code=EXIT_INTERRUPTED)
+            raise HeraldError(
+                f"run {request.run_id} not complete after {self.timeout:g}s: {recorded:,} of "
+                f"{self.outcomes} recorded (--timeout)"
+            )
+        summary, problems = completion.summarise(
+            self.database.url,
+            self.watch,
+            scenario=self.scenario.name,
+            elapsed=time.monotonic() - self.started,
+            started_wall=self.started_wall,
+            extra={
+                "incidents": self.timeline.applied
+                + [
+                    {"incident": i.spec, "action": "not applied: the run had completed"}
+                    for i in self.timeline.pending()
+                ],
+                "unplanned": [
+                    {"service": e.name, "pid": e.pid, "code": e.code, "what": e.what}
+                    for e in self.supervisor.exits
+                ],
+            },
+        )
+        self.summary, self.problems = summary, problems
+        return SimResult(
+            request.run_id, request.expected, summary, EXIT_FAILURE if problems else EXIT_OK
+        )
+
+    def close(self) -> None:
+        """Stop everything, in order; then print the summary, if there is one."""
+        for close in self.closers:
+            close()
+        codes = self.group.stop()
+        killed = self.timeline.killed
+        bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM) and n not in killed}
         if bad:
-            console.print(f"[yellow]services exited with {bad}; logs in {logs}[/]")
-        database.stop()
-        if broker is not None:
-            broker.stop()
+            self.console.print(f"[yellow]services exited with {bad}; logs in {self.logs}[/]")
+        self.database.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        if getattr(self, "summary", None):
+            print_summary(self.console, self.summary)
+            for problem in self.problems:
+                self.console.print(f"[red]{problem}[/]")
 
 
-def _with_database(live: Settings, url: str, settings_file: Path, url_file: Path) -> Settings:
-    """The settings with the database URL, written for whoever reads them: the settings
-    file (for services started later) and the URL file the recorder waits for."""
-    live = live.model_copy(update={"database": live.database.model_copy(update={"url": url})})
-    settings_file.write_text(resolved_json(live))
-    publish_url(url_file, url)
-    return live
+def _recorded(url: str, run_id: str) -> int:
+    """Outcomes recorded so far, or 0 if the database cannot say (it may be away)."""
+    from sqlalchemy.exc import OperationalError
+
+    from herald.db.engine import make_engine
+    from herald.report import recorded
+
+    engine = make_engine(url, connect_args={"connect_timeout": 2})
+    try:
+        return recorded(engine, run_id)
+    except OperationalError:
+        return 0
+    finally:
+        engine.dispose()
 
 
-def _start_services(
-    launcher: Launcher,
-    live: Settings,
-    run_id: str,
-    *,
-    ready: Path,
-    summary_path: Path,
-    url_file: Path,
+def _check_can_complete(
+    supervisor: Supervisor, timeline: Timeline, scenario: base.Scenario, watch: Watch
 ) -> None:
-    """Senders first (their group join is the slowest step of a start), producer, monitor,
-    and the recorder, which joins its group while the database starts: it waits for the
-    database URL in ``url_file``."""
-    ready.mkdir()
-    for i in range(len(live.senders)):
-        launcher.spawn(f"sender-{i}", "sender", "--id", str(i), "--ready-file", str(ready / str(i)))
-    launcher.spawn("producer", "producer", "--ready-file", str(ready / "producer"))
-    launcher.spawn(
-        "monitor",
-        "monitor",
-        "--run-id",
-        run_id,
-        "--exit-when-complete",
-        "--summary-json",
-        str(summary_path),
-        stdout=sys.stdout if live.monitor.output_location == "stdout" else None,
-    )
-    launcher.spawn(
-        "recorder",
-        "recorder",
-        "--ready-file",
-        str(ready / "recorder"),
-        "--database-url-file",
-        str(url_file),
-    )
+    """Raise when the run can no longer complete: no worker left, or a service the run needs
+    gone and not restarted."""
+    if scenario.worker is not None and not supervisor.alive(scenario.worker.service):
+        raise HeraldError(f"no {scenario.worker_label} is left running: the run cannot complete")
+    needed = ["recorder"] + ([] if watch.figures is not None else ["monitor"])
+    for name in needed:
+        if not supervisor.alive(name) and name not in timeline.killed:
+            last = supervisor.group.get(name)
+            raise HeraldError(
+                f"{name} exited with code {last.poll()} and was not restarted; its log "
+                f"({last.log_path}) ends with:\n{last.tail()}"
+            )
 
 
 def _serve_web(live: Settings, stops: list[Callable[[], object]]) -> str:
@@ -350,10 +431,10 @@ def _serve_web(live: Settings, stops: list[Callable[[], object]]) -> str:
 
     stop = threading.Event()
     ready = threading.Event()
-    base: list[str] = []
+    base_url: list[str] = []
 
     def announce(url: str) -> None:
-        base.append(url)
+        base_url.append(url)
         ready.set()
 
     worker = threading.Thread(
@@ -374,110 +455,57 @@ def _serve_web(live: Settings, stops: list[Callable[[], object]]) -> str:
         raise HeraldError(
             f"the web monitor did not start on {live.monitor.web_host}:{live.monitor.web_port}"
         )
-    return base[0]
+    return base_url[0]
 
 
 def _announce_page(url: str, run_id: str, page: str, console: Console) -> None:
     """Print the run's live page once the run is known to the database (the page needs it)."""
-    import psycopg
+    from herald.db import store
+    from herald.db.engine import make_engine
 
-    from herald.db.pg import conninfo
+    engine = make_engine(url)
 
-    deadline = time.monotonic() + 15
-    with psycopg.connect(conninfo(url)) as conn:
-        while time.monotonic() < deadline:
-            if conn.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone():
-                break
-            time.sleep(0.05)
+    def known() -> bool:
+        with engine.connect() as conn:
+            return store.get_run(conn, run_id) is not None
+
+    try:
+        wait_until(known, timeout=15, what=f"run {run_id} in the database")
+    finally:
+        engine.dispose()
     console.print(f"live page: {page}")
 
 
 def _wait_until_ready(
-    group: ProcessGroup, ready: Path, members: int, stop: threading.Event, timeout: float = 60.0
+    listener: control.Listener,
+    watch: Watch,
+    group: ProcessGroup,
+    stop: threading.Event,
+    timeout: float = 60.0,
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while len(list(ready.iterdir())) < members:
+    """Until every member of ``group`` has announced on the control topic that it is ready;
+    a member that exits meanwhile is an error (it could not start)."""
+    deadline = Deadline(timeout)
+    while not stop.is_set():
+        watch.feed(listener.poll(0.05))
         for member in group.exited():
             raise HeraldError(
                 f"{member.name} exited with code {member.poll()} while starting; its log "
                 f"({member.log_path}) ends with:\n{member.tail()}"
             )
-        if time.monotonic() > deadline:
-            logger.warning("not every service is ready after %gs; starting anyway", timeout)
+        waiting = [m.name for m in group.members if not watch.is_ready(m.pid)]
+        if not waiting:
             return
-        if stop.wait(0.02):
+        if deadline.expired():
+            logger.warning("%s not ready after %gs; starting anyway", ", ".join(waiting), timeout)
             return
 
 
-def _wait_and_report(
-    url: str,
-    request: RunRequest,
-    *,
-    group: ProcessGroup,
-    timeline: Timeline,
-    summary_path: Path,
-    timeout: float,
-    stop: threading.Event,
-    console: Console,
-    started: float,
-    started_wall: float,
-) -> SimResult:
-    """Wait until Postgres holds every outcome and the monitor has seen every result."""
-    from sqlalchemy.exc import OperationalError
-
-    from herald.db.engine import make_engine
-
-    engine = make_engine(url)
-    run_started = time.monotonic()
-    deadline = run_started + timeout
-    recorded = 0
-    try:
-        while True:
-            timeline.apply_due(time.monotonic() - run_started)
-            monitor = group.get("monitor")
-            if stop.is_set():
-                console.print(
-                    f"[yellow]interrupted: {recorded:,} of {request.messages:,} "
-                    "outcomes recorded; stopping services[/]"
-                )
-                return SimResult(request.run_id, request.messages, exit_code=EXIT_INTERRUPTED)
-            dead = [m for m in group.exited() if m is not monitor and m.name not in timeline.killed]
-            if dead or (monitor.poll() not in (None, 0)):
-                failed = dead[0] if dead else monitor
-                raise HeraldError(
-                    f"{failed.name} exited with code {failed.poll()} before the run completed; "
-                    f"its log ({failed.log_path}) ends with:\n{failed.tail()}"
-                )
-            with contextlib.suppress(OperationalError):  # a database outage, rehearsed
-                recorded = recorded_count(engine, request.run_id)
-            if recorded >= request.messages and monitor.poll() == 0:
-                break
-            if time.monotonic() > deadline:
-                raise HeraldError(
-                    f"run {request.run_id} not complete after {timeout:g}s: "
-                    f"{recorded:,} of {request.messages:,} outcomes recorded (--timeout)"
-                )
-            stop.wait(0.1)
-        elapsed = time.monotonic() - started
-        monitor_summary = json.loads(summary_path.read_text())
-        summary = report(engine, request.run_id, monitor_summary, elapsed, started_wall)
-        summary["duplicate_results_ignored"] = monitor_summary.get("duplicates_ignored", 0)
-        summary["incidents"] = timeline.applied + [
-            {"incident": i.spec, "action": "not applied: the run had completed"}
-            for i in timeline.pending()
-        ]
-    finally:
-        engine.dispose()
-    print_summary(console, summary)
-    ok = summary["outcomes_in_database"] == summary["total"] == request.messages
-    if not ok:
-        console.print("[red]the monitor's totals and Postgres disagree[/]")
-    return SimResult(request.run_id, request.messages, summary, EXIT_OK if ok else EXIT_FAILURE)
-
-
-def _default_timeout(settings: Settings, messages: int) -> float:
+def _default_timeout(settings: Settings, request: RunRequest) -> float:
     # Generous: a minute to start, plus the slowest possible sending at 1,000 msg/s, plus the
-    # time a one-at-a-time sender needs at its mean wait.
+    # time a one-at-a-time worker needs at its mean wait.
+    messages = request.expected or 0
     slowest = max(s.mean_wait_time * s.max_attempts / s.max_in_flight for s in settings.senders)
-    paced = messages / settings.producer.rate if settings.producer.rate else 0.0
+    rate = getattr(request, "rate", None)
+    paced = messages / rate if rate else 0.0
     return 60.0 + messages / 1000.0 + messages * slowest / len(settings.senders) * 3 + paced

@@ -48,41 +48,46 @@ def percentiles(hist: dict[int, int], qs: Iterable[float]) -> list[float | None]
 
 
 @dataclass
-class SenderStats:
-    """One sender's share of a run."""
+class WorkerStats:
+    """One worker's share of a run."""
 
-    sent: int = 0
-    failed: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+    succeeded: int = 0
     latency_sum_ms: float = 0.0
-
-    @property
-    def total(self) -> int:
-        return self.sent + self.failed
 
 
 @dataclass
 class RunStats:
-    """Everything the monitor knows about one run."""
+    """Everything the monitor knows about one run, from its results stream.
+
+    ``statuses`` maps each status of the run's scenario to whether it counts as success;
+    ``worker_label`` names a worker in the summary (``sender``: the per-worker figures are
+    under ``senders``). The summary speaks the scenario's words: one count per status.
+    """
 
     run_id: str
+    statuses: dict[str, bool] = field(default_factory=dict)
+    worker_label: str = "worker"
     expected: int | None = None
     requested_at: float | None = None  # wall-clock seconds
-    sent: int = 0
-    failed: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+    succeeded: int = 0
     latency_sum_ms: float = 0.0
     hist: dict[int, int] = field(default_factory=dict)
-    senders: dict[int, SenderStats] = field(default_factory=dict)
+    workers: dict[int, WorkerStats] = field(default_factory=dict)
     first_result_at: float | None = None  # wall-clock seconds, as the monitor saw it
     last_result_at: float | None = None
     # One byte per message (by its seq): a result seen twice is counted once. Brokers that
     # show aborted transactions' records to read_committed readers (the embedded one does)
-    # would otherwise inflate the totals after a sender dies mid-transaction.
+    # would otherwise inflate the totals after a worker dies mid-transaction.
     seen: bytearray = field(default_factory=bytearray)
     duplicates: int = 0
 
     @property
-    def total(self) -> int:
-        return self.sent + self.failed
+    def failures(self) -> int:
+        return self.total - self.succeeded
 
     @property
     def complete(self) -> bool:
@@ -99,24 +104,32 @@ class RunStats:
         seen[seq] = 1
         return True
 
-    def add(self, sender_id: int, status: str, latency_ms: float) -> None:
+    def add(self, worker: int, status: str, latency_ms: float) -> None:
         """Count one result (the monitor inlines this on its hot path)."""
-        sender = self.senders.get(sender_id)
-        if sender is None:
-            sender = self.senders[sender_id] = SenderStats()
-        if status == "sent":
-            self.sent += 1
-            sender.sent += 1
-        else:
-            self.failed += 1
-            sender.failed += 1
+        w = self.workers.get(worker)
+        if w is None:
+            w = self.workers[worker] = WorkerStats()
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        w.by_status[status] = w.by_status.get(status, 0) + 1
+        self.total += 1
+        w.total += 1
+        if self.statuses.get(status, False):
+            self.succeeded += 1
+            w.succeeded += 1
         self.latency_sum_ms += latency_ms
-        sender.latency_sum_ms += latency_ms
+        w.latency_sum_ms += latency_ms
         b = bucket_of(latency_ms)
         self.hist[b] = self.hist.get(b, 0) + 1
 
+    def counts(self, by_status: dict[str, int]) -> dict[str, int]:
+        """A count for every status of the scenario (0 when unseen), then any other seen."""
+        out = {status: by_status.get(status, 0) for status in self.statuses}
+        out.update(by_status)
+        return out
+
     def summary(self, now: float, current_rate: float | None = None) -> dict[str, Any]:
-        """A JSON-ready snapshot: counts, %, latency, throughput, ETA, per sender."""
+        """A JSON-ready snapshot: one count per status (``sent``, ``failed``, ...), %, latency,
+        throughput, ETA, and per worker under the worker label's plural (``senders``)."""
         p50, p95, p99 = percentiles(self.hist, (0.5, 0.95, 0.99))
         start = self.requested_at if self.requested_at is not None else self.first_result_at
         end = self.last_result_at if self.complete and self.last_result_at else now
@@ -129,8 +142,8 @@ class RunStats:
             "run_id": self.run_id,
             "expected": self.expected,
             "total": self.total,
-            "sent": self.sent,
-            "failed": self.failed,
+            **self.counts(self.by_status),
+            "succeeded": self.succeeded,
             "remaining": remaining,
             "percent_done": (
                 round(100.0 * self.total / self.expected, 2) if self.expected else None
@@ -145,13 +158,14 @@ class RunStats:
             "throughput_current": rate,
             "elapsed_secs": elapsed,
             "eta_secs": eta,
-            "senders": {
-                str(sid): {
-                    "sent": s.sent,
-                    "failed": s.failed,
-                    "failure_fraction": s.failed / s.total if s.total else None,
-                    "avg_latency_ms": s.latency_sum_ms / s.total if s.total else None,
+            "worker_label": self.worker_label,
+            "statuses": list(self.counts(self.by_status)),
+            f"{self.worker_label}s": {
+                str(wid): {
+                    **self.counts(w.by_status),
+                    "failure_fraction": (w.total - w.succeeded) / w.total if w.total else None,
+                    "avg_latency_ms": w.latency_sum_ms / w.total if w.total else None,
                 }
-                for sid, s in sorted(self.senders.items())
+                for wid, w in sorted(self.workers.items())
             },
         }

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from herald import asyncapi
-from tests.contract_schemas import ASYNCAPI_YAML, ROOT
+from tests.support.contracts import ASYNCAPI_YAML, ROOT
 
 TOOLS = asyncapi.tools_dir(ROOT)
 # The first run installs the CLI from the package index: about a minute, more on a busy machine.
@@ -30,13 +30,13 @@ def test_the_committed_document_passes_the_official_validator() -> None:
 
 def test_the_validator_rejects_a_broken_document(tmp_path: Path) -> None:
     doc = yaml.safe_load(ASYNCAPI_YAML.read_text())
-    doc["operations"]["publishResult"]["action"] = "publish"  # AsyncAPI 2 wording: invalid in 3
+    doc["operations"]["publishSmsResults"]["action"] = "publish"  # AsyncAPI 2 wording: invalid in 3
     broken = tmp_path / "broken.yaml"
     broken.write_text(yaml.safe_dump(doc))
     proc = asyncapi.validate(broken, TOOLS)
     assert proc.returncode != 0
     assert "must be equal to one of the allowed values" in proc.stdout
-    assert "operations.publishResult.action" in proc.stdout
+    assert "operations.publishSmsResults.action" in proc.stdout
 
 
 def test_html_docs_render_the_current_document(tmp_path: Path) -> None:

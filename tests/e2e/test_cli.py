@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -17,7 +16,8 @@ from sqlalchemy import make_url
 
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.ports import free_port
-from tests.e2e.test_sim import HERALD, INVOKE, ROOT, clean_env, processes_under, service_of
+from tests.support.processes import HERALD, INVOKE, ROOT, clean_env, processes_under, service_of
+from tests.support.waiting import wait_for
 
 
 def run(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -53,7 +53,7 @@ def test_unknown_sender_id_exits_2() -> None:
     )
     # Checked before anything else, even before waiting for the (unreachable) broker.
     assert proc.returncode == 2
-    assert "sender --id 7: no such sender; the settings define 4 (ids 0-3)" in proc.stderr
+    assert "--id 7: no such worker; the settings define 4 (ids 0-3)" in proc.stderr
 
 
 def test_broker_unreachable_gives_up_with_exit_3() -> None:
@@ -99,6 +99,30 @@ def test_submit_prints_a_run_id(broker, namespace: str) -> None:  # type: ignore
     assert len(proc.stdout.strip()) == 12
     bad = run(HERALD, "submit", "--messages", "-3", HERALD_KAFKA_BOOTSTRAP=broker.bootstrap)
     assert bad.returncode == 2 and "Expected `int` >= 1 - at `$.messages`" in bad.stderr
+
+
+def test_submit_wait_needs_a_database_and_gives_up_at_its_timeout(
+    broker,
+    database,
+    namespace: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    env = {"HERALD_KAFKA_BOOTSTRAP": broker.bootstrap, "HERALD_KAFKA_NAMESPACE": namespace}
+    no_db = run(HERALD, "submit", "--messages", "5", "--wait", **env)
+    assert no_db.returncode == 2
+    assert "--wait re-counts the run in Postgres: set database.url (HERALD_DATABASE_URL)" in (
+        no_db.stderr
+    )
+    # No services are running: the run is asked for, and never completes.
+    out = tmp_path / "summary.json"
+    waited = run(
+        HERALD, "submit", "--messages", "5", "--wait", "--timeout", "1", "--json", str(out),
+        HERALD_DATABASE_URL=database.url, **env,
+    )  # fmt: skip
+    assert waited.returncode == 1
+    assert re.search(r"run (\w+) submitted; waiting for it to complete", waited.stdout)
+    assert re.search(r"run \w+ not complete after 1s", waited.stdout), waited.stdout
+    assert not out.exists()
 
 
 def test_db_tasks_create_migrate_drop(database: EmbeddedDatabase) -> None:
@@ -231,12 +255,11 @@ def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_post
             with urllib.request.urlopen(post, timeout=30) as response:
                 assert response.status == 202
                 accepted = json.loads(response.read())
-            deadline = time.monotonic() + 90
-            run = get_json(f"{url}{accepted['url']}")
-            while run["status"] != "finished":
-                assert time.monotonic() < deadline, f"run not finished: {run}"
-                time.sleep(0.2)
-                run = get_json(f"{url}{accepted['url']}")
+            run = wait_for(
+                lambda: (r := get_json(f"{url}{accepted['url']}"))["status"] == "finished" and r,
+                90,
+                "the run finished",
+            )
             services = {service_of(p.cmdline()) for p in processes_under(tmp_path / "web")}
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -252,6 +275,7 @@ def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_post
         "sender --id 2",
         "sender --id 3",
         "producer",
+        "monitor",
         "recorder",
     }
     assert "herald web stopped" in rest

@@ -20,9 +20,10 @@ from herald import kafka
 from herald.config import Settings
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
-from herald.services import producer, recorder, sender
+from herald.services import producer, recorder, worker
 from herald.web.server import serve
-from tests.conftest import ServiceThread, make_settings, wait_for
+from tests.support.cluster import ServiceThread, make_settings
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # The README's picture is refreshed with DASHBOARD_SCREENSHOT=docs/img/dashboard.png; other
@@ -47,8 +48,8 @@ def stack(broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str) ->
     )
     kafka.ensure_topics(s.kafka)
     services = [
-        ServiceThread(sender.run, s, sender_id=0),
-        ServiceThread(sender.run, s, sender_id=1),
+        ServiceThread(worker.run, s, worker_id=0),
+        ServiceThread(worker.run, s, worker_id=1),
         ServiceThread(producer.run, s),
         ServiceThread(recorder.run, s),
     ]

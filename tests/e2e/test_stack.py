@@ -18,7 +18,7 @@ from sqlalchemy import text
 from herald.db.engine import make_engine
 from herald.runtime import stack
 from herald.runtime.compose import compose_argv, docker_available
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).parents[2]
 TASKS = {
@@ -132,7 +132,9 @@ def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_st
     ps = _ps(home)
     services = {s["name"]: s for s in ps["services"]}
     expected = {"broker", "postgres", "migrate", "producer", "monitor", "recorder", "web"}
-    expected |= {f"sender-{i}" for i in range(stack.SENDER_REPLICAS)}
+    # A sender per profile of the registry's expansion, each its own --id.
+    expected |= {s.name for s in stack.stack_services() if s.service.scaling == "profiles"}
+    assert {f"sender-{i}" for i in range(4)} <= expected
     assert set(services) == expected
     assert all(s["healthy"] is True for s in services.values()), services
     assert services["migrate"]["state"] == "EXITED"
@@ -145,17 +147,31 @@ def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_st
     for name in expected:
         assert name in table
 
-    # A run asked for over herald.runs, as any client would.
-    env = {"HERALD_KAFKA_BOOTSTRAP": state["kafka_bootstrap"]}
+    # A run asked for over herald.runs, as any client would, followed on herald.control to its
+    # summary (the stack's stack.env names where Kafka and Postgres are).
+    env = {
+        "HERALD_KAFKA_BOOTSTRAP": state["kafka_bootstrap"],
+        "HERALD_DATABASE_URL": state["database_url"],
+    }
+    out = home / "submitted.json"
     submit = subprocess.run(
-        [str(Path(sys.executable).with_name("herald")), "submit", "--messages", "400"],
+        [str(Path(sys.executable).with_name("herald")), "submit", "--messages", "400", "--wait",
+         "--json", str(out), "--timeout", "120"],
         env=_env(home, **env),
         capture_output=True,
         text=True,
-        timeout=60,
-        check=True,
-    )
-    run_id = submit.stdout.strip()
+        timeout=180,
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stdout + submit.stderr
+    summary = json.loads(out.read_text())
+    run_id = summary["run_id"]
+    assert summary["total"] == summary["outcomes_in_database"] == 400
+    assert summary["sent"] + summary["failed"] == 400
+    assert summary["recorder_counts"] == {
+        k: summary[f"{k}_in_database"] for k in ("sent", "failed") if summary[f"{k}_in_database"]
+    }
+    assert set(summary["senders"]) <= {"0", "1", "2", "3"}
+    assert "outcomes in Postgres" in submit.stdout and "400 (" in submit.stdout
     engine = make_engine(state["database_url"])
     try:
 
@@ -163,7 +179,7 @@ def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_st
             with engine.connect() as conn:
                 row = conn.execute(
                     text(
-                        "SELECT r.sent + r.failed, (SELECT count(*) FROM outcomes o "
+                        "SELECT r.succeeded + r.failed, (SELECT count(*) FROM outcomes o "
                         "WHERE o.run_id = r.run_id), r.expected FROM runs r WHERE run_id = :r"
                     ),
                     {"r": run_id},
@@ -176,7 +192,7 @@ def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_st
     assert totals == (400, 400, 400)
 
     logs = invoke(home, "stack.logs", "producer", "--lines", "200")
-    assert f"run {run_id}: 400 messages" in logs.stdout
+    assert f"run {run_id} (sms): producing 400 records" in logs.stdout
 
     before = _stack_processes(home)
     assert set(running.values()) <= {p.pid for p in before}

@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 import msgspec
 from confluent_kafka import Message
 
-from herald import contracts, kafka, runs
+from herald import contracts, control, kafka, runs
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
-from herald.services import producer, recorder, sender
-from tests.conftest import ServiceThread, make_settings, produce_records, read_topic
-from tests.contract_schemas import contract
+from herald.scenarios.sms import RESULTS
+from herald.services import monitor, producer, recorder, worker
+from tests.support.cluster import ServiceThread, make_settings
+from tests.support.contracts import contract
+from tests.support.topics import produce_records, read_topic
 
 MESSAGES = 300
 
@@ -48,8 +50,10 @@ def test_every_record_the_services_emit_keeps_the_published_contract(
         senders=[{"mean_wait_time": 0.001, "failure_rate": 0.4, "max_attempts": 2}],
     )
     kafka.ensure_topics(s.kafka)
-    names = {t.name: t.qualified(namespace) for t in contracts.ALL_TOPICS}
-    request = runs.make_request(MESSAGES, seed=11, rate=100_000.0, config={"from": "a test"})
+    names = {t.name: t.qualified(namespace) for t in kafka.all_topics()}
+    request = runs.make_request(
+        s, messages=MESSAGES, seed=11, rate=100_000.0, config={"from": "a test"}
+    )
     runs.submit(s.kafka, request)  # what the CLI and the web API send
     # Poison: a run request without its fields, two outbound records and a result that are not
     # what their topics promise. Each service dead-letters the ones it reads.
@@ -69,19 +73,32 @@ def test_every_record_the_services_emit_keeps_the_published_contract(
     )
     produce_records(s, names["herald.sms.results"], [(None, b"{}")])
 
-    services = [
-        ServiceThread(producer.run, s),
-        ServiceThread(sender.run, s, sender_id=0),
-        ServiceThread(recorder.run, s),
+    announcers = [
+        control.Announcer(s.kafka, service=name, instance=name)
+        for name in ("producer", "sender-0", "recorder", "monitor")
     ]
+    services = [
+        ServiceThread(producer.run, s, announcer=announcers[0]),
+        ServiceThread(worker.run, s, worker_id=0, announcer=announcers[1]),
+        ServiceThread(recorder.run, s, announcer=announcers[2]),
+        ServiceThread(monitor.run, s, announcer=announcers[3]),
+    ]
+    for a in announcers:
+        a.started()
     try:
         outbound = read_topic(s, names["herald.sms.outbound"], MESSAGES + 2)
         results = read_topic(s, names["herald.sms.results"], MESSAGES + 1)
         dead = read_topic(s, names["herald.dlq"], 5)
         requests = read_topic(s, names["herald.runs"], 2)
+        # Started and ready for each of the four, the run's completion and its figures.
+        events = read_topic(s, names["herald.control"], 10)
     finally:
         for svc in services:
             assert svc.join() == 0
+        for a in announcers:
+            a.stopped(0)
+            a.close()
+    events = read_topic(s, names["herald.control"], 14)
 
     # Set aside the records this test wrote itself; the rest is what herald emitted.
     ours = {b"poison-run", b"poison-1", b"poison-2", None}
@@ -90,12 +107,22 @@ def test_every_record_the_services_emit_keeps_the_published_contract(
         "herald.sms.outbound": [m for m in outbound if m.key() not in ours],
         "herald.sms.results": [m for m in results if m.key() not in ours],
         "herald.dlq": dead,
+        "herald.control": events,
     }
     assert {topic: len(records) for topic, records in emitted.items()} == {
         "herald.runs": 1,
         "herald.sms.outbound": MESSAGES,
         "herald.sms.results": MESSAGES,
         "herald.dlq": 5,
+        "herald.control": 14,
+    }
+    kinds = Counter((e["type"], e.get("state")) for e in (json.loads(m.value()) for m in events))
+    assert kinds == {
+        ("service", "started"): 4,
+        ("service", "ready"): 4,
+        ("service", "stopped"): 4,
+        ("run-completed", None): 1,
+        ("run-figures", None): 1,
     }
     for topic, records in emitted.items():
         assert _violations(topic, records) == [], topic
@@ -125,10 +152,10 @@ def test_the_contract_check_rejects_records_that_break_it(
     # names each violation, so the test above cannot pass by checking nothing.
     s = make_settings(broker, None, namespace)
     kafka.ensure_topics(s.kafka)
-    topic = contracts.RESULTS.qualified(namespace)
+    topic = RESULTS.qualified(namespace)
     produce_records(s, topic, [(b"bad key", b'{"message_id": "m-1", "status": "lost"}')])
     (msg,) = read_topic(s, topic, 1)
-    assert _violations(contracts.RESULTS.name, [msg]) == [
+    assert _violations(RESULTS.name, [msg]) == [
         f"{topic}[{msg.partition()}]@0: payload: 'lost' is not one of ['failed', 'sent']",
         f"{topic}[{msg.partition()}]@0: payload: 'run_id' is a required property",
         f"{topic}[{msg.partition()}]@0: payload: 'seq' is a required property",

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import io
-import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from herald import contracts, runs
+from herald import completion, contracts, control, runs
 from herald.config import Settings
-from herald.contracts import SmsMessage
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+from herald.scenarios.sms import OUTBOUND, RESULTS, SmsMessage, SmsResult
 from herald.services import monitor, producer
-from tests.conftest import ServiceThread, decode_all, produce_records, read_topic
-from tests.integration.test_recorder import encoded, results_for
+from tests.support.cluster import ServiceThread, make_settings
+from tests.support.sms import encoded, results_for
+from tests.support.topics import decode_all, produce_records, read_topic
 
 
 def test_producer_turns_a_run_request_into_exactly_n_messages(settings: Settings) -> None:
-    request = runs.make_request(2500, seed=99)
+    request = runs.make_request(settings, messages=2500, seed=99)
     runs.submit(settings.kafka, request)
     svc = ServiceThread(producer.run, settings, max_runs=1)
     try:
-        msgs = read_topic(settings, contracts.OUTBOUND.qualified(settings.kafka.namespace), 2500)
+        msgs = read_topic(settings, OUTBOUND.qualified(settings.kafka.namespace), 2500)
     finally:
         svc.join()
     assert svc.result == 0
@@ -37,44 +40,59 @@ def test_producer_turns_a_run_request_into_exactly_n_messages(settings: Settings
 
 def test_invalid_run_request_is_dead_lettered(settings: Settings) -> None:
     ns = settings.kafka.namespace
-    produce_records(settings, contracts.RUNS.qualified(ns), [(b"r", b'{"run_id": "x"}')])
-    good = runs.make_request(10, seed=1)
+    bad = [(b"r", b'{"run_id": "x"}'), (b"s", b'{"run_id": "y", "scenario": "nope"}')]
+    produce_records(settings, contracts.RUNS.qualified(ns), bad)
+    good = runs.make_request(settings, messages=10, seed=1)
     runs.submit(settings.kafka, good)
     svc = ServiceThread(producer.run, settings)
     try:
-        assert len(read_topic(settings, contracts.OUTBOUND.qualified(ns), 10)) == 10
-        dead = read_topic(settings, contracts.DLQ.qualified(ns), 1)
+        assert len(read_topic(settings, OUTBOUND.qualified(ns), 10)) == 10
+        dead = read_topic(settings, contracts.DLQ.qualified(ns), 2)
     finally:
         svc.join()
-    assert dead[0].value() == b'{"run_id": "x"}'
-    assert dict(dead[0].headers())[contracts.DLQ_REASON].startswith(b"invalid run request:")
+    dead.sort(key=lambda m: m.key())
+    assert [m.value() for m in dead] == [v for _k, v in bad]
+    reasons = [dict(m.headers())[contracts.DLQ_REASON].decode() for m in dead]
+    assert reasons == [
+        "ValidationError: Object missing required field `seed`",
+        "ValidationError: unknown scenario 'nope' (scenarios: sms) - at `$.scenario`",
+    ]
 
 
 def test_rate_limit_paces_the_run(settings: Settings) -> None:
     import threading
-    import time
 
     from confluent_kafka import Producer
 
     from herald import kafka
 
     p = Producer(kafka.producer_config(settings.kafka))
-    request = runs.make_request(300, seed=1, rate=1000.0)
-    started = time.monotonic()
-    assert producer.produce_run(
-        p, contracts.OUTBOUND.qualified(settings.kafka.namespace), request, stop=threading.Event()
-    )
-    assert time.monotonic() - started >= 0.29  # 300 messages at 1000/s cannot take less
+    ns = settings.kafka.namespace
+    request = runs.make_request(settings, messages=300, seed=1, rate=1000.0)
+    assert producer.produce_run(p, ns, request, stop=threading.Event())
+    # 300 messages at 1000/s, in chunks of 20: the last chunk is created at least 0.28 s after
+    # the first (the records' create times; a slow machine can only spread them further).
+    created = sorted(m.timestamp()[1] for m in read_topic(settings, OUTBOUND.qualified(ns), 300))
+    assert len(created) == 300
+    assert created[-1] - created[0] >= 280
 
 
-def run_monitor(settings: Settings, run_id: str, tmp_path: Path, out: io.StringIO) -> dict:
-    summary = tmp_path / f"summary-{run_id}.json"
-    stop = __import__("threading").Event()
-    code = monitor.run(
-        settings, stop=stop, run_id=run_id, exit_when_complete=True, summary_json=summary, out=out
-    )
-    assert code == 0
-    return json.loads(summary.read_text())
+def run_monitor(settings: Settings, run_id: str, out: io.StringIO | None) -> dict:
+    """Run a monitor until it publishes its figures of ``run_id`` on the control topic."""
+    listener = control.Listener(settings.kafka, since=datetime.now(UTC))
+    announcer = control.Announcer(settings.kafka, service="monitor", instance="monitor")
+    svc = ServiceThread(monitor.run, settings, run_id=run_id, out=out, announcer=announcer)
+    watch = completion.Watch(run_id, want_figures=True)
+    try:
+        while watch.figures is None:
+            assert svc.thread.is_alive(), "the monitor stopped"
+            watch.feed(listener.poll(0.2))
+    finally:
+        assert svc.join() == 0
+        listener.close()
+        announcer.close()
+    assert watch.figures.complete is True
+    return watch.figures.figures
 
 
 def test_monitor_totals_and_a_restart_shows_the_same(
@@ -82,17 +100,17 @@ def test_monitor_totals_and_a_restart_shows_the_same(
 ) -> None:
     caplog.set_level("INFO", logger="herald.services.monitor")
     ns = settings.kafka.namespace
-    request = runs.make_request(1000, seed=3)
+    request = runs.make_request(settings, messages=1000, seed=3)
     runs.submit(settings.kafka, request)
     results = encoded(results_for(request.run_id, 1000))
     # The first 100 twice, as a broker that shows an aborted transaction's records would.
-    produce_records(settings, contracts.RESULTS.qualified(ns), results + results[:100])
+    produce_records(settings, RESULTS.qualified(ns), results + results[:100])
     produce_records(settings, contracts.DLQ.qualified(ns), [(b"x", b"junk")])
     # Records that are not what their topic promises are skipped, not counted.
     produce_records(settings, contracts.RUNS.qualified(ns), [(b"x", b"not a run request")])
-    produce_records(settings, contracts.RESULTS.qualified(ns), [(b"x", b"{}")])
+    produce_records(settings, RESULTS.qualified(ns), [(b"x", b"{}")])
     out = io.StringIO()
-    first = run_monitor(settings, request.run_id, tmp_path, out)
+    first = run_monitor(settings, request.run_id, out)
     assert (first["total"], first["sent"], first["failed"], first["expected"]) == (
         1000,
         750,
@@ -111,9 +129,9 @@ def test_monitor_totals_and_a_restart_shows_the_same(
     assert first["p50_ms"] == pytest.approx(49.0, rel=0.011)
     assert first["avg_latency_ms"] == pytest.approx(49.5)
     # A second monitor (a restart) reads from the beginning: the same totals, not double.
-    again = run_monitor(settings, request.run_id, tmp_path, io.StringIO())
+    again = run_monitor(settings, request.run_id, io.StringIO())
     assert (
-        "monitor stopped ◆ 1101 results read ◆ 1 dead letters ◆ 2 unreadable records skipped"
+        "monitor stopped ◆ 1100 results read ◆ 1 dead letters ◆ 2 unreadable records skipped"
         in (caplog.text)
     )
     assert (again["total"], again["sent"], again["failed"]) == (1000, 750, 250)
@@ -127,15 +145,14 @@ def test_monitor_totals_and_a_restart_shows_the_same(
 
 @pytest.mark.parametrize("where", ["stdout", "stderr", "file"])
 def test_monitor_writes_where_configured(
-    broker,
-    database,
+    broker: EmbeddedBroker,
+    database: EmbeddedDatabase,
     namespace: str,
     where: str,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from herald import kafka
-    from tests.conftest import make_settings
 
     target = str(tmp_path / "progress.log") if where == "file" else where
     s = make_settings(
@@ -145,13 +162,10 @@ def test_monitor_writes_where_configured(
         monitor={"kind": "file", "output_location": target, "refresh_secs": 0.1},
     )
     kafka.ensure_topics(s.kafka)
-    request = runs.make_request(20, seed=1)
+    request = runs.make_request(s, messages=20, seed=1)
     runs.submit(s.kafka, request)
-    produce_records(
-        s, contracts.RESULTS.qualified(namespace), encoded(results_for(request.run_id, 20))
-    )
-    stop = __import__("threading").Event()
-    assert monitor.run(s, stop=stop, run_id=request.run_id, exit_when_complete=True) == 0
+    produce_records(s, RESULTS.qualified(namespace), encoded(results_for(request.run_id, 20)))
+    run_monitor(s, request.run_id, None)
     captured = capsys.readouterr()
     text = {
         "stdout": captured.out,
@@ -165,4 +179,4 @@ def test_monitor_writes_where_configured(
 
 def test_encoded_results_are_valid_contracts() -> None:
     for _, value in encoded(results_for("r", 3)):
-        msgspec.json.decode(value, type=contracts.SmsResult)
+        msgspec.json.decode(value, type=SmsResult)

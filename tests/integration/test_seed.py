@@ -14,13 +14,14 @@ from herald import contracts
 from herald.config import Settings
 from herald.db.engine import make_engine
 from herald.errors import ConfigError
-from herald.seed import DEFAULT_FILE, load_seed, seed_database, seed_kafka
-from tests.conftest import read_topic
-from tests.contract_schemas import contract
+from herald.scenarios.sms import OUTBOUND, RESULTS, SmsMessage
+from herald.seed import default_file, load_seed, seed_database, seed_kafka
+from tests.support.contracts import contract
+from tests.support.topics import read_topic
 
 
 def _seed_file(tmp_path: Path) -> tuple[Path, list[str]]:
-    spec = json.loads(DEFAULT_FILE.read_text())
+    spec = json.loads(default_file().read_text())
     tag = uuid.uuid4().hex[:8]
     for run in spec["runs"]:
         run["run_id"] = f"{run['run_id']}-{tag}"
@@ -36,10 +37,25 @@ def test_the_default_seed_file_is_reproducible() -> None:
         "seed-water-outage",
         "seed-evacuation-drill",
     ]
-    assert [len(s.messages) for s in first] == [60, 25, 15]
+    assert [len(s.records) for s in first] == [60, 25, 15]
     for a, b in zip(first, second, strict=True):
         assert msgspec.json.encode(a.results) == msgspec.json.encode(b.results)
-        assert [r.message_id for r in a.results] == [m.id for m in a.messages]
+        assert msgspec.json.encode([e.value for e in a.records]) == msgspec.json.encode(
+            [e.value for e in b.records]
+        )
+        messages = [e.value for e in a.records]
+        assert all(isinstance(m, SmsMessage) for m in messages)
+        assert [r.id for r in a.results] == [m.id for m in messages]  # type: ignore[attr-defined]
+    # The results come from the scenario's own step, with each run's worker profiles.
+    storm = first[0]
+    assert {r.worker for r in storm.results} == {0, 1}  # type: ignore[attr-defined]
+    assert storm.request.config["seeded"] is True
+
+
+def test_the_seed_file_ships_in_the_package() -> None:
+    path = default_file()
+    assert path.parts[-3:] == ("herald", "data", "seed.json")
+    assert path.is_file()
 
 
 def test_a_bad_seed_file_is_a_config_error(tmp_path: Path) -> None:
@@ -58,7 +74,7 @@ def test_a_bad_seed_file_is_a_config_error(tmp_path: Path) -> None:
             }
         )
     )
-    with pytest.raises(ConfigError, match="failure_rate 0-1"):
+    with pytest.raises(ConfigError, match="run x: senders: failure_rate: Input should be less"):
         load_seed(bad)
     bad.write_text("{}")
     with pytest.raises(ConfigError, match=r"seed file .*bad.json"):
@@ -77,7 +93,7 @@ def test_seed_database_writes_runs_and_outcomes_once(settings: Settings, tmp_pat
         with engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT r.run_id, r.expected, r.sent, r.failed, count(o.*), "
+                    "SELECT r.run_id, r.expected, r.succeeded, r.failed, count(o.*), "
                     "count(o.*) FILTER (WHERE o.status = 'sent') FROM runs r "
                     "JOIN outcomes o USING (run_id) WHERE r.run_id = ANY(:ids) "
                     "GROUP BY r.run_id ORDER BY r.expected DESC"
@@ -103,11 +119,14 @@ def test_seed_kafka_publishes_valid_records_on_every_topic(
     ns = settings.kafka.namespace
     expected = {
         contracts.RUNS: 3,
-        contracts.OUTBOUND: 100,
-        contracts.RESULTS: 100,
+        OUTBOUND: 100,
+        RESULTS: 100,
         contracts.DLQ: 1,
     }
-    assert counts == {t.qualified(ns): n for t, n in expected.items()}
+    assert counts == {
+        **{t.qualified(ns): 0 for t in (contracts.CONTROL,)},
+        **{t.qualified(ns): n for t, n in expected.items()},
+    }
     for topic, n in expected.items():
         check = contract(topic.name)
         records = read_topic(settings, topic.qualified(ns), n)
@@ -118,6 +137,4 @@ def test_seed_kafka_publishes_valid_records_on_every_topic(
             errors = check.errors(key=msg.key(), value=payload, headers=headers or None)
             assert errors == [], (topic.name, errors)
     (dead,) = read_topic(settings, contracts.DLQ.qualified(ns), 1)
-    assert (
-        dict(dead.headers() or [])[contracts.DLQ_TOPIC] == contracts.OUTBOUND.qualified(ns).encode()
-    )
+    assert dict(dead.headers() or [])[contracts.DLQ_TOPIC] == OUTBOUND.qualified(ns).encode()

@@ -9,35 +9,33 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from herald import contracts, kafka
+from herald import contracts
 from herald.config import Settings
-from herald.contracts import SmsMessage, SmsResult
+from herald.contracts import DLQ_MAX_VALUE
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
-from herald.scenarios.sms import SmsGenerator
-from herald.services import dlq, sender
-from tests.conftest import ServiceThread, decode_all, make_settings, produce_records, read_topic
-
-
-def outbound_records(run_id: str, n: int, seed: int = 1) -> list[tuple[bytes | None, bytes]]:
-    return [(m.id.encode(), msgspec.json.encode(m)) for m in SmsGenerator(run_id, seed).messages(n)]
-
-
-def sender_settings(
-    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, *senders: dict
-) -> Settings:
-    s = make_settings(broker, database, namespace, senders=list(senders))
-    kafka.ensure_topics(s.kafka)
-    return s
+from herald.scenarios.sms import (
+    FAILURE_REASONS,
+    OUTBOUND,
+    RESULTS,
+    SCENARIO,
+    SmsGenerator,
+    SmsMessage,
+    SmsResult,
+)
+from herald.services import worker
+from tests.support.cluster import ServiceThread
+from tests.support.sms import outbound_records, sender_settings
+from tests.support.topics import decode_all, produce_records, read_topic
 
 
 def send_all(s: Settings, run_id: str, n: int) -> list[SmsResult]:
     """Put ``n`` messages on the outbound topic, run sender 0, read its ``n`` results."""
     namespace = s.kafka.namespace
-    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records(run_id, n))
-    svc = ServiceThread(sender.run, s, sender_id=0)
+    produce_records(s, OUTBOUND.qualified(namespace), outbound_records(run_id, n))
+    svc = ServiceThread(worker.run, s, worker_id=0)
     try:
-        return decode_all(read_topic(s, contracts.RESULTS.qualified(namespace), n), SmsResult)
+        return decode_all(read_topic(s, RESULTS.qualified(namespace), n), SmsResult)
     finally:
         assert svc.join() == 0
 
@@ -54,12 +52,12 @@ def test_each_message_yields_exactly_one_result(
     n = 4000
     results = send_all(s, "exact", n)
     assert len(results) == n
-    assert {r.message_id for r in results} == {f"exact-{i}" for i in range(n)}
-    assert {r.sender_id for r in results} == {0}
+    assert sorted(r.id for r in results) == sorted(f"exact-{i}" for i in range(n))
+    assert {r.worker for r in results} == {0}
     failed = [r for r in results if r.status == "failed"]
     # Binomial(4000, 0.25): sd = 27.4; 5 sd either side.
     assert 1000 - 137 <= len(failed) <= 1000 + 137
-    assert all(r.failure_reason in sender.FAILURE_REASONS for r in failed)
+    assert all(r.failure_reason in FAILURE_REASONS for r in failed)
     assert all(r.failure_reason is None for r in results if r.status == "sent")
     assert all(r.attempts == 1 for r in results)
     # Exponential with mean 2 ms: the sample mean's sd is 2/sqrt(4000) ms; 5 sd is 0.16 ms.
@@ -74,7 +72,7 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_goes_on(
     broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
 ) -> None:
     s = sender_settings(broker, database, namespace, {"mean_wait_time": 0, "failure_rate": 0})
-    outbound = contracts.OUTBOUND.qualified(namespace)
+    outbound = OUTBOUND.qualified(namespace)
     good = outbound_records("poison", 50)
     bad_schema = msgspec.json.encode(
         {
@@ -89,9 +87,9 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_goes_on(
     produce_records(
         s, outbound, [*good[:25], (b"k1", b"\xffnot json"), (b"k2", bad_schema), *good[25:]]
     )
-    svc = ServiceThread(sender.run, s, sender_id=0)
+    svc = ServiceThread(worker.run, s, worker_id=0)
     try:
-        results = read_topic(s, contracts.RESULTS.qualified(namespace), 50)
+        results = read_topic(s, RESULTS.qualified(namespace), 50)
         dead = read_topic(s, contracts.DLQ.qualified(namespace), 2)
     finally:
         svc.join()
@@ -119,24 +117,24 @@ def test_a_poison_record_too_large_to_dead_letter_whole_is_cut_and_the_rest_goes
     """A record just under the 1 MB limit is within it, but with the dead-letter headers it
     would not be: it is dead-lettered cut, and the sender does not retry it for ever."""
     s = sender_settings(broker, database, namespace, {"mean_wait_time": 0, "failure_rate": 0})
-    outbound = contracts.OUTBOUND.qualified(namespace)
+    outbound = OUTBOUND.qualified(namespace)
     good = outbound_records("huge", 20)
     huge = b"x" * 999_900
     produce_records(s, outbound, [*good[:10], (b"huge", huge), *good[10:]])
-    svc = ServiceThread(sender.run, s, sender_id=0)
+    svc = ServiceThread(worker.run, s, worker_id=0)
     try:
-        results = read_topic(s, contracts.RESULTS.qualified(namespace), 20)
+        results = read_topic(s, RESULTS.qualified(namespace), 20)
         [dead] = read_topic(s, contracts.DLQ.qualified(namespace), 1)
     finally:
         assert svc.join() == 0
-    assert {r.message_id for r in decode_all(results, SmsResult)} == {
+    assert sorted(r.id for r in decode_all(results, SmsResult)) == sorted(
         f"huge-{i}" for i in range(20)
-    }
+    )
     assert dead.key() == b"huge"
-    assert dead.value() == huge[: dlq.MAX_VALUE]
+    assert dead.value() == huge[:DLQ_MAX_VALUE]
     reason = dict(dead.headers())[contracts.DLQ_REASON].decode()
     assert reason.startswith("DecodeError: JSON is malformed")
-    assert reason.endswith(f" (value cut to its first {dlq.MAX_VALUE} of 999900 bytes)")
+    assert reason.endswith(f" (value cut to its first {DLQ_MAX_VALUE} of 999900 bytes)")
 
 
 def test_window_of_one_sends_one_message_at_a_time(
@@ -177,10 +175,14 @@ def test_a_wide_window_overlaps_sends(
     )
     n = 400
     results = send_all(s, "wide", n)
-    first_received = min(r.received_at for r in results)
-    last_completed = max(r.completed_at for r in results)
-    # 400 sends of 50 ms one after another would take 20 s; in a window they overlap.
-    assert (last_completed - first_received).total_seconds() < 400 * 0.05 / 4
+    # In a window, sends overlap: at the moment the most were in flight, many were.
+    events = sorted([(r.received_at, 1) for r in results] + [(r.completed_at, -1) for r in results])
+    in_flight = peak = 0
+    for _at, step in events:
+        in_flight += step
+        peak = max(peak, in_flight)
+    assert peak > 1
+    assert all(r.latency_ms == 50.0 for r in results)
 
 
 def test_retries_count_attempts_and_fail_once_after_the_last(
@@ -200,7 +202,7 @@ def test_retries_count_attempts_and_fail_once_after_the_last(
     )
     n = 2000
     results = send_all(s, "retry", n)
-    assert len(results) == n and len({r.message_id for r in results}) == n
+    assert len(results) == n and len({r.id for r in results}) == n
     failed = [r for r in results if r.status == "failed"]
     assert all(r.attempts == 3 for r in failed)
     # P(failed) = 0.5^3 = 0.125: mean 250, sd 14.8; 5 sd.
@@ -218,8 +220,20 @@ def test_retries_count_attempts_and_fail_once_after_the_last(
 def test_unknown_sender_id_is_a_config_error(settings: Settings) -> None:
     from herald.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="sender --id 9: no such sender; the settings define 4"):
-        sender.Sender(settings, sender_id=9)
+    with pytest.raises(ConfigError, match="--id 9: no such worker; the settings define 4"):
+        worker.Worker(settings, scenario=SCENARIO, worker_id=9)
+
+
+def test_transactional_ids_are_scoped_by_group_topic_and_partition(settings: Settings) -> None:
+    w = worker.Worker(settings, scenario=SCENARIO, worker_id=0)
+    try:
+        ns = settings.kafka.namespace
+        assert w.group == f"{ns}.herald-senders"
+        assert contracts.transactional_id(w.group, w.work, 3) == (
+            f"{ns}.herald-senders:{ns}.herald.sms.outbound:p3"
+        )
+    finally:
+        w.consumer.close()
 
 
 def test_messages_with_schema_used_by_others_decode() -> None:

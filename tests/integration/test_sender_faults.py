@@ -16,15 +16,17 @@ from herald.config import KafkaSettings
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.processes import ServiceProcess, herald_command
-from herald.services import sender
-from tests.conftest import ServiceThread, make_settings, produce_records
-from tests.integration.test_sender import outbound_records, sender_settings
+from herald.scenarios.sms import OUTBOUND, RESULTS
+from herald.services import worker
+from tests.support.cluster import ServiceThread, make_settings
+from tests.support.sms import outbound_records, sender_settings
+from tests.support.topics import Tally, produce_records
 
 
 def results_reader(settings: KafkaSettings, namespace: str) -> Consumer:
     """A read_committed reader of the results topic, from its beginning."""
     consumer = Consumer(kafka.consumer_config(settings, "reader"))
-    parts = kafka.partitions_of(consumer, contracts.RESULTS.qualified(namespace))
+    parts = kafka.partitions_of(consumer, RESULTS.qualified(namespace))
     for tp in parts:
         tp.offset = OFFSET_BEGINNING
     consumer.assign(parts)
@@ -52,7 +54,7 @@ def test_a_paused_sender_is_replaced_and_no_message_is_missed(
     cfg = tmp_path / "settings.json"
     cfg.write_text(s.model_dump_json())
     n = 6000
-    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("pause", n))
+    produce_records(s, OUTBOUND.qualified(namespace), outbound_records("pause", n))
     procs = [
         ServiceProcess(
             f"sender-{i}",
@@ -67,8 +69,8 @@ def test_a_paused_sender_is_replaced_and_no_message_is_missed(
     resumed = False
     deadline = time.monotonic() + 120
     try:
-        while len(set(ids)) < n or not resumed:
-            assert time.monotonic() < deadline, f"{len(set(ids))} of {n} results"
+        while Tally(ids, []).distinct < n or not resumed:
+            assert time.monotonic() < deadline, f"{Tally(ids, []).distinct} of {n} results"
             ids += message_ids(consumer)
             if paused_at is None and len(ids) > n // 6:
                 procs[0].signal(signal.SIGSTOP)
@@ -86,12 +88,16 @@ def test_a_paused_sender_is_replaced_and_no_message_is_missed(
             p.signal(signal.SIGKILL)
             p.wait()
     assert codes == [0, 0]
-    assert set(ids) == {f"pause-{i}" for i in range(n)}  # no message without a result
-    log0 = procs[0].log_path.read_text()
-    assert "sender 0 lost" in log0 or "was taken over" in log0
+    tally = Tally(ids, [f"pause-{i}" for i in range(n)])
+    assert (tally.missing, tally.unexpected) == ([], [])  # no message without a result
     # Duplicates: none on Apache Kafka. The embedded broker shows the records of aborted
-    # (zombie) transactions to read_committed readers, so some may appear here; consumers
-    # are idempotent on the message id (see docs/guarantees.md).
+    # (zombie) transactions to read_committed readers, so some appear here: at most what the
+    # paused sender had released but not committed (consumers are idempotent on the id; see
+    # docs/guarantees.md). Counted and reported, never hidden.
+    print(f"paused sender: {tally}")
+    assert tally.duplicates < n // 10, tally
+    log0 = procs[0].log_path.read_text()
+    assert "sender-0 lost" in log0 or "was taken over" in log0
 
 
 def test_a_sender_fenced_while_it_holds_the_partition_rejoins_and_misses_nothing(
@@ -110,28 +116,32 @@ def test_a_sender_fenced_while_it_holds_the_partition_rejoins_and_misses_nothing
         {"mean_wait_time": 0.02, "failure_rate": 0.0, "max_in_flight": 100},
     )
     n = 20_000
-    produce_records(s, contracts.OUTBOUND.qualified(namespace), outbound_records("fence", n))
-    caplog.set_level(logging.INFO, logger="herald.services.sender")
-    svc = ServiceThread(sender.run, s, sender_id=0)
+    produce_records(s, OUTBOUND.qualified(namespace), outbound_records("fence", n))
+    caplog.set_level(logging.INFO, logger="herald.services.worker")
+    svc = ServiceThread(worker.run, s, worker_id=0)
     consumer = results_reader(s.kafka, namespace)
     ids: list[str] = []
     fenced_at = 0
     deadline = time.monotonic() + 90
     try:
-        while len(set(ids)) < n:
-            assert time.monotonic() < deadline, f"{len(set(ids))} of {n} results"
+        while Tally(ids, []).distinct < n:
+            assert time.monotonic() < deadline, f"{Tally(ids, []).distinct} of {n} results"
             ids += message_ids(consumer)
             if not fenced_at and len(ids) > n // 5:
                 fenced_at = len(set(ids))
-                stranger = Producer(
-                    kafka.transactional_producer_config(s.kafka, f"{namespace}.herald-sender-p0")
+                tid = contracts.transactional_id(
+                    contracts.group_id(namespace, "senders"), OUTBOUND.qualified(namespace), 0
                 )
+                stranger = Producer(kafka.transactional_producer_config(s.kafka, tid))
                 stranger.init_transactions(30)  # bumps the epoch: the sender's is stale
     finally:
         consumer.close()
         assert svc.join() == 0
     assert fenced_at < n * 0.9, "the fence landed too late to prove anything"
-    assert set(ids) == {f"fence-{i}" for i in range(n)}
+    tally = Tally(ids, [f"fence-{i}" for i in range(n)])
+    assert (tally.missing, tally.unexpected) == ([], [])
+    print(f"fenced sender: {tally}")
+    assert tally.duplicates < n // 10, tally
     text = caplog.text
     assert "leaving and rejoining the group" in text
-    assert text.count("sender 0 assigned") >= 2  # once at the start, again after the rejoin
+    assert text.count("sender-0 assigned") >= 2  # once at the start, again after the rejoin

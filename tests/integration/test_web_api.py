@@ -14,11 +14,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from herald import contracts, runs
 from herald.config import Settings
-from herald.contracts import RunRequest
+from herald.scenarios import base
+from herald.scenarios.sms import OUTBOUND, SmsRun
 from herald.web import create_app
 from herald.web.app import openapi_text, state
-from tests.conftest import make_settings, read_topic
-from tests.web_support import app, percentile_cont, record, results
+from tests.support.cluster import make_settings
+from tests.support.sms import record, results_for
+from tests.support.topics import read_topic
+from tests.support.web import app, percentile_cont
 
 __all__ = ["app"]  # the fixture
 
@@ -28,9 +31,9 @@ def client_of(app: OpenAPI) -> FlaskClient:
 
 
 def finished_run(settings: Settings, n: int = 1000) -> tuple[str, list[Any]]:
-    request = runs.make_request(n, seed=7)
-    batch = results(request.run_id, n)
-    assert record(settings, batch, [request]) == n
+    request = runs.make_request(settings, messages=n, seed=7)
+    batch = results_for(request.run_id, n, t0=datetime.now(UTC) - timedelta(seconds=10))
+    assert record(settings, batch, [request]).new == n
     return request.run_id, batch
 
 
@@ -51,6 +54,7 @@ def test_post_run_publishes_the_request_and_creates_its_row(
     run_id = body["run_id"]
     assert body == {
         "run_id": run_id,
+        "scenario": "sms",
         "messages": 1234,
         "seed": 42,
         "rate": 500.5,
@@ -60,7 +64,8 @@ def test_post_run_publishes_the_request_and_creates_its_row(
     assert response.headers["Location"] == f"/api/runs/{run_id}"
     msgs = read_topic(settings, contracts.RUNS.qualified(settings.kafka.namespace), 1)
     assert len(msgs) == 1
-    published = msgspec.json.decode(msgs[0].value(), type=RunRequest)
+    published = base.decode_request(msgs[0].value())
+    assert isinstance(published, SmsRun)
     assert (published.run_id, published.messages, published.seed, published.rate) == (
         run_id,
         1234,
@@ -84,6 +89,7 @@ def test_post_run_publishes_the_request_and_creates_its_row(
         "max_ms": None,
     }
     assert detail["senders"] == []
+    assert detail["counts"] == {}
 
 
 def test_post_run_rejects_bad_bodies_with_the_field_and_reason(app: OpenAPI) -> None:
@@ -108,8 +114,11 @@ def test_post_run_rejects_bad_bodies_with_the_field_and_reason(app: OpenAPI) -> 
     assert fields(client.post("/api/runs", json={"messages": 5, "colour": "red"})) == {
         "colour": "Extra inputs are not permitted"
     }
-    assert fields(client.post("/api/runs", json={"messages": 5, "scenario": "retail"})) == {
-        "scenario": "Input should be 'sms'"
+    assert fields(client.post("/api/runs", json={"messages": 5, "scenario": "nope"})) == {
+        "scenario": "Value error, no scenario 'nope'; scenarios: sms"
+    }
+    assert fields(client.post("/api/runs", json={"messages": 5, "scenario": "Bad!"})) == {
+        "scenario": "String should match pattern '^[a-z][a-z0-9_]{0,31}$'"
     }
     not_json = client.post("/api/runs", data="{oops", content_type="application/json")
     assert list(fields(not_json)) == ["body"]
@@ -128,6 +137,7 @@ def test_run_detail_has_exact_counts_latency_and_senders(app: OpenAPI, settings:
         1000,
     )
     assert (detail["remaining"], detail["percent"]) == (0, 100.0)
+    assert detail["counts"] == {"failed": 250, "sent": 750}
     latencies = [r.latency_ms for r in batch]
     lat = detail["latency"]
     assert lat["avg_ms"] == sum(latencies) / len(latencies)
@@ -138,7 +148,7 @@ def test_run_detail_has_exact_counts_latency_and_senders(app: OpenAPI, settings:
     senders = {s["sender_id"]: s for s in detail["senders"]}
     assert sorted(senders) == [0, 1, 2]
     for sid, s in senders.items():
-        mine = [r for r in batch if r.sender_id == sid]
+        mine = [r for r in batch if r.worker == sid]
         assert s["sent"] == sum(r.status == "sent" for r in mine)
         assert s["failed"] == sum(r.status == "failed" for r in mine)
         assert s["sent"] + s["failed"] == len(mine)
@@ -154,21 +164,22 @@ def test_outcomes_filter_and_page_exactly(app: OpenAPI, settings: Settings) -> N
         everything += client.get(f"/api/runs/{run_id}/outcomes?per_page=100&page={n}").get_json()[
             "items"
         ]
-    assert sorted(o["message_id"] for o in everything) == sorted(r.message_id for r in batch)
+    assert sorted(o["message_id"] for o in everything) == sorted(r.id for r in batch)
     failed = client.get(f"/api/runs/{run_id}/outcomes?status=failed&per_page=500").get_json()
     assert failed["total"] == 75
     assert {o["status"] for o in failed["items"]} == {"failed"}
     assert {o["failure_reason"] for o in failed["items"]} == {"carrier rejected"}
     sender1_sent = client.get(f"/api/runs/{run_id}/outcomes?status=sent&sender=1").get_json()
-    assert sender1_sent["total"] == sum(1 for r in batch if r.sender_id == 1 and r.status == "sent")
+    assert sender1_sent["total"] == sum(1 for r in batch if r.worker == 1 and r.status == "sent")
     beyond = client.get(f"/api/runs/{run_id}/outcomes?page=99").get_json()
     assert (beyond["total"], beyond["items"]) == (300, [])
     one = batch[5]
-    got = client.get(f"/api/messages/{one.message_id}").get_json()
-    assert got["message_id"] == one.message_id
+    got = client.get(f"/api/messages/{one.id}").get_json()
+    assert got["message_id"] == one.id
+    assert (got["scenario"], got["detail"]) == ("sms", None)
     assert (got["run_id"], got["sender_id"], got["status"], got["latency_ms"]) == (
         run_id,
-        one.sender_id,
+        one.worker,
         one.status,
         one.latency_ms,
     )
@@ -186,7 +197,10 @@ def test_bad_parameters_get_422_with_the_field(app: OpenAPI, settings: Settings)
     assert fields(client.get("/api/runs?per_page=501")) == {
         "per_page": "Input should be less than or equal to 500"
     }
-    assert list(fields(client.get(f"/api/runs/{run_id}/outcomes?status=lost"))) == ["status"]
+    assert list(fields(client.get(f"/api/runs/{run_id}/outcomes?status=Lost%21"))) == ["status"]
+    # A well-formed status the run's scenario does not have: nothing, not an error.
+    none = client.get(f"/api/runs/{run_id}/outcomes?status=lost").get_json()
+    assert (none["total"], none["items"]) == (0, [])
     assert list(fields(client.get(f"/api/runs/{run_id}/outcomes?sender=-1"))) == ["sender"]
     assert list(fields(client.get("/api/runs/bad%20id!"))) == ["run_id"]
     assert list(fields(client.get("/api/runs/" + "x" * 65))) == ["run_id"]
@@ -215,11 +229,11 @@ def test_unknown_ids_get_404_and_wrong_methods_405(app: OpenAPI) -> None:
 
 def test_runs_are_paged_most_recent_first(app: OpenAPI, settings: Settings) -> None:
     # Far in the future, so that they sort before every other test's runs in the shared database.
-    base = datetime(2200, 1, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 10_000)
+    start = datetime(2200, 1, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 10_000)
     ids = []
     for i in range(5):
         request = msgspec.structs.replace(
-            runs.make_request(10 + i), requested_at=base + timedelta(minutes=i)
+            runs.make_request(settings, messages=10 + i), requested_at=start + timedelta(minutes=i)
         )
         record(settings, [], [request])
         ids.append(request.run_id)
@@ -254,7 +268,7 @@ def test_metrics_count_outcomes_and_bucket_latencies(app: OpenAPI, settings: Set
         return found[0]
 
     for sid in ("0", "1", "2"):
-        mine = [r for r in batch if str(r.sender_id) == sid]
+        mine = [r for r in batch if str(r.worker) == sid]
         assert value("herald_outcomes_total", sender=sid, status="sent") == sum(
             r.status == "sent" for r in mine
         )
@@ -285,7 +299,7 @@ def test_health_lag_and_the_openapi_document(app: OpenAPI, settings: Settings) -
     assert body["database"]["detail"].startswith("PostgreSQL 18")
     lag = client.get("/api/lag").get_json()
     assert lag["group"] == contracts.group_id(settings.kafka.namespace, "senders")
-    assert lag["topic"] == contracts.OUTBOUND.qualified(settings.kafka.namespace)
+    assert lag["topic"] == OUTBOUND.qualified(settings.kafka.namespace)
     # Nothing produced yet, no commits: every partition has lag 0 and no committed offset.
     assert [(p["partition"], p["committed"], p["lag"]) for p in lag["partitions"]] == [
         (i, None, 0) for i in range(4)

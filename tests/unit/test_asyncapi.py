@@ -12,9 +12,12 @@ import pytest
 import yaml
 
 from herald import asyncapi, contracts
-from herald.contracts import RunRequest, SmsMessage, SmsResult
+from herald.contracts import ControlEvent
 from herald.errors import ConfigError, HeraldError
-from tests.contract_schemas import (
+from herald.scenarios import base
+from herald.scenarios.sms import SmsMessage, SmsResult, SmsRun
+from herald.services import registry
+from tests.support.contracts import (
     ROOT,
     assert_current,
     committed_document,
@@ -25,11 +28,20 @@ from tests.contract_schemas import (
 
 FIXTURES = ROOT / "tests" / "fixtures" / "contracts"
 HTML = ROOT / "docs" / "asyncapi"
-MODELS: dict[str, type[msgspec.Struct] | None] = {
-    "RunRequest": RunRequest,
-    "SmsMessage": SmsMessage,
-    "SmsResult": SmsResult,
+# How herald itself decodes each message (None: dead letters, any bytes).
+DECODERS: dict[str, Any] = {
+    "RunRequest": lambda raw: base.decode_request(raw.encode()),
+    "ControlEvent": msgspec.json.Decoder(ControlEvent).decode,
+    "SmsMessage": msgspec.json.Decoder(SmsMessage).decode,
+    "SmsResult": msgspec.json.Decoder(SmsResult).decode,
     "DeadLetter": None,
+}
+ADDRESSES = {
+    "RunRequest": "herald.runs",
+    "ControlEvent": "herald.control",
+    "SmsMessage": "herald.sms.outbound",
+    "SmsResult": "herald.sms.results",
+    "DeadLetter": "herald.dlq",
 }
 
 
@@ -41,14 +53,11 @@ def test_committed_yaml_is_current() -> None:
     )
 
 
-@pytest.mark.parametrize("fmt", ["json", "yaml"])
-def test_committed_openapi_is_current_when_there_is_one(fmt: str) -> None:
-    # The web app owns docs/openapi.*; a document is compared only once it is committed, and
-    # the web app is imported only then (it is not this module's to need).
-    path = ROOT / "docs" / f"openapi.{fmt}"
-    if path.exists():
-        openapi_text = importlib.import_module("herald.web.app").openapi_text
-        assert_current(path, openapi_text(fmt), f"poetry run invoke app.gen-api-spec --fmt {fmt}")
+def test_committed_openapi_is_current() -> None:
+    # The web app owns docs/openapi.json (imported here only: it is not this module's to need).
+    openapi_text = importlib.import_module("herald.web.app").openapi_text
+    path = ROOT / "docs" / "openapi.json"
+    assert_current(path, openapi_text("json"), "poetry run invoke app.gen-api-spec --fmt json")
 
 
 def test_assert_current_shows_a_unified_diff(tmp_path: Path) -> None:
@@ -70,18 +79,18 @@ def test_every_topic_has_a_channel_with_its_kafka_binding() -> None:
     doc = committed_document()
     assert doc["asyncapi"] == "3.0.0"
     by_address = {c["address"]: c for c in doc["channels"].values()}
-    assert set(by_address) == {t.name for t in contracts.ALL_TOPICS}
-    for topic in contracts.ALL_TOPICS:
+    topics = asyncapi.kafka_topics()
+    assert set(by_address) == {t.name for t in topics} == set(ADDRESSES.values())
+    for topic in topics:
         binding = by_address[topic.name]["bindings"]["kafka"]
         assert binding == {
             "topic": topic.name,
-            "partitions": 12,
+            "partitions": 1 if topic is contracts.CONTROL else 12,
             "replicas": 1,
             "bindingVersion": "0.5.0",
         }
         (message,) = by_address[topic.name]["messages"].values()
-        name = resolve(doc, message)["name"]
-        assert name == (topic.payload.__name__ if topic.payload else "DeadLetter")
+        assert ADDRESSES[resolve(doc, message)["name"]] == topic.name
 
 
 def test_operations_say_who_sends_and_receives_and_in_which_group() -> None:
@@ -99,14 +108,18 @@ def test_operations_say_who_sends_and_receives_and_in_which_group() -> None:
         "produceRun": ("receive", "herald.runs", ["herald-producers"]),
         "recordRun": ("receive", "herald.runs", ["herald-recorders"]),
         "monitorRuns": ("receive", "herald.runs", None),
-        "sendSms": ("send", "herald.sms.outbound", None),
-        "deliverSms": ("receive", "herald.sms.outbound", ["herald-senders"]),
-        "publishResult": ("send", "herald.sms.results", None),
-        "recordResult": ("receive", "herald.sms.results", ["herald-recorders"]),
-        "monitorResults": ("receive", "herald.sms.results", None),
+        "produceSmsOutbound": ("send", "herald.sms.outbound", None),
+        "workSmsOutbound": ("receive", "herald.sms.outbound", ["herald-senders"]),
+        "publishSmsResults": ("send", "herald.sms.results", None),
+        "recordSmsResults": ("receive", "herald.sms.results", ["herald-recorders"]),
+        "monitorSmsResults": ("receive", "herald.sms.results", None),
+        "announce": ("send", "herald.control", None),
+        "orchestrate": ("receive", "herald.control", None),
         "deadLetter": ("send", "herald.dlq", None),
         "monitorDeadLetters": ("receive", "herald.dlq", None),
     }
+    # Derived from the service registry: one per (service, operation).
+    assert set(ops) == {op.id for _svc, op in registry.operations()}
     # The group ids are the ones the services use.
     assert contracts.group_id("", "senders") == "herald-senders"
     for op in doc["operations"].values():
@@ -128,25 +141,32 @@ def test_servers_and_security_schemes() -> None:
 
 
 def test_payload_schemas_are_the_models_schemas() -> None:
-    _, schemas = msgspec.json.schema_components(
-        (RunRequest, SmsMessage, SmsResult), ref_template="#/components/schemas/{name}"
-    )
-    assert committed_document()["components"]["schemas"] == schemas
+    models = (SmsRun, SmsMessage, SmsResult, *contracts.CONTROL_EVENTS)
+    _, schemas = msgspec.json.schema_components(models, ref_template="#/components/schemas/{name}")
+    committed = committed_document()["components"]["schemas"]
+    assert {k: v for k, v in committed.items() if k in schemas} == schemas
     assert schemas["SmsResult"]["properties"]["completed_at"]["format"] == "date-time"
+    # The run request is any scenario's; the control event is any of the three.
+    assert committed["RunRequest"]["oneOf"] == [{"$ref": "#/components/schemas/SmsRun"}]
+    assert [r["$ref"].rsplit("/", 1)[1] for r in committed["ControlEvent"]["oneOf"]] == [
+        "ServiceEvent",
+        "RunCompleted",
+        "RunFigures",
+    ]
+    # A run request without a scenario is the default scenario's, as it always was.
+    assert "scenario" not in committed["SmsRun"]["required"]
 
 
 def test_dead_letter_headers_are_the_ones_the_services_write() -> None:
     message = committed_document()["components"]["messages"]["DeadLetter"]
-    names = {
-        contracts.DLQ_REASON,
-        contracts.DLQ_TOPIC,
-        contracts.DLQ_PARTITION,
-        contracts.DLQ_OFFSET,
-        contracts.DLQ_SERVICE,
-    }
+    names = set(contracts.DLQ_HEADERS)
     assert set(message["headers"]["properties"]) == names
     assert set(message["headers"]["required"]) == names
     assert message["contentType"] == "application/octet-stream"
+    # Every service that dead-letters, by the name it writes (from the service registry).
+    service = message["headers"]["properties"][contracts.DLQ_SERVICE]["pattern"]
+    assert service == "^(producer|recorder|sender-[0-9]+)$"
+    assert service == registry.dead_letter_service_pattern()
 
 
 def test_every_example_keeps_the_contract_and_decodes() -> None:
@@ -155,20 +175,20 @@ def test_every_example_keeps_the_contract_and_decodes() -> None:
         check = contract(channel["address"])
         message = resolve(doc, next(iter(channel["messages"].values())))
         assert message["examples"], message["name"]
-        model = MODELS[message["name"]]
+        decode = DECODERS[message["name"]]
         for example in message["examples"]:
             payload = example["payload"]
-            value = payload if model is not None else None
+            value = payload if decode is not None else None
             assert check.errors(key=None, value=value, headers=example.get("headers")) == []
-            if model is not None:
-                msgspec.json.decode(json.dumps(payload), type=model)  # herald accepts it too
+            if decode is not None:
+                decode(json.dumps(payload))  # herald accepts it too
 
 
 def test_the_dead_letter_example_carries_a_real_decoder_error() -> None:
     (example,) = committed_document()["components"]["messages"]["DeadLetter"]["examples"]
     reason = example["headers"][contracts.DLQ_REASON]
-    assert reason == "ValidationError: Expected `str` of length >= 1 - at `$.text`"
-    assert json.loads(example["payload"])["text"] == ""
+    assert reason == "ValidationError: Object missing required field `id`"
+    assert "id" not in json.loads(example["payload"])
 
 
 def _fixtures(name: str) -> list[dict[str, Any]]:
@@ -176,23 +196,27 @@ def _fixtures(name: str) -> list[dict[str, Any]]:
     return samples
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(DECODERS))
 def test_messages_of_today_still_keep_the_contract(name: str) -> None:
     """Backward compatibility: a schema that rejects a message of today is a breaking change."""
     samples = _fixtures(name)
     assert len(samples) >= 3
-    address = {"RunRequest": "herald.runs", "SmsMessage": "herald.sms.outbound"}.get(
-        name, "herald.sms.results" if name == "SmsResult" else "herald.dlq"
-    )
-    check = contract(address)
+    check = contract(ADDRESSES[name])
     assert check.name == name
-    model = MODELS[name]
+    decode = DECODERS[name]
     for sample in samples:
         key = sample["key"].encode() if sample["key"] is not None else None
-        value = sample["payload"] if model is not None else None
+        value = sample["payload"] if decode is not None else None
         assert check.errors(key=key, value=value, headers=sample.get("headers")) == [], sample
-        if model is not None:
-            msgspec.json.decode(json.dumps(sample["payload"]), type=model)
+        if decode is not None:
+            decode(json.dumps(sample["payload"]))
+
+
+def test_a_run_request_of_before_scenarios_still_decodes_as_the_default_scenario() -> None:
+    old = {"run_id": "old", "messages": 5, "seed": 1, "requested_at": "2025-01-15T09:30:00Z"}
+    assert contract("herald.runs").errors(key=b"old", value=old, headers=None) == []
+    request = base.decode_request(json.dumps(old).encode())
+    assert (type(request), request.scenario, request.expected) == (SmsRun, "sms", 5)
 
 
 def test_the_compatibility_check_catches_a_breaking_change() -> None:

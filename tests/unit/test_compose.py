@@ -19,33 +19,22 @@ ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 
+HERALD = {
+    "migrate",
+    "sender-0",
+    "sender-1",
+    "sender-2",
+    "sender-3",
+    "producer",
+    "monitor",
+    "recorder",
+    "web",
+}
 EXPECTED = {
     "testing": {"kafka", "postgres"},
     "dev": {"kafka", "postgres", "kafka-ui"},
-    "all": {
-        "kafka",
-        "postgres",
-        "kafka-ui",
-        "migrate",
-        "producer",
-        "sender",
-        "monitor",
-        "recorder",
-        "web",
-    },
-    "cluster": {
-        "kafka-1",
-        "kafka-2",
-        "kafka-3",
-        "postgres",
-        "kafka-ui",
-        "migrate",
-        "producer",
-        "sender",
-        "monitor",
-        "recorder",
-        "web",
-    },
+    "all": {"kafka", "postgres", "kafka-ui", *HERALD},
+    "cluster": {"kafka-1", "kafka-2", "kafka-3", "postgres", "kafka-ui", *HERALD},
 }
 _VAR = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 
@@ -112,7 +101,7 @@ def test_dependencies_wait_for_health_or_completion(compose: dict[str, Any]) -> 
                 assert spec["condition"] == "service_healthy", (name, dep)
     # migrate needs only Postgres; every other herald service waits for it and the brokers.
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    for herald in stack.HERALD_SERVICES[1:]:
+    for herald in stack.stack_services()[1:]:
         deps = services[herald.name]["depends_on"]
         assert deps["postgres"] == {"condition": "service_healthy"}
         brokers = {"kafka", *stack.CLUSTER_BROKERS}
@@ -122,24 +111,25 @@ def test_dependencies_wait_for_health_or_completion(compose: dict[str, Any]) -> 
         assert deps["migrate"] == {"condition": "service_completed_successfully"}
 
 
-def test_herald_services_match_the_stack_definition(compose: dict[str, Any]) -> None:
+def test_herald_services_match_the_service_registry(compose: dict[str, Any]) -> None:
     services = _services(compose)
-    for herald in stack.HERALD_SERVICES:
-        service = services[herald.name]
-        expected = herald.argv(
-            ready_file=stack.COMPOSE_READY_FILE, host="0.0.0.0", port=stack.WEB_PORT
-        )
-        assert service["command"] == ["herald", *expected], herald.name
-        assert service["environment"] == stack.environment(stack.COMPOSE_LOCATION), herald.name
+    herald = {s.name: s for s in stack.stack_services()}
+    assert {n for n, s in services.items() if "herald" in str(s.get("image"))} == set(herald)
+    # One per instance of each service of the registry: a sender per default profile.
+    assert set(herald) == HERALD
+    for name, spec in herald.items():
+        service = services[name]
+        expected = spec.argv(host="0.0.0.0", port=stack.WEB_PORT)
+        assert service["command"] == ["herald", *expected], name
+        assert service["environment"] == stack.environment(stack.COMPOSE_LOCATION), name
         assert service["profiles"] == ["all", "cluster"]
-        if herald.health == "ready-file":
+        if spec.service.health in ("control", "alive"):
             assert service["healthcheck"]["test"] == [
                 "CMD",
-                "test",
-                "-f",
-                stack.COMPOSE_READY_FILE,
-            ]
-    assert services["sender"]["deploy"]["replicas"] == stack.SENDER_REPLICAS
+                "python",
+                "-c",
+                "import os; os.kill(1, 0)",
+            ], name
     assert "/api/health" in " ".join(services["web"]["healthcheck"]["test"])
     assert services["web"]["ports"] == [f"127.0.0.1:{stack.WEB_PORT}:{stack.WEB_PORT}"]
 
@@ -152,13 +142,14 @@ def test_every_herald_variable_is_a_real_setting_and_the_required_ones_are_set(
         for var in service.get("environment", {}):
             if var.startswith("HERALD_"):
                 assert var in known, f"{name}: {var} is not a herald setting"
-    for herald in stack.HERALD_SERVICES:
+    for herald in stack.stack_services():
         env = _services(compose)[herald.name]["environment"]
         # Unset, a service would start an embedded broker or database inside its container.
         assert {"HERALD_KAFKA_BOOTSTRAP", "HERALD_DATABASE_URL"} <= set(env)
     # Sender replicas fit the partitions (settings default, as the file does not set it).
-    assert "HERALD_KAFKA_PARTITIONS" not in _services(compose)["sender"]["environment"]
-    assert KafkaSettings().partitions >= stack.SENDER_REPLICAS
+    assert "HERALD_KAFKA_PARTITIONS" not in _services(compose)["sender-0"]["environment"]
+    senders = [s for s in stack.stack_services() if s.service.scaling == "profiles"]
+    assert KafkaSettings().partitions >= len(senders)
 
 
 def test_required_variables_fail_loudly(compose: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from herald.runtime.local_stack import (
     format_status,
     show_logs,
 )
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.unit
 

@@ -6,12 +6,19 @@ from pathlib import Path
 from rich.console import Console
 
 from herald.config import MonitorSettings
+from herald.scenarios.sms import SCENARIO
 from herald.services import monitor
 from herald.stats import RunStats
 
 
 def snapshot(total: int = 6, expected: int | None = 10) -> dict:
-    stats = RunStats("abc", expected=expected, requested_at=100.0)
+    stats = RunStats(
+        "abc",
+        statuses=dict(SCENARIO.statuses),
+        worker_label="sender",
+        expected=expected,
+        requested_at=100.0,
+    )
     for i in range(total):
         stats.add(i % 2, "sent" if i % 3 else "failed", 20.0)
     stats.last_result_at = 102.0

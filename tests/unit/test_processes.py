@@ -12,6 +12,7 @@ from herald import kafka
 from herald.config import KafkaSettings
 from herald.errors import BrokerError
 from herald.runtime.processes import ProcessGroup, ServiceProcess, child_environment, herald_command
+from herald.waiting import Episode
 
 
 def test_stubborn_process_is_killed_after_the_grace_period(
@@ -54,11 +55,16 @@ def test_children_do_not_inherit_herald_settings(monkeypatch: pytest.MonkeyPatch
 def test_fatal_kafka_errors_raise_and_retriable_ones_are_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with pytest.raises(BrokerError, match="fatal Kafka error in here"):
-        kafka.raise_if_fatal(KafkaError(KafkaError._FATAL, "boom", fatal=True), "here")
+    episode = Episode(logging.getLogger("test"), "Kafka error in there")
+    with pytest.raises(BrokerError, match="fatal Kafka error: boom"):
+        kafka.raise_if_fatal(KafkaError(KafkaError._FATAL, "boom", fatal=True), episode)
     caplog.set_level(logging.WARNING)
-    kafka.raise_if_fatal(KafkaError(KafkaError._TRANSPORT, "blip", retriable=True), "there")
-    assert "Kafka error in there (retriable=True)" in caplog.text
+    for _ in range(3):  # an episode: logged once, however often it is seen
+        kafka.raise_if_fatal(KafkaError(KafkaError._TRANSPORT, "blip", retriable=True), episode)
+    kafka.raise_if_fatal(KafkaError(KafkaError._PARTITION_EOF), episode)  # not an error
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["Kafka error in there: blip (retriable=True)"]
+    assert episode.count == 1 and episode.active
 
 
 def test_clients_need_a_bootstrap() -> None:

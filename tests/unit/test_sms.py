@@ -6,8 +6,7 @@ import re
 import msgspec
 import pytest
 
-from herald.contracts import SmsMessage
-from herald.scenarios.sms import MAX_TEXT, SmsGenerator, message_id
+from herald.scenarios.sms import MAX_TEXT, SmsGenerator, SmsMessage, message_id
 
 
 def test_messages_are_valid_and_numbered() -> None:

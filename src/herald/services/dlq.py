@@ -7,19 +7,18 @@ import logging
 from confluent_kafka import Message, Producer
 
 from herald import contracts
+from herald.contracts import DLQ_MAX_REASON, DLQ_MAX_VALUE
+from herald.errors import BrokerError
 
 logger = logging.getLogger(__name__)
 
-MAX_REASON = 1000
-# Bytes kept of a dead record's value: with its headers, a dead letter must stay under the
-# producer's message.max.bytes (1,000,000), or dead-lettering it would fail in turn.
-MAX_VALUE = 900_000
+Headers = list[tuple[str, str | bytes | None]]
 
 
-def headers(msg: Message, reason: str, service: str) -> list[tuple[str, str | bytes | None]]:
+def headers(msg: Message, reason: str, service: str) -> Headers:
     """The dead-letter headers: why, and where the record came from."""
     return [
-        (contracts.DLQ_REASON, reason[:MAX_REASON].encode()),
+        (contracts.DLQ_REASON, reason[:DLQ_MAX_REASON].encode()),
         (contracts.DLQ_TOPIC, (msg.topic() or "").encode()),
         (contracts.DLQ_PARTITION, str(msg.partition()).encode()),
         (contracts.DLQ_OFFSET, str(msg.offset()).encode()),
@@ -27,16 +26,14 @@ def headers(msg: Message, reason: str, service: str) -> list[tuple[str, str | by
     ]
 
 
-def letter(
-    msg: Message, reason: str, service: str
-) -> tuple[bytes | None, list[tuple[str, str | bytes | None]]]:
-    """The dead letter of ``msg``: its value (cut to :data:`MAX_VALUE` bytes, which the
+def letter(msg: Message, reason: str, service: str) -> tuple[bytes | None, Headers]:
+    """The dead letter of ``msg``: its value (cut to :data:`DLQ_MAX_VALUE` bytes, which the
     reason then says) and its headers."""
     value = msg.value()
-    if value is not None and len(value) > MAX_VALUE:
-        note = f" (value cut to its first {MAX_VALUE} of {len(value)} bytes)"
-        reason = reason[: MAX_REASON - len(note)] + note
-        value = value[:MAX_VALUE]
+    if value is not None and len(value) > DLQ_MAX_VALUE:
+        note = f" (value cut to its first {DLQ_MAX_VALUE} of {len(value)} bytes)"
+        reason = reason[: DLQ_MAX_REASON - len(note)] + note
+        value = value[:DLQ_MAX_VALUE]
     return value, headers(msg, reason, service)
 
 
@@ -61,3 +58,10 @@ class DeadLetters:
     def flush(self, timeout: float) -> int:
         """Wait for the dead letters to be delivered; return how many were not."""
         return int(self._producer.flush(timeout))
+
+    def flush_or_raise(self, timeout: float) -> None:
+        """Wait for the dead letters to be delivered; :class:`BrokerError` if they are not (the
+        records they replace must then not be committed)."""
+        left = self.flush(timeout)
+        if left:
+            raise BrokerError(f"{left} dead letters not delivered after {timeout:g}s")

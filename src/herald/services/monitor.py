@@ -1,13 +1,13 @@
-"""monitor: live progress of every run, aggregated from the results stream.
+"""monitor: live progress of every run, aggregated from the results streams.
 
-It reads ``herald.runs`` (expected counts), ``herald.sms.results`` and ``herald.dlq`` from
-the beginning, read_committed, with ``assign()`` (no group join: it wants every partition
-anyway), so a restarted monitor shows the same totals as one that never stopped.
+It reads ``herald.runs`` (expected counts), every scenario's results topic and ``herald.dlq``
+from the beginning, read_committed, with ``assign()`` (no group join: it wants every
+partition anyway), so a restarted monitor shows the same totals as one that never stopped.
+When it has seen every result of a run it publishes its figures on the control topic.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -15,21 +15,22 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message
+from confluent_kafka import OFFSET_BEGINNING, Consumer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from herald import contracts, kafka
+from herald import contracts, control, kafka
 from herald.config import MonitorSettings, Settings
-from herald.contracts import ResultView, RunRequest
-from herald.services import _common
-from herald.stats import RunStats, SenderStats, bucket_of
+from herald.contracts import RunFigures, RunRequest
+from herald.scenarios import base
+from herald.services import common
+from herald.stats import RunStats, WorkerStats, bucket_of
 
 logger = logging.getLogger(__name__)
 
@@ -37,88 +38,92 @@ RATE_WINDOW_SECS = 5.0  # "current" throughput is measured over this many second
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``herald monitor``: show progress until stopped (or until a run completes)."""
-    p = _common.parser("monitor", __doc__.splitlines()[0])
+    """``herald monitor``: show progress until stopped."""
+    p = common.parser("monitor", __doc__.splitlines()[0])
     p.add_argument("--run-id", help="show only this run")
-    p.add_argument(
-        "--exit-when-complete", action="store_true", help="exit once --run-id has every result"
-    )
-    p.add_argument("--summary-json", type=Path, help="write the final figures here as JSON")
-    args = p.parse_args(_common.argv_or_default(argv))
-    return _common.service_main(
+    args = p.parse_args(common.argv_or_default(argv))
+    return common.service_main(
         args,
-        lambda s, stop: run(
-            s,
-            stop=stop,
-            run_id=args.run_id,
-            exit_when_complete=args.exit_when_complete,
-            summary_json=args.summary_json,
-        ),
+        lambda s, stop, announcer: run(s, stop=stop, run_id=args.run_id, announcer=announcer),
+        service="monitor",
     )
 
 
 class Progress:
     """Runs by id, fed record by record."""
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: str = "") -> None:
         self.runs: dict[str, RunStats] = {}
         self.invalid = 0  # records on the dead-letter topic
-        self.skipped = 0  # records this monitor could not read
-        self._decode_result = msgspec.json.Decoder(ResultView).decode
-        self._decode_run = msgspec.json.Decoder(RunRequest).decode
         self._samples: deque[tuple[float, int]] = deque()  # (time, results so far)
         self.results_seen = 0
+        self._scenario_of_topic = base.by_results_topic(namespace)
 
-    def run(self, run_id: str) -> RunStats:
+    def run(self, run_id: str, scenario: base.Scenario | None = None) -> RunStats:
         stats = self.runs.get(run_id)
         if stats is None:
             stats = self.runs[run_id] = RunStats(run_id)
+        if scenario is not None and not stats.statuses:
+            stats.statuses = dict(scenario.statuses)
+            stats.worker_label = scenario.worker_label
         return stats
 
-    def feed_runs(self, msgs: Sequence[Message]) -> None:
-        for msg in msgs:
-            try:
-                request = self._decode_run(msg.value() or b"")
-            except msgspec.DecodeError:
-                self.skipped += 1  # the producer dead-letters it
-                continue
-            stats = self.run(request.run_id)
-            stats.expected = request.messages
+    def feed_runs(self, requests: Sequence[RunRequest]) -> None:
+        for request in requests:
+            stats = self.run(request.run_id, base.get(request.scenario))
+            stats.expected = request.expected
             stats.requested_at = request.requested_at.timestamp()
 
-    def feed_results(self, msgs: Sequence[Message], now: float) -> None:
-        decode, runs = self._decode_result, self.runs
+    def feed_results(self, results: Sequence[Any], now: float, scenario: base.Scenario) -> None:
+        runs = self.runs
         current: RunStats | None = None
-        for msg in msgs:
-            try:
-                r = decode(msg.value() or b"")
-            except msgspec.DecodeError:
-                # The recorder dead-letters it; it is counted once, from the DLQ topic.
-                self.skipped += 1
-                continue
+        ok: dict[str, bool] = dict(scenario.statuses)
+        for r in results:
             if current is None or current.run_id != r.run_id:
-                current = runs.get(r.run_id) or self.run(r.run_id)
+                current = runs.get(r.run_id) or self.run(r.run_id, scenario)
                 if current.first_result_at is None:
                     current.first_result_at = now
             if not current.first_sight(r.seq):
                 continue
             # RunStats.add, inlined: this loop runs once per result.
-            sender = current.senders.get(r.sender_id)
-            if sender is None:
-                sender = current.senders[r.sender_id] = SenderStats()
-            if r.status == "sent":
-                current.sent += 1
-                sender.sent += 1
-            else:
-                current.failed += 1
-                sender.failed += 1
+            workers = current.workers
+            w = workers.get(r.worker)
+            if w is None:
+                w = workers[r.worker] = WorkerStats()
+            status = r.status
+            by = current.by_status
+            by[status] = by.get(status, 0) + 1
+            by = w.by_status
+            by[status] = by.get(status, 0) + 1
+            current.total += 1
+            w.total += 1
+            if ok.get(status, False):
+                current.succeeded += 1
+                w.succeeded += 1
             lat = r.latency_ms
             current.latency_sum_ms += lat
-            sender.latency_sum_ms += lat
+            w.latency_sum_ms += lat
             b = bucket_of(lat)
             current.hist[b] = current.hist.get(b, 0) + 1
             current.last_result_at = now
-        self.results_seen += len(msgs)
+        self.results_seen += len(results)
+
+    def feed(self, batch: kafka.Batch, now: float, *, runs_topic: str, dlq_topic: str) -> None:
+        """Dispatch a consumed batch by topic."""
+        requests: list[RunRequest] = []
+        results: dict[str, list[Any]] = {}
+        for msg, value in batch.records:
+            topic = msg.topic() or ""
+            if topic == runs_topic:
+                requests.append(value)
+            elif topic == dlq_topic:
+                self.invalid += 1
+            else:
+                results.setdefault(topic, []).append(value)
+        if requests:
+            self.feed_runs(requests)
+        for topic, values in results.items():
+            self.feed_results(values, now, self._scenario_of_topic[topic])
 
     def current_rate(self, now: float) -> float | None:
         """Results per second over the last few seconds."""
@@ -135,98 +140,86 @@ def run(
     *,
     stop: threading.Event,
     run_id: str | None = None,
-    exit_when_complete: bool = False,
-    summary_json: Path | None = None,
     out: IO[str] | None = None,
+    announcer: control.Announcer | None = None,
 ) -> int:
-    """Show progress every ``monitor.refresh_secs`` until ``stop`` (or the run completes)."""
+    """Show progress every ``monitor.refresh_secs`` until ``stop``."""
     ks = settings.kafka
-    kafka.wait_for_broker(ks, stop=stop.is_set)
     runs_topic = contracts.RUNS.qualified(ks.namespace)
-    results_topic = contracts.RESULTS.qualified(ks.namespace)
     dlq_topic = contracts.DLQ.qualified(ks.namespace)
+    by_topic = base.by_results_topic(ks.namespace)
     consumer = Consumer(
         kafka.consumer_config(
-            ks,
-            f"herald-monitor-{uuid.uuid4().hex[:8]}",
-            **{
-                "enable.partition.eof": False,
-            },
+            ks, f"herald-monitor-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": False}
         )
     )
+    decoders: dict[str, kafka.Decoder] = {
+        runs_topic: base.decode_request,
+        dlq_topic: lambda raw: None,  # counted, never read
+    }
+    for topic, scenario in by_topic.items():
+        assert scenario.results.payload is not None
+        decoders[topic] = msgspec.json.Decoder(base.result_view(scenario.results.payload)).decode
     assignment = []
-    for topic in (runs_topic, results_topic, dlq_topic):
+    for topic in decoders:
         for tp in kafka.partitions_of(consumer, topic):
             tp.offset = OFFSET_BEGINNING
             assignment.append(tp)
     consumer.assign(assignment)
-    progress = Progress()
+    if announcer is not None:
+        announcer.ready(assignment)
+    progress = Progress(ks.namespace)
     view = open_view(settings.monitor, out)
     refresh = settings.monitor.refresh_secs
-    next_refresh = time.monotonic() + refresh
-    finished = False
+    next_refresh = [time.monotonic() + refresh]
+    announced: set[str] = set()
+
+    def handle(batch: kafka.Batch) -> None:
+        progress.feed(batch, time.time(), runs_topic=runs_topic, dlq_topic=dlq_topic)
+
+    def idle() -> None:
+        now = time.time()
+        for stats in progress.runs.values():
+            if stats.complete and stats.run_id not in announced and announcer is not None:
+                announced.add(stats.run_id)
+                announcer.run_figures(_figures(progress, stats, now))
+        mono = time.monotonic()
+        if mono >= next_refresh[0]:
+            view.show(_snapshot(progress, run_id, now))
+            next_refresh[0] = mono + refresh
+
+    stats = kafka.LoopStats()
     try:
-        while not stop.is_set():
-            msgs = consumer.consume(10_000, min(0.1, refresh))
-            now = time.time()
-            if msgs:
-                _dispatch(
-                    progress,
-                    msgs,
-                    now,
-                    runs_topic=runs_topic,
-                    results_topic=results_topic,
-                    dlq_topic=dlq_topic,
-                )
-            if exit_when_complete and run_id and progress.run(run_id).complete:
-                finished = True
-                break
-            mono = time.monotonic()
-            if mono >= next_refresh:
-                view.show(_snapshot(progress, run_id, now))
-                next_refresh = mono + refresh
-        final = _snapshot(progress, run_id, time.time())
-        view.show(final)
+        stats = kafka.run_consumer(
+            consumer,
+            decoders=decoders,
+            handle=handle,
+            stop=stop,
+            service="monitor",
+            commit=False,
+            batch_size=10_000,
+            timeout=min(0.1, refresh),
+            idle=idle,
+        )
+        view.show(_snapshot(progress, run_id, time.time()))
     finally:
         view.close()
-        consumer.close()
-    if summary_json is not None and run_id is not None:
-        summary = final["runs"][0] if final["runs"] else {}
-        summary_json.write_text(json.dumps({**summary, "invalid": progress.invalid}, indent=2))
     logger.info(
         "monitor stopped ◆ %d results read ◆ %d dead letters ◆ %d unreadable records skipped",
         progress.results_seen,
         progress.invalid,
-        progress.skipped,
+        stats.skipped,
     )
-    if exit_when_complete and not finished:
-        logger.info("monitor stopped before run %s completed", run_id)
     return 0
 
 
-def _dispatch(
-    progress: Progress,
-    msgs: list[Message],
-    now: float,
-    *,
-    runs_topic: str,
-    results_topic: str,
-    dlq_topic: str,
-) -> None:
-    results: list[Message] = []
-    for msg in msgs:
-        if (err := msg.error()) is not None:
-            kafka.raise_if_fatal(err, "monitor consume")
-            continue
-        topic = msg.topic()
-        if topic == results_topic:
-            results.append(msg)
-        elif topic == runs_topic:
-            progress.feed_runs([msg])
-        elif topic == dlq_topic:
-            progress.invalid += 1
-    if results:
-        progress.feed_results(results, now)
+def _figures(progress: Progress, stats: RunStats, now: float) -> RunFigures:
+    return RunFigures(
+        run_id=stats.run_id,
+        complete=stats.complete,
+        figures={**stats.summary(now), "invalid": progress.invalid},
+        at=datetime.now(UTC),
+    )
 
 
 def _snapshot(progress: Progress, run_id: str | None, now: float) -> dict[str, Any]:
@@ -284,20 +277,30 @@ def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
+def _workers(run: dict[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
+    label = str(run.get("worker_label", "worker"))
+    return label, run.get(f"{label}s", {})
+
+
 def format_line(run: dict[str, Any]) -> str:
-    """One run on one line."""
+    """One run on one line, in its scenario's words (statuses, worker label)."""
     expected = run["expected"]
     done = f"{run['total']}/{expected}" if expected is not None else f"{run['total']}/?"
     pct = f" ({run['percent_done']:.1f}%)" if run["percent_done"] is not None else ""
-    senders = " ".join(f"s{sid}={s['sent']}/{s['failed']}" for sid, s in run["senders"].items())
+    statuses = run.get("statuses", [])
+    counts = " ".join(f"{status}={run[status]}" for status in statuses)
+    label, workers = _workers(run)
+    per_worker = " ".join(
+        f"{label[0]}{wid}={'/'.join(str(w[st]) for st in statuses)}" for wid, w in workers.items()
+    )
     return (
-        f"run {run['run_id']}: {done}{pct} sent={run['sent']} failed={run['failed']} "
+        f"run {run['run_id']}: {done}{pct} {counts} "
         f"remaining={run['remaining'] if run['remaining'] is not None else '?'} "
         f"avg={_ms(run['avg_latency_ms'])} p50={_ms(run['p50_ms'])} "
         f"p95={_ms(run['p95_ms'])} p99={_ms(run['p99_ms'])} "
         f"rate={run['throughput_current']:.0f}/s overall={run['throughput']:.0f}/s "
         f"elapsed={_secs(run['elapsed_secs'])} eta={_secs(run['eta_secs'])}"
-        + (f" senders(sent/failed): {senders}" if senders else "")
+        + (f" {label}s({'/'.join(statuses)}): {per_worker}" if per_worker else "")
     )
 
 
@@ -350,8 +353,12 @@ def render(snapshot: dict[str, Any]) -> Group:
             f"{bar} {pct:5.1f}%",
             f"{run['total']:,}/{run['expected']:,}" if run["expected"] else f"{run['total']:,}",
         )
+        statuses = run.get("statuses", [])
+        colours = ["green", "red", "yellow", "cyan", "magenta"]
         head.add_row(
-            f"sent [green]{run['sent']:,}[/]  failed [red]{run['failed']:,}[/]",
+            "  ".join(
+                f"{st} [{colours[i % len(colours)]}]{run[st]:,}[/]" for i, st in enumerate(statuses)
+            ),
             f"remaining {run['remaining'] if run['remaining'] is not None else '?'}",
             f"elapsed {_secs(run['elapsed_secs'])}  ETA {_secs(run['eta_secs'])}",
         )
@@ -361,15 +368,15 @@ def render(snapshot: dict[str, Any]) -> Group:
             f"{run['throughput_current']:,.0f} msg/s now, {run['throughput']:,.0f} overall",
         )
         parts.append(head)
-        table = Table("sender", "sent", "failed", "failure %", "avg latency", box=None)
-        for sid, s in run["senders"].items():
-            frac = s["failure_fraction"]
+        label, workers = _workers(run)
+        table = Table(label, *statuses, "failure %", "avg latency", box=None)
+        for wid, w in workers.items():
+            frac = w["failure_fraction"]
             table.add_row(
-                sid,
-                f"{s['sent']:,}",
-                f"{s['failed']:,}",
+                wid,
+                *(f"{w[st]:,}" for st in statuses),
                 "-" if frac is None else f"{100 * frac:.1f}",
-                _ms(s["avg_latency_ms"]),
+                _ms(w["avg_latency_ms"]),
             )
         parts.append(table)
     if snapshot["invalid"]:

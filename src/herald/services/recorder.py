@@ -1,10 +1,15 @@
-"""recorder: results -> Postgres ``outcomes``, one row per message, idempotent on its id.
+"""recorder: every scenario's results -> Postgres ``outcomes``, one row per message,
+idempotent on its id; run requests -> ``runs``.
 
-Each batch is one database transaction: outcomes go in with COPY (the fast path) and the
-run's totals are incremented in the same transaction; Kafka offsets are committed only
-after the database commit. A replayed batch (after a crash or a rebalance) hits the
-primary key, and is then written through a staging table with ``ON CONFLICT DO NOTHING``,
-counting only the rows that were new: totals stay exact.
+Each batch is one database transaction (:class:`herald.db.store.OutcomeWriter`: COPY, a
+staging table when a batch is replayed, the runs' totals incremented by the rows actually
+inserted). Kafka offsets are committed only after the database commit. When a batch
+completes a run, the recorder announces it on the control topic — the one place a run's
+completion is judged — and notes that it did, so that a replay after a crash announces it
+again rather than never.
+
+It joins its consumer group before the database answers (both are slow on a fresh start, and
+they overlap), and waits for the database itself, under ``database.connect_timeout_secs``.
 """
 
 from __future__ import annotations
@@ -12,330 +17,212 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import msgspec
-import psycopg
-from confluent_kafka import Consumer, Producer
-from psycopg import errors as pgerrors
-from psycopg.types.json import Jsonb
+from confluent_kafka import Consumer, Producer, TopicPartition
 
-from herald import contracts, kafka
-from herald.config import DatabaseSettings, Settings
-from herald.contracts import RunRequest, SmsResult
-from herald.db.pg import conninfo, safe_url, wait_for_database
+from herald import contracts, control, kafka
+from herald.config import Settings
+from herald.contracts import RunRequest
 from herald.errors import StorageError
-from herald.runtime.database import await_url
-from herald.services import _common
+from herald.scenarios import base
+from herald.services import common
 from herald.services.dlq import DeadLetters
+from herald.waiting import Backoff, Episode
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = (
-    "message_id",
-    "run_id",
-    "sender_id",
-    "status",
-    "latency_ms",
-    "attempts",
-    "created_at",
-    "received_at",
-    "completed_at",
-    "failure_reason",
-)
-TYPES = (
-    "text",
-    "text",
-    "int4",
-    "text",
-    "float8",
-    "int2",
-    "timestamptz",
-    "timestamptz",
-    "timestamptz",
-    "text",
-)
-_COLS = ", ".join(COLUMNS)
-COPY_OUTCOMES = f"COPY outcomes ({_COLS}) FROM STDIN (FORMAT BINARY)"
-COPY_STAGING = f"COPY outcomes_staging ({_COLS}) FROM STDIN (FORMAT BINARY)"
-STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS outcomes_staging "
-    "(LIKE outcomes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-)
-# Built from the constant column list above, nothing from outside.
-MERGE_STAGING = (
-    f"INSERT INTO outcomes ({_COLS}) SELECT {_COLS} FROM outcomes_staging "  # noqa: S608
-    "ON CONFLICT (message_id) DO NOTHING RETURNING run_id, status, created_at"
-)
-ADD_TOTALS = """
-INSERT INTO runs (run_id, sent, failed, started_at) VALUES (%s, %s, %s, %s)
-ON CONFLICT (run_id) DO UPDATE SET
-    sent = runs.sent + EXCLUDED.sent,
-    failed = runs.failed + EXCLUDED.failed,
-    started_at = LEAST(runs.started_at, EXCLUDED.started_at),
-    finished_at = CASE
-        WHEN runs.finished_at IS NULL AND runs.expected IS NOT NULL
-             AND runs.sent + runs.failed + EXCLUDED.sent + EXCLUDED.failed >= runs.expected
-        THEN clock_timestamp() ELSE runs.finished_at END,
-    updated_at = clock_timestamp()
-"""
-UPSERT_RUN = """
-INSERT INTO runs (run_id, scenario, expected, seed, rate, config, requested_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (run_id) DO UPDATE SET
-    scenario = EXCLUDED.scenario,
-    expected = EXCLUDED.expected,
-    seed = EXCLUDED.seed,
-    rate = EXCLUDED.rate,
-    config = EXCLUDED.config,
-    requested_at = EXCLUDED.requested_at,
-    finished_at = CASE
-        WHEN runs.finished_at IS NULL AND runs.sent + runs.failed >= EXCLUDED.expected
-        THEN clock_timestamp() ELSE runs.finished_at END,
-    updated_at = clock_timestamp()
-"""
-
-# run_id -> [sent, failed, earliest created_at]
-Totals = dict[str, list[Any]]
+SHUTDOWN_GRACE_SECS = 5.0  # how long a batch waits for the database once asked to stop
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``herald recorder``: record outcomes until stopped."""
-    p = _common.parser("recorder", __doc__.splitlines()[0])
-    p.add_argument(
-        "--database-url-file",
-        type=Path,
-        default=None,
-        help="when database.url is unset: wait for this file and read the URL from it "
-        "(sim.run's embedded database starts while the recorder joins its group)",
+    args = common.parser("recorder", __doc__.splitlines()[0]).parse_args(
+        common.argv_or_default(argv)
     )
-    args = p.parse_args(_common.argv_or_default(argv))
-    return _common.service_main(
-        args,
-        lambda s, stop: run(
-            s, stop=stop, ready_file=args.ready_file, url_file=args.database_url_file
-        ),
+    return common.service_main(
+        args, lambda s, stop, announcer: run(s, stop=stop, announcer=announcer), service="recorder"
     )
-
-
-class OutcomeWriter:
-    """Writes batches of results and run requests in one transaction each."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._conn: psycopg.Connection[Any] | None = None
-        self.written = 0
-        self.duplicates = 0
-
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(conninfo(self._url))
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def write(self, results: Sequence[SmsResult], requests: Sequence[RunRequest] = ()) -> int:
-        """Store a batch; return how many outcomes were new. Raises psycopg errors."""
-        conn = self._connection()
-        rows = [
-            (
-                r.message_id,
-                r.run_id,
-                r.sender_id,
-                r.status,
-                r.latency_ms,
-                r.attempts,
-                r.created_at,
-                r.received_at,
-                r.completed_at,
-                r.failure_reason,
-            )
-            for r in results
-        ]
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                for req in requests:
-                    cur.execute(
-                        UPSERT_RUN,
-                        (
-                            req.run_id,
-                            req.scenario,
-                            req.messages,
-                            req.seed,
-                            req.rate,
-                            Jsonb(req.config),
-                            req.requested_at,
-                        ),
-                    )
-                if rows:
-                    totals = self._insert(cur, rows)
-                    for run_id in sorted(totals):  # a fixed order: no deadlock between recorders
-                        sent, failed, started = totals[run_id]
-                        cur.execute(ADD_TOTALS, (run_id, sent, failed, started))
-                    new = sum(t[0] + t[1] for t in totals.values())
-                else:
-                    new = 0
-        except psycopg.OperationalError:
-            self.close()
-            raise
-        self.written += new
-        self.duplicates += len(rows) - new
-        return int(new)
-
-    def _insert(self, cur: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]) -> Totals:
-        try:
-            # A savepoint: on a conflict only the COPY is undone, and the fallback runs.
-            with cur.connection.transaction(), cur.copy(COPY_OUTCOMES) as copy:
-                copy.set_types(TYPES)
-                for row in rows:
-                    copy.write_row(row)
-            return _totals((row[1], row[3], row[6]) for row in rows)
-        except pgerrors.UniqueViolation:
-            pass
-        cur.execute(STAGING)
-        with cur.copy(COPY_STAGING) as copy:
-            copy.set_types(TYPES)
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(MERGE_STAGING)
-        return _totals(cur.fetchall())
-
-
-def _totals(rows: Any) -> Totals:
-    totals: Totals = defaultdict(lambda: [0, 0, None])
-    for run_id, status, created_at in rows:
-        t = totals[run_id]
-        t[0 if status == "sent" else 1] += 1
-        if t[2] is None or created_at < t[2]:
-            t[2] = created_at
-    return totals
 
 
 def run(
-    settings: Settings,
-    *,
-    stop: threading.Event,
-    ready_file: Path | None = None,
-    url_file: Path | None = None,
+    settings: Settings, *, stop: threading.Event, announcer: control.Announcer | None = None
 ) -> int:
-    """Record outcomes until ``stop``.
+    """Record outcomes until ``stop``."""
+    from herald.db.engine import make_engine
+    from herald.db.pg import safe_url
 
-    The group join starts before the database is awaited: both are slow (seconds) on a
-    fresh start, and they overlap. Partitions are taken (and the readiness file created)
-    only once the database answers.
-    """
     ks, db = settings.kafka, settings.database
-    if db.url is None and url_file is None:
-        raise StorageError("database.url is unset and no embedded database was started")
-    kafka.wait_for_broker(ks, stop=stop.is_set)
-    consumer = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "recorders")))
-    consumer.subscribe(
-        [contracts.RUNS.qualified(ks.namespace), contracts.RESULTS.qualified(ks.namespace)],
-        on_assign=lambda _c, parts: _common.mark_ready(ready_file, parts),
-    )
-    try:
-        url = _database_url(db, url_file, stop)
-        return 0 if url is None else _record(settings, consumer, url, stop)
-    finally:
-        consumer.close()
-
-
-def _database_url(db: DatabaseSettings, url_file: Path | None, stop: threading.Event) -> str | None:
-    """The database URL once the database answers; None if stopped before."""
-    url = db.url
-    if url is None and url_file is not None:
-        url = await_url(url_file, db.connect_timeout_secs, stop)
-    if url is not None:
-        wait_for_database(url, db.connect_timeout_secs, stop=stop.is_set)
-    return url
-
-
-def _record(settings: Settings, consumer: Consumer, url: str, stop: threading.Event) -> int:
-    """The recorder's loop: consume a batch, store it, commit its offsets."""
-    ks = settings.kafka
+    if db.url is None:
+        raise StorageError("database.url is unset: the recorder needs a database")
     runs_topic = contracts.RUNS.qualified(ks.namespace)
-    results_topic = contracts.RESULTS.qualified(ks.namespace)
+    by_topic = base.by_results_topic(ks.namespace)
+    database_ready = threading.Event()
+    assigned: list[TopicPartition] = []
+
+    def on_assign(_consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        assigned.extend(partitions)
+        if database_ready.is_set() and announcer is not None and partitions:
+            announcer.ready(partitions)
+
+    consumer = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "recorders")))
+    consumer.subscribe([runs_topic, *by_topic], on_assign=on_assign)
+    try:
+        # The group join goes on while the database is awaited (both take seconds on a fresh
+        # start): the consumer is polled meanwhile, its partitions paused, and rewound to
+        # what it fetched before the pause. Answering is not enough: the run's first records
+        # must find the tables.
+        _await_database(consumer, db.url, db.connect_timeout_secs, stop)
+    except StorageError:
+        consumer.close()
+        if stop.is_set():
+            logger.info("recorder stopped while waiting for the database")
+            return 0
+        raise
+    database_ready.set()
+    consumer.resume(consumer.assignment())
+    if announcer is not None and assigned:
+        announcer.ready(assigned)
+    engine = make_engine(db.url)
+    recorder = _Recorder(engine, by_topic, announcer, stop)
     dead = DeadLetters(
         Producer(kafka.producer_config(ks)), contracts.DLQ.qualified(ks.namespace), "recorder"
     )
-    writer = OutcomeWriter(url)
-    decode_result = msgspec.json.Decoder(SmsResult).decode
-    decode_run = msgspec.json.Decoder(RunRequest).decode
+    decoders: dict[str, kafka.Decoder] = {runs_topic: base.decode_request}
+    for topic, scenario in by_topic.items():
+        assert scenario.results.payload is not None
+        decoders[topic] = msgspec.json.Decoder(scenario.results.payload).decode
+    logger.info("recorder ready: %s, %s -> %s", runs_topic, ", ".join(by_topic), safe_url(db.url))
     cfg = settings.recorder
-    logger.info("recorder ready: %s, %s -> %s", runs_topic, results_topic, safe_url(url))
     try:
-        while not stop.is_set():
-            msgs = consumer.consume(cfg.batch_size, cfg.batch_timeout_secs)
-            if not msgs:
-                continue
-            results: list[SmsResult] = []
-            requests: list[RunRequest] = []
-            for msg in msgs:
-                if (err := msg.error()) is not None:
-                    kafka.raise_if_fatal(err, "recorder consume")
-                    continue
-                try:
-                    if msg.topic() == results_topic:
-                        results.append(decode_result(msg.value() or b""))
-                    else:
-                        requests.append(decode_run(msg.value() or b""))
-                except msgspec.DecodeError as exc:
-                    dead.send(msg, f"{type(exc).__name__}: {exc}")
-            started = time.monotonic()
-            _write_until_stored(writer, results, requests, stop)
-            consumer.commit(asynchronous=True)
-            logger.debug(
-                "batch of %d results written in %.1f ms",
-                len(results),
-                (time.monotonic() - started) * 1000,
-            )
+        kafka.run_consumer(
+            consumer,
+            decoders=decoders,
+            handle=recorder.store,
+            stop=stop,
+            service="recorder",
+            dead_letters=dead,
+            batch_size=cfg.batch_size,
+            timeout=cfg.batch_timeout_secs,
+        )
     finally:
-        try:
-            consumer.commit(asynchronous=False)
-        except Exception as exc:
-            logger.debug("final commit: %s", exc)
-        dead.flush(5)
-        writer.close()
+        left = dead.flush(5)
+        if left:
+            logger.error("%d dead letters undelivered at shutdown", left)
+        engine.dispose()
     logger.info(
-        "recorder stopped ◆ %d outcomes written ◆ %d duplicates skipped ◆ %d dead letters",
-        writer.written,
-        writer.duplicates,
+        "recorder stopped ◆ %d outcomes written ◆ %d duplicates skipped ◆ %d dead letters ◆ "
+        "%d runs announced complete",
+        recorder.writer.written,
+        recorder.writer.duplicates,
         dead.count,
+        recorder.announced,
     )
     return 0
 
 
-def _write_until_stored(
-    writer: OutcomeWriter,
-    results: list[SmsResult],
-    requests: list[RunRequest],
-    stop: threading.Event,
-) -> None:
-    """Write a batch, backing off while the database is away; one log line per outage."""
-    backoff = 0.1
-    outage_since: float | None = None
-    while True:
+def _await_database(consumer: Consumer, url: str, timeout: float, stop: threading.Event) -> None:
+    """Wait for the database (migrated) in a thread while polling ``consumer`` (paused)."""
+    from herald.db.pg import wait_for_database
+
+    failure: list[StorageError] = []
+    done = threading.Event()
+
+    def wait() -> None:
         try:
-            writer.write(results, requests)
-        except psycopg.OperationalError as exc:
-            if outage_since is None:
-                outage_since = time.monotonic()
-                logger.error("database unavailable, retrying with backoff: %s", str(exc).strip())
-            if stop.is_set() and time.monotonic() - outage_since > 5:
-                raise StorageError("database still unavailable at shutdown") from None
-            time.sleep(backoff)
-            backoff = min(2.0, backoff * 2)
-            continue
-        if outage_since is not None:
-            logger.info(
-                "database back after %.1fs; batch of %d stored",
-                time.monotonic() - outage_since,
-                len(results),
-            )
-        return
+            wait_for_database(url, timeout, stop=stop.is_set, table="outcomes")
+        except StorageError as exc:
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=wait, name="await-database", daemon=True).start()
+    fetched = []
+    while not done.is_set():
+        # Rebalance callbacks are served here; whatever is fetched before its partition is
+        # paused is read again later, from its first offset.
+        fetched += [m for m in consumer.consume(100, 0.05) if m.error() is None]
+        held = consumer.assignment()
+        if held:
+            consumer.pause(held)
+    kafka.rewind(consumer, fetched)
+    if failure:
+        raise failure[0]
+
+
+class _Recorder:
+    """Stores one consumed batch: outcomes and run requests, then completion announcements."""
+
+    def __init__(
+        self,
+        engine: Any,
+        by_topic: dict[str, base.Scenario],
+        announcer: control.Announcer | None,
+        stop: threading.Event,
+    ) -> None:
+        from herald.db.store import OutcomeWriter
+
+        self.writer = OutcomeWriter(engine)
+        self._by_topic = by_topic
+        self._announcer = announcer
+        self._stop = stop
+        self._outage = Episode(logger, "database unavailable, retrying with backoff")
+        self.announced = 0
+
+    def store(self, batch: kafka.Batch) -> bool:
+        rows: list[base.OutcomeRow] = []
+        requests: list[RunRequest] = []
+        by_topic = self._by_topic
+        for msg, value in batch.records:
+            scenario = by_topic.get(msg.topic() or "")
+            if scenario is None:
+                requests.append(value)
+            else:
+                rows.append(scenario.outcome(value))
+        started = time.monotonic()
+        written = self._write_until_stored(rows, requests)
+        logger.debug(
+            "batch of %d outcomes (%d new) and %d requests written in %.1f ms",
+            len(rows),
+            written.new,
+            len(requests),
+            (time.monotonic() - started) * 1000,
+        )
+        if written.completed and self._announcer is not None:
+            for event in written.completed:
+                self._announcer.run_completed(event)
+                logger.info("run %s complete: %s", event.run_id, event.counts)
+            self.writer.mark_announced(e.run_id for e in written.completed)
+            self.announced += len(written.completed)
+        return True
+
+    def _write_until_stored(self, rows: list[base.OutcomeRow], requests: list[RunRequest]) -> Any:
+        """Write a batch, backing off while the database is away; one log line per outage."""
+        from sqlalchemy.exc import DBAPIError
+
+        backoff = Backoff(initial=0.1, maximum=2.0)
+        while True:
+            try:
+                written = self.writer.write(rows, requests)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated and not _is_outage(exc):
+                    raise
+                self._outage.seen(str(exc.orig).strip().splitlines()[0] if exc.orig else exc)
+                since = self._outage.since or time.monotonic()
+                if self._stop.is_set() and time.monotonic() - since > SHUTDOWN_GRACE_SECS:
+                    raise StorageError(
+                        "database still unavailable at shutdown; the batch stays uncommitted "
+                        "in Kafka and is recorded by the next recorder"
+                    ) from None
+                backoff.wait()
+                continue
+            self._outage.over(f"batch of {len(rows)} stored")
+            return written
+
+
+def _is_outage(exc: Any) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError)

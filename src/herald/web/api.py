@@ -12,7 +12,7 @@ from flask_openapi3.openapi import OpenAPI
 from pydantic import BaseModel
 
 from herald import runs
-from herald.errors import BrokerError
+from herald.errors import BrokerError, ConfigError
 from herald.web import metrics, queries, schemas
 from herald.web.app import db, openapi_document, state
 
@@ -31,6 +31,14 @@ def _json(model: schemas._Model, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status=status, mimetype="application/json")
 
 
+def _invalid(field: str, reason: str) -> Response:
+    """422 for a request that passed the schema but not the run's own checks."""
+    body = schemas.ValidationFailed(
+        detail=[schemas.FieldError(field=field, reason=reason, type="value_error")]
+    )
+    return _json(body, 422)
+
+
 @api.post(
     "/runs",
     tags=[RUNS],
@@ -41,9 +49,19 @@ def _json(model: schemas._Model, status: int = 200) -> Response:
 )
 def start_run(body: schemas.StartRun) -> Response:
     web = state()
-    request = runs.make_request(
-        body.messages, seed=body.seed, rate=body.rate, config={"source": "web"}
-    )
+    params: dict[str, Any] = {
+        k: v for k, v in (("messages", body.messages), ("rate", body.rate)) if v is not None
+    }
+    try:
+        request = runs.make_request(
+            web.settings,
+            scenario=body.scenario,
+            seed=body.seed,
+            config={"source": "web"},
+            **params,
+        )
+    except ConfigError as exc:
+        return _invalid("body", str(exc))
     try:
         runs.submit(web.settings.kafka, request, timeout=10.0, producer=web.submitter())
     except BrokerError as exc:
@@ -51,9 +69,10 @@ def start_run(body: schemas.StartRun) -> Response:
     queries.record_request(db(), request)
     accepted = schemas.RunAccepted(
         run_id=request.run_id,
-        messages=request.messages,
+        scenario=request.scenario,
+        messages=request.expected,
         seed=request.seed,
-        rate=request.rate,
+        rate=getattr(request, "rate", None),
         url=f"/api/runs/{request.run_id}",
         dashboard_url=f"/runs/{request.run_id}",
     )
@@ -81,11 +100,11 @@ def list_runs(query: schemas.PageQuery) -> Response:
     responses={200: schemas.RunDetail, **NOT_FOUND},
 )
 def get_run(path: schemas.RunPath) -> Response:
-    session = db()
-    run = queries.get_run(session, path.run_id)
+    conn = db()
+    run = queries.get_run(conn, path.run_id)
     if run is None:
         abort(404, description=f"no run {path.run_id}")
-    return _json(queries.run_detail(session, run))
+    return _json(queries.run_detail(conn, run))
 
 
 @api.get(
@@ -95,11 +114,11 @@ def get_run(path: schemas.RunPath) -> Response:
     responses={200: schemas.OutcomePage, **NOT_FOUND},
 )
 def list_outcomes(path: schemas.RunPath, query: schemas.OutcomeQuery) -> Response:
-    session = db()
-    if queries.get_run(session, path.run_id) is None:
+    conn = db()
+    if queries.get_run(conn, path.run_id) is None:
         abort(404, description=f"no run {path.run_id}")
     page = queries.outcomes(
-        session,
+        conn,
         path.run_id,
         status=query.status,
         sender=query.sender,
@@ -157,11 +176,12 @@ def health() -> Response:
 @api.get(
     "/lag",
     tags=[OPS],
-    summary="The senders' consumer-group lag per partition",
+    summary="A scenario's workers' consumer-group lag per partition",
     responses={200: schemas.ConsumerLag, **INVALID},
 )
-def lag() -> Response:
-    return _json(state().broker.lag())
+def lag(query: schemas.LagQuery) -> Response:
+    web = state()
+    return _json(web.broker.lag(query.scenario or web.settings.producer.scenario))
 
 
 @api.get("/openapi.json", doc_ui=False)

@@ -1,4 +1,5 @@
-"""The Flask app factory: engine, session factory and Kafka view in ``app.extensions``."""
+"""The Flask app factory: the engine and the Kafka view in ``app.extensions``; one database
+connection per request (SQLAlchemy Core: the statements are :mod:`herald.db.store`'s)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from flask import Flask, Response, current_app, g, request
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 from pydantic import ValidationError
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine
 from werkzeug.exceptions import HTTPException
 
 from herald import runs
@@ -34,7 +34,6 @@ class WebState:
 
     settings: Settings
     engine: Engine
-    sessions: sessionmaker[Session]
     broker: BrokerView
     # Set when the server stops: open event streams end at their next tick.
     shutdown: threading.Event = field(default_factory=threading.Event)
@@ -65,12 +64,12 @@ def state(app: Flask | None = None) -> WebState:
     return web
 
 
-def db() -> Session:
-    """This request's session (closed when the app context ends)."""
-    if "db_session" not in g:
-        g.db_session = state().sessions()
-    session: Session = g.db_session
-    return session
+def db() -> Connection:
+    """This request's database connection (closed when the app context ends)."""
+    if "db_connection" not in g:
+        g.db_connection = state().engine.connect()
+    conn: Connection = g.db_connection
+    return conn
 
 
 def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
@@ -82,7 +81,8 @@ def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
         info=Info(
             title=API_TITLE,
             version=API_VERSION,
-            description="Start SMS delivery runs, follow their progress and query outcomes.",
+            description="Start runs of herald's scenarios, follow their progress and query "
+            "outcomes.",
         ),
         validation_error_status=422,
         validation_error_model=schemas.ValidationFailed,
@@ -98,16 +98,15 @@ def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
     app.extensions[EXTENSION] = WebState(
         settings=settings,
         engine=engine,
-        sessions=sessionmaker(engine, expire_on_commit=False),
         broker=BrokerView(settings.kafka),
         stream_interval=stream_interval,
     )
 
     @app.teardown_appcontext
-    def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
+    def _close_connection(_exc: BaseException | None) -> None:
+        conn = g.pop("db_connection", None)
+        if conn is not None:
+            conn.close()
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:

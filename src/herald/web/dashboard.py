@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from herald.web import queries, schemas
 from herald.web.app import API_VERSION, WebState, state
@@ -49,8 +49,8 @@ def _require_run(run_id: str) -> None:
     """404 unless ``run_id`` is a well-formed id of a run the database knows."""
     if not _RUN_ID.match(run_id):
         abort(404)
-    with state().sessions() as session:
-        if queries.get_run(session, run_id) is None:
+    with state().engine.connect() as conn:
+        if queries.get_run(conn, run_id) is None:
             abort(404, description=f"no run {run_id}")
 
 
@@ -69,8 +69,8 @@ def docs() -> str:
 def runs_events() -> Response:
     """The first page of the runs list, whenever it changes."""
 
-    def snapshot(session: Session) -> tuple[str, dict[str, Any]]:
-        page = queries.list_runs(session, 1, 20)
+    def snapshot(conn: Connection) -> tuple[str, dict[str, Any]]:
+        page = queries.list_runs(conn, 1, 20)
         return "runs", page.model_dump(mode="json")
 
     return _event_stream(state(), snapshot)
@@ -84,18 +84,18 @@ def run_events(run_id: str) -> Response:
     last_bucket = [0]
     lag: dict[str, Any] = {"at": 0.0, "value": None}
 
-    def snapshot(session: Session) -> tuple[str, dict[str, Any]]:
-        run = queries.get_run(session, run_id)
+    def snapshot(conn: Connection) -> tuple[str, dict[str, Any]]:
+        run = queries.get_run(conn, run_id)
         assert run is not None  # runs are never deleted while the app runs
-        detail = queries.run_detail(session, run)
+        detail = queries.run_detail(conn, run)
         # Re-read the last few seconds: outcomes completed in them may still be arriving.
-        buckets = queries.series(session, run_id, since=max(0, last_bucket[0] - 5))
+        buckets = queries.series(conn, run, since=max(0, last_bucket[0] - 5))
         if buckets:
             last_bucket[0] = buckets[-1].t
         # The final event carries a fresh reading: the page keeps showing it.
         if detail.status == "finished" or time.monotonic() - lag["at"] >= LAG_EVERY_SECS:
             lag["at"] = time.monotonic()
-            lag["value"] = web.broker.lag().model_dump(mode="json")
+            lag["value"] = web.broker.lag(run.scenario).model_dump(mode="json")
         payload = {
             "run": detail.model_dump(mode="json"),
             "series": [b.as_json() for b in buckets],
@@ -107,15 +107,15 @@ def run_events(run_id: str) -> Response:
 
 
 def _event_stream(
-    web: WebState, snapshot: Callable[[Session], tuple[str, dict[str, Any]]]
+    web: WebState, snapshot: Callable[[Connection], tuple[str, dict[str, Any]]]
 ) -> Response:
     def events() -> Iterator[str]:
         yield "retry: 3000\n\n"
         last = ""
         quiet_since = time.monotonic()
         while True:
-            with web.sessions() as session:
-                name, payload = snapshot(session)
+            with web.engine.connect() as conn:
+                name, payload = snapshot(conn)
             data = json.dumps(payload, separators=(",", ":"))
             if data != last or name == "end":
                 yield f"event: {name}\ndata: {data}\n\n"

@@ -13,32 +13,19 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import bindparam, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
+from herald.db import store
 from herald.web import queries
 
-# Upper bounds, seconds. Prometheus buckets are "less than or equal", and so is the SQL below:
-# a constant-latency sender lands exactly on a bound and must be counted in it.
+# Upper bounds, seconds. Prometheus buckets are "less than or equal", and so is the SQL: a
+# constant-latency worker lands exactly on a bound and must be counted in it.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-_FILTERS = ", ".join(f"count(*) FILTER (WHERE latency_ms <= :b{i})" for i in range(len(BUCKETS)))
-# Built from the constant bucket list above; values are bound parameters.
-_BY_SENDER = text(
-    f"""
-    SELECT run_id, sender_id, status, count(*) AS n, sum(latency_ms) AS total_ms, {_FILTERS}
-    FROM outcomes WHERE run_id IN :runs
-    GROUP BY run_id, sender_id, status ORDER BY run_id, sender_id, status
-    """  # noqa: S608
-).bindparams(bindparam("runs", expanding=True))
-_RUNS = text(
-    "SELECT run_id, expected, finished_at IS NOT NULL AS finished FROM runs WHERE run_id IN :runs"
-).bindparams(bindparam("runs", expanding=True))
 
 
 class _Snapshot(Collector):
-    def __init__(self, session: Session, runs: Sequence[str]) -> None:
-        self._session = session
+    def __init__(self, conn: Connection, runs: Sequence[str]) -> None:
+        self._conn = conn
         self._runs = list(runs)
 
     def collect(self) -> Iterator[Metric]:
@@ -49,7 +36,7 @@ class _Snapshot(Collector):
         )
         latency = HistogramMetricFamily(
             "herald_send_latency_seconds",
-            "Simulated send latency of recorded outcomes",
+            "Simulated work (send) latency of recorded outcomes",
             labels=["run_id", "sender"],
         )
         expected = GaugeMetricFamily(
@@ -59,9 +46,9 @@ class _Snapshot(Collector):
             "herald_run_finished", "1 once every expected outcome is recorded", labels=["run_id"]
         )
         if self._runs:
-            params = {"runs": self._runs, **{f"b{i}": b * 1000 for i, b in enumerate(BUCKETS)}}
             per_sender: dict[tuple[str, str], list[float]] = {}
-            for row in self._session.execute(_BY_SENDER, params):
+            bounds_ms = [b * 1000 for b in BUCKETS]
+            for row in store.metric_rows(self._conn, self._runs, bounds_ms):
                 run_id, sender, status, n, total_ms = (
                     str(row[0]),
                     row[1],
@@ -81,10 +68,10 @@ class _Snapshot(Collector):
                 buckets = [(_le(b), acc[2 + i]) for i, b in enumerate(BUCKETS)]
                 buckets.append(("+Inf", acc[0]))
                 latency.add_metric([run_id, sender], buckets, acc[1] / 1000.0)
-            for run in self._session.execute(_RUNS, {"runs": self._runs}):
-                if run.expected is not None:
-                    expected.add_metric([run.run_id], float(run.expected))
-                finished.add_metric([run.run_id], 1.0 if run.finished else 0.0)
+            for run_id, run_expected, run_finished in store.run_states(self._conn, self._runs):
+                if run_expected is not None:
+                    expected.add_metric([run_id], float(run_expected))
+                finished.add_metric([run_id], 1.0 if run_finished else 0.0)
         yield outcomes
         yield latency
         yield expected
@@ -95,8 +82,8 @@ def _le(bound: float) -> str:
     return f"{bound:g}"
 
 
-def render(session: Session, recent: int) -> bytes:
+def render(conn: Connection, recent: int) -> bytes:
     """The exposition text for the ``recent`` most recent runs."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(session, queries.recent_run_ids(session, recent)))
+    registry.register(_Snapshot(conn, queries.recent_run_ids(conn, recent)))
     return generate_latest(registry)

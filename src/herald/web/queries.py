@@ -1,8 +1,8 @@
-"""What the web reads from Postgres: runs, their progress and outcomes (SQLAlchemy 2.0 style).
+"""What the web shows from Postgres: runs, their progress and outcomes, as the API's models.
 
-Counters come from the ``runs`` row, which the recorder updates in the same transaction as
-the outcome rows; latency figures are exact, computed with ``percentile_cont`` over the
-run's outcomes.
+The SQL is :mod:`herald.db.store`'s; this module only maps its rows to
+:mod:`herald.web.schemas`. Counters come from the ``runs`` row, which the recorder updates in
+the same transaction as the outcome rows; latency figures are exact (``percentile_cont``).
 """
 
 from __future__ import annotations
@@ -11,57 +11,21 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
+from sqlalchemy.engine import Row
 
 from herald.contracts import RunRequest
-from herald.db.models import Outcome, Run
+from herald.db import store
 from herald.web import schemas
-
-_ORDER = (func.coalesce(Run.requested_at, Run.started_at, Run.updated_at).desc(), Run.run_id)
-
-_LATENCY = text(
-    """
-    SELECT count(*) AS n,
-           avg(latency_ms) AS avg_ms,
-           max(latency_ms) AS max_ms,
-           percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms) AS pct,
-           extract(epoch FROM max(recorded_at) - min(created_at)) AS span
-    FROM outcomes WHERE run_id = :r
-    """
-)
-_SENDERS = text(
-    """
-    SELECT sender_id,
-           count(*) FILTER (WHERE status = 'sent') AS sent,
-           count(*) FILTER (WHERE status = 'failed') AS failed,
-           avg(latency_ms) AS avg_ms,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95
-    FROM outcomes WHERE run_id = :r GROUP BY sender_id ORDER BY sender_id
-    """
-)
-_SERIES = text(
-    """
-    SELECT t, n, failed, pct FROM (
-        SELECT floor(extract(epoch FROM completed_at))::bigint AS t,
-               count(*) AS n,
-               count(*) FILTER (WHERE status = 'failed') AS failed,
-               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms) AS pct
-        FROM outcomes
-        WHERE run_id = :r AND completed_at >= to_timestamp(:since)
-        GROUP BY 1 ORDER BY 1 DESC LIMIT :limit
-    ) AS recent ORDER BY t
-    """
-)
 
 
 def pages(total: int, per_page: int) -> int:
     return max(1, math.ceil(total / per_page))
 
 
-def summary(run: Run) -> schemas.RunSummary:
+def summary(run: Row[Any]) -> schemas.RunSummary:
     """A run's counters and status from its row."""
-    done = run.sent + run.failed
+    done = run.succeeded + run.failed
     if run.finished_at is not None:
         status: schemas.RunStatus = "finished"
     elif done:
@@ -74,7 +38,7 @@ def summary(run: Run) -> schemas.RunSummary:
         scenario=run.scenario,
         status=status,
         expected=expected,
-        sent=run.sent,
+        sent=run.succeeded,
         failed=run.failed,
         done=done,
         remaining=max(0, expected - done) if expected is not None else None,
@@ -86,11 +50,9 @@ def summary(run: Run) -> schemas.RunSummary:
     )
 
 
-def list_runs(session: Session, page: int, per_page: int) -> schemas.RunPage:
-    total = session.scalar(select(func.count()).select_from(Run)) or 0
-    rows = session.scalars(
-        select(Run).order_by(*_ORDER).offset((page - 1) * per_page).limit(per_page)
-    ).all()
+def list_runs(conn: Connection, page: int, per_page: int) -> schemas.RunPage:
+    total = store.count_runs(conn)
+    rows = store.list_runs(conn, offset=(page - 1) * per_page, limit=per_page)
     return schemas.RunPage(
         items=[summary(r) for r in rows],
         page=page,
@@ -100,38 +62,38 @@ def list_runs(session: Session, page: int, per_page: int) -> schemas.RunPage:
     )
 
 
-def get_run(session: Session, run_id: str) -> Run | None:
-    return session.get(Run, run_id, populate_existing=True)
+def get_run(conn: Connection, run_id: str) -> Row[Any] | None:
+    return store.get_run(conn, run_id)
 
 
-def run_detail(session: Session, run: Run) -> schemas.RunDetail:
-    """Counters, exact latency percentiles, throughput and per-sender figures."""
-    lat = session.execute(_LATENCY, {"r": run.run_id}).one()
-    p50, p95, p99 = (float(x) for x in lat.pct) if lat.n else (None, None, None)
-    span = float(lat.span) if lat.n and lat.span is not None else None
-    senders = [
+def run_detail(conn: Connection, run: Row[Any]) -> schemas.RunDetail:
+    """Counters, counts by status, exact latency percentiles, throughput, per-worker figures."""
+    fig = store.run_figures(conn, run.run_id, run.scenario)
+    workers = [
         schemas.SenderStats(
-            sender_id=row.sender_id,
-            sent=row.sent,
-            failed=row.failed,
-            failure_percent=round(100.0 * row.failed / (row.sent + row.failed), 2),
-            avg_latency_ms=float(row.avg_ms),
-            p95_latency_ms=float(row.p95),
+            sender_id=w.worker,
+            sent=w.succeeded,
+            failed=w.failed,
+            failure_percent=round(100.0 * w.failed / (w.succeeded + w.failed), 2),
+            avg_latency_ms=w.avg_ms,
+            p95_latency_ms=w.p95_ms,
         )
-        for row in session.execute(_SENDERS, {"r": run.run_id})
+        for w in store.worker_figures(conn, run.run_id, run.scenario)
     ]
+    span = fig.span_secs if fig.n else None
     return schemas.RunDetail(
         **summary(run).model_dump(),
+        counts=fig.by_status,
         latency=schemas.Latency(
-            avg_ms=float(lat.avg_ms) if lat.n else None,
-            p50_ms=p50,
-            p95_ms=p95,
-            p99_ms=p99,
-            max_ms=float(lat.max_ms) if lat.n else None,
+            avg_ms=fig.avg_ms,
+            p50_ms=fig.p50_ms,
+            p95_ms=fig.p95_ms,
+            p99_ms=fig.p99_ms,
+            max_ms=fig.max_ms,
         ),
-        throughput=round(lat.n / span, 1) if span else None,
+        throughput=round(fig.n / span, 1) if span else None,
         elapsed_secs=span,
-        senders=senders,
+        senders=workers,
     )
 
 
@@ -157,16 +119,16 @@ class Bucket:
         }
 
 
-def series(session: Session, run_id: str, since: float = 0.0, limit: int = 900) -> list[Bucket]:
+def series(conn: Connection, run: Row[Any], since: float = 0.0, limit: int = 900) -> list[Bucket]:
     """Per-second buckets from ``since`` (epoch seconds), the most recent ``limit`` of them."""
     return [
         Bucket(int(r[0]), int(r[1]), int(r[2]), *(float(x) for x in r[3]))
-        for r in session.execute(_SERIES, {"r": run_id, "since": since, "limit": limit})
+        for r in store.series(conn, run.run_id, run.scenario, since=since, limit=limit)
     ]
 
 
 def outcomes(
-    session: Session,
+    conn: Connection,
     run_id: str,
     *,
     status: str | None,
@@ -174,19 +136,9 @@ def outcomes(
     page: int,
     per_page: int,
 ) -> schemas.OutcomePage:
-    where = [Outcome.run_id == run_id]
-    if status is not None:
-        where.append(Outcome.status == status)
-    if sender is not None:
-        where.append(Outcome.sender_id == sender)
-    total = session.scalar(select(func.count()).select_from(Outcome).where(*where)) or 0
-    rows = session.scalars(
-        select(Outcome)
-        .where(*where)
-        .order_by(Outcome.completed_at, Outcome.message_id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
+    total, rows = store.outcome_page(
+        conn, run_id, status=status, worker=sender, offset=(page - 1) * per_page, limit=per_page
+    )
     return schemas.OutcomePage(
         items=[outcome(o) for o in rows],
         page=page,
@@ -196,12 +148,13 @@ def outcomes(
     )
 
 
-def outcome(o: Outcome) -> schemas.Outcome:
+def outcome(o: Row[Any]) -> schemas.Outcome:
     return schemas.Outcome(
         message_id=o.message_id,
         run_id=o.run_id,
-        sender_id=o.sender_id,
-        status="sent" if o.status == "sent" else "failed",
+        scenario=o.scenario,
+        sender_id=o.worker_id,
+        status=o.status,
         latency_ms=o.latency_ms,
         attempts=o.attempts,
         created_at=o.created_at,
@@ -209,34 +162,19 @@ def outcome(o: Outcome) -> schemas.Outcome:
         completed_at=o.completed_at,
         recorded_at=o.recorded_at,
         failure_reason=o.failure_reason,
+        detail=o.detail,
     )
 
 
-def get_outcome(session: Session, message_id: str) -> Outcome | None:
-    return session.get(Outcome, message_id)
+def get_outcome(conn: Connection, message_id: str) -> Row[Any] | None:
+    return store.get_outcome(conn, message_id)
 
 
-def record_request(session: Session, request: RunRequest) -> None:
-    """The runs row for a request just published, unless the recorder was first."""
-    from sqlalchemy.dialects.postgresql import insert
-
-    session.execute(
-        insert(Run)
-        .values(
-            run_id=request.run_id,
-            scenario=request.scenario,
-            expected=request.messages,
-            seed=request.seed,
-            rate=request.rate,
-            config=request.config,
-            requested_at=request.requested_at,
-            sent=0,
-            failed=0,
-        )
-        .on_conflict_do_nothing(index_elements=[Run.run_id])
-    )
-    session.commit()
+def record_request(conn: Connection, request: RunRequest) -> None:
+    """The runs row for a request just published (the store's one statement for it)."""
+    store.upsert_run(conn, request)
+    conn.commit()
 
 
-def recent_run_ids(session: Session, limit: int) -> list[str]:
-    return list(session.scalars(select(Run.run_id).order_by(*_ORDER).limit(limit)))
+def recent_run_ids(conn: Connection, limit: int) -> list[str]:
+    return store.recent_run_ids(conn, limit)

@@ -4,7 +4,7 @@ document is generated and against which every request is validated (422 on a mis
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -18,11 +18,30 @@ MAX_SENDER = 1_000_000
 MAX_PAGE = 1_000_000
 
 RunStatus = Literal["requested", "running", "finished"]
-Status = Literal["sent", "failed"]
+SCENARIO_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+STATUS_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _scenario_names() -> list[str]:
+    from herald.scenarios import base
+
+    return sorted(base.scenarios())
+
+
+_SCENARIOS: list[Any] = _scenario_names()  # the registry's: the OpenAPI document lists them
+
+
+def _known(scenario: str | None) -> str | None:
+    """``scenario`` when it is a registered scenario's name (or None)."""
+    from herald.scenarios import base
+
+    if scenario is not None and scenario not in base.scenarios():
+        raise ValueError(f"no scenario {scenario!r}; scenarios: {', '.join(base.scenarios())}")
+    return scenario
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -53,7 +72,14 @@ class StartRun(_Model):
     seed: int | None = Field(
         None, ge=0, le=2**63 - 1, description="Seed for reproducible content (unset: random)"
     )
-    scenario: Literal["sms"] = Field("sms", description="Workload generator")
+    scenario: str | None = Field(
+        None,
+        pattern=SCENARIO_PATTERN,
+        json_schema_extra={"enum": _SCENARIOS},
+        description="The scenario to run (unset: `producer.scenario`, `sms` by default)",
+    )
+
+    _known_scenario = field_validator("scenario")(classmethod(lambda cls, v: _known(v)))
 
 
 class RunPath(_Model):
@@ -71,11 +97,22 @@ class PageQuery(BaseModel):
 
 class OutcomeQuery(PageQuery):
     # Optional, but never null: a query string cannot say null (SkipJsonSchema keeps it out).
-    status: Status | SkipJsonSchema[None] = Field(None, description="Only this status")
+    status: Annotated[str, Field(pattern=STATUS_PATTERN)] | SkipJsonSchema[None] = Field(
+        None, description="Only this status (`sent`, `failed`, ... as the run's scenario says)"
+    )
     sender: Annotated[int, Field(ge=0, le=MAX_SENDER)] | SkipJsonSchema[None] = Field(
-        None, description="Only this sender's outcomes"
+        None, description="Only this worker's (sender's) outcomes"
     )
     per_page: int = Field(50, ge=1, le=500, description="Items per page")
+
+
+class LagQuery(BaseModel):
+    scenario: (
+        Annotated[str, Field(pattern=SCENARIO_PATTERN, json_schema_extra={"enum": _SCENARIOS})]
+        | SkipJsonSchema[None]
+    ) = Field(None, description="Whose workers (unset: `producer.scenario`)")
+
+    _known_scenario = field_validator("scenario")(classmethod(lambda cls, v: _known(v)))
 
 
 class MetricsQuery(BaseModel):
@@ -107,7 +144,8 @@ class ErrorBody(_Model):
 
 class RunAccepted(_Model):
     run_id: str
-    messages: int
+    scenario: str
+    messages: int | None = Field(..., description="Messages the run yields, when known")
     seed: int
     rate: float | None
     url: str = Field(..., description="The run's API resource")
@@ -123,8 +161,10 @@ class RunSummary(_Model):
         "finished: every expected outcome recorded",
     )
     expected: int | None = Field(..., description="Messages asked for (unknown: null)")
-    sent: int
-    failed: int
+    sent: int = Field(
+        ..., description="Outcomes whose status counts as success (the default scenario's `sent`)"
+    )
+    failed: int = Field(..., description="Outcomes whose status counts as failure")
     done: int = Field(..., description="Outcomes recorded (sent + failed)")
     remaining: int | None
     percent: float | None = Field(..., description="done / expected * 100")
@@ -153,6 +193,8 @@ class Latency(_Model):
 
 
 class SenderStats(_Model):
+    """One worker's figures (the default scenario's workers are its senders)."""
+
     sender_id: int
     sent: int
     failed: int
@@ -162,6 +204,7 @@ class SenderStats(_Model):
 
 
 class RunDetail(RunSummary):
+    counts: dict[str, int] = Field(..., description="Outcomes in Postgres, by status")
     latency: Latency
     throughput: float | None = Field(
         ..., description="Outcomes per second: recorded / (last recorded - first created)"
@@ -175,8 +218,9 @@ class RunDetail(RunSummary):
 class Outcome(_Model):
     message_id: str
     run_id: str
-    sender_id: int
-    status: Status
+    scenario: str
+    sender_id: int = Field(..., description="The worker (sender) that produced it")
+    status: str = Field(..., description="The scenario's status (`sent`, `failed`, ...)")
     latency_ms: float
     attempts: int
     created_at: datetime
@@ -184,6 +228,7 @@ class Outcome(_Model):
     completed_at: datetime
     recorded_at: datetime
     failure_reason: str | None
+    detail: dict[str, Any] | None = Field(..., description="What is particular to the scenario")
 
 
 class OutcomePage(_Model):
@@ -214,7 +259,7 @@ class PartitionLag(_Model):
 
 
 class ConsumerLag(_Model):
-    """The senders' consumer-group lag on the outbound topic, per partition."""
+    """A scenario's workers' consumer-group lag on its work topic, per partition."""
 
     group: str
     topic: str

@@ -12,7 +12,7 @@ from typing import Any
 
 from herald import kafka
 from herald.config import Settings, resolved_json
-from herald.services import _common
+from herald.services import common
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +127,10 @@ def run_stack(
     """Serve the app against the configured stack, starting the embedded broker and database
     for whatever is not configured.
 
-    ``services``: also run the producer, the senders and the recorder as processes, so that
-    runs started from the dashboard progress. Default: when the broker is embedded (nothing
-    else can reach it).
+    ``services``: also run the services of a run (the registry's: workers, producer, monitor,
+    recorder) as supervised processes, so that runs started from the dashboard progress; a
+    service that exits is restarted. Default: when the broker is embedded (nothing else can
+    reach it).
     """
     from herald.runtime.broker import EmbeddedBroker
     from herald.runtime.database import EmbeddedDatabase
@@ -139,6 +140,7 @@ def run_stack(
     broker: EmbeddedBroker | None = None
     database: EmbeddedDatabase | None = None
     group = ProcessGroup()
+    watching = threading.Event()
     try:
         ks = settings.kafka
         if ks.bootstrap is None:
@@ -152,7 +154,6 @@ def run_stack(
             # A server already running there (a sim.run, say) is shared: stop() leaves it.
             database = EmbeddedDatabase(home / "pgdata").start()
             url = database.url
-        assert url is not None
         from herald.db.engine import migrate
         from herald.db.pg import wait_for_database
 
@@ -162,9 +163,10 @@ def run_stack(
             update={"kafka": ks, "database": settings.database.model_copy(update={"url": url})}
         )
         if services if services is not None else broker is not None:
-            _start_services(group, live, home / "web")
+            _start_services(group, live, home / "web", watching)
         return serve(live, host=host, port=port, stop=stop, dev=dev, threads=threads)
     finally:
+        watching.set()
         group.stop()
         if database is not None:
             database.stop()
@@ -172,32 +174,33 @@ def run_stack(
             broker.stop()
 
 
-def _start_services(group: Any, settings: Settings, folder: Path) -> None:
-    from herald.runtime.processes import ServiceProcess, child_environment, herald_command
+def _start_services(group: Any, settings: Settings, folder: Path, done: threading.Event) -> None:
+    """The registry's services of a run, as processes; a thread restarts any that exits."""
+    from herald.runtime.launcher import Launcher
+    from herald.runtime.processes import Supervisor
+    from herald.services import registry
 
     folder.mkdir(parents=True, exist_ok=True)
     settings_file = folder / "settings.json"
     settings_file.write_text(resolved_json(settings))
-    env = child_environment()
-    commands: list[tuple[str, tuple[str, ...]]] = [
-        (f"sender-{i}", ("sender", "--id", str(i))) for i in range(len(settings.senders))
-    ]
-    commands += [("producer", ("producer",)), ("recorder", ("recorder",))]
-    for name, args in commands:
-        group.add(
-            ServiceProcess(
-                name,
-                herald_command(*args, "--settings", str(settings_file)),
-                log_path=folder / "logs" / f"{name}.log",
-                env=env,
-            )
-        )
-    logger.info("services started: %s (logs in %s)", ", ".join(n for n, _ in commands), folder)
+    launcher = Launcher(group, settings_file, folder / "logs")
+    names = []
+    for instance in registry.instances(settings):
+        launcher.spawn(instance)
+        names.append(instance.name)
+    supervisor = Supervisor(group, respawn=launcher.respawn)
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            supervisor.check()
+
+    threading.Thread(target=watch, name="supervisor", daemon=True).start()
+    logger.info("services started: %s (logs in %s)", ", ".join(names), folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``herald web``: serve the dashboard and the API until stopped."""
-    p = _common.parser("web", "the web app: REST API, OpenAPI docs and the live dashboard")
+    p = common.parser("web", "the web app: REST API, OpenAPI docs and the live dashboard")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind ({DEFAULT_HOST})")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
     p.add_argument("--dev", action="store_true", help="Flask's development server, not waitress")
@@ -206,12 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--services",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="also run producer, senders and recorder (default: when the broker is embedded)",
+        help="also run the services of a run (workers, producer, monitor, recorder), supervised "
+        "(default: when the broker is embedded)",
     )
-    args = p.parse_args(_common.argv_or_default(argv))
-    return _common.service_main(
+    args = p.parse_args(common.argv_or_default(argv))
+    return common.service_main(
         args,
-        lambda s, stop: run_stack(
+        lambda s, stop, _announcer: run_stack(
             s,
             host=args.host,
             port=args.port,
@@ -220,4 +224,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             threads=args.threads,
             services=args.services,
         ),
+        service="web",
+        broker=False,  # it may start the embedded one; its health is GET /api/health
     )

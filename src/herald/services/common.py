@@ -1,4 +1,5 @@
-"""What every service's ``main()`` does: settings, logging, signals, exit codes."""
+"""What every service's ``main()`` does: settings, logging, signals, the broker, its control
+announcements, exit codes."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
+from herald import kafka
 from herald.config import Settings, load_resolved, load_settings
-from herald.errors import EXIT_INTERRUPTED, EXIT_OK, HeraldError
+from herald.control import Announcer
+from herald.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, HeraldError
 
 logger = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d %(name)s] %(message)s"
+
+Body = Callable[[Settings, threading.Event, Announcer | None], int | None]
 
 
 def configure_logging(level: str) -> None:
@@ -46,47 +51,67 @@ def parser(service: str, description: str) -> argparse.ArgumentParser:
         "--settings",
         type=Path,
         default=None,
-        help="complete settings (JSON) that override every other source; what sim.run passes "
-        "its services, so that each runs with exactly the settings the run resolved",
+        help="complete settings (JSON, as `herald.config.resolved_json` writes them) that "
+        "outrank every other source: a frozen deployment's settings",
     )
     p.add_argument(
-        "--ready-file",
-        type=Path,
+        "--instance",
         default=None,
-        help="created once the service holds its first partitions (a readiness probe)",
+        help="this instance's name in logs and on the control topic (default: the service's "
+        "name, with its --id where it has one)",
     )
     return p
 
 
-def mark_ready(path: Path | None, partitions: Sequence[object]) -> None:
-    """Create the readiness file, once, when a consumer is first given partitions."""
-    if path is not None and partitions and not path.exists():
-        path.touch()
-
-
 def service_main(
     args: argparse.Namespace,
-    body: Callable[[Settings, threading.Event], int | None],
+    body: Body,
+    *,
+    service: str,
+    instance: str | None = None,
     overrides: dict[str, object] | None = None,
+    broker: bool = True,
+    check: Callable[[Settings], None] | None = None,
 ) -> int:
-    """Build settings, configure logging and signals, run ``body``, map errors to exit codes."""
+    """Build settings, configure logging and signals, wait for the broker (unless not
+    ``broker``: a service that may start its own), announce the instance on the control topic,
+    run ``body``, map errors to exit codes. ``check`` validates what the settings alone cannot
+    (a command-line argument against them) before anything is waited for."""
     try:
         if args.settings is not None:
             settings = load_resolved(args.settings)
         else:
             settings = load_settings(args.config, overrides)
+        if check is not None:
+            check(settings)
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
     configure_logging(settings.log_level)
     stop = threading.Event()
     install_signal_handlers(stop)
+    name = args.instance or instance or service
+    announcer: Announcer | None = None
+    if broker:
+        try:
+            existing = kafka.wait_for_broker(settings.kafka, stop=stop.is_set)
+            kafka.ensure_topics(settings.kafka, existing=existing)
+        except HeraldError as exc:
+            logger.error("%s", exc)
+            return exc.exit_code
+        announcer = Announcer(settings.kafka, service=service, instance=name)
+        announcer.started()
+    code = EXIT_FAILURE  # unless the body returns: an unexpected error propagates
     try:
-        code = body(settings, stop)
+        code = body(settings, stop, announcer) or EXIT_OK
     except HeraldError as exc:
         logger.error("%s", exc)
-        return exc.exit_code
-    return EXIT_OK if code is None else code
+        code = exc.exit_code
+    finally:
+        if announcer is not None:
+            announcer.stopped(code)
+            announcer.close()
+    return code
 
 
 def argv_or_default(argv: Sequence[str] | None) -> list[str]:

@@ -1,29 +1,30 @@
-"""sender: one member of the senders' consumer group; "sends" SMS and publishes each outcome.
+"""worker: one member of a scenario's workers' consumer group (the SMS senders): consume a
+message, run the scenario's step on it, publish its result, transactionally.
 
-Simulated send time is a deadline in a timer heap, never a sleep per message, so up to
-``max_in_flight`` messages are being sent at once. Outcomes are released in offset order
+A step's simulated work time is a deadline in a timer heap, never a sleep per message, so up
+to ``max_in_flight`` messages are in flight at once. Results are released in offset order
 per partition and committed in Kafka transactions together with the consumed offsets: a
-result is visible (read_committed) exactly when its message's offset is committed, so
-each message yields exactly one result even if a sender dies at any point.
+result is visible (read_committed) exactly when its message's offset is committed, so each
+message yields exactly one result even if a worker dies at any point.
 
 Each assigned partition has its own transactional producer, whose transactional id is the
-partition's (``herald-sender-p<N>``), not the sender's. Whoever takes a partition over
-initialises that id first, which fences the previous owner and resolves its open
-transaction at once: a dead or paused sender can neither block the partition until a
-broker-side timeout nor commit stale work after it has been replaced.
+partition's (:func:`herald.contracts.transactional_id`: scoped by group, topic and
+partition), not the worker's. Whoever takes a partition over initialises that id first,
+which fences the previous owner and resolves its open transaction at once: a dead or paused
+worker can neither block the partition until a broker-side timeout nor commit stale work
+after it has been replaced.
 
-Producers are made only when the group assigns a partition, never otherwise, so a sender
-never fences an owner the group chose. A sender whose producer for a partition is fenced,
-or whose transaction can be neither committed nor aborted, gives the partition up and
-leaves and rejoins the group: the group then assigns the partition afresh (to this sender
-or another), whose new producer settles the stuck transaction, and the new owner sends the
-uncommitted messages again from the committed offset. Without the rejoin, a partition
-given up while the group still assigns it here would stall.
+Producers are made only when the group assigns a partition, never otherwise, so a worker
+never fences an owner the group chose. A worker whose producer for a partition is fenced, or
+whose transaction can be neither committed nor aborted, gives the partition up and leaves and
+rejoins the group: the group then assigns the partition afresh (to this worker or another),
+whose new producer settles the stuck transaction, and the new owner processes the
+uncommitted messages again from the committed offset. Without the rejoin, a partition given
+up while the group still assigns it here would stall.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import logging
 import random
@@ -32,10 +33,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
-from typing import Any
 
 import msgspec
 from confluent_kafka import (
@@ -48,26 +47,21 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from herald import contracts, kafka
-from herald.config import SenderSettings, Settings
-from herald.contracts import SmsMessage, SmsResult, Status
+from herald import contracts, control, kafka
+from herald.config import Settings, WorkerSettings
 from herald.errors import ConfigError
-from herald.services import _common, dlq
+from herald.scenarios.base import DEFAULT, Scenario, Step, WorkerSpec
+from herald.services import common, dlq
+from herald.waiting import Backoff, Episode
 
 logger = logging.getLogger(__name__)
 
-FAILURE_REASONS = (
-    "carrier rejected",
-    "handset unreachable",
-    "number not in service",
-    "carrier timeout",
-    "spam filter",
-)
 BATCH = 500  # records per consume() call
 TXN_MAX_RECORDS = 5000  # commit a transaction after this many released records...
 TXN_MAX_SECS = 0.2  # ...or this long after it began, whichever comes first
 TXN_TIMEOUT_SECS = 30.0
 ABORT_TIMEOUT_SECS = 5.0
+DRAIN_SECS = 5.0
 # Errors that mean the partition has a new owner: our generation or producer is fenced.
 TAKEN_OVER = frozenset(
     {
@@ -80,47 +74,29 @@ TAKEN_OVER = frozenset(
         KafkaError._FATAL,  # a transactional producer's fatal error: fenced, in practice
     }
 )
-
-# An entry is a list: [done, offset, topic, key, value, headers]. Lists, not objects:
-# they are made once per message on the hot path.
-DONE, OFFSET, TOPIC, KEY, VALUE, HEADERS = range(6)
+Headers = list[tuple[str, str | bytes | None]]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``herald sender --id N``: run sender N (its settings are ``senders[N]``)."""
-    p = _common.parser("sender", __doc__.splitlines()[0])
-    p.add_argument("--id", type=int, required=True, help="index into the `senders` settings")
-    args = p.parse_args(_common.argv_or_default(argv))
-    return _common.service_main(
-        args, lambda s, stop: run(s, stop=stop, sender_id=args.id, ready_file=args.ready_file)
-    )
+class Entry(msgspec.Struct, gc=False):
+    """One consumed record on its way out: a result (or a dead letter) to release in offset
+    order. A Struct without GC tracking: one is made per message, on the hot path."""
 
-
-def latency_sampler(cfg: SenderSettings, rng: random.Random) -> Callable[[], float]:
-    """A function returning one simulated send time in seconds."""
-    mean = cfg.mean_wait_time
-    if mean == 0 or cfg.latency_distribution == "constant":
-        return lambda: mean
-    if cfg.latency_distribution == "exponential":
-        rate = 1.0 / mean
-        expo = rng.expovariate
-        return lambda: expo(rate)
-    if cfg.latency_distribution == "uniform":
-        uniform = rng.uniform
-        return lambda: uniform(0.0, 2.0 * mean)
-    sd = cfg.latency_stddev if cfg.latency_stddev is not None else mean / 4
-    gauss = rng.gauss
-    return lambda: max(0.0, gauss(mean, sd))
+    done: bool
+    offset: int
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers | None = None
 
 
 class _Partition:
-    """What a sender holds for one assigned partition: its queue and its producer."""
+    """What a worker holds for one assigned partition: its queue and its producer."""
 
     __slots__ = ("committed", "in_txn", "live", "pending", "producer", "released", "txn_records")
 
     def __init__(self, producer: Producer, committed: int) -> None:
         self.producer = producer  # transactional, fenced to this partition
-        self.pending: deque[list[Any]] = deque()  # consumed, in offset order
+        self.pending: deque[Entry] = deque()  # consumed, in offset order
         self.committed = committed  # next offset, as last committed
         self.released = committed  # next offset, after the records released so far
         self.in_txn = False  # a transaction is open
@@ -128,50 +104,75 @@ class _Partition:
         self.live = True
 
 
-class Sender:
-    """Consume -> simulate -> produce, transactionally. See the module docstring."""
+def main(argv: Sequence[str] | None = None, *, scenario: str = DEFAULT) -> int:
+    """``herald <worker service> --id N``: run worker N of a scenario (profile ``senders[N]``)."""
+    from herald.scenarios import base
+
+    spec = _spec(base.get(scenario))
+    p = common.parser(spec.service, __doc__.splitlines()[0])
+    p.add_argument("--id", type=int, required=True, help="index into the `senders` settings")
+    args = p.parse_args(common.argv_or_default(argv))
+    return common.service_main(
+        args,
+        lambda s, stop, announcer: run(
+            s, stop=stop, scenario=scenario, worker_id=args.id, announcer=announcer
+        ),
+        service=spec.service,
+        instance=f"{spec.service}-{args.id}",
+        check=lambda s: check_worker_id(s, args.id),
+    )
+
+
+def _spec(scenario: Scenario) -> WorkerSpec:
+    if scenario.worker is None:
+        raise ConfigError(f"scenario {scenario.name!r} has no worker step")
+    return scenario.worker
+
+
+class Worker:
+    """Consume -> step -> produce, transactionally. See the module docstring."""
 
     def __init__(
         self,
         settings: Settings,
         *,
-        sender_id: int,
+        scenario: Scenario,
+        worker_id: int,
         rng: random.Random | None = None,
-        ready_file: Path | None = None,
+        announcer: control.Announcer | None = None,
     ) -> None:
-        check_sender_id(settings, sender_id)
+        check_worker_id(settings, worker_id)
         ks = settings.kafka
-        self.cfg = settings.senders[sender_id]
-        self.sender_id = sender_id
-        self.ready_file = ready_file
-        self.outbound = contracts.OUTBOUND.qualified(ks.namespace)
-        self.results = contracts.RESULTS.qualified(ks.namespace)
+        spec = _spec(scenario)
+        self.spec = spec
+        self.profile: WorkerSettings = settings.senders[worker_id]
+        self.worker_id = worker_id
+        self.name = f"{spec.service}-{worker_id}"
+        self.announcer = announcer
+        self.work = spec.work.qualified(ks.namespace)
+        self.results = spec.results.qualified(ks.namespace)
         self.dlq_topic = contracts.DLQ.qualified(ks.namespace)
-        rng = rng or random.Random()
-        self._random = rng.random
-        self._choice = rng.choice
-        self._latency = latency_sampler(self.cfg, rng)
-        self._decode = msgspec.json.Decoder(SmsMessage).decode
+        self.group = contracts.group_id(ks.namespace, spec.role)
+        self._step: Step = spec.make_step(self.profile, worker_id, rng or random.Random())
+        self._succeeded = scenario.statuses
+        assert spec.work.payload is not None
+        self._decode = msgspec.json.Decoder(spec.work.payload).decode
         self._encode = msgspec.json.Encoder().encode
-        self.consumer = Consumer(
-            kafka.consumer_config(ks, contracts.group_id(ks.namespace, "senders"))
-        )
+        self.consumer = Consumer(kafka.consumer_config(ks, self.group))
         self._kafka = ks
         self.parts: dict[int, _Partition] = {}
-        self.heap: list[tuple[float, int, list[Any], _Partition]] = []
+        self.heap: list[tuple[float, int, Entry, _Partition]] = []
         self._seq = 0
         self._txn_started = 0.0  # when the oldest open transaction began
         self._rejoin = False  # a partition was given up while the group still assigns it
-        self.sent = self.failed = self.invalid = self.aborted = 0
+        self._consume_errors = Episode(logger, f"{self.name}: Kafka consume error")
+        self.done = self.failed = self.invalid = self.aborted = 0
 
     # -- rebalance callbacks (run inside consume()) ------------------------------------
 
     def _producer_for(self, partition: int) -> Producer:
-        ns = self._kafka.namespace
-        tid = f"herald-sender-p{partition}"
-        producer = Producer(
-            kafka.transactional_producer_config(self._kafka, f"{ns}.{tid}" if ns else tid)
-        )
+        tid = contracts.transactional_id(self.group, self.work, partition)
+        producer = Producer(kafka.transactional_producer_config(self._kafka, tid))
         # Fences the partition's previous owner and resolves its open transaction.
         producer.init_transactions(TXN_TIMEOUT_SECS)
         return producer
@@ -189,12 +190,13 @@ class Sender:
         for tp in consumer.committed(partitions, timeout=TXN_TIMEOUT_SECS):
             start = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self.parts[tp.partition] = _Partition(producers[tp.partition], start)
-        logger.info("sender %d assigned %s", self.sender_id, _names(partitions))
-        _common.mark_ready(self.ready_file, partitions)
+        logger.info("%s assigned %s", self.name, kafka.names(partitions))
+        if self.announcer is not None:
+            self.announcer.ready(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Hand over cleanly: commit what is releasable, abandon the rest (nothing of it was
-        # produced, so the partition's next owner sends it again from the committed offset).
+        # produced, so the partition's next owner processes it again from the committed offset).
         if not partitions:
             return
         names = [tp.partition for tp in partitions]
@@ -202,7 +204,7 @@ class Sender:
         self._commit(names)
         self._drop(names)
         self._rejoin = False  # the group is assigning partitions afresh already
-        logger.info("sender %d revoked %s", self.sender_id, _names(partitions))
+        logger.info("%s revoked %s", self.name, kafka.names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Another member owns them now (and has fenced our producers for them).
@@ -210,7 +212,7 @@ class Sender:
             return
         self._drop([tp.partition for tp in partitions], abort=True)
         self._rejoin = False  # out of the group already: the client rejoins by itself
-        logger.warning("sender %d lost %s", self.sender_id, _names(partitions))
+        logger.warning("%s lost %s", self.name, kafka.names(partitions))
 
     def _drop(self, partitions: list[int], *, abort: bool = False) -> None:
         for p in partitions:
@@ -223,78 +225,65 @@ class Sender:
                 self.aborted += 1
                 try:
                     state.producer.abort_transaction(ABORT_TIMEOUT_SECS)
-                except KafkaException:
+                except KafkaException as exc:
                     # Fenced already, most likely; either way the transaction is never
                     # committed and the partition's next producer settles it.
+                    logger.info(
+                        "%s: partition %d's transaction not aborted (%s); its next owner "
+                        "settles it",
+                        self.name,
+                        p,
+                        kafka.reason(exc),
+                    )
                     continue
             try:
                 left = state.producer.flush(5)
-            except Exception:  # a fenced producer's fatal error; the partition is gone anyway
-                logger.info("sender %d: partition %d's producer was fenced", self.sender_id, p)
+            except KafkaException as exc:  # a fenced producer's fatal error, raised by flush()
+                logger.info("%s: partition %d's producer: %s", self.name, p, kafka.reason(exc))
                 continue
             if left:
-                logger.error("sender %d: records of partition %d undelivered", self.sender_id, p)
+                logger.error("%s: %d records of partition %d undelivered", self.name, left, p)
 
     # -- the work -----------------------------------------------------------------------
 
     def ingest(self, msgs: list[Message], now: float) -> None:
-        """Simulate each consumed message: a result and a deadline."""
-        cfg = self.cfg
-        random_, latency, decode, encode = self._random, self._latency, self._decode, self._encode
-        failure_rate, max_attempts = cfg.failure_rate, cfg.max_attempts
+        """Run the step on each consumed message: a result and a deadline."""
+        decode, encode, step = self._decode, self._encode, self._step
         received = datetime.now(UTC)
-        heap, parts, results = self.heap, self.parts, self.results
+        # Deadlines count from after `received` is read: a work time ends on the monotonic
+        # clock no earlier than `received + wait` on the wall clock (what its result says).
+        now = max(now, time.monotonic())
+        heap, parts, results, succeeded = self.heap, self.parts, self.results, self._succeeded
+        done = failed = 0
         for msg in msgs:
             err = msg.error()
             if err is not None:
-                kafka.raise_if_fatal(err, "sender consume")
+                kafka.raise_if_fatal(err, self._consume_errors)
                 continue
             state = parts.get(msg.partition() or 0)
             if state is None:  # given up after a failed transaction; the rejoin reassigns it
                 self._rejoin = True
                 continue
             try:
-                sms = decode(msg.value() or b"")
+                message = decode(msg.value() or b"")
             except msgspec.DecodeError as exc:
                 state.pending.append(self._dead_letter(msg, exc))
                 continue
-            wait = latency()
-            attempts = 1
-            status: Status
-            while random_() < failure_rate:
-                if attempts >= max_attempts:
-                    status, reason = "failed", self._choice(FAILURE_REASONS)
-                    break
-                wait += cfg.retry_backoff * (1 << (attempts - 1)) + latency()
-                attempts += 1
+            result, wait = step(message, received)
+            if succeeded[result.status]:  # type: ignore[attr-defined]  # the outcome envelope
+                done += 1
             else:
-                status, reason = "sent", None
-            value = encode(
-                SmsResult(
-                    message_id=sms.id,
-                    run_id=sms.run_id,
-                    seq=sms.seq,
-                    sender_id=self.sender_id,
-                    status=status,
-                    latency_ms=wait * 1000.0,
-                    attempts=attempts,
-                    created_at=sms.created_at,
-                    received_at=received,
-                    completed_at=received + timedelta(seconds=wait),
-                    failure_reason=reason,
-                )
-            )
-            if status == "sent":
-                self.sent += 1
-            else:
-                self.failed += 1
-            entry = [wait <= 0.0, msg.offset(), results, msg.key(), value, None]
+                failed += 1
+            # A consumed record's offset is always set (only error events lack one).
+            entry = Entry(wait <= 0.0, msg.offset(), results, msg.key(), encode(result))  # type: ignore[arg-type]
             state.pending.append(entry)
             if wait > 0.0:
                 self._seq += 1
                 heapq.heappush(heap, (now + wait, self._seq, entry, state))
+        self.done += done
+        self.failed += failed
 
-    def _dead_letter(self, msg: Message, exc: Exception) -> list[Any]:
+    def _dead_letter(self, msg: Message, exc: Exception) -> Entry:
         self.invalid += 1
         reason = f"{type(exc).__name__}: {exc}"
         logger.warning(
@@ -304,21 +293,20 @@ class Sender:
             msg.offset(),
             reason,
         )
-        value, headers = dlq.letter(msg, reason, f"sender-{self.sender_id}")
-        return [True, msg.offset(), self.dlq_topic, msg.key(), value, headers]
+        value, headers = dlq.letter(msg, reason, self.name)
+        return Entry(True, msg.offset() or 0, self.dlq_topic, msg.key(), value, headers)
 
     def complete_due(self, now: float) -> None:
-        """Mark every message whose send time is over as done."""
+        """Mark every message whose work time is over as done."""
         heap = self.heap
         while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)[2]
-            entry[DONE] = True
+            heapq.heappop(heap)[2].done = True
 
     def _release(self, only: list[int] | None = None) -> None:
         """Produce each partition's done prefix into that partition's open transaction."""
         for p, state in list(self.parts.items()):
             pending = state.pending
-            if (only is not None and p not in only) or not pending or not pending[0][DONE]:
+            if (only is not None and p not in only) or not pending or not pending[0].done:
                 continue
             if not state.in_txn and not self._begin(p, state):
                 continue
@@ -331,25 +319,24 @@ class Sender:
         # On a KafkaException the partition's state is discarded (see _fail): the counts
         # below are kept only when every record of the batch was produced.
         producer, pending = state.producer, state.pending
+        produce = producer.produce
         released = 0
         entry = None
-        while pending and pending[0][DONE]:
+        while pending and pending[0].done:
             entry = pending.popleft()
             while True:
                 try:
-                    if entry[HEADERS] is None:
-                        producer.produce(entry[TOPIC], entry[VALUE], entry[KEY])
+                    if entry.headers is None:
+                        produce(entry.topic, entry.value, entry.key)
                     else:
-                        producer.produce(
-                            entry[TOPIC], entry[VALUE], entry[KEY], headers=entry[HEADERS]
-                        )
+                        produce(entry.topic, entry.value, entry.key, headers=entry.headers)
                     break
                 except BufferError:
                     producer.poll(0.05)
             released += 1
         if entry is not None:
             state.txn_records += released
-            state.released = entry[OFFSET] + 1
+            state.released = entry.offset + 1
         producer.poll(0)
 
     def _begin(self, partition: int, state: _Partition) -> bool:
@@ -369,15 +356,19 @@ class Sender:
         for p, state in list(self.parts.items()):
             if not state.in_txn or (only is not None and p not in only):
                 continue
-            offsets = [TopicPartition(self.outbound, p, state.released)]
+            offsets = [TopicPartition(self.work, p, state.released)]
             try:
                 producer = state.producer
-                _retrying(
+                retrying(
                     partial(
                         producer.send_offsets_to_transaction, offsets, metadata, TXN_TIMEOUT_SECS
-                    )
+                    ),
+                    what=f"{self.name}: partition {p}: sending offsets",
                 )
-                _retrying(partial(producer.commit_transaction, TXN_TIMEOUT_SECS))
+                retrying(
+                    partial(producer.commit_transaction, TXN_TIMEOUT_SECS),
+                    what=f"{self.name}: partition {p}: committing",
+                )
             except KafkaException as exc:
                 self._fail(p, state, exc)
                 continue
@@ -389,12 +380,12 @@ class Sender:
         """A transaction of ``partition`` failed: abort it and start again, or let go."""
         err: KafkaError = exc.args[0]
         if err.fatal() or err.code() in TAKEN_OVER:
-            # Another sender has taken the partition over (this one was paused or cut off
+            # Another worker has taken the partition over (this one was paused or cut off
             # from the group); the broker refused our work. It stays uncommitted: the new
-            # owner sends those messages from the committed offset.
+            # owner processes those messages from the committed offset.
             logger.warning(
-                "sender %d: partition %d was taken over (%s); its uncommitted work is dropped",
-                self.sender_id,
+                "%s: partition %d was taken over (%s); its uncommitted work is dropped",
+                self.name,
                 partition,
                 err.str(),
             )
@@ -402,10 +393,7 @@ class Sender:
             self._rejoin = True
             return
         logger.warning(
-            "sender %d: transaction of partition %d failed, aborting: %s",
-            self.sender_id,
-            partition,
-            err.str(),
+            "%s: transaction of partition %d failed, aborting: %s", self.name, partition, err.str()
         )
         self._abort_and_rewind(partition, state)
 
@@ -418,11 +406,11 @@ class Sender:
                 # Fenced meanwhile, or the broker does not settle the transaction: the
                 # partition needs a new producer, which only a fresh assignment makes.
                 logger.warning(
-                    "sender %d: cannot abort the transaction of partition %d (%s); "
+                    "%s: cannot abort the transaction of partition %d (%s); "
                     "giving the partition up",
-                    self.sender_id,
+                    self.name,
                     partition,
-                    exc.args[0].str(),
+                    kafka.reason(exc),
                 )
                 self._drop([partition])
                 self._rejoin = True
@@ -433,18 +421,21 @@ class Sender:
         self.parts[partition] = fresh
         self.heap = [h for h in self.heap if h[3] is not state]
         heapq.heapify(self.heap)
-        with contextlib.suppress(KafkaException):  # revoked meanwhile: nothing to rewind
-            self.consumer.seek(TopicPartition(self.outbound, partition, state.committed))
+        try:
+            self.consumer.seek(TopicPartition(self.work, partition, state.committed))
+        except KafkaException as exc:  # revoked meanwhile: nothing to rewind
+            logger.info("%s: partition %d not rewound: %s", self.name, partition, kafka.reason(exc))
+            return
         logger.warning(
-            "sender %d: partition %d rewound to its last committed offset %d",
-            self.sender_id,
+            "%s: partition %d rewound to its last committed offset %d",
+            self.name,
             partition,
             state.committed,
         )
 
     def _subscribe(self) -> None:
         self.consumer.subscribe(
-            [self.outbound],
+            [self.work],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
@@ -453,9 +444,9 @@ class Sender:
     def _rejoin_group(self) -> None:
         """Leave the group and join it again, so that it assigns every partition afresh."""
         logger.warning(
-            "sender %d: partitions given up after failed transactions are still assigned "
-            "here; leaving and rejoining the group",
-            self.sender_id,
+            "%s: partitions given up after failed transactions are still assigned here; "
+            "leaving and rejoining the group",
+            self.name,
         )
         self._rejoin = False
         self.consumer.unsubscribe()  # revokes everything: what is releasable is committed
@@ -464,16 +455,19 @@ class Sender:
     def run(self, stop: threading.Event) -> int:
         """The main loop, until ``stop``; then drain, commit and close."""
         self._subscribe()
+        p = self.profile
         logger.info(
-            "sender %d ready: mean %.3fs (%s), failure rate %.3f, window %d, attempts %d",
-            self.sender_id,
-            self.cfg.mean_wait_time,
-            self.cfg.latency_distribution,
-            self.cfg.failure_rate,
-            self.cfg.max_in_flight,
-            self.cfg.max_attempts,
+            "%s ready: %s -> %s; mean %.3fs (%s), failure rate %.3f, window %d, attempts %d",
+            self.name,
+            self.work,
+            self.results,
+            p.mean_wait_time,
+            p.latency_distribution,
+            p.failure_rate,
+            p.max_in_flight,
+            p.max_attempts,
         )
-        window = self.cfg.max_in_flight
+        window = p.max_in_flight
         heap, consume = self.heap, self.consumer.consume
         monotonic = time.monotonic
         try:
@@ -489,7 +483,7 @@ class Sender:
                 else:
                     stop.wait(max(0.0, min(0.05, heap[0][0] - now)))
                     now = monotonic()
-                self._step(now)
+                self._step_once(now)
                 if self._rejoin:
                     self._rejoin_group()
             self._drain()
@@ -497,16 +491,16 @@ class Sender:
             self._drop(list(self.parts), abort=True)  # nothing open after a clean drain
             self.consumer.close()
         logger.info(
-            "sender %d stopped ◆ %d sent ◆ %d failed ◆ %d invalid ◆ %d aborted transactions",
-            self.sender_id,
-            self.sent,
+            "%s stopped ◆ %d done ◆ %d failed ◆ %d invalid ◆ %d aborted transactions",
+            self.name,
+            self.done,
             self.failed,
             self.invalid,
             self.aborted,
         )
         return 0
 
-    def _step(self, now: float) -> None:
+    def _step_once(self, now: float) -> None:
         self.complete_due(now)
         self._release()
         open_ = [st.txn_records for st in self.parts.values() if st.in_txn]
@@ -514,52 +508,61 @@ class Sender:
             self._commit()
 
     def _drain(self) -> None:
-        """On stop: finish the messages in flight (bounded by their send times), commit."""
-        deadline = time.monotonic() + 5.0
+        """On stop: finish the messages in flight (bounded by their work times), commit."""
+        deadline = time.monotonic() + DRAIN_SECS
         while self.heap and time.monotonic() < deadline:
             time.sleep(max(0.0, min(0.05, self.heap[0][0] - time.monotonic())))
-            self._step(time.monotonic())
+            self._step_once(time.monotonic())
         abandoned = len(self.heap)
         self._release()
         self._commit()
         if abandoned:
             logger.warning(
-                "sender %d: %d messages still in flight abandoned uncommitted; "
-                "the next owner of their partitions sends them",
-                self.sender_id,
+                "%s: %d messages still in flight abandoned uncommitted; "
+                "the next owner of their partitions processes them",
+                self.name,
                 abandoned,
             )
 
 
-def _retrying(call: Callable[[], object]) -> None:
-    """Call a transactional operation again while it fails with a retriable error."""
-    while True:
+def retrying(call: Callable[[], object], *, what: str, attempts: int = 10) -> None:
+    """Call a transactional operation again, with backoff, while it fails with a retriable
+    error (logged once); the last error is raised after ``attempts``."""
+    backoff = Backoff(initial=0.05, maximum=1.0)
+    episode = Episode(logger, what)
+    for attempt in range(1, attempts + 1):
         try:
             call()
-            return
         except KafkaException as exc:
-            if not exc.args[0].retriable():
+            if not exc.args[0].retriable() or attempt == attempts:
                 raise
-            logger.info("retrying a transactional call: %s", exc.args[0].str())
+            episode.seen(f"retriable, retrying: {kafka.reason(exc)}")
+            backoff.wait()
+            continue
+        episode.over()
+        return
 
 
-def _names(partitions: list[TopicPartition]) -> str:
-    return ",".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
-
-
-def check_sender_id(settings: Settings, sender_id: int) -> None:
-    """Raise :class:`ConfigError` unless ``senders[sender_id]`` exists."""
-    if not 0 <= sender_id < len(settings.senders):
+def check_worker_id(settings: Settings, worker_id: int) -> None:
+    """Raise :class:`ConfigError` unless ``senders[worker_id]`` exists."""
+    if not 0 <= worker_id < len(settings.senders):
         raise ConfigError(
-            f"sender --id {sender_id}: no such sender; the settings define "
+            f"--id {worker_id}: no such worker; the settings define "
             f"{len(settings.senders)} (ids 0-{len(settings.senders) - 1})"
         )
 
 
 def run(
-    settings: Settings, *, stop: threading.Event, sender_id: int, ready_file: Path | None = None
+    settings: Settings,
+    *,
+    stop: threading.Event,
+    scenario: str = DEFAULT,
+    worker_id: int,
+    announcer: control.Announcer | None = None,
 ) -> int:
-    """Run sender ``sender_id`` until ``stop``."""
-    check_sender_id(settings, sender_id)
-    kafka.wait_for_broker(settings.kafka, stop=stop.is_set)
-    return Sender(settings, sender_id=sender_id, ready_file=ready_file).run(stop)
+    """Run worker ``worker_id`` of ``scenario`` until ``stop``."""
+    from herald.scenarios import base
+
+    check_worker_id(settings, worker_id)
+    worker = Worker(settings, scenario=base.get(scenario), worker_id=worker_id, announcer=announcer)
+    return worker.run(stop)

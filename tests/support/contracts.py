@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator, FormatChecker
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 ASYNCAPI_YAML = ROOT / "docs" / "asyncapi.yaml"
 
 _RFC3339 = re.compile(

@@ -1,0 +1,532 @@
+"""The one owner of herald's SQL (SQLAlchemy Core): the recorder, the report, the web app's
+queries and metrics, and the seed all go through these statements.
+
+Writes:
+
+* :func:`upsert_run` — the only statement that writes a run's request into ``runs`` (the
+  recorder from ``herald.runs``; the web app right after publishing one, so its page exists
+  at once; both the same statement, so either may come first).
+* :class:`OutcomeWriter` — a batch of outcomes per database transaction: COPY (the fast
+  path), or, when a batch is replayed, a staging table with ``ON CONFLICT DO NOTHING``; the
+  runs' totals are incremented in the same transaction by the rows actually inserted, so
+  they always equal the rows.
+
+Reads: a run's row, its outcomes by status and by worker (exact percentiles), per-second
+series, pages of runs and outcomes, metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
+
+from herald.contracts import RunCompleted, RunRequest
+from herald.db.models import outcomes, runs
+from herald.scenarios import base
+
+logger = logging.getLogger(__name__)
+
+# The outcome envelope's fields (herald.scenarios.base.OUTCOME_FIELDS) -> outcomes' columns.
+_COLUMN_OF = {"id": "message_id", "worker": "worker_id"}
+OUTCOME_COLUMNS = tuple(_COLUMN_OF.get(f, f) for f in base.OUTCOME_FIELDS)
+
+
+def _binary_type(column: str) -> str:
+    """The Postgres type name COPY BINARY needs for an outcomes column."""
+    kind = type(outcomes.c[column].type).__name__
+    return {
+        "String": "text",
+        "Text": "text",
+        "Integer": "int4",
+        "SmallInteger": "int2",
+        "BigInteger": "int8",
+        "Double": "float8",
+        "DateTime": "timestamptz",
+        "JSONB": "jsonb",
+    }[kind]
+
+
+COPY_TYPES = tuple(_binary_type(c) for c in OUTCOME_COLUMNS)
+_COLS = ", ".join(OUTCOME_COLUMNS)
+COPY_OUTCOMES = f"COPY outcomes ({_COLS}) FROM STDIN (FORMAT BINARY)"
+COPY_STAGING = f"COPY outcomes_staging ({_COLS}) FROM STDIN (FORMAT BINARY)"
+STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS outcomes_staging "
+    "(LIKE outcomes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+# Built from the constant column list above, nothing from outside.
+MERGE_STAGING = text(
+    f"INSERT INTO outcomes ({_COLS}) SELECT {_COLS} FROM outcomes_staging "  # noqa: S608
+    "ON CONFLICT (message_id) DO NOTHING RETURNING run_id, scenario, status, created_at"
+)
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+def upsert_run(conn: Connection, request: RunRequest) -> None:
+    """Record a run's request (again: the request's fields win, the totals stay)."""
+    values = {
+        "run_id": request.run_id,
+        "scenario": request.scenario,
+        "expected": request.expected,
+        "seed": request.seed,
+        "rate": getattr(request, "rate", None),
+        "config": request.config,
+        "requested_at": request.requested_at,
+    }
+    stmt = insert(runs).values(**values)
+    excluded = stmt.excluded
+    total = runs.c.succeeded + runs.c.failed
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[runs.c.run_id],
+            set_={
+                "scenario": excluded.scenario,
+                "expected": excluded.expected,
+                "seed": excluded.seed,
+                "rate": excluded.rate,
+                "config": excluded.config,
+                "requested_at": excluded.requested_at,
+                "finished_at": func.coalesce(
+                    runs.c.finished_at,
+                    _when(total >= excluded.expected, func.clock_timestamp()),
+                ),
+                "updated_at": func.clock_timestamp(),
+            },
+        )
+    )
+
+
+def _when(condition: Any, value: Any) -> Any:
+    from sqlalchemy import case
+
+    return case((condition, value), else_=None)
+
+
+@dataclass
+class _Totals:
+    scenario: str = ""
+    succeeded: int = 0
+    failed: int = 0
+    started: datetime | None = None
+
+    def add(self, ok: bool, created: datetime) -> None:
+        if ok:
+            self.succeeded += 1
+        else:
+            self.failed += 1
+        if self.started is None or created < self.started:
+            self.started = created
+
+
+def _add_totals(conn: Connection, run_id: str, totals: _Totals) -> None:
+    stmt = insert(runs).values(
+        run_id=run_id,
+        scenario=totals.scenario,  # its request's upsert_run writes the same
+        succeeded=totals.succeeded,
+        failed=totals.failed,
+        started_at=totals.started,
+    )
+    total = runs.c.succeeded + runs.c.failed + stmt.excluded.succeeded + stmt.excluded.failed
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[runs.c.run_id],
+            set_={
+                "succeeded": runs.c.succeeded + stmt.excluded.succeeded,
+                "failed": runs.c.failed + stmt.excluded.failed,
+                "started_at": func.least(runs.c.started_at, stmt.excluded.started_at),
+                "finished_at": func.coalesce(
+                    runs.c.finished_at,
+                    _when(
+                        runs.c.expected.is_not(None) & (total >= runs.c.expected),
+                        func.clock_timestamp(),
+                    ),
+                ),
+                "updated_at": func.clock_timestamp(),
+            },
+        )
+    )
+
+
+_UNANNOUNCED = text(
+    """
+    SELECT r.run_id, r.scenario, r.expected,
+           (SELECT jsonb_object_agg(status, n) FROM
+              (SELECT status, count(*) AS n FROM outcomes o WHERE o.run_id = r.run_id
+               GROUP BY status) s) AS counts
+    FROM runs r
+    WHERE r.run_id IN :ids AND r.finished_at IS NOT NULL AND r.announced_at IS NULL
+    ORDER BY r.run_id
+    """
+).bindparams(bindparam("ids", expanding=True))
+
+
+def completed_unannounced(conn: Connection, run_ids: Iterable[str]) -> list[RunCompleted]:
+    """Runs among ``run_ids`` that are complete and whose completion is not announced yet,
+    with their outcomes counted by status (exactly, in this transaction's snapshot)."""
+    from datetime import UTC
+
+    ids = sorted(set(run_ids))
+    if not ids:
+        return []
+    now = datetime.now(UTC)
+    return [
+        RunCompleted(
+            run_id=row.run_id,
+            scenario=row.scenario,
+            expected=int(row.expected or 0),
+            counts={k: int(v) for k, v in (row.counts or {}).items()},
+            at=now,
+        )
+        for row in conn.execute(_UNANNOUNCED, {"ids": ids})
+    ]
+
+
+def mark_announced(conn: Connection, run_ids: Iterable[str]) -> None:
+    """Note that these runs' completion is published."""
+    ids = sorted(set(run_ids))
+    if ids:
+        conn.execute(
+            update(runs)
+            .where(runs.c.run_id.in_(ids), runs.c.announced_at.is_(None))
+            .values(announced_at=func.clock_timestamp())
+        )
+
+
+# -- outcomes -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Written:
+    """What one batch wrote."""
+
+    new: int = 0  # outcome rows inserted (a replayed row is not new)
+    duplicates: int = 0
+    completed: list[RunCompleted] = field(default_factory=list)
+
+
+class OutcomeWriter:
+    """Writes batches of outcomes and run requests, one database transaction each."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.written = 0
+        self.duplicates = 0
+
+    def write(
+        self, rows: Sequence[base.OutcomeRow], requests: Sequence[RunRequest] = ()
+    ) -> Written:
+        """Store a batch. Raises SQLAlchemy's errors (OperationalError: the database is away)."""
+        out = Written()
+        touched = {r.run_id for r in requests}
+        with self._engine.begin() as conn:
+            for req in requests:
+                upsert_run(conn, req)
+            if rows:
+                totals = self._insert(conn, rows)
+                for run_id in sorted(totals):  # a fixed order: no deadlock between recorders
+                    _add_totals(conn, run_id, totals[run_id])
+                out.new = sum(t.succeeded + t.failed for t in totals.values())
+                touched.update(totals)
+                touched.update(r[1] for r in rows)
+            out.completed = completed_unannounced(conn, touched)
+        out.duplicates = len(rows) - out.new
+        self.written += out.new
+        self.duplicates += out.duplicates
+        return out
+
+    def mark_announced(self, run_ids: Iterable[str]) -> None:
+        with self._engine.begin() as conn:
+            mark_announced(conn, run_ids)
+
+    def _insert(self, conn: Connection, rows: Sequence[base.OutcomeRow]) -> dict[str, _Totals]:
+        from psycopg import errors as pgerrors
+        from sqlalchemy.exc import IntegrityError
+
+        raw: Any = conn.connection.driver_connection
+        try:
+            # A savepoint: on a conflict only the COPY is undone, and the fallback runs.
+            with conn.begin_nested(), raw.cursor() as cur, cur.copy(COPY_OUTCOMES) as copy:
+                copy.set_types(COPY_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+            return _totals((row[1], row[2], row[4], row[7]) for row in rows)
+        except (pgerrors.UniqueViolation, IntegrityError):
+            pass
+        conn.execute(text(STAGING))
+        with raw.cursor() as cur, cur.copy(COPY_STAGING) as copy:
+            copy.set_types(COPY_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        return _totals(conn.execute(MERGE_STAGING).all())
+
+
+def _totals(rows: Iterable[Any]) -> dict[str, _Totals]:
+    known = base.scenarios()
+    totals: dict[str, _Totals] = defaultdict(_Totals)
+    for run_id, scenario, status, created_at in rows:
+        t = totals[run_id]
+        t.scenario = scenario
+        t.add(known[scenario].succeeded(status), created_at)
+    return totals
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+_RECENT = (
+    func.coalesce(runs.c.requested_at, runs.c.started_at, runs.c.updated_at).desc(),
+    runs.c.run_id,
+)
+
+
+def get_run(conn: Connection, run_id: str) -> Row[Any] | None:
+    """A run's row."""
+    return conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
+
+
+def count_runs(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(runs)).scalar_one())
+
+
+def list_runs(conn: Connection, *, offset: int, limit: int) -> list[Row[Any]]:
+    """Runs, most recent first."""
+    return list(conn.execute(select(runs).order_by(*_RECENT).offset(offset).limit(limit)))
+
+
+def recent_run_ids(conn: Connection, limit: int) -> list[str]:
+    return [r[0] for r in conn.execute(select(runs.c.run_id).order_by(*_RECENT).limit(limit))]
+
+
+def recorded(conn: Connection, run_id: str) -> int:
+    """Outcomes the run's totals count (the recorder's committed figure)."""
+    row = conn.execute(
+        select(runs.c.succeeded + runs.c.failed).where(runs.c.run_id == run_id)
+    ).first()
+    return int(row[0]) if row else 0
+
+
+def _ok_statuses(scenario: str) -> list[str]:
+    known = base.scenarios().get(scenario)
+    return [s for s, ok in known.statuses.items() if ok] if known else []
+
+
+_OUTCOME_FIGURES = text(
+    """
+    SELECT count(*) AS n,
+           count(*) FILTER (WHERE NOT (status = ANY(:ok))) AS failed,
+           avg(latency_ms) AS avg_ms,
+           max(latency_ms) AS max_ms,
+           percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms) AS pct,
+           extract(epoch FROM min(created_at)) AS first_created,
+           extract(epoch FROM min(received_at)) AS first_received,
+           extract(epoch FROM max(recorded_at)) AS last_recorded,
+           extract(epoch FROM max(recorded_at) - min(created_at)) AS span
+    FROM outcomes WHERE run_id = :r
+    """
+)
+_BY_STATUS = text(
+    "SELECT status, count(*) FROM outcomes WHERE run_id = :r GROUP BY status ORDER BY status"
+)
+_BY_WORKER = text(
+    """
+    SELECT worker_id,
+           count(*) FILTER (WHERE status = ANY(:ok)) AS succeeded,
+           count(*) FILTER (WHERE NOT (status = ANY(:ok))) AS failed,
+           avg(latency_ms) AS avg_ms,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95
+    FROM outcomes WHERE run_id = :r GROUP BY worker_id ORDER BY worker_id
+    """
+)
+_SERIES = text(
+    """
+    SELECT t, n, failed, pct FROM (
+        SELECT floor(extract(epoch FROM completed_at))::bigint AS t,
+               count(*) AS n,
+               count(*) FILTER (WHERE NOT (status = ANY(:ok))) AS failed,
+               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms) AS pct
+        FROM outcomes
+        WHERE run_id = :r AND completed_at >= to_timestamp(:since)
+        GROUP BY 1 ORDER BY 1 DESC LIMIT :limit
+    ) AS recent ORDER BY t
+    """
+)
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """A run's outcomes in Postgres, counted exactly."""
+
+    n: int
+    failed: int
+    by_status: dict[str, int]
+    avg_ms: float | None
+    max_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    first_created: float | None  # epoch seconds
+    first_received: float | None
+    last_recorded: float | None
+    span_secs: float | None  # last recorded - first created
+
+
+@dataclass(frozen=True)
+class WorkerFigures:
+    worker: int
+    succeeded: int
+    failed: int
+    avg_ms: float
+    p95_ms: float
+
+
+def run_figures(conn: Connection, run_id: str, scenario: str) -> RunFigures:
+    """Counts, by status, exact latency percentiles and times of a run's outcomes."""
+    ok = _ok_statuses(scenario)
+    row = conn.execute(_OUTCOME_FIGURES, {"r": run_id, "ok": ok}).one()
+    by_status = {str(r[0]): int(r[1]) for r in conn.execute(_BY_STATUS, {"r": run_id})}
+    p50, p95, p99 = (float(x) for x in row.pct) if row.n else (None, None, None)
+
+    def f(value: Any) -> float | None:
+        return float(value) if value is not None else None
+
+    return RunFigures(
+        n=int(row.n),
+        failed=int(row.failed),
+        by_status=by_status,
+        avg_ms=f(row.avg_ms),
+        max_ms=f(row.max_ms),
+        p50_ms=p50,
+        p95_ms=p95,
+        p99_ms=p99,
+        first_created=f(row.first_created),
+        first_received=f(row.first_received),
+        last_recorded=f(row.last_recorded),
+        span_secs=f(row.span),
+    )
+
+
+def worker_figures(conn: Connection, run_id: str, scenario: str) -> list[WorkerFigures]:
+    """Per worker: outcomes that succeeded and failed, average and p95 latency."""
+    ok = _ok_statuses(scenario)
+    return [
+        WorkerFigures(
+            worker=int(r.worker_id),
+            succeeded=int(r.succeeded),
+            failed=int(r.failed),
+            avg_ms=float(r.avg_ms),
+            p95_ms=float(r.p95),
+        )
+        for r in conn.execute(_BY_WORKER, {"r": run_id, "ok": ok})
+    ]
+
+
+def series(conn: Connection, run_id: str, scenario: str, *, since: float, limit: int) -> list[Any]:
+    """Per-second buckets by completion time: (t, n, failed, [p50, p95, p99])."""
+    params = {"r": run_id, "ok": _ok_statuses(scenario), "since": since, "limit": limit}
+    return list(conn.execute(_SERIES, params))
+
+
+def outcome_page(
+    conn: Connection,
+    run_id: str,
+    *,
+    status: str | None,
+    worker: int | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Row[Any]]]:
+    """A run's outcomes, filtered, in completion order: (total matching, this page)."""
+    where = [outcomes.c.run_id == run_id]
+    if status is not None:
+        where.append(outcomes.c.status == status)
+    if worker is not None:
+        where.append(outcomes.c.worker_id == worker)
+    total = conn.execute(select(func.count()).select_from(outcomes).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(outcomes)
+        .where(*where)
+        .order_by(outcomes.c.completed_at, outcomes.c.message_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total), list(rows)
+
+
+def get_outcome(conn: Connection, message_id: str) -> Row[Any] | None:
+    return conn.execute(select(outcomes).where(outcomes.c.message_id == message_id)).first()
+
+
+def metric_rows(conn: Connection, run_ids: Sequence[str], bounds_ms: Sequence[float]) -> list[Any]:
+    """Per (run, worker, status): count, total latency, and counts at or under each bound."""
+    filters = ", ".join(
+        f"count(*) FILTER (WHERE latency_ms <= :b{i})" for i in range(len(bounds_ms))
+    )
+    # Built from the bound count alone; the values are bound parameters.
+    stmt = text(
+        f"""
+        SELECT run_id, worker_id, status, count(*) AS n, sum(latency_ms) AS total_ms, {filters}
+        FROM outcomes WHERE run_id IN :runs
+        GROUP BY run_id, worker_id, status ORDER BY run_id, worker_id, status
+        """  # noqa: S608
+    ).bindparams(bindparam("runs", expanding=True))
+    params: dict[str, Any] = {"runs": list(run_ids)}
+    params.update({f"b{i}": b for i, b in enumerate(bounds_ms)})
+    return list(conn.execute(stmt, params))
+
+
+def run_states(conn: Connection, run_ids: Sequence[str]) -> list[Any]:
+    """(run_id, expected, finished) of each run."""
+    return list(
+        conn.execute(
+            select(runs.c.run_id, runs.c.expected, runs.c.finished_at.is_not(None)).where(
+                runs.c.run_id.in_(list(run_ids))
+            )
+        )
+    )
+
+
+# -- seeding ----------------------------------------------------------------------------------
+
+
+def insert_seed(
+    conn: Connection, run_rows: Sequence[Mapping[str, Any]], outcome_rows: Sequence[base.OutcomeRow]
+) -> tuple[int, int]:
+    """Insert sample runs and outcomes unless their ids exist; (runs, outcomes) inserted."""
+    new_runs = 0
+    for row in run_rows:
+        done = conn.execute(
+            insert(runs).values(**row).on_conflict_do_nothing().returning(runs.c.run_id)
+        )
+        new_runs += len(done.all())
+    new_outcomes = 0
+    if outcome_rows:
+        values = [dict(zip(OUTCOME_COLUMNS, r, strict=True)) for r in outcome_rows]
+        done = conn.execute(
+            insert(outcomes)
+            .values(values)
+            .on_conflict_do_nothing()
+            .returning(outcomes.c.message_id)
+        )
+        new_outcomes = len(done.all())
+    return new_runs, new_outcomes
+
+
+def worker_status_counts(conn: Connection, run_id: str) -> list[Any]:
+    """(worker_id, status, n) of a run's outcomes."""
+    return list(
+        conn.execute(
+            select(outcomes.c.worker_id, outcomes.c.status, func.count().label("n"))
+            .where(outcomes.c.run_id == run_id)
+            .group_by(outcomes.c.worker_id, outcomes.c.status)
+            .order_by(outcomes.c.worker_id, outcomes.c.status)
+        )
+    )

@@ -1,0 +1,356 @@
+"""The one registry of herald's services: what each is, how it starts, scales and shows it is
+up, whether it needs the database, and what it does on which topics.
+
+The CLI's commands, ``sim.run``'s and ``herald web``'s processes, the supervised local stack,
+the compose file's check, incident targets, the AsyncAPI operations and the dead-letter
+header's pattern are all derived from :func:`services`. A scenario with a worker step adds
+its worker service (the SMS ``sender``) here through the scenario registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Literal
+
+from herald import contracts
+from herald.contracts import Topic
+from herald.errors import ConfigError
+from herald.scenarios import base
+
+if TYPE_CHECKING:
+    from herald.config import Settings
+
+Scaling = Literal["one", "group", "profiles"]
+"""``one``: a single instance; ``group``: any number of consumer-group members (one by
+default); ``profiles``: one instance per ``senders[]`` entry, ``--id N`` (a worker)."""
+Health = Literal["control", "http", "alive", "exit"]
+"""How a supervisor knows it is up: ``control`` (it announces ``ready`` on the control
+topic), ``http`` (``GET /api/health``), ``alive`` (its process runs), ``exit`` (one-shot:
+exit code 0)."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What a service does with a topic (an AsyncAPI operation)."""
+
+    id: str
+    action: Literal["send", "receive"]
+    topic: Topic
+    summary: str
+    description: str = ""
+    group_role: str | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    """One herald service: ``herald <name> [args]``, its own OS process."""
+
+    name: str
+    entry: str  # "module:function", called with the command line's arguments
+    summary: str  # one line, for ``herald --help``
+    scaling: Scaling
+    health: Health
+    needs_database: bool = False
+    in_run: bool = False  # started by sim.run and by herald web's embedded stack
+    dead_letters: bool = False  # may write to herald.dlq (its name is in the header pattern)
+    usage: str = ""  # arguments shown in ``herald --help``
+    scenario: str | None = None  # a worker service: the scenario whose step it runs
+    operations: tuple[Operation, ...] = field(default=(), compare=False)
+
+    def main(self) -> Callable[[Sequence[str]], int]:
+        """The entry point, imported on use (a service starts without the others' imports)."""
+        module, function = self.entry.split(":")
+        target: Callable[..., int] = getattr(importlib.import_module(module), function)
+        if self.scenario is None:
+            return target
+        scenario = self.scenario
+        return lambda argv: target(argv, scenario=scenario)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One process of a service, as a run or a stack starts it."""
+
+    name: str  # "sender-2", "recorder"
+    service: Service
+    args: tuple[str, ...]  # after ``herald``: the service's name and its arguments
+
+
+def _worker_service(scenario: base.Scenario) -> Service:
+    spec = scenario.worker
+    assert spec is not None
+    label = scenario.worker_label
+    work, results = spec.work, spec.results
+    return Service(
+        name=spec.service,
+        entry="herald.services.worker:main",
+        summary=f"one member of the {spec.role}' consumer group ({scenario.title})",
+        scaling="profiles",
+        health="control",
+        in_run=True,
+        dead_letters=True,
+        usage="--id N",
+        scenario=scenario.name,
+        operations=(
+            Operation(
+                f"work{_camel(work.name)}",
+                "receive",
+                work,
+                f"The {spec.role} process the messages, as one consumer group.",
+                "`read_committed`, cooperative-sticky assignment. Each message is consumed, its "
+                f"work simulated by the scenario's step, and its result produced in one Kafka "
+                "transaction together with the consumed offset: exactly one result per message, "
+                f"even when a {label} dies.",
+                spec.role,
+            ),
+            Operation(
+                f"publish{_camel(results.name)}",
+                "send",
+                results,
+                f"Each {label} publishes one result per message, in Kafka transactions.",
+                "One transactional producer per consumed partition, id "
+                f"`{{group}}:{{topic}}:p{{partition}}` (group `herald-{spec.role}`, topic "
+                f"`{work.name}`; both prefixed with `{{namespace}}.` under a namespace): whoever "
+                "takes a partition over fences its previous owner. Results of a partition are "
+                "released in offset order. Read them with `isolation.level=read_committed`, and "
+                "count a message once by `run_id` and `seq`: a broker that shows aborted "
+                "transactions' records (the embedded one does) may deliver a result twice.",
+            ),
+        ),
+    )
+
+
+def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
+    runs, dlq = contracts.RUNS, contracts.DLQ
+    work = [s.worker.work for s in scenarios if s.worker is not None]
+    results = [s.results for s in scenarios]
+    return [
+        Service(
+            "producer",
+            "herald.services.producer:main",
+            "run requests -> each scenario's records",
+            "group",
+            "control",
+            in_run=True,
+            dead_letters=True,
+            operations=(
+                Operation(
+                    "produceRun",
+                    "receive",
+                    runs,
+                    "The producer turns each run request into its scenario's records.",
+                    "Its offset is committed only after every record of the run is "
+                    "acknowledged, so a producer stopped mid-run leaves the request to the next "
+                    "one, which produces the same ids and content again (the seed is in the "
+                    "request). An invalid request goes to the dead-letter topic.",
+                    "producers",
+                ),
+                *(
+                    Operation(
+                        f"produce{_camel(t.name)}",
+                        "send",
+                        t,
+                        f"The producer publishes a run's records on `{t.name}`.",
+                        "Idempotent producer, `acks=all`, keyed by message id: records spread "
+                        "over every partition.",
+                    )
+                    for t in work
+                ),
+            ),
+        ),
+        Service(
+            "monitor",
+            "herald.services.monitor:main",
+            "live progress from the results streams",
+            "one",
+            "control",
+            in_run=True,
+            operations=(
+                Operation(
+                    "monitorRuns",
+                    "receive",
+                    runs,
+                    "The monitor learns each run's expected count.",
+                    "It `assign()`s every partition and reads from the beginning: no consumer "
+                    "group.",
+                ),
+                *(
+                    Operation(
+                        f"monitor{_camel(t.name)}",
+                        "receive",
+                        t,
+                        "The monitor aggregates results into the live view.",
+                        "It `assign()`s every partition and reads from the beginning: no "
+                        "consumer group. It counts each `(run_id, seq)` once.",
+                    )
+                    for t in results
+                ),
+                Operation(
+                    "monitorDeadLetters",
+                    "receive",
+                    dlq,
+                    "The monitor counts dead letters.",
+                    "It `assign()`s every partition and reads from the beginning: no consumer "
+                    "group.",
+                ),
+            ),
+        ),
+        Service(
+            "recorder",
+            "herald.services.recorder:main",
+            "results -> Postgres outcomes; run requests -> runs",
+            "group",
+            "control",
+            needs_database=True,
+            in_run=True,
+            dead_letters=True,
+            operations=(
+                Operation(
+                    "recordRun",
+                    "receive",
+                    runs,
+                    "The recorder keeps each run in Postgres (`runs`).",
+                    "",
+                    "recorders",
+                ),
+                *(
+                    Operation(
+                        f"record{_camel(t.name)}",
+                        "receive",
+                        t,
+                        "The recorder writes each result to Postgres (`outcomes`), idempotently.",
+                        "Upsert on the message id; offsets are committed after the database "
+                        "commit.",
+                        "recorders",
+                    )
+                    for t in results
+                ),
+            ),
+        ),
+        Service(
+            "web",
+            "herald.web.server:main",
+            "REST API, OpenAPI docs and the live dashboard (http://127.0.0.1:8000)",
+            "group",
+            "http",
+            needs_database=True,
+            operations=(
+                Operation(
+                    "submitRun",
+                    "send",
+                    runs,
+                    "The web API, `herald submit` and `sim.run` ask for a run.",
+                    "One record per run, keyed by its `run_id`, acknowledged by the broker "
+                    "before the caller reports the run id.",
+                ),
+            ),
+        ),
+        Service(
+            "migrate",
+            "herald.tools:migrate_main",
+            "apply the database migrations (once, before the services that need them)",
+            "one",
+            "exit",
+            needs_database=True,
+        ),
+    ]
+
+
+@cache
+def services() -> tuple[Service, ...]:
+    """Every service, in start order (workers first: their group join is the slowest step)."""
+    scenarios = list(base.scenarios().values())
+    workers = [_worker_service(s) for s in scenarios if s.worker is not None]
+    return (*workers, *_platform_services(scenarios))
+
+
+def operations() -> tuple[tuple[Service | None, Operation], ...]:
+    """Every (service, operation): the AsyncAPI document's operations."""
+    out: list[tuple[Service | None, Operation]] = [
+        (svc, op) for svc in services() for op in svc.operations
+    ]
+    ctl = contracts.CONTROL
+    out.append(
+        (
+            None,
+            Operation(
+                "announce",
+                "send",
+                ctl,
+                "Every service announces its lifecycle (started, ready, stopped); the "
+                "recorder a run's completion; the monitor its figures.",
+                "Fire and forget, keyed by instance or run id. Orchestrators (`sim.run`, "
+                "`herald submit --wait`, `stack.up`) read it from a point in time.",
+            ),
+        )
+    )
+    out.append(
+        (
+            None,
+            Operation(
+                "orchestrate",
+                "receive",
+                ctl,
+                "`sim.run`, `herald submit --wait` and `stack.up` wait on these events.",
+                "They `assign()` its one partition from a time (`offsets_for_times`): no "
+                "consumer group.",
+            ),
+        )
+    )
+    dead_letter = Operation(
+        "deadLetter",
+        "send",
+        contracts.DLQ,
+        "Records that cannot be processed go to the dead-letter topic, unchanged.",
+        "The value and key are the original record's; the headers say why and where from. "
+        f"A value over {contracts.DLQ_MAX_VALUE:,} bytes is cut to its first "
+        f"{contracts.DLQ_MAX_VALUE:,} (the reason says so), so that the dead letter itself "
+        "stays under the 1 MB record limit.",
+    )
+    out.append((None, dead_letter))
+    return tuple(out)
+
+
+def get(name: str) -> Service:
+    """The service called ``name``."""
+    for svc in services():
+        if svc.name == name:
+            return svc
+    raise ConfigError(f"no service {name!r}; services: {', '.join(s.name for s in services())}")
+
+
+def dead_letter_writers() -> tuple[Service, ...]:
+    return tuple(s for s in services() if s.dead_letters)
+
+
+def dead_letter_service_pattern() -> str:
+    """The pattern of the dead-letter header naming the service (``sender-2``, ``producer``)."""
+    names = sorted(
+        f"{s.name}-[0-9]+" if s.scaling == "profiles" else s.name for s in dead_letter_writers()
+    )
+    return f"^({'|'.join(names)})$"
+
+
+def instances(settings: Settings, *, in_run: bool = True) -> list[Instance]:
+    """The processes of a run (or, ``in_run=False``, of a whole stack), in start order."""
+    out: list[Instance] = []
+    for svc in services():
+        if in_run and not svc.in_run:
+            continue
+        if svc.scaling == "profiles":
+            out += [
+                Instance(f"{svc.name}-{i}", svc, (svc.name, "--id", str(i)))
+                for i in range(len(settings.senders))
+            ]
+        else:
+            out.append(Instance(svc.name, svc, (svc.name,)))
+    return out
+
+
+def _camel(topic: str) -> str:
+    """``herald.sms.results`` -> ``SmsResults``."""
+    parts = topic.split(".")[1:]
+    return "".join(p[:1].upper() + p[1:] for p in parts)

@@ -1,0 +1,80 @@
+"""Whole processes, as a user runs them: ``herald`` and ``invoke`` commands, their children."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import psutil
+from sqlalchemy import text
+
+from herald.db.engine import make_engine
+from herald.kafka import EMBEDDED_SESSION_TIMEOUT_MS
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+
+ROOT = Path(__file__).parents[2]
+HERALD = str(Path(sys.executable).with_name("herald"))
+INVOKE = str(Path(sys.executable).with_name("invoke"))
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without any HERALD_* variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env.update(extra)
+    return env
+
+
+def external(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, tmp_path: Path, **extra: str
+) -> dict[str, str]:
+    """The environment of a command pointed at the session's broker and database."""
+    return clean_env(
+        HERALD_HOME=str(tmp_path / "home"),
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_KAFKA_NAMESPACE=namespace,
+        HERALD_KAFKA_SESSION_TIMEOUT_MS=str(EMBEDDED_SESSION_TIMEOUT_MS),
+        HERALD_DATABASE_URL=database.url,
+        **extra,
+    )
+
+
+def outcome_rows(url: str, run_id: str) -> tuple[int, int]:
+    """(rows, distinct message ids) of a run's outcomes: equal unless a row is duplicated."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows, distinct = conn.execute(
+                text("SELECT count(*), count(DISTINCT message_id) FROM outcomes WHERE run_id=:r"),
+                {"r": run_id},
+            ).one()
+            return int(rows), int(distinct)
+    finally:
+        engine.dispose()
+
+
+def outcome_count(url: str, run_id: str) -> int:
+    """A run's outcome rows."""
+    return outcome_rows(url, run_id)[0]
+
+
+def processes_under(folder: Path) -> list[psutil.Process]:
+    """Processes whose command line names ``folder`` (a run's services, broker, database)."""
+    return [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(folder) in " ".join(p.info["cmdline"] or [])
+    ]
+
+
+def service_of(cmdline: list[str]) -> str:
+    """``sender --id 2``, ``recorder``, ...: the service a herald command line runs."""
+    at = next(i for i, word in enumerate(cmdline) if word.endswith("/herald"))
+    words = cmdline[at + 1 :]
+    return " ".join(words[:3]) if words[0] == "sender" else words[0]
+
+
+def run_id_of(first_line: str) -> str:
+    """The run id in ``herald sim``'s first line (``herald run ID: ...``)."""
+    return first_line.split()[2].rstrip(":")

@@ -1,0 +1,91 @@
+"""The registries: scenarios (herald.scenarios.base) and services (herald.services.registry),
+and what is derived from them."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from herald import cli
+from herald.config import load_settings
+from herald.errors import ConfigError
+from herald.scenarios import base, sms
+from herald.services import registry
+
+
+def test_the_scenario_registry_finds_every_scenario_module() -> None:
+    assert list(base.scenarios()) == ["sms"]
+    assert base.get("sms") is sms.SCENARIO
+    with pytest.raises(ConfigError, match=r"^no scenario 'nope'; scenarios: sms$"):
+        base.get("nope")
+    assert [t.name for t in base.all_topics()] == ["herald.sms.outbound", "herald.sms.results"]
+    assert list(base.by_results_topic("ns")) == ["ns.herald.sms.results"]
+
+
+def test_a_run_request_is_decoded_by_its_scenario() -> None:
+    raw = (
+        b'{"run_id": "r1", "scenario": "sms", "seed": 3, "messages": 7, '
+        b'"requested_at": "2025-01-15T09:30:00Z"}'
+    )
+    request = base.decode_request(raw)
+    assert isinstance(request, sms.SmsRun) and request.expected == 7
+    with pytest.raises(msgspec.ValidationError, match="unknown scenario 'x'"):
+        base.decode_request(b'{"run_id": "r1", "scenario": "x"}')
+    with pytest.raises(msgspec.DecodeError):
+        base.decode_request(b"not json")
+
+
+def test_the_monitors_view_reads_the_envelope_by_its_json_names() -> None:
+    view = base.result_view(sms.SmsResult)
+    result = next(iter(sms.SCENARIO.examples()["SmsResult"])).value
+    decoded = msgspec.json.decode(msgspec.json.encode(result), type=view)
+    assert (decoded.run_id, decoded.seq, decoded.worker, decoded.status) == (
+        "7f3a9c2e41b0",
+        0,
+        2,
+        "sent",
+    )
+
+
+def test_services_in_start_order_with_the_workers_first() -> None:
+    names = [s.name for s in registry.services()]
+    assert names == ["sender", "producer", "monitor", "recorder", "web", "migrate"]
+    sender = registry.get("sender")
+    assert (sender.scaling, sender.health, sender.scenario) == ("profiles", "control", "sms")
+    assert [s.name for s in registry.services() if s.needs_database] == [
+        "recorder",
+        "web",
+        "migrate",
+    ]
+    with pytest.raises(ConfigError, match="no service 'nope'"):
+        registry.get("nope")
+
+
+def test_a_runs_instances_expand_the_worker_per_profile() -> None:
+    settings = load_settings(overrides={"senders": [{}, {"failure_rate": 0.5}]})
+    got = [(i.name, i.args) for i in registry.instances(settings)]
+    assert got == [
+        ("sender-0", ("sender", "--id", "0")),
+        ("sender-1", ("sender", "--id", "1")),
+        ("producer", ("producer",)),
+        ("monitor", ("monitor",)),
+        ("recorder", ("recorder",)),
+    ]
+    whole = [i.name for i in registry.instances(settings, in_run=False)]
+    assert whole == ["sender-0", "sender-1", "producer", "monitor", "recorder", "web", "migrate"]
+
+
+def test_the_cli_is_derived_from_the_registry() -> None:
+    text = cli.usage()
+    for svc in registry.services():
+        assert f"  {svc.name}" in text, svc.name
+    assert "  sender --id N" in text and "  submit" in text and "  sim" in text
+    assert cli.command("nope") is None
+    assert callable(cli.command("sender")) and callable(cli.command("sim"))
+    assert cli.main(["nope"]) == 2
+    assert cli.main([]) == 2 and cli.main(["--help"]) == 0
+
+
+def test_the_dead_letter_header_names_every_service_that_dead_letters() -> None:
+    assert [s.name for s in registry.dead_letter_writers()] == ["sender", "producer", "recorder"]
+    assert registry.dead_letter_service_pattern() == "^(producer|recorder|sender-[0-9]+)$"
