@@ -1,0 +1,1 @@
+"""Reusable real test peers (a webhook receiver)."""
