@@ -1,0 +1,165 @@
+"""A deliverer on its own event-loop thread, for a synchronous service loop (a Kafka consumer).
+
+``submit`` is thread-safe and returns a :class:`concurrent.futures.Future`; at most
+``max_pending`` deliveries are outstanding, so the caller can pause consuming while
+:meth:`BackgroundDeliverer.full` (or block in ``submit``) instead of buffering without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from types import TracebackType
+
+from herald.errors import HeraldError
+from herald.webhooks.deliverer import Deliverer, HostLoad
+from herald.webhooks.records import Attempt, Delivery, Webhook
+
+logger = logging.getLogger(__name__)
+
+
+async def _cancel_all() -> None:
+    # Cancel and await every other task, so each unwinds before the pool closes.
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class QueueFull(HeraldError):
+    """``submit`` found no room within its timeout: stop consuming until deliveries finish."""
+
+
+class BackgroundDeliverer:
+    """Runs ``deliverer`` on a background event loop; submit webhooks from any thread."""
+
+    def __init__(
+        self, deliverer: Deliverer, *, max_pending: int = 1000, name: str = "herald-webhooks"
+    ) -> None:
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
+        self._deliverer = deliverer
+        self._max_pending = max_pending
+        self._name = name
+        self._room = threading.Condition()
+        self._pending = 0
+        self._accepting = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._futures: set[concurrent.futures.Future[Delivery]] = set()
+
+    def start(self, *, timeout: float = 10.0) -> BackgroundDeliverer:
+        """Start the loop thread and open the deliverer's connection pool on it."""
+        if self._thread is not None:
+            raise RuntimeError("BackgroundDeliverer already started")
+        loop = asyncio.new_event_loop()
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, args=(loop, ready), name=self._name)
+        self._thread.start()
+        ready.result(timeout)  # re-raises a failure to open the pool
+        self._accepting = True
+        return self
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: concurrent.futures.Future[None]) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._deliverer.start())
+        except BaseException as exc:
+            ready.set_exception(exc)
+            loop.close()
+            return
+        ready.set_result(None)
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._deliverer.close())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    @property
+    def pending(self) -> int:
+        """Deliveries submitted and not yet finished."""
+        with self._room:
+            return self._pending
+
+    def full(self) -> bool:
+        """Whether ``submit`` would have to wait for room."""
+        with self._room:
+            return self._pending >= self._max_pending
+
+    def wait_for_room(self, timeout: float | None = None) -> bool:
+        """Wait until a delivery can be submitted without blocking; False on timeout."""
+        with self._room:
+            return self._room.wait_for(lambda: self._pending < self._max_pending, timeout)
+
+    def submit(
+        self, webhook: Webhook, *, timeout: float | None = None
+    ) -> concurrent.futures.Future[Delivery]:
+        """Deliver ``webhook`` in the background; blocks up to ``timeout`` for room (None: no
+        limit, 0: not at all) and raises :class:`QueueFull` when there is none."""
+        with self._room:
+            if not self._accepting or self._loop is None:
+                raise RuntimeError("BackgroundDeliverer is not running")
+            if not self._room.wait_for(lambda: self._pending < self._max_pending, timeout):
+                raise QueueFull(f"{self._pending} deliveries pending (max {self._max_pending})")
+            self._pending += 1
+        future = asyncio.run_coroutine_threadsafe(self._deliverer.deliver(webhook), self._loop)
+        with self._room:
+            self._futures.add(future)
+        future.add_done_callback(self._finished)
+        return future
+
+    def attempt(self, webhook: Webhook) -> concurrent.futures.Future[Attempt]:
+        """One attempt in the background (the caller schedules any retry itself)."""
+        if self._loop is None:
+            raise RuntimeError("BackgroundDeliverer is not running")
+        return asyncio.run_coroutine_threadsafe(self._deliverer.attempt(webhook), self._loop)
+
+    def _finished(self, future: concurrent.futures.Future[Delivery]) -> None:
+        with self._room:
+            self._futures.discard(future)
+            self._pending -= 1
+            self._room.notify_all()
+
+    def load(self, *, timeout: float = 5.0) -> dict[str, HostLoad]:
+        """The deliverer's per-host load, read on its loop."""
+        if self._loop is None:
+            raise RuntimeError("BackgroundDeliverer is not running")
+
+        async def read() -> dict[str, HostLoad]:
+            return self._deliverer.load()
+
+        return asyncio.run_coroutine_threadsafe(read(), self._loop).result(timeout)
+
+    def close(self, *, timeout: float = 30.0) -> int:
+        """Stop accepting, let pending deliveries finish for up to ``timeout`` seconds, cancel
+        the rest (their futures end cancelled; an attempt cut short is reported as
+        ``abandoned``), close the pool and stop the loop. Returns how many were cancelled."""
+        with self._room:
+            self._accepting = False
+            futures = set(self._futures)
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return 0
+        _, left = concurrent.futures.wait(futures, timeout=timeout)
+        if left:
+            logger.warning("webhook deliverer stopping: %d delivery(ies) abandoned", len(left))
+        asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        self._thread = None
+        return len(left)
+
+    def __enter__(self) -> BackgroundDeliverer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
