@@ -44,7 +44,7 @@ MAVEN_MISSING = (
 _POM = """\
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by herald: the jars an Apache Kafka {kafka} broker needs at run time. -->
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>herald.local</groupId>
   <artifactId>apache-kafka-runtime</artifactId>
