@@ -248,7 +248,7 @@ class ApacheKafkaCluster:
         if target.alive():
             raise BrokerError(f"Kafka node {kafka_config.node_id(node)} is already running")
         target.launch(self._server_command(target))
-        self._wait_for_brokers(self.brokers, timeout)
+        self._wait_for_brokers(self.brokers, timeout, via=target)
 
     def pause(self, node: int) -> None:
         """SIGSTOP node ``node``: it holds its connections but answers nothing."""
@@ -363,11 +363,14 @@ class ApacheKafkaCluster:
                 + "\n".join(text.splitlines()[-20:])
             )
 
-    def _wait_for_brokers(self, count: int, timeout: float) -> None:
-        """Return once ``count`` brokers are in the metadata; raise with a node's log tail if a
-        node exits or the deadline passes."""
+    def _wait_for_brokers(self, count: int, timeout: float, via: _Node | None = None) -> None:
+        """Return once ``count`` brokers are in the metadata (as ``via`` itself answers, when
+        given: a restarted node); raise with a log tail if a node exits or time runs out."""
+        ask = [via] if via is not None else self._nodes
         conf: dict[str, Any] = {
-            "bootstrap.servers": self.internal_bootstrap,
+            "bootstrap.servers": ",".join(
+                f"{n.address.host}:{n.address.internal_port}" for n in ask
+            ),
             "logger": logging.getLogger("librdkafka"),
             "log.connection.close": False,
         }
@@ -383,14 +386,15 @@ class ApacheKafkaCluster:
                         f"{node.tail()}"
                     )
             try:
-                seen = len(admin.list_topics(timeout=1.0).brokers)
+                brokers = admin.list_topics(timeout=1.0).brokers
             except KafkaException:
-                seen = 0
-            if seen >= count:
+                brokers = {}
+            seen = len(brokers)
+            if seen >= count and all(kafka_config.node_id(n.index) in brokers for n in ask):
                 return
             if time.monotonic() >= deadline:
                 raise BrokerError(
                     f"Apache Kafka: {seen} of {count} brokers up after {timeout:.0f}s; "
-                    f"node {kafka_config.node_id(0)}'s log ends:\n{self._nodes[0].tail()}"
+                    f"node {kafka_config.node_id(ask[0].index)}'s log ends:\n{ask[0].tail()}"
                 )
             time.sleep(0.2)
