@@ -126,13 +126,21 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafkaCluster]:
-    """One broker, run as from an unpacked distribution: ``kafka_home/libs`` is Maven's jars."""
+def kafka_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An unpacked distribution's layout around Maven's jars: ``KAFKA_HOME/libs``."""
     runtime = kafka_jars.resolve(home=HOME, environ={"PATH": _path()})
     dist = tmp_path_factory.mktemp("kafka-home")
     (dist / "libs").symlink_to(runtime.lib)
+    return dist
+
+
+@pytest.fixture(scope="module")
+def single(
+    tmp_path_factory: pytest.TempPathFactory, kafka_dist: Path
+) -> Iterator[ApacheKafkaCluster]:
+    """One broker, started as from KAFKA_HOME (the other clusters run Maven's jars directly)."""
     cluster = ApacheKafkaCluster(
-        home=HOME, kafka_home=dist, log_dir=tmp_path_factory.mktemp("single-logs")
+        home=HOME, kafka_home=kafka_dist, log_dir=tmp_path_factory.mktemp("single-logs")
     )
     with cluster:
         yield cluster
@@ -233,6 +241,11 @@ def read_all(ks: KafkaSettings, topic: str, *, committed: bool = True) -> list[M
     finally:
         consumer.close()
     return out
+
+
+def process_state(pid: int) -> str:
+    # /proc/<pid>/stat: "pid (comm) STATE ..."; comm may hold spaces, so split after ")".
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def values(msgs: list[Message]) -> list[str]:
@@ -352,6 +365,40 @@ def test_no_maven_and_no_kafka_home_stops_the_cluster_too(
     assert str(caught.value) == kafka_jars.MAVEN_MISSING
 
 
+STARTER = """
+import sys
+from pathlib import Path
+from herald.runtime.apache_kafka import ApacheKafkaCluster
+cluster = ApacheKafkaCluster(home=Path(sys.argv[1]), kafka_home=Path(sys.argv[2])).start()
+print(cluster.pids[0], flush=True)
+sys.stdin.read()  # runs until it is killed
+"""
+
+
+def gone(pid: int) -> bool:
+    try:
+        return process_state(pid) in ("Z", "X")  # a zombie runs no more
+    except FileNotFoundError:
+        return True
+
+
+def test_a_broker_dies_with_the_process_that_started_it(tmp_path: Path, kafka_dist: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", STARTER, str(tmp_path), str(kafka_dist)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as starter:
+        try:
+            assert starter.stdout is not None
+            broker = int(starter.stdout.readline())
+            assert not gone(broker)
+        finally:
+            starter.send_signal(signal.SIGKILL)
+            starter.wait(10)
+    wait_for(lambda: gone(broker), 30, f"broker {broker} to die with its starter")
+
+
 # -- three nodes -----------------------------------------------------------------------------
 
 
@@ -429,11 +476,6 @@ def test_a_node_stopped_cleanly_leaves_and_rejoins(trio: ApacheKafkaCluster) -> 
     )
     trio.start_node(last)
     assert sorted(kafka.admin(ks).list_topics(timeout=10).brokers) == [1, 2, 3]
-
-
-def process_state(pid: int) -> str:
-    # /proc/<pid>/stat: "pid (comm) STATE ..."; comm may hold spaces, so split after ")".
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_pause_and_resume_stop_and_continue_a_node(trio: ApacheKafkaCluster) -> None:

@@ -30,12 +30,21 @@ from herald.runtime.kafka_security import (
     scram_credential,
 )
 from herald.runtime.ports import free_port
-from herald.runtime.processes import _die_with_parent
 
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 DEFAULT_HEAP_MB = 320
+
+
+def _killed_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    # Linux: a broker whose starter died (even by SIGKILL) is killed too, not orphaned. SIGKILL,
+    # not SIGTERM: a node shutting down cleanly waits for a controller quorum that is going
+    # away with it, and nobody would be left to end that wait.
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def new_cluster_id() -> str:
@@ -66,7 +75,7 @@ class _Node:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # signals come from us, not from the terminal's Ctrl-C
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            preexec_fn=_killed_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
 
     def alive(self) -> bool:
