@@ -205,6 +205,13 @@ def create_topic(ks: KafkaSettings, partitions: int = 1, replicas: int = 1) -> s
         request_timeout=30,
     )
     futures[name].result(30)
+
+    def led() -> bool:  # the metadata of a new topic reaches the brokers a moment later
+        meta = admin.list_topics(name, timeout=10).topics.get(name)
+        parts = meta.partitions if meta is not None else {}
+        return len(parts) == partitions and all(p.leader >= 0 for p in parts.values())
+
+    wait_for(led, 30, f"{name}'s {partitions} partitions to have leaders")
     return name
 
 
@@ -412,7 +419,11 @@ def test_three_nodes_replicate_herald_topics_three_times_two_in_sync(
     kafka.ensure_topics(ks, [contracts.RESULTS])
     topic = contracts.RESULTS.qualified(ks.namespace)
     admin = kafka.admin(ks)
-    meta = admin.list_topics(topic, timeout=10)
+    meta = wait_for(
+        lambda: (m := admin.list_topics(topic, timeout=10)).topics[topic].partitions and m,
+        30,
+        f"{topic}'s partitions in the metadata",
+    )
     assert sorted(meta.brokers) == [1, 2, 3]
     parts = meta.topics[topic].partitions
     assert len(parts) == ks.partitions
