@@ -354,6 +354,8 @@ class ApacheKafkaCluster:
                 "--config",
                 str(node.config_path),
                 *scram,
+                # A run of a second or two: the JIT's top tier would only cost CPU (~1 s less).
+                jvm=("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx128m"),
                 tools=True,
             )
             out = open(node.folder / "format.log", "wb")  # noqa: SIM115 - closed below
