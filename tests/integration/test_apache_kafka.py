@@ -406,6 +406,31 @@ def test_a_broker_dies_with_the_process_that_started_it(tmp_path: Path, kafka_di
     wait_for(lambda: gone(broker), 30, f"broker {broker} to die with its starter")
 
 
+def test_a_broker_key_kafka_cannot_read_is_refused_before_anything_starts(
+    tmp_path: Path, certs: Certificates
+) -> None:
+    key = serialization.load_pem_private_key(certs.broker.key.read_bytes(), password=None)
+    traditional = tmp_path / "broker-ec.key"
+    traditional.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    assert traditional.read_text().startswith("-----BEGIN EC PRIVATE KEY-----")
+    security = Security(tls=TlsFiles(certs.ca, certs.broker.cert, traditional))
+    cluster = ApacheKafkaCluster(home=HOME, security=security, log_dir=tmp_path / "logs")
+    with pytest.raises(BrokerError) as caught:
+        cluster.start()
+    assert str(caught.value) == (
+        f"{traditional}: Kafka reads unencrypted PKCS#8 keys (BEGIN PRIVATE KEY); convert it "
+        f"with: openssl pkcs8 -topk8 -nocrypt -in {traditional} -out KEY.pem"
+    )
+    assert cluster.pids == []
+    assert not cluster.run_dir.exists()
+
+
 # -- three nodes -----------------------------------------------------------------------------
 
 

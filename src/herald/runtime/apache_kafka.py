@@ -120,8 +120,13 @@ class ApacheKafkaCluster:
     ``home``: herald's working folder (jars in ``<home>/kafka/<version>/lib``, data in
     ``<home>/kafka/run/<cluster id>/``, removed by ``stop()``). ``kafka_home``: an unpacked
     Apache Kafka distribution to run instead of Maven's jars (default ``$KAFKA_HOME``).
-    ``heap_mb``: each JVM's maximum heap. ``log_dir``: where each node's output goes
-    (``node-<id>.log``; default the cluster's run folder, kept after ``stop()``).
+    ``heap_mb``: each JVM's maximum heap (320 MB: a node's RSS is then about 300-380 MB).
+    ``security``: how clients authenticate (default: PLAINTEXT). ``log_dir``: where each
+    node's output goes (``node-<id>.log``; default the cluster's run folder, kept after
+    ``stop()``). ``host``: the loopback address every listener binds and advertises.
+
+    Nodes are killed when the *thread* that started them ends (Linux's parent-death signal
+    follows the thread): start the cluster from one that outlives it, e.g. the main thread.
     """
 
     def __init__(
@@ -195,8 +200,8 @@ class ApacheKafkaCluster:
         self.runtime = kafka_jars.resolve(
             home=self.home, version=self.version, kafka_home=kafka_home, environ=environ
         )
-        self._prepare()
         try:
+            self._prepare()
             self._format()
             for node in self._nodes:
                 node.launch(self._server_command(node))
