@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from herald import runs
 from herald.errors import BrokerError
-from herald.web import metrics, queries, schemas
+from herald.web import guards, metrics, queries, schemas
 from herald.web.app import db, openapi_document, state
 
 RUNS = Tag(name="runs", description="Start runs and follow them")
@@ -36,19 +36,46 @@ def _json(model: schemas._Model, status: int = 200) -> Response:
     tags=[RUNS],
     summary="Start a run",
     description="Publishes a run request on `herald.runs`; the producer picks it up. "
-    "The run's row exists at once (status `requested`); the recorder fills it in.",
-    responses={202: schemas.RunAccepted, 503: schemas.ErrorBody, **INVALID},
+    "The run's row exists at once (status `requested`); the recorder fills it in. "
+    "A run beyond the server's `limits` gets 422 naming the field and the limit; "
+    "with `limits.max_concurrent_runs` runs unfinished, 429.",
+    responses={
+        202: schemas.RunAccepted,
+        413: schemas.ErrorBody,
+        429: schemas.ErrorBody,
+        503: schemas.ErrorBody,
+        **INVALID,
+    },
 )
 def start_run(body: schemas.StartRun) -> Response:
     web = state()
-    request = runs.make_request(
-        body.messages, seed=body.seed, rate=body.rate, config={"source": "web"}
-    )
+    limits = web.settings.limits
+    try:
+        request = runs.make_request(
+            body.messages, seed=body.seed, rate=body.rate, config={"source": "web"}, limits=limits
+        )
+    except runs.RunLimitExceeded as exc:
+        detail = [
+            schemas.FieldError(field=b.field, reason=b.reason, type="limit_exceeded")
+            for b in exc.breaches
+        ]
+        return _json(schemas.ValidationFailed(detail=detail), 422)
+    session = db()
+    # Held until the run's row is committed below: concurrent requests, from any replica,
+    # are admitted one at a time, so the limit holds exactly.
+    active = queries.admit_run(session, stale_after_secs=limits.stale_run_secs)
+    if active >= limits.max_concurrent_runs:
+        return guards.json_error(
+            429,
+            f"{active} runs are not finished; at most {limits.max_concurrent_runs} at once "
+            "[limits.max_concurrent_runs, env HERALD_LIMITS_MAX_CONCURRENT_RUNS]: "
+            "try again when one finishes",
+        )
     try:
         runs.submit(web.settings.kafka, request, timeout=10.0, producer=web.submitter())
     except BrokerError as exc:
         abort(503, description=str(exc))
-    queries.record_request(db(), request)
+    queries.record_request(session, request)
     accepted = schemas.RunAccepted(
         run_id=request.run_id,
         messages=request.messages,

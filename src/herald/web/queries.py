@@ -240,3 +240,20 @@ def record_request(session: Session, request: RunRequest) -> None:
 
 def recent_run_ids(session: Session, limit: int) -> list[str]:
     return list(session.scalars(select(Run.run_id).order_by(*_ORDER).limit(limit)))
+
+
+# pg_advisory_xact_lock key of run admission (any constant; "herald" in ASCII).
+ADMISSION_LOCK = 0x686572616C64
+
+
+def admit_run(session: Session, *, stale_after_secs: float) -> int:
+    """Take the run-admission lock (held until the session's transaction ends) and count the
+    runs still going: not finished, and changed within ``stale_after_secs``."""
+    session.execute(select(func.pg_advisory_xact_lock(ADMISSION_LOCK)))
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after_secs)
+    going = (
+        select(func.count())
+        .select_from(Run)
+        .where(Run.finished_at.is_(None), Run.updated_at > cutoff)
+    )
+    return session.scalar(going) or 0

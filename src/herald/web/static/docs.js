@@ -1,0 +1,14 @@
+// The interactive API docs: Swagger UI on the app's own OpenAPI document (a file, not an
+// inline script: the Content-Security-Policy allows scripts from the app only).
+(function () {
+  "use strict";
+  const root = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({
+    url: root.dataset.specUrl,
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    layout: "StandaloneLayout",
+    validatorUrl: null, // no call to an online validator: everything stays local
+  });
+})();
