@@ -68,7 +68,12 @@ def check_json(request: Request, web: WebSettings) -> Response | None:
 
 def too_large(limit: int) -> Response:
     """The 413 for a body larger than ``limit`` bytes."""
-    return json_error(413, f"request body larger than {limit} bytes [web.max_body_bytes]")
+    return json_error(413, too_large_message(limit))
+
+
+def too_large_message(limit: int) -> str:
+    """What a 413 says (the app's and waitress's alike)."""
+    return f"request body larger than {limit} bytes [web.max_body_bytes]"
 
 
 def json_depth_exceeds(data: bytes, limit: int) -> bool:

@@ -94,7 +94,7 @@ class _Waitress:
         )
         # Waitress's own errors (413 above, 400, 431, ...) in the app's shape: JSON, with the
         # security headers.
-        self._server.channel_class = _json_error_channel()
+        self._server.channel_class = _json_error_channel(max_body_bytes)
         self.port = int(self._server.effective_port)
 
     def run(self) -> None:
@@ -117,9 +117,10 @@ class _Waitress:
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
 
-def _json_error_channel() -> type:
+def _json_error_channel(max_body_bytes: int) -> type:
     import importlib
 
+    from herald.web.guards import too_large_message
     from herald.web.schemas import ErrorBody
     from herald.web.security import SECURITY_HEADERS
 
@@ -129,7 +130,12 @@ def _json_error_channel() -> type:
     class JsonErrorTask(task):  # type: ignore[misc]
         def execute(self) -> None:
             error = self.request.error
-            body = ErrorBody(error=f"{error.reason}: {error.body}", status=error.code)
+            message = (
+                too_large_message(max_body_bytes)
+                if error.code == 413
+                else f"{error.reason}: {error.body}"
+            )
+            body = ErrorBody(error=message, status=error.code)
             data = body.model_dump_json().encode()
             self.status = f"{error.code} {error.reason}"
             self.response_headers.append(("Content-Type", "application/json"))
