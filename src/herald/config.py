@@ -249,7 +249,7 @@ class LimitsSettings(_Section):
         le=1_000_000_000,
         description="Most messages in one run. The embedded broker keeps every record in memory "
         "(about 160 MB per million ~150-byte records per topic) and a run writes each message to "
-        "two topics (outbound and results): 5,000,000 messages hold about 1.6 GB of broker "
+        "two topics (outbound and results): 5,000,000 messages hold about 1.6-2 GB of broker "
         "memory until the broker stops, and add 5,000,000 rows to Postgres.",
     )
     min_rate: float = Field(
@@ -273,7 +273,7 @@ class LimitsSettings(_Section):
         ge=1,
         le=100_000,
         description="Most runs not yet finished (counted in Postgres) when `POST /api/runs` "
-        "accepts another; beyond it, 429. Four of the largest runs hold about 6.4 GB of embedded "
+        "accepts another; beyond it, 429. Four of the largest runs hold about 6.4-8 GB of embedded "
         "broker memory; a producer makes runs one after another, so more would only queue.",
     )
     stale_run_secs: float = Field(

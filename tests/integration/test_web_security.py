@@ -245,6 +245,54 @@ def test_runs_beyond_max_concurrent_runs_get_429_until_one_finishes_or_goes_stal
     assert app.post("/api/runs", json={"messages": 20}).status_code == 429
 
 
+def test_replicas_admit_runs_one_at_a_time_so_the_limit_holds_exactly(
+    make_app: Factory, settings: Settings
+) -> None:
+    # Two apps are two replicas behind a load balancer. The test holds the admission lock,
+    # lets both requests queue on it, then releases it: one place, one 202, one 429. Without
+    # the lock both would count the same runs and both be accepted (and never queue here).
+    from herald.web.queries import ADMISSION_LOCK
+
+    week = 7 * 24 * 3600.0
+    limits = {"max_concurrent_runs": _going_runs(settings, week) + 1, "stale_run_secs": week}
+    replicas = [client(make_app(limits=limits)), client(make_app(limits=limits))]
+    statuses: list[int] = []
+    engine = make_engine(settings.database.url or "")
+    try:
+        with engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADMISSION_LOCK})
+            threads = [
+                threading.Thread(
+                    target=lambda c=c: statuses.append(
+                        c.post("/api/runs", json={"messages": 10}).status_code
+                    )
+                )
+                for c in replicas
+            ]
+            for t in threads:
+                t.start()
+
+            def waiting() -> int:
+                with engine.connect() as conn:
+                    found = conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_locks "
+                            "WHERE locktype = 'advisory' AND NOT granted"
+                        )
+                    )
+                    return int(found.scalar_one())
+
+            wait_for(lambda: waiting() == 2, 30, "both requests waiting on the admission lock")
+            assert statuses == []
+            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADMISSION_LOCK})
+            for t in threads:
+                t.join(30)
+                assert not t.is_alive()
+    finally:
+        engine.dispose()
+    assert sorted(statuses) == [202, 429]
+
+
 # -- request size and shape -----------------------------------------------------------------
 
 

@@ -7,8 +7,10 @@
     url: root.dataset.specUrl,
     dom_id: "#swagger-ui",
     deepLinking: true,
-    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-    layout: "StandaloneLayout",
+    // BaseLayout: no top bar, whose spec-URL box is of no use here and whose logo carries an
+    // inline <style> the policy blocks.
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
     validatorUrl: null, // no call to an online validator: everything stays local
   });
 })();
