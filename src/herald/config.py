@@ -15,7 +15,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -188,6 +196,105 @@ class RecorderSettings(_Section):
     )
 
 
+MIN_TOKEN_LENGTH = 16
+
+
+class WebSettings(_Section):
+    """The web app's authentication and request limits (docs/security.md)."""
+
+    api_token: SecretStr | None = Field(
+        None,
+        # Never dumped: not into the settings file handed to child processes, nor anywhere else.
+        exclude=True,
+        description="Bearer token that every write request (POST, PUT, PATCH, DELETE) must "
+        "send as `Authorization: Bearer <token>`, and reads too with `protect_reads`; at least "
+        f"{MIN_TOKEN_LENGTH} characters. Unset: no authentication, and `herald web` serves only "
+        "on loopback addresses unless `allow_unauthenticated`. Never logged or written out.",
+    )
+    protect_reads: bool = Field(
+        False,
+        description="Require the token for reads (GET, HEAD, OPTIONS) too, except "
+        "`/api/health`. A browser cannot send the header, so the dashboard is then unavailable: "
+        "for API-only deployments.",
+    )
+    allow_unauthenticated: bool = Field(
+        False,
+        description="Let `herald web` serve on a non-loopback address without `api_token` (e.g. "
+        "behind a proxy that authenticates); otherwise that stops at start-up with exit code 2.",
+    )
+    max_body_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest request body, bytes; a larger one gets 413 without being read. A "
+        "run request is under 200 bytes.",
+    )
+    max_json_depth: int = Field(
+        32,
+        ge=2,
+        le=1000,
+        description="Deepest nesting of arrays and objects in a JSON body; deeper gets 422 "
+        "before it is parsed (a parser recurses once per level). herald's bodies nest 1 deep.",
+    )
+
+    @model_validator(mode="after")
+    def _token_long_enough(self) -> WebSettings:
+        # Checked here, not as a field constraint: a field error would echo the token.
+        token = self.api_token
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"web.api_token must be at least {MIN_TOKEN_LENGTH} characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return self
+
+
+class LimitsSettings(_Section):
+    """What one run may ask for: checked by the API, `herald submit` and `sim.run`."""
+
+    max_messages: int = Field(
+        5_000_000,
+        ge=1,
+        le=1_000_000_000,
+        description="Most messages in one run. The embedded broker keeps every record in memory "
+        "(about 160 MB per million ~150-byte records per topic) and a run writes each message to "
+        "two topics (outbound and results): 5,000,000 messages hold about 1.6-2 GB of broker "
+        "memory until the broker stops, and add 5,000,000 rows to Postgres.",
+    )
+    min_rate: float = Field(
+        1.0,
+        gt=0,
+        le=10_000_000,
+        description="Lowest producer rate a run may ask for, messages/s. A slower run is a "
+        "trickle that holds its producer (which makes runs one after another) for hours.",
+    )
+    max_run_secs: float = Field(
+        3000.0,
+        gt=0,
+        le=3600,
+        description="Longest a rate-limited run may take to produce (messages / rate), seconds. "
+        "The producer does not poll for run requests while it produces a run, and a consumer "
+        "that has not polled for its max.poll.interval.ms (one hour) is evicted from its group: "
+        "its run would be produced again by the next member.",
+    )
+    max_concurrent_runs: int = Field(
+        4,
+        ge=1,
+        le=100_000,
+        description="Most runs not yet finished (counted in Postgres) when `POST /api/runs` "
+        "accepts another; beyond it, 429. Four of the largest runs hold about 6.4-8 GB of embedded "
+        "broker memory; a producer makes runs one after another, so more would only queue.",
+    )
+    stale_run_secs: float = Field(
+        3600.0,
+        gt=0,
+        le=30 * 24 * 3600,
+        description="An unfinished run whose row has not changed for this long (no outcome "
+        "recorded) no longer counts toward `max_concurrent_runs`: its request was lost (an "
+        "embedded broker forgets everything when it stops) or its services are gone.",
+    )
+
+
 def _default_senders() -> list[WorkerSettings]:
     # Four workers that differ, so the per-worker table shows something worth reading.
     return [
@@ -227,6 +334,8 @@ class Settings(BaseSettings):
     )
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
 
     @model_validator(mode="after")
     def _senders_fit_partitions(self) -> Settings:

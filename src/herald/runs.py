@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import random
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +16,7 @@ import msgspec
 from confluent_kafka import Producer
 
 from herald import contracts, kafka
-from herald.config import KafkaSettings, Settings
+from herald.config import ENV_PREFIX, KafkaSettings, LimitsSettings, Settings
 from herald.contracts import RunRequest
 from herald.errors import BrokerError, ConfigError
 from herald.scenarios import base
@@ -33,7 +38,8 @@ def make_request(
 ) -> RunRequest:
     """A validated run request of ``scenario`` (default ``producer.scenario``): the settings'
     defaults, the caller's ``params`` over them; a random seed is chosen (and recorded) when
-    neither gives one. Raises :class:`ConfigError` naming the field and the rule."""
+    neither gives one. Raises :class:`ConfigError` naming the field and the rule, or
+    :class:`RunLimitExceeded` (a ConfigError too) when the run is beyond ``settings.limits``."""
     chosen = base.get(scenario or settings.producer.scenario)
     if seed is None:
         seed = settings.producer.seed
@@ -50,7 +56,65 @@ def make_request(
         checked = base.checked(request)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid run request: {exc}") from None
+    check_limits(
+        settings.limits, messages=checked.expected or 0, rate=getattr(checked, "rate", None)
+    )
     return checked
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One field of a run request beyond one of the limits."""
+
+    field: str  # the run request's field: messages or rate
+    value: float
+    setting: str  # the limit's key under ``limits``
+    limit: float
+    reason: str  # what is wrong, naming the limit, its value and its variable
+
+    def __str__(self) -> str:
+        return f"{self.field} = {_number(self.value)}: {self.reason}"
+
+
+class RunLimitExceeded(ConfigError):
+    """A run request asks for more than ``limits`` allow; ``breaches`` says what and why."""
+
+    def __init__(self, breaches: Sequence[Breach]) -> None:
+        self.breaches = tuple(breaches)
+        lines = "\n".join(f"  {b}" for b in self.breaches)
+        super().__init__(f"run request beyond the limits ({len(self.breaches)} error(s)):\n{lines}")
+
+
+def check_limits(limits: LimitsSettings, *, messages: int, rate: float | None) -> None:
+    """Raise :class:`RunLimitExceeded` (a ConfigError: exit code 2) unless a run of
+    ``messages`` at ``rate`` (None: as fast as possible) is within ``limits``."""
+    breaches = []
+    if messages > limits.max_messages:
+        breaches.append(
+            _breach("messages", messages, "max_messages", limits.max_messages, "more than")
+        )
+    if rate is not None and rate < limits.min_rate:
+        breaches.append(_breach("rate", rate, "min_rate", limits.min_rate, "less than"))
+    elif rate is not None and messages / rate > limits.max_run_secs:
+        at_least = math.ceil(messages / limits.max_run_secs * 100) / 100
+        takes = f"{messages} messages at {_number(rate)}/s take {messages / rate:.1f} s,"
+        breach = _breach("rate", rate, "max_run_secs", limits.max_run_secs, "more than")
+        reason = (
+            f"{takes} {breach.reason}; ask for at least {_number(at_least)}/s or fewer messages"
+        )
+        breaches.append(dataclasses.replace(breach, reason=reason))
+    if breaches:
+        raise RunLimitExceeded(breaches)
+
+
+def _breach(field: str, value: float, setting: str, limit: float, relation: str) -> Breach:
+    env = f"{ENV_PREFIX}LIMITS_{setting}".upper()
+    reason = f"{relation} limits.{setting} = {_number(limit)} [env {env}]"
+    return Breach(field=field, value=value, setting=setting, limit=limit, reason=reason)
+
+
+def _number(value: float) -> str:
+    return json.dumps(value)
 
 
 def submitter(settings: KafkaSettings) -> Producer:

@@ -241,7 +241,12 @@ def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_post
 ) -> None:
     """`invoke app.run` on a fresh machine: the broker is embedded, so herald web starts the
     producer, senders and recorder itself; a run posted to the API completes, exactly."""
-    env = clean_env(HERALD_HOME=str(tmp_path), HERALD_DATABASE_URL=database.url or "")
+    env = clean_env(
+        HERALD_HOME=str(tmp_path),
+        HERALD_DATABASE_URL=database.url or "",
+        # The session's database is shared: other tests' unfinished runs would count.
+        HERALD_LIMITS_MAX_CONCURRENT_RUNS="100000",
+    )
     with start_web(env, "--dev") as proc:
         assert proc.stderr is not None
         try:

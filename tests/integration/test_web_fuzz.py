@@ -10,16 +10,34 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.openapi.loaders import from_wsgi
 
-from herald.config import Settings
+from herald import kafka
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
 from herald.web import create_app
 from herald.web.app import state
+from tests.conftest import make_settings
 
 EXAMPLES = 40
+TOKEN = "fuzzing-token-0123456789"
 
 
 @pytest.fixture
-def web_schema(settings: Settings) -> Iterator[schemathesis.BaseSchema]:
-    app = create_app(settings)
+def web_schema(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str
+) -> Iterator[schemathesis.BaseSchema]:
+    # A server as deployed beyond loopback: writes need the token, so schemathesis also checks
+    # that they are refused without it and with a wrong one. Limits small enough that every
+    # run the served document allows is also within max_run_secs (3,000 messages at >= 1/s),
+    # and no concurrency limit between the generated requests and their 202s.
+    s = make_settings(
+        broker,
+        database,
+        namespace,
+        web={"api_token": TOKEN},
+        limits={"max_messages": 3000, "max_concurrent_runs": 100_000},
+    )
+    kafka.ensure_topics(s.kafka)
+    app = create_app(s)
     try:
         yield from_wsgi("/api/openapi.json", app)
     finally:
@@ -27,6 +45,15 @@ def web_schema(settings: Settings) -> Iterator[schemathesis.BaseSchema]:
 
 
 schema = schemathesis.pytest.from_fixture("web_schema")
+
+
+@schema.auth()
+class BearerToken:
+    def get(self, case: schemathesis.Case, ctx: object) -> str:
+        return TOKEN
+
+    def set(self, case: schemathesis.Case, data: str, ctx: object) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
 @schema.parametrize()

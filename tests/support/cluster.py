@@ -24,6 +24,9 @@ def make_settings(
             "heartbeat_interval_ms": kafka.EMBEDDED_HEARTBEAT_MS,
             "partitions": 4,
         },
+        # The session's database is shared: runs other tests leave unfinished would count
+        # toward this limit (test_web_security sets and tests it).
+        "limits": {"max_concurrent_runs": 100_000},
     }
     if database is not None:
         base["database"] = {"url": database.url}

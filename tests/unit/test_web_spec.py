@@ -34,4 +34,12 @@ def test_document_covers_every_operation_and_documents_422() -> None:
         for op in item.values():
             schema = op["responses"]["422"]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ValidationFailed"}, path
-    assert "securitySchemes" not in doc["components"]
+    # The document of a server with a token and open reads: writes need the bearer token.
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    secured = {
+        (m.upper(), p)
+        for p, item in doc["paths"].items()
+        for m, op in item.items()
+        if "security" in op
+    }
+    assert secured == {("POST", "/api/runs")}

@@ -530,3 +530,20 @@ def worker_status_counts(conn: Connection, run_id: str) -> list[Any]:
             .order_by(outcomes.c.worker_id, outcomes.c.status)
         )
     )
+
+
+# pg_advisory_xact_lock key of run admission (any constant; "herald" in ASCII).
+ADMISSION_LOCK = 0x686572616C64
+
+
+def admit_run(conn: Connection, *, stale_after_secs: float) -> int:
+    """Take the run-admission lock (held until the connection's transaction ends) and count
+    the runs still going: not finished, and changed within ``stale_after_secs``."""
+    conn.execute(select(func.pg_advisory_xact_lock(ADMISSION_LOCK)))
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after_secs)
+    going = (
+        select(func.count())
+        .select_from(runs)
+        .where(runs.c.finished_at.is_(None), runs.c.updated_at > cutoff)
+    )
+    return int(conn.execute(going).scalar_one())

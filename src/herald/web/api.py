@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from herald import runs
 from herald.errors import BrokerError, ConfigError
-from herald.web import metrics, queries, schemas
+from herald.web import guards, metrics, queries, schemas
 from herald.web.app import db, openapi_document, state
 
 RUNS = Tag(name="runs", description="Start runs and follow them")
@@ -44,8 +44,16 @@ def _invalid(field: str, reason: str) -> Response:
     tags=[RUNS],
     summary="Start a run",
     description="Publishes a run request on `herald.runs`; the producer picks it up. "
-    "The run's row exists at once (status `requested`); the recorder fills it in.",
-    responses={202: schemas.RunAccepted, 503: schemas.ErrorBody, **INVALID},
+    "The run's row exists at once (status `requested`); the recorder fills it in. "
+    "A run beyond the server's `limits` gets 422 naming the field and the limit; "
+    "with `limits.max_concurrent_runs` runs unfinished, 429.",
+    responses={
+        202: schemas.RunAccepted,
+        413: schemas.ErrorBody,
+        429: schemas.ErrorBody,
+        503: schemas.ErrorBody,
+        **INVALID,
+    },
 )
 def start_run(body: schemas.StartRun) -> Response:
     web = state()
@@ -60,13 +68,31 @@ def start_run(body: schemas.StartRun) -> Response:
             config={"source": "web"},
             **params,
         )
+    except runs.RunLimitExceeded as exc:
+        detail = [
+            schemas.FieldError(field=b.field, reason=b.reason, type="limit_exceeded")
+            for b in exc.breaches
+        ]
+        return _json(schemas.ValidationFailed(detail=detail), 422)
     except ConfigError as exc:
         return _invalid("body", str(exc))
+    limits = web.settings.limits
+    conn = db()
+    # Held until the run's row is committed below: concurrent requests, from any replica,
+    # are admitted one at a time, so the limit holds exactly.
+    active = queries.admit_run(conn, stale_after_secs=limits.stale_run_secs)
+    if active >= limits.max_concurrent_runs:
+        return guards.json_error(
+            429,
+            f"{active} runs are not finished; at most {limits.max_concurrent_runs} at once "
+            "[limits.max_concurrent_runs, env HERALD_LIMITS_MAX_CONCURRENT_RUNS]: "
+            "try again when one finishes",
+        )
     try:
         runs.submit(web.settings.kafka, request, timeout=10.0, producer=web.submitter())
     except BrokerError as exc:
         abort(503, description=str(exc))
-    queries.record_request(db(), request)
+    queries.record_request(conn, request)
     accepted = schemas.RunAccepted(
         run_id=request.run_id,
         scenario=request.scenario,

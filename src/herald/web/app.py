@@ -12,7 +12,7 @@ from confluent_kafka import Producer
 from flask import Flask, Response, current_app, g, request
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import Connection, Engine
 from werkzeug.exceptions import HTTPException
 
@@ -20,7 +20,7 @@ from herald import runs
 from herald.config import Settings
 from herald.db.engine import make_engine
 from herald.errors import ConfigError
-from herald.web import schemas
+from herald.web import guards, schemas, security
 from herald.web.broker import BrokerView
 
 EXTENSION = "herald"
@@ -89,6 +89,8 @@ def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
         validation_error_callback=_validation_failed,
         doc_ui=False,  # /docs is ours, with the Swagger UI assets served locally
     )
+    # Werkzeug refuses to read more than this of a body (one without a declared length too).
+    app.config["MAX_CONTENT_LENGTH"] = settings.web.max_body_bytes
     engine = make_engine(
         settings.database.url,
         pool_size=10,
@@ -108,19 +110,27 @@ def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
         if conn is not None:
             conn.close()
 
+    @app.before_request
+    def _guard() -> Response | None:
+        # Cheapest first; the body is read (for its depth) only once the caller is known.
+        web = settings.web
+        return (
+            guards.check_size(request, web)
+            or security.authenticate(request, web)
+            or guards.check_json(request, web)
+        )
+
+    app.after_request(security.add_headers)
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:
         # JSON for the API (and /metrics); the dashboard keeps Flask's HTML pages.
         if isinstance(exc.response, Response):  # flask-openapi3's 422, already a response
             return exc.response
-        if not request.path.startswith(("/api/", "/metrics")):
+        if not _is_api(request.path):
             return exc
-        body = schemas.ErrorBody(error=exc.description or exc.name, status=exc.code or 500)
-        response = Response(body.model_dump_json(), status=exc.code, mimetype="application/json")
-        for key, value in exc.get_headers():
-            if key.lower() != "content-type":
-                response.headers[key] = value
-        return response
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return guards.json_error(exc.code or 500, exc.description or exc.name, headers)
 
     from herald.web.api import api, register_metrics
     from herald.web.dashboard import dashboard, swagger_assets
@@ -130,6 +140,10 @@ def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
     app.register_blueprint(dashboard)
     app.register_blueprint(swagger_assets())
     return app
+
+
+def _is_api(path: str) -> bool:
+    return path in ("/api", "/metrics") or path.startswith(("/api/", "/metrics/"))
 
 
 def _validation_failed(exc: ValidationError) -> Response:
@@ -152,17 +166,22 @@ def openapi_document(app: OpenAPI) -> dict[str, Any]:
     components = doc.get("components", {})
     for key in [k for k, v in components.items() if v is None]:
         del components[key]
+    settings = state(app).settings
+    security.document(doc, settings.web)
+    schemas.document_limits(doc, settings.limits)
     return doc
 
 
 def openapi_text(fmt: str = "json") -> str:
     """The OpenAPI document as JSON or YAML (no database or broker is contacted)."""
-    from herald.config import DatabaseSettings, KafkaSettings
+    from herald.config import DatabaseSettings, KafkaSettings, WebSettings
 
     # Placeholders: building the app connects to nothing; the document does not depend on them.
+    # It is the document of a server with a token (and open reads), default limits.
     settings = Settings(
         database=DatabaseSettings(url="postgresql://openapi@localhost/openapi"),
         kafka=KafkaSettings(bootstrap="localhost:9092"),
+        web=WebSettings(api_token=SecretStr("placeholder-not-a-secret")),
     )
     app = create_app(settings)
     try:

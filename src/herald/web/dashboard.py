@@ -40,6 +40,12 @@ def swagger_assets() -> Blueprint:
     )
 
 
+@dashboard.context_processor
+def _page_context() -> dict[str, Any]:
+    # The start-a-run form asks for the token when the server requires one for writes.
+    return {"token_required": state().settings.web.api_token is not None}
+
+
 @dashboard.get("/")
 def index() -> str:
     return render_template("index.html")

@@ -178,3 +178,9 @@ def record_request(conn: Connection, request: RunRequest) -> None:
 
 def recent_run_ids(conn: Connection, limit: int) -> list[str]:
     return store.recent_run_ids(conn, limit)
+
+
+def admit_run(conn: Connection, *, stale_after_secs: float) -> int:
+    """Take the run-admission lock (held until the transaction ends) and count the runs still
+    going (see :func:`herald.db.store.admit_run`)."""
+    return store.admit_run(conn, stale_after_secs=stale_after_secs)

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from herald.config import LimitsSettings
+
 # The same rules as the Kafka contracts (herald.contracts): ids that pass here are ids that
 # can exist, and nothing that reaches SQL can hold a NUL byte or overflow a column.
 RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -59,15 +61,22 @@ class StartRun(_Model):
             raise ValueError("must be a JSON number")
         return value
 
+    # The bounds here are the columns'; the server's own (`limits`) are narrower, checked by
+    # the view and written into the document it serves (document_limits).
     messages: int = Field(
-        ..., ge=1, le=MAX_MESSAGES, description="Messages in the run", examples=[10_000]
+        ...,
+        ge=1,
+        le=MAX_MESSAGES,
+        description="Messages in the run, at most `limits.max_messages`",
+        examples=[10_000],
     )
     rate: float | None = Field(
         None,
         gt=0,
         le=10_000_000,
         allow_inf_nan=False,
-        description="Producer rate limit, messages/s (unset: as fast as possible)",
+        description="Producer rate limit, messages/s (unset: as fast as possible); at least "
+        "`limits.min_rate`, and messages / rate at most `limits.max_run_secs` seconds",
     )
     seed: int | None = Field(
         None, ge=0, le=2**63 - 1, description="Seed for reproducible content (unset: random)"
@@ -80,6 +89,16 @@ class StartRun(_Model):
     )
 
     _known_scenario = field_validator("scenario")(classmethod(lambda cls, v: _known(v)))
+
+
+def document_limits(doc: dict[str, Any], limits: LimitsSettings) -> None:
+    """Write a server's ``limits`` into its OpenAPI document's :class:`StartRun` schema."""
+    fields = doc["components"]["schemas"]["StartRun"]["properties"]
+    fields["messages"]["maximum"] = limits.max_messages
+    for choice in fields["rate"]["anyOf"]:
+        if choice.get("type") == "number":
+            choice.pop("exclusiveMinimum", None)
+            choice["minimum"] = limits.min_rate
 
 
 class RunPath(_Model):

@@ -35,12 +35,20 @@ def serve(
     """Serve the app on ``host:port`` until ``stop``; ``on_ready`` gets the base URL.
 
     ``database.url`` and ``kafka.bootstrap`` must be set (see :func:`run_stack` otherwise).
-    Waitress serves it unless ``dev`` (Flask's development server, debugger off).
+    Waitress serves it unless ``dev`` (Flask's development server, debugger off). Raises
+    ConfigError, before anything starts, for a non-loopback ``host`` nothing guards
+    (:func:`herald.web.security.check_binding`).
     """
     from herald.web.app import create_app, state
+    from herald.web.security import check_binding
 
+    check_binding(host, settings.web)
     app = create_app(settings)
-    server = _DevServer(app, host, port) if dev else _Waitress(app, host, port, threads)
+    server = (
+        _DevServer(app, host, port)
+        if dev
+        else _Waitress(app, host, port, threads, max_body_bytes=settings.web.max_body_bytes)
+    )
     url = f"http://{host}:{server.port}"
     worker = threading.Thread(target=server.run, name="web-server", daemon=True)
     worker.start()
@@ -65,7 +73,9 @@ def serve(
 
 
 class _Waitress:
-    def __init__(self, app: Any, host: str, port: int, threads: int) -> None:
+    def __init__(
+        self, app: Any, host: str, port: int, threads: int, *, max_body_bytes: int
+    ) -> None:
         import importlib
 
         # waitress ships no type stubs.
@@ -77,7 +87,14 @@ class _Waitress:
             threads=threads,
             ident="herald",
             clear_untrusted_proxy_headers=True,
+            # Waitress reads a whole body before it calls the app (spooling it to a temporary
+            # file past 512 KiB): only its own limit keeps a large one from being read at all.
+            # It refuses a body of this size or more, so: one byte more than the app's limit.
+            max_request_body_size=max_body_bytes + 1,
         )
+        # Waitress's own errors (413 above, 400, 431, ...) in the app's shape: JSON, with the
+        # security headers.
+        self._server.channel_class = _json_error_channel(max_body_bytes)
         self.port = int(self._server.effective_port)
 
     def run(self) -> None:
@@ -98,6 +115,39 @@ class _Waitress:
         # run() then returns.
         server.task_dispatcher.shutdown(timeout=5)
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+
+
+def _json_error_channel(max_body_bytes: int) -> type:
+    import importlib
+
+    from herald.web.guards import too_large_message
+    from herald.web.schemas import ErrorBody
+    from herald.web.security import SECURITY_HEADERS
+
+    channel: Any = importlib.import_module("waitress.channel").HTTPChannel
+    task: Any = importlib.import_module("waitress.task").ErrorTask
+
+    class JsonErrorTask(task):  # type: ignore[misc]
+        def execute(self) -> None:
+            error = self.request.error
+            message = (
+                too_large_message(max_body_bytes)
+                if error.code == 413
+                else f"{error.reason}: {error.body}"
+            )
+            body = ErrorBody(error=message, status=error.code)
+            data = body.model_dump_json().encode()
+            self.status = f"{error.code} {error.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.response_headers.extend(SECURITY_HEADERS)
+            self.set_close_on_finish()
+            self.content_length = len(data)
+            self.write(data)
+
+    class JsonErrorChannel(channel):  # type: ignore[misc]
+        error_task_class = JsonErrorTask
+
+    return JsonErrorChannel
 
 
 class _DevServer:
@@ -135,7 +185,9 @@ def run_stack(
     from herald.runtime.broker import EmbeddedBroker
     from herald.runtime.database import EmbeddedDatabase
     from herald.runtime.processes import ProcessGroup
+    from herald.web.security import check_binding
 
+    check_binding(host, settings.web)  # before anything is started
     home = settings.home.expanduser().resolve()
     broker: EmbeddedBroker | None = None
     database: EmbeddedDatabase | None = None

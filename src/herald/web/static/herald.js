@@ -1,7 +1,9 @@
 // herald dashboard: one EventSource per page; the server pushes a snapshot when it changes.
 (function () {
   "use strict";
-  const page = window.HERALD_PAGE || {};
+  // What the page shows, from its <body data-page data-run-id> (no inline script: the
+  // Content-Security-Policy allows scripts from the app only).
+  const page = { kind: document.body.dataset.page, runId: document.body.dataset.runId };
   const state = (window.herald = { charts: {}, events: 0, last: null, finished: false });
   const $ = (id) => document.getElementById(id);
   const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
@@ -17,6 +19,11 @@
 
   // -- the start-a-run form (every page) -------------------------------------------------
   const form = $("start-run");
+  // Shown when the server has web.api_token: kept for this tab only (sessionStorage), so it
+  // is typed once per tab and forgotten when the tab closes.
+  const token = $("start-token");
+  const TOKEN_KEY = "herald.api_token";
+  if (token) token.value = sessionStorage.getItem(TOKEN_KEY) || "";
   if (form) {
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -26,11 +33,12 @@
       $("start-error").textContent = "";
       $("start-submit").disabled = true;
       try {
-        const res = await fetch("/api/runs", {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify(body),
-        });
+        const headers = { "Content-Type": "application/json" };
+        if (token) {
+          sessionStorage.setItem(TOKEN_KEY, token.value);
+          headers.Authorization = `Bearer ${token.value}`;
+        }
+        const res = await fetch("/api/runs", { method: "POST", headers, body: JSON.stringify(body) });
         const data = await res.json();
         if (res.status === 202) {
           window.location.assign(data.dashboard_url);
