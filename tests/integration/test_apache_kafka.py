@@ -40,7 +40,7 @@ from herald.errors import EXIT_BROKER, BrokerError
 from herald.runtime import kafka_jars
 from herald.runtime.apache_kafka import ApacheKafkaCluster
 from herald.runtime.kafka_security import Security, TlsFiles, check_connection
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 
@@ -441,8 +441,8 @@ def test_three_nodes_replicate_herald_topics_three_times_two_in_sync(
     assert ks.replication_factor == 3
     assert ks.bootstrap == trio.bootstrap
     assert len(ks.bootstrap.split(",")) == 3
-    kafka.ensure_topics(ks, [contracts.RESULTS])
-    topic = contracts.RESULTS.qualified(ks.namespace)
+    kafka.ensure_topics(ks, [contracts.RUNS])
+    topic = contracts.RUNS.qualified(ks.namespace)
     admin = kafka.admin(ks)
     meta = wait_for(
         lambda: (m := admin.list_topics(topic, timeout=10)).topics[topic].partitions and m,
