@@ -215,6 +215,23 @@ def create_topic(ks: KafkaSettings, partitions: int = 1, replicas: int = 1) -> s
     return name
 
 
+def leader_of(ks: KafkaSettings, topic: str, partition: int) -> int:
+    """The partition's leader as a new client sees it: each broker learns of a topic on its own."""
+    admin = kafka.admin(ks)
+    seen: list[int] = []
+
+    def known() -> bool:
+        meta = admin.list_topics(topic, timeout=10).topics.get(topic)
+        part = meta.partitions.get(partition) if meta is not None else None
+        if part is None or part.leader < 0:
+            return False
+        seen.append(part.leader)
+        return True
+
+    wait_for(known, 30, f"a leader for {topic}[{partition}]")
+    return seen[-1]
+
+
 def end_offsets(ks: KafkaSettings, topic: str, *, committed: bool) -> dict[int, int]:
     """Each partition's end: the last stable offset (``committed``) or the high watermark."""
     admin = kafka.admin(ks)
@@ -463,7 +480,7 @@ def test_a_broker_killed_while_producing_loses_and_duplicates_nothing(
 ) -> None:
     ks = settings_for(trio)
     topic = create_topic(ks, partitions=6, replicas=3)
-    leader = kafka.admin(ks).list_topics(topic, timeout=10).topics[topic].partitions[0].leader
+    leader = leader_of(ks, topic, 0)
     victim = leader - 1  # node ids start at 1
     total = 20_000
     delivered: list[int] = []
