@@ -29,6 +29,7 @@ from tests.support.timers import (
     OTHER_SECRET,
     SECRET,
     clear,
+    dead_letters,
     engine_for,
     services,
     timer_settings,
@@ -94,15 +95,6 @@ def ledger(engine: Engine, timer_id: str) -> list[tuple[int, int | None, str]]:
 def detail(response: Any) -> list[dict[str, str]]:
     assert response.status_code == 422, response.get_data(as_text=True)
     return list(response.get_json()["detail"])
-
-
-def dead_letters(settings: Settings, count: int) -> list[tuple[str, str]]:
-    topic = contracts.DLQ.qualified(settings.kafka.namespace)
-    out = []
-    for msg in read_topic(settings, topic, count):
-        headers = {k: v.decode() for k, v in msg.headers() or []}
-        out.append((json.loads(msg.value())["timer_id"], headers[contracts.DLQ_REASON]))
-    return out
 
 
 # -- the API --------------------------------------------------------------------------------
@@ -612,14 +604,14 @@ def test_a_stale_claim_cannot_mark_or_deliver_after_another_took_it_over(
     with engine.begin() as conn:
         assert store.renew_claims(conn, owner="a", ids=[a.id], lease_secs=30) == set()
         assert store.mark_fired_many(conn, [a], owner="a") == set()  # fenced
-        taken, held = store.claim_deliveries(conn, [(a.id, a.fence)], owner="n1", lease_secs=30)
+        taken, held, _ = store.claim_deliveries(conn, [(a.id, a.fence)], owner="n1", lease_secs=30)
         assert taken == []
         assert [(h.state, h.fence) for h in held] == [("scheduled", 2)]
         assert store.mark_fired_many(conn, [b], owner="b") == {b.id}
-        taken, _ = store.claim_deliveries(conn, [(b.id, b.fence)], owner="n1", lease_secs=30)
+        taken, _, _ = store.claim_deliveries(conn, [(b.id, b.fence)], owner="n1", lease_secs=30)
         assert [t.id for t in taken] == [b.id]
         # Another notifier cannot take it while n1's lease holds.
-        again, held = store.claim_deliveries(conn, [(b.id, b.fence)], owner="n2", lease_secs=30)
+        again, held, _ = store.claim_deliveries(conn, [(b.id, b.fence)], owner="n2", lease_secs=30)
         assert again == []
         assert [h.state for h in held] == ["firing"]
         assert store.finish_deliveries(conn, [(b.id, "delivered")], owner="n2") == set()

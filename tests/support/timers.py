@@ -5,12 +5,13 @@ a timer's state."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-from herald import kafka
+from herald import contracts, kafka
 from herald.config import Settings
 from herald.db import store
 from herald.db.engine import make_engine
@@ -19,6 +20,7 @@ from herald.runtime.database import EmbeddedDatabase
 from herald.services import notifier, scheduler
 from herald.webhooks import generate_secret
 from tests.support.cluster import ServiceThread, make_settings
+from tests.support.topics import read_topic
 from tests.support.waiting import wait_for
 
 SECRET = generate_secret()
@@ -86,3 +88,13 @@ def wait_for_state(engine: Engine, timer_id: str, states: set[str], timeout: flo
 def engine_for(settings: Settings) -> Engine:
     assert settings.database.url is not None
     return make_engine(settings.database.url)
+
+
+def dead_letters(settings: Settings, count: int) -> list[tuple[str, str]]:
+    """The timers in ``herald.dlq`` (exactly ``count``, none more): ``(timer id, reason)``."""
+    topic = contracts.DLQ.qualified(settings.kafka.namespace)
+    out = []
+    for msg in read_topic(settings, topic, count):
+        headers = {k: v.decode() for k, v in msg.headers() or []}
+        out.append((json.loads(msg.value())["timer_id"], headers[contracts.DLQ_REASON]))
+    return out

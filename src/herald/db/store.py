@@ -591,6 +591,28 @@ def insert_timer(conn: Connection, row: Mapping[str, Any]) -> tuple[Row[Any], bo
     return created, True
 
 
+def insert_timers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Store many timers at once, their ids chosen by the caller: one already stored is left
+    as it is (so a batch written again adds nothing). How many were new; wakes the
+    schedulers once when any is due soon."""
+    from herald.db.models import timers
+    from herald.timers import NOTIFY_CHANNEL
+
+    if not rows:
+        return 0
+    values = [{k: v for k, v in row.items() if k != "soon"} for row in rows]
+    stmt = (
+        insert(timers)
+        .values(updated_at=func.clock_timestamp())
+        .on_conflict_do_nothing(index_elements=[timers.c.id])
+        .returning(timers.c.id)
+    )
+    new = len(conn.execute(stmt, values).all())
+    if new and any(row.get("soon") for row in rows):
+        conn.execute(text("SELECT pg_notify(:c, :id)"), {"c": NOTIFY_CHANNEL, "id": "batch"})
+    return new
+
+
 def get_timer(conn: Connection, timer_id: str) -> Row[Any] | None:
     from herald.db.models import timers
 
@@ -780,6 +802,26 @@ _CLAIM_DELIVERIES = text(
 )
 
 
+# An at_most_once timer that a notifier took and then lost (it died, or stopped mid-request,
+# and its lease lapsed): whether its callback went out is unknown, so it is never sent again.
+_LOSE_UNKNOWN = text(
+    """
+    UPDATE timers t
+    SET state = 'failed',
+        finished_at = clock_timestamp(),
+        last_error = 'outcome unknown: ' || t.lease_owner || ' stopped while delivering it',
+        lease_owner = NULL,
+        lease_until = NULL,
+        updated_at = clock_timestamp()
+    FROM unnest(CAST(:ids AS text[]), CAST(:fences AS bigint[])) AS c(id, fence)
+    WHERE t.id = c.id AND t.fence = c.fence AND t.mode = 'at_most_once' AND t.state = 'firing'
+      AND t.lease_owner IS NOT NULL AND t.lease_owner <> :owner
+      AND t.lease_until < clock_timestamp()
+    RETURNING t.id, t.last_error
+    """
+)
+
+
 @dataclass(frozen=True)
 class Delivery:
     """A fired webhook timer a notifier has taken to deliver."""
@@ -809,22 +851,24 @@ def claim_deliveries(
     *,
     owner: str,
     lease_secs: float,
-) -> tuple[list[Delivery], list[Held]]:
+) -> tuple[list[Delivery], list[Held], dict[str, str]]:
     """A notifier takes fired timers to deliver, each under its command's fencing token
-    (``(timer id, fence)``): the deliveries it took, and the others' current state (held by
-    another notifier, done, cancelled, expired, or the command is a stale claim's)."""
+    (``(timer id, fence)``): the deliveries it took; the others' current state (held by
+    another notifier, done, cancelled, expired, or the command is a stale claim's); and the
+    ``at_most_once`` timers another notifier lost mid-delivery, now ``failed`` (id -> why)."""
     from herald.db.models import timers
 
     if not commands:
-        return [], []
+        return [], [], {}
     params = {
         "ids": [c[0] for c in commands],
         "fences": [c[1] for c in commands],
         "owner": owner,
         "lease": lease_secs,
     }
+    lost = {str(r.id): str(r.last_error) for r in conn.execute(_LOSE_UNKNOWN, params)}
     taken = [Delivery(**r._mapping) for r in conn.execute(_CLAIM_DELIVERIES, params)]
-    ids = {d.id for d in taken}
+    ids = {d.id for d in taken} | set(lost)
     rest = [c[0] for c in commands if c[0] not in ids]
     held = []
     if rest:
@@ -832,7 +876,7 @@ def claim_deliveries(
         held = [
             Held(**r._mapping) for r in conn.execute(select(*cols).where(timers.c.id.in_(rest)))
         ]
-    return taken, held
+    return taken, held, lost
 
 
 _RECORD_COUNTERS = text(
@@ -979,6 +1023,31 @@ def lateness_buckets(
     stmt = text(_LATENESS.text.format(buckets=filters or "0"))
     row = conn.execute(stmt, {f"b{i}": b for i, b in enumerate(bounds_secs)}).one()
     return int(row[0]), float(row[1] or 0.0), [int(x) for x in row[2:]]
+
+
+_LATENESS_PERCENTILES = text(
+    """
+    SELECT count(*) AS n,
+           percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY lateness) AS p,
+           max(lateness) AS worst
+    FROM (SELECT extract(epoch FROM {column} - due_at) * 1000 AS lateness
+          FROM timers WHERE {column} IS NOT NULL AND id LIKE :prefix) l
+    """
+)
+
+
+def lateness_percentiles(
+    conn: Connection, *, column: str = "first_attempt_at", prefix: str = "%"
+) -> tuple[int, float | None, float | None, float | None]:
+    """Exact lateness of the timers whose id matches ``prefix`` (a LIKE pattern), in ms:
+    ``(count, p50, p99, max)`` of ``column`` - due time (``first_attempt_at``: the callback's
+    first attempt; ``fired_at``: the scheduler's publication)."""
+    if column not in ("first_attempt_at", "fired_at"):
+        raise ValueError(f"lateness of {column!r}: first_attempt_at or fired_at")
+    stmt = text(_LATENESS_PERCENTILES.text.format(column=column))  # one of two names
+    row = conn.execute(stmt, {"prefix": prefix}).one()
+    p50, p99 = row.p if row.p is not None else (None, None)
+    return int(row.n), p50, p99, None if row.worst is None else float(row.worst)
 
 
 def recent_deliveries(conn: Connection, *, limit: int) -> list[Row[Any]]:

@@ -180,18 +180,13 @@ class Notifier:
                 fresh.append(entry)
         self._take(fresh)
 
-    def _take(self, entries: list[_Command]) -> None:
-        """Take the commands' timers for delivery (one transaction) and submit them; settle
-        at once the commands there is nothing to deliver for."""
-        from herald.webhooks import timer_webhook
-
-        if not entries:
-            return
+    def _latest(self, entries: list[_Command]) -> dict[str, _Command]:
+        """One command per timer: the same one twice in a batch, the latest claim's goes on."""
         by_id: dict[str, _Command] = {}
         for entry in entries:
             assert entry.command is not None
             previous = by_id.get(entry.command.timer_id)
-            if previous is not None:  # the same command twice in a batch: the first goes on
+            if previous is not None:
                 previous_cmd = previous.command
                 assert previous_cmd is not None
                 if previous_cmd.fence >= entry.command.fence:
@@ -200,10 +195,18 @@ class Notifier:
                     continue
                 previous.done = True
             by_id[entry.command.timer_id] = entry
+        return by_id
+
+    def _take(self, entries: list[_Command]) -> None:
+        """Take the commands' timers for delivery (one transaction) and submit them; settle
+        at once the commands there is nothing to deliver for."""
+        if not entries:
+            return
+        by_id = self._latest(entries)
         commands = [(tid, e.command.fence) for tid, e in by_id.items() if e.command]
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            taken, held = store.claim_deliveries(
+            taken, held, lost = store.claim_deliveries(
                 conn,
                 commands,
                 owner=self.owner,
@@ -227,33 +230,43 @@ class Notifier:
             else:
                 self.skipped += 1  # done, cancelled, expired, or a stale claim's command
                 entry.done = True
-        for gone in set(by_id) - {d.id for d in taken} - {h.id for h in held}:
+        for timer_id, why in lost.items():
+            # at_most_once, and its last notifier may have sent it: never again.
+            self.failed += 1
+            by_id[timer_id].done = True
+            self.dead.send(by_id[timer_id].msg, why)
+        for gone in set(by_id) - {d.id for d in taken} - {h.id for h in held} - set(lost):
             self.skipped += 1  # no such timer
             by_id[gone].done = True
         ended = dict(ends)
         for d in taken:
             entry = by_id[d.id]
-            if d.id in ended:
-                entry.done = True
-                if ended[d.id] == "failed":
-                    self.failed += 1
-                    self.dead.send(entry.msg, f"endpoint disabled: {disabled[d.url]}")
+            if d.id not in ended:
+                self._submit(d, entry)
                 continue
-            webhook = timer_webhook(d.id, d.url)
-            made = d.attempts - d.attempt_base
-            if made:
-                # Resumed (its notifier died): numbering and budget go on. After a replay
-                # the deadline restarts from this notifier's first attempt.
-                first = d.first_attempt_at if not d.attempt_base else None
-                webhook = msgspec.structs.replace(
-                    webhook,
-                    attempts_made=made,
-                    first_attempt_at=first.timestamp() if first is not None else None,
-                )
-            self.bases[d.id] = d.attempt_base
-            future = self.deliverers[d.mode].submit(webhook, timeout=None)
-            self.inflight[d.id] = entry
-            future.add_done_callback(functools.partial(_hand_back, self.channel.results, entry))
+            entry.done = True
+            if ended[d.id] == "failed":
+                self.failed += 1
+                self.dead.send(entry.msg, f"endpoint disabled: {disabled[d.url]}")
+
+    def _submit(self, d: store.Delivery, entry: _Command) -> None:
+        from herald.webhooks import timer_webhook
+
+        webhook = timer_webhook(d.id, d.url)
+        made = d.attempts - d.attempt_base
+        if made:
+            # Resumed (its notifier died): numbering and budget go on. After a replay the
+            # deadline restarts from this notifier's first attempt.
+            first = d.first_attempt_at if not d.attempt_base else None
+            webhook = msgspec.structs.replace(
+                webhook,
+                attempts_made=made,
+                first_attempt_at=first.timestamp() if first is not None else None,
+            )
+        self.bases[d.id] = d.attempt_base
+        future = self.deliverers[d.mode].submit(webhook, timeout=None)
+        self.inflight[d.id] = entry
+        future.add_done_callback(functools.partial(_hand_back, self.channel.results, entry))
 
     # -- results ------------------------------------------------------------------------------
 

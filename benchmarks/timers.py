@@ -1,0 +1,256 @@
+"""Timers: how late callbacks go out when 10,000 come due in the same second, and at a steady
+1,000 due per second with 100,000 pending.
+
+    python benchmarks/timers.py [--burst N] [--pending N --rate R]
+
+Each measurement starts a fresh embedded broker and Postgres, one ``herald scheduler`` and one
+``herald notifier`` process, and a receiver on loopback (aiohttp, answering 200 at once and
+counting deliveries by ``webhook-id``). The timers are written straight into Postgres in bulk
+(the API's cost is measured under Locust, not here), with due times chosen ahead of the
+write. Lateness is exact (``percentile_cont`` over every timer): the first attempt's start
+minus the due time, as ``herald_timer_fire_lateness_seconds`` defines it, and the scheduler's
+publication minus the due time. Every timer must be delivered; duplicates at the receiver are
+counted and reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from _util import HERALD, herald_env, stop_process, wait_for
+from herald import kafka, timers
+from herald.config import Settings
+from herald.db import store
+from herald.db.engine import make_engine, migrate
+from herald.kafka import EMBEDDED_SESSION_TIMEOUT_MS
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+from herald.webhooks import generate_secret
+
+WRITE_BATCH = 5_000
+
+
+@dataclass
+class TimerRun:
+    timers: int
+    delivered: int  # timers in state delivered
+    received: int  # requests at the receiver (duplicates included)
+    duplicates: int  # requests beyond the first per webhook-id
+    first_attempt_ms: tuple[float, float, float]  # p50, p99, max: first attempt - due
+    fired_ms: tuple[float, float, float]  # p50, p99, max: scheduler publication - due
+    span_secs: float  # first due time to last delivery
+
+
+class Receiver:
+    """An aiohttp server on loopback in its own thread: 200 to every POST, ids counted."""
+
+    def __init__(self) -> None:
+        self.ids: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._thread = threading.Thread(target=self._serve, name="receiver", daemon=True)
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        await request.read()
+        with self._lock:
+            self.ids[request.headers.get("webhook-id", "")] += 1
+        return web.Response(status=200)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def counts(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.ids)
+
+
+def _rows(settings: Settings, url: str, dues: list[datetime], tag: str) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    rows = []
+    for i, due in enumerate(dues):
+        row = timers.webhook_row(
+            settings, url=url, mode="at_least_once", due_at=due, not_after=None, now=now
+        )
+        row["id"] = row["key"] = f"{tag}-{i:07d}"
+        rows.append(row)
+    return rows
+
+
+def _write(engine: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), WRITE_BATCH):
+        with engine.begin() as conn:
+            store.insert_timers(conn, rows[start : start + WRITE_BATCH])
+
+
+def _delivered(engine: Any, prefix: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM timers WHERE state = 'delivered' AND id LIKE :p"),
+                {"p": prefix},
+            ).scalar_one()
+        )
+
+
+def measure(
+    workdir: Path, *, count: int, spread_secs: float, lead_secs: float, timeout: float = 600.0
+) -> TimerRun:
+    """``count`` timers due over ``spread_secs`` (0: all in the same second), the first
+    ``lead_secs`` after they are written; wait until every one is delivered."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    secret = generate_secret()
+    with (
+        EmbeddedBroker() as broker,
+        EmbeddedDatabase(workdir / f"pg-{tag}") as database,
+        Receiver() as rx,
+    ):
+        migrate(database.url)
+        settings = Settings.model_validate(
+            {
+                "home": str(workdir / f"home-{tag}"),
+                "kafka": {"bootstrap": broker.bootstrap, "namespace": f"b{tag}"},
+                "database": {"url": database.url},
+                "timers": {"signing_secrets": [secret]},
+            }
+        )
+        kafka.ensure_topics(settings.kafka)
+        env = herald_env(
+            HERALD_HOME=str(workdir / f"home-{tag}"),
+            HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+            HERALD_KAFKA_NAMESPACE=f"b{tag}",
+            HERALD_KAFKA_SESSION_TIMEOUT_MS=str(EMBEDDED_SESSION_TIMEOUT_MS),
+            HERALD_DATABASE_URL=database.url,
+            HERALD_TIMERS_SIGNING_SECRETS=json.dumps([secret]),
+            HERALD_NOTIFIER_MAX_IN_FLIGHT_PER_HOST="64",
+        )
+        engine = make_engine(database.url)
+        procs = []
+        try:
+            for service in ("scheduler", "notifier"):
+                with (workdir / f"{service}-{tag}.log").open("wb") as log:
+                    procs.append(
+                        subprocess.Popen(
+                            [HERALD, service], env=env, stdout=log, stderr=subprocess.STDOUT
+                        )
+                    )
+            # One timer through first: both services are up and the notifier has its partitions.
+            _write(engine, _rows(settings, rx.url, [datetime.now(UTC)], f"warm{tag}"))
+            wait_for(lambda: _delivered(engine, f"warm{tag}-%") == 1, 120, "the warm-up timer")
+
+            first = datetime.now(UTC) + timedelta(seconds=lead_secs)
+            step = spread_secs / count if spread_secs else 0.0
+            dues = [first + timedelta(seconds=step * i) for i in range(count)]
+            if not spread_secs:  # the same second: spread over it, not one instant
+                dues = [first + timedelta(seconds=i / count) for i in range(count)]
+            _write(engine, _rows(settings, rx.url, dues, tag))
+            if datetime.now(UTC) > first:
+                raise RuntimeError(f"writing {count:,} timers took longer than {lead_secs}s")
+            wait_for(
+                lambda: _delivered(engine, f"{tag}-%") == count,
+                timeout,
+                f"{count:,} timers delivered",
+                interval=0.5,
+            )
+            with engine.connect() as conn:
+                n, *attempt = store.lateness_percentiles(conn, prefix=f"{tag}-%")
+                _, *fired = store.lateness_percentiles(conn, column="fired_at", prefix=f"{tag}-%")
+                last = conn.execute(
+                    text("SELECT max(finished_at) FROM timers WHERE id LIKE :p"),
+                    {"p": f"{tag}-%"},
+                ).scalar_one()
+        finally:
+            for proc in procs:
+                stop_process(proc, timeout=30)
+            engine.dispose()
+        counts = {k: v for k, v in rx.counts().items() if k.startswith(f"{tag}-")}
+    assert n == count, (n, count)
+    return TimerRun(
+        timers=count,
+        delivered=count,
+        received=sum(counts.values()),
+        duplicates=sum(v - 1 for v in counts.values() if v > 1),
+        first_attempt_ms=tuple(float(x or 0.0) for x in attempt),  # type: ignore[arg-type]
+        fired_ms=tuple(float(x or 0.0) for x in fired),  # type: ignore[arg-type]
+        span_secs=(last - first).total_seconds(),
+    )
+
+
+def burst(workdir: Path, count: int) -> TimerRun:
+    """``count`` timers due within the same second."""
+    return measure(workdir, count=count, spread_secs=0.0, lead_secs=max(3.0, count / 2_000))
+
+
+def steady(workdir: Path, pending: int, rate: float) -> TimerRun:
+    """``pending`` timers coming due at ``rate`` per second."""
+    return measure(
+        workdir, count=pending, spread_secs=pending / rate, lead_secs=max(5.0, pending / 5_000)
+    )
+
+
+def describe(what: str, run: TimerRun) -> str:
+    p50, p99, worst = run.first_attempt_ms
+    f50, f99, fmax = run.fired_ms
+    return (
+        f"{what}: {run.delivered:,}/{run.timers:,} delivered, {run.duplicates} duplicates;"
+        f" first attempt late p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {worst:.0f} ms;"
+        f" fired late p50 {f50:.0f} ms, p99 {f99:.0f} ms, max {fmax:.0f} ms"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--burst", type=int, default=10_000)
+    p.add_argument("--pending", type=int, default=100_000)
+    p.add_argument("--rate", type=float, default=1_000.0)
+    p.add_argument("--workdir", type=Path, default=Path(".herald") / "bench-timers")
+    args = p.parse_args(argv)
+    print(describe(f"{args.burst:,} due in the same second", burst(args.workdir, args.burst)))
+    run = steady(args.workdir, args.pending, args.rate)
+    print(describe(f"{args.pending:,} pending, {args.rate:,.0f} due per second", run))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
