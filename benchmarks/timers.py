@@ -21,6 +21,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -184,7 +185,9 @@ def measure(
             dues = [first + timedelta(seconds=step * i) for i in range(count)]
             if not spread_secs:  # the same second: spread over it, not one instant
                 dues = [first + timedelta(seconds=i / count) for i in range(count)]
+            writing = time.monotonic()
             _write(engine, _rows(settings, rx.url, dues, tag))
+            print(f"wrote {count:,} timers in {time.monotonic() - writing:.1f}s", flush=True)
             if datetime.now(UTC) > first:
                 raise RuntimeError(f"writing {count:,} timers took longer than {lead_secs}s")
             wait_for(
@@ -219,13 +222,13 @@ def measure(
 
 def burst(workdir: Path, count: int) -> TimerRun:
     """``count`` timers due within the same second."""
-    return measure(workdir, count=count, spread_secs=0.0, lead_secs=max(3.0, count / 2_000))
+    return measure(workdir, count=count, spread_secs=0.0, lead_secs=3.0 + count / 1_000)
 
 
 def steady(workdir: Path, pending: int, rate: float) -> TimerRun:
     """``pending`` timers coming due at ``rate`` per second."""
     return measure(
-        workdir, count=pending, spread_secs=pending / rate, lead_secs=max(5.0, pending / 5_000)
+        workdir, count=pending, spread_secs=pending / rate, lead_secs=5.0 + pending / 1_000
     )
 
 

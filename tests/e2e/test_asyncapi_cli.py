@@ -40,7 +40,11 @@ def test_the_validator_rejects_a_broken_document(tmp_path: Path) -> None:
 
 
 def test_html_docs_render_the_current_document(tmp_path: Path) -> None:
+    # Rendered into a folder an older rendering left: replaced, not merged.
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html" / "stale.txt").write_text("old")
     index = asyncapi.generate_html(tmp_path / "html", TOOLS, say=lambda _: None)
+    assert not (tmp_path / "html" / "stale.txt").exists()
     page = index.read_text()
     for address in ("herald.runs", "herald.sms.outbound", "herald.sms.results", "herald.dlq"):
         assert address in page
@@ -48,7 +52,3 @@ def test_html_docs_render_the_current_document(tmp_path: Path) -> None:
     start = app_js.index("const schema = ") + len("const schema = ")
     embedded = json.loads(app_js[start : app_js.index("\n};\n", start) + 2])
     assert embedded["info"] == asyncapi.document()["info"]
-    # Rendered again into the same folder: replaced, not merged.
-    (tmp_path / "html" / "stale.txt").write_text("old")
-    asyncapi.generate_html(tmp_path / "html", TOOLS, say=lambda _: None)
-    assert not (tmp_path / "html" / "stale.txt").exists()

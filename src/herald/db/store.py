@@ -895,14 +895,39 @@ _RECORD_COUNTERS = text(
 )
 
 
+_ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("timer_id", "text"),
+    ("number", "integer"),
+    ("url", "text"),
+    ("started_at", "timestamptz"),
+    ("duration_ms", "double precision"),
+    ("status", "integer"),
+    ("error", "text"),
+    ("detail", "text"),
+    ("sent", "boolean"),
+    ("outcome", "text"),
+    ("retry_after", "double precision"),
+    ("next_attempt_at", "timestamptz"),
+    ("notifier", "text"),
+)
+# One statement whatever the batch's size (arrays, not a VALUES list compiled per batch).
+_RECORD_ATTEMPTS = text(
+    "INSERT INTO timer_attempts ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - constants
+    "ON CONFLICT DO NOTHING".format(
+        names=", ".join(name for name, _ in _ATTEMPT_COLUMNS),
+        arrays=", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _ATTEMPT_COLUMNS),
+    )
+)
+
+
 def record_attempts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Ledger rows, one per attempt (a replayed row is kept once); the timers' counters (the
     attempts made, the first one's time, the latest one's status)."""
-    from herald.db.models import timer_attempts
-
     if not rows:
         return
-    conn.execute(insert(timer_attempts).values(list(rows)).on_conflict_do_nothing())
+    conn.execute(
+        _RECORD_ATTEMPTS, {name: [row[name] for row in rows] for name, _ in _ATTEMPT_COLUMNS}
+    )
     latest: dict[str, Mapping[str, Any]] = {}
     first: dict[str, datetime] = {}
     for row in rows:
