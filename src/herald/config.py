@@ -315,6 +315,14 @@ class WebSettings(_Section):
         description="Largest request body, bytes; a larger one gets 413 without being read. A "
         "run request is under 200 bytes.",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Processes serving the app on one port. Above 1: gunicorn's pre-fork server, "
+        "each process with `herald web --threads` threads (an open dashboard page holds one); "
+        "1: waitress inside the `herald web` process. `stack.up --profile=all` runs 2.",
+    )
     max_json_depth: int = Field(
         32,
         ge=2,

@@ -235,6 +235,44 @@ def test_herald_web_serves_the_configured_stack_until_sigterm(
     assert "herald web stopped" in rest
 
 
+def test_web_workers_serve_from_several_processes_on_one_port_and_die_with_herald_web(
+    broker,
+    database,
+    namespace: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    env = clean_env(
+        HERALD_HOME=str(tmp_path),
+        HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HERALD_KAFKA_NAMESPACE=namespace,
+        HERALD_DATABASE_URL=database.url or "",
+        HERALD_WEB_WORKERS="2",
+    )
+    with start_web(env, "--no-services", "--threads", "4") as proc:
+        assert proc.stderr is not None
+        url = web_url_from(proc.stderr, "gunicorn, 2 processes x 4 threads")
+        # gunicorn's master and its two workers (forks: the same command line).
+        servers = processes_under(tmp_path / "web")
+        assert len(servers) == 3, [p.info["cmdline"] for p in servers]
+        assert len({p.ppid() for p in servers}) == 2  # herald web's child, and its children
+        post = urllib.request.Request(
+            f"{url}/timer",
+            data=json.dumps({"hours": 1, "minutes": 0, "seconds": 0, "url": "http://127.0.0.1:9/h"})
+            .encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )  # fmt: skip
+        with urllib.request.urlopen(post, timeout=10) as response:
+            assert response.status == 201
+            created = json.loads(response.read())
+        # Whichever process answers, the timer is there (Postgres holds it, not a process).
+        seen = [get_json(f"{url}/timer/{created['id']}") for _ in range(10)]
+        assert {(t["id"], t["state"]) for t in seen} == {(created["id"], "scheduled")}
+        proc.kill()  # SIGKILL: no chance to stop gunicorn itself
+        proc.wait(30)
+    wait_for(lambda: processes_under(tmp_path / "web") == [], 30, "gunicorn to stop with it")
+
+
 def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_posted_run(
     database,
     tmp_path: Path,  # type: ignore[no-untyped-def]

@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,9 @@ from sqlalchemy import text
 from herald.db.engine import make_engine
 from herald.runtime import stack
 from herald.runtime.compose import compose_argv, docker_available
+from herald.webhooks import verify
 from tests.support.waiting import wait_for
+from tests.support.webhook_receiver import WebhookReceiver
 
 ROOT = Path(__file__).parents[2]
 TASKS = {
@@ -116,6 +120,14 @@ def local_stack(tmp_path: Path) -> Iterator[Path]:
         invoke(home, "stack.down")
 
 
+def _http_json(url: str, body: dict[str, Any] | None = None) -> Any:
+    """GET ``url``, or POST ``body`` to it; the JSON answer (any status but 2xx fails)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def _ps(home: Path) -> dict[str, Any]:
     done = invoke(home, "stack.ps", "--json")
     assert done.returncode == 0, done.stderr
@@ -194,6 +206,35 @@ def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_st
 
     logs = invoke(home, "stack.logs", "producer", "--lines", "200")
     assert f"run {run_id} (sms): producing 400 records" in logs.stdout
+
+    # The timer service's own demo, on the stack's web tier (gunicorn, two processes): a timer
+    # 2 s ahead, counting down, then one signed POST {"id": ...} to the receiver.
+    web_servers = [p for p in _stack_processes(home) if "gunicorn" in " ".join(p.cmdline())]
+    assert len(web_servers) == 3  # the master and two workers
+    with WebhookReceiver() as rx:
+        created = _http_json(
+            f"{state['web_url']}/timer",
+            {"hours": 0, "minutes": 0, "seconds": 2, "url": rx.url("/hook")},
+        )
+        timer = _http_json(f"{state['web_url']}/timer/{created['id']}")
+        assert timer["state"] == "scheduled" and 0 < timer["time_left"] <= 2
+        rx.wait_for_requests(1, timeout=60)
+        fired = wait_for(
+            lambda: (
+                (t := _http_json(f"{state['web_url']}/timer/{created['id']}"))["state"]
+                == "delivered"
+                and t
+            ),
+            30,
+            "the timer delivered",
+        )
+        [request] = rx.requests()
+    assert request.path == "/hook" and json.loads(request.body) == {"id": created["id"]}
+    assert request.webhook_id == created["id"]
+    secret = (home / "webhook-secret").read_text().strip()
+    verify([secret], headers=request.headers, body=request.body)  # raises if not signed by it
+    assert request.arrived_at >= datetime.fromisoformat(created["due_at"]).timestamp()
+    assert fired["time_left"] == 0 and fired["attempts"] == 1 and fired["last_status"] == 200
 
     before = _stack_processes(home)
     assert set(running.values()) <= {p.pid for p in before}

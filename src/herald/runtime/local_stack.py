@@ -282,6 +282,8 @@ class LocalStack:
         ks = self._kafka_settings(bootstrap)
         env["HERALD_KAFKA_SESSION_TIMEOUT_MS"] = str(ks.session_timeout_ms)
         env["HERALD_KAFKA_HEARTBEAT_INTERVAL_MS"] = str(ks.heartbeat_interval_ms)
+        # The web tier as it scales: several processes on one port (gunicorn), not one.
+        env["HERALD_WEB_WORKERS"] = str(max(2, self.settings.web.workers))
         environment = ",".join(f'{k}="{_escape(v)}"' for k, v in env.items())
         sections = []
         for service in services:

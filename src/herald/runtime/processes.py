@@ -39,6 +39,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before 
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """A ``preexec_fn``: the child gets SIGTERM when its parent dies (Linux; elsewhere none)."""
+    if _prctl is not None:
+        _die_with_parent()
+
+
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without ``HERALD_*`` (children get resolved settings instead)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}

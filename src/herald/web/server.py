@@ -43,6 +43,9 @@ def serve(
     from herald.web.security import check_binding
 
     check_binding(host, settings.web)
+    workers = settings.web.workers
+    if workers > 1 and not dev:
+        return _serve_prefork(settings, host, port, workers, threads, stop, on_ready)
     app = create_app(settings)
     server = (
         _DevServer(app, host, port)
@@ -52,15 +55,7 @@ def serve(
     url = f"http://{host}:{server.port}"
     worker = threading.Thread(target=server.run, name="web-server", daemon=True)
     worker.start()
-    logger.info(
-        "herald web on %s (%s): dashboard %s/, API docs %s/docs",
-        url,
-        "Flask development server" if dev else f"waitress, {threads} threads",
-        url,
-        url,
-    )
-    if on_ready is not None:
-        on_ready(url)
+    _ready(url, "Flask development server" if dev else f"waitress, {threads} threads", on_ready)
     try:
         stop.wait()
     finally:
@@ -70,6 +65,86 @@ def serve(
         state(app).close()
     logger.info("herald web stopped")
     return 0
+
+
+def _ready(url: str, how: str, on_ready: Callable[[str], None] | None) -> None:
+    logger.info("herald web on %s (%s): dashboard %s/, API docs %s/docs", url, how, url, url)
+    if on_ready is not None:
+        on_ready(url)
+
+
+def _serve_prefork(  # noqa: PLR0917 - serve()'s own arguments, passed on
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    stop: threading.Event,
+    on_ready: Callable[[str], None] | None,
+) -> int:
+    """Serve with gunicorn (``workers`` processes, ``threads`` threads each) until ``stop``."""
+    import subprocess
+    import sys
+
+    from herald.runtime.ports import free_port
+    from herald.runtime.processes import child_environment, die_with_parent
+    from herald.web.wsgi import target
+
+    port = port or free_port(host)
+    folder = settings.home.expanduser().resolve() / "web"
+    folder.mkdir(parents=True, exist_ok=True)
+    settings_file = folder / f"web-{port}.json"
+    settings_file.write_text(resolved_json(settings))
+    env = child_environment()  # the file holds the settings, exactly
+    if settings.web.api_token is not None:  # never in the file: by the environment
+        env["HERALD_WEB_API_TOKEN"] = settings.web.api_token.get_secret_value()
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
+        "--bind", f"{host}:{port}",
+        "--graceful-timeout", "5",  # an event stream ends at most this long after SIGTERM
+        "--limit-request-line", "8190", "--log-level", "warning",
+        target(settings_file),
+    ]  # fmt: skip
+    # If herald web dies, even by SIGKILL, gunicorn gets SIGTERM: no orphaned server.
+    proc = subprocess.Popen(argv, env=env, preexec_fn=die_with_parent)  # noqa: PLW1509
+    url = f"http://{host}:{port}"
+    try:
+        while not _answers(url):
+            if proc.poll() is not None:
+                logger.error("gunicorn exited with %s before serving %s", proc.returncode, url)
+                return 1
+            if stop.wait(0.1):
+                return 0
+        _ready(url, f"gunicorn, {workers} processes x {threads} threads", on_ready)
+        while not stop.wait(0.5):
+            if proc.poll() is not None:
+                logger.error("gunicorn exited with %s", proc.returncode)
+                return 1
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        settings_file.unlink(missing_ok=True)
+        logger.info("herald web stopped")
+
+
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/api/health", timeout=2):  # noqa: S310 - our own URL
+            return True
+    except urllib.error.HTTPError:
+        return True  # an answer (503: the stack is not healthy yet) is a server serving
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 class _Waitress:
@@ -256,7 +331,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind ({DEFAULT_HOST})")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
     p.add_argument("--dev", action="store_true", help="Flask's development server, not waitress")
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="waitress threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="threads per web process (waitress, or each gunicorn worker)",
+    )
     p.add_argument(
         "--services",
         action=argparse.BooleanOptionalAction,
