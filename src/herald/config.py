@@ -599,5 +599,20 @@ def load_resolved(path: Path) -> Settings:
 
 
 def resolved_json(settings: Settings) -> str:
-    """The settings as a config file that reproduces them exactly (for child processes)."""
+    """The settings as a config file that reproduces them exactly (for child processes), but
+    for the secrets: those travel in :func:`secret_environment`, never in a file."""
     return settings.model_dump_json(indent=2)
+
+
+def secret_environment(settings: Settings) -> dict[str, str]:
+    """The secrets a settings file leaves out, as the variables a child process reads them
+    from: the API token and the webhook signing secrets."""
+    import json
+
+    env = {}
+    if settings.web.api_token is not None:
+        env["HERALD_WEB_API_TOKEN"] = settings.web.api_token.get_secret_value()
+    if settings.timers.signing_secrets:
+        secrets = [s.get_secret_value() for s in settings.timers.signing_secrets]
+        env["HERALD_TIMERS_SIGNING_SECRETS"] = json.dumps(secrets)
+    return env

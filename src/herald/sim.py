@@ -27,7 +27,7 @@ from rich.console import Console
 
 from herald import completion, control, kafka, runs
 from herald.completion import Watch
-from herald.config import Settings, load_settings, resolved_json
+from herald.config import Settings, load_settings, resolved_json, secret_environment
 from herald.contracts import RunRequest
 from herald.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, HeraldError
 from herald.incidents import Incident, Timeline
@@ -35,7 +35,7 @@ from herald.incidents import check as check_incidents
 from herald.report import print_summary
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.launcher import Launcher, RunDatabase, incident_actions
-from herald.runtime.processes import ProcessGroup, Supervisor
+from herald.runtime.processes import ProcessGroup, Supervisor, child_environment
 from herald.scenarios import base
 from herald.services import registry
 from herald.waiting import Deadline, wait_until
@@ -294,7 +294,12 @@ class _Run:
         live = self.settings.model_copy(update={"kafka": ks, "database": database})
         settings_file = self.run_dir / "settings.json"
         settings_file.write_text(resolved_json(live))
-        launcher = Launcher(self.group, settings_file, self.logs)
+        launcher = Launcher(
+            self.group,
+            settings_file,
+            self.logs,
+            env=child_environment(secret_environment(live)),
+        )
         if live.monitor.output_location == "stdout":
             launcher.stdout["monitor"] = sys.stdout
         self.supervisor = Supervisor(

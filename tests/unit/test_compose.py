@@ -35,8 +35,8 @@ HERALD = {
 EXPECTED = {
     "testing": {"kafka", "postgres"},
     "dev": {"kafka", "postgres", "kafka-ui"},
-    "all": {"kafka", "postgres", "kafka-ui", *HERALD},
-    "cluster": {"kafka-1", "kafka-2", "kafka-3", "postgres", "kafka-ui", *HERALD},
+    "all": {"kafka", "postgres", "kafka-ui", *HERALD, "web-lb"},
+    "cluster": {"kafka-1", "kafka-2", "kafka-3", "postgres", "kafka-ui", *HERALD, "web-lb"},
 }
 _VAR = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 
@@ -75,7 +75,7 @@ def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
     for name, service in _services(compose).items():
         image = service["image"]
         repo, _, tag = image.rpartition(":")
-        assert repo and re.fullmatch(r"v?\d+\.\d+(\.\d+)?", tag), f"{name}: {image} not pinned"
+        assert repo and re.fullmatch(r"v?\d+\.\d+(\.\d+)?(-[a-z]+)?", tag), f"{name}: {image}"
         if "build" in service:  # herald's own image carries the package's version
             assert image == f"herald:{version}", name
             assert service["build"] == {"context": ".", "dockerfile": "docker/Dockerfile"}
@@ -133,7 +133,26 @@ def test_herald_services_match_the_service_registry(compose: dict[str, Any]) -> 
                 "import os; os.kill(1, 0)",
             ], name
     assert "/api/health" in " ".join(services["web"]["healthcheck"]["test"])
-    assert services["web"]["ports"] == [f"127.0.0.1:{stack.WEB_PORT}:{stack.WEB_PORT}"]
+    # Replicas, reached through the load balancer only.
+    assert services["web"]["deploy"] == {"replicas": 2}
+    assert "ports" not in services["web"]
+    lb = services[stack.LOAD_BALANCER]
+    assert lb["ports"] == [f"127.0.0.1:{stack.WEB_PORT}:{stack.WEB_PORT}"]
+    assert lb["depends_on"] == {"web": {"condition": "service_healthy"}}
+    assert "/api/health" in " ".join(lb["healthcheck"]["test"])
+
+
+def test_the_load_balancer_spreads_over_every_web_replica_and_streams_events() -> None:
+    conf = (ROOT / "docker" / "nginx.conf").read_text()
+    assert f"server web:{stack.WEB_PORT} resolve;" in conf  # every replica, as they change
+    assert "resolver 127.0.0.11" in conf  # Docker's DNS
+    assert f"listen {stack.WEB_PORT};" in conf
+    assert "proxy_buffering off;" in conf  # server-sent events are not held back
+    lines = [line.strip() for line in conf.splitlines() if not line.strip().startswith("#")]
+    assert "proxy_next_upstream error timeout;" in lines  # never a POST a replica got
+    compose = yaml.safe_load(COMPOSE.read_text())
+    lb = compose["services"][stack.LOAD_BALANCER]
+    assert lb["volumes"] == ["./docker/nginx.conf:/etc/nginx/conf.d/default.conf:ro"]
 
 
 def test_every_herald_variable_is_a_real_setting_and_the_required_ones_are_set(

@@ -167,3 +167,31 @@ def test_env_vars_cover_every_leaf_setting() -> None:
         sub = Settings.model_fields[section].annotation.model_fields  # type: ignore[union-attr]
         for leaf in sub:
             assert f"HERALD_{section}_{leaf}".upper() in names
+
+
+def test_a_child_process_gets_the_secrets_the_settings_file_leaves_out(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from herald.config import resolved_json, secret_environment
+    from herald.runtime.processes import child_environment
+
+    token, secrets = "t" * 24, ["whsec_" + "A" * 32, "whsec_" + "B" * 32]
+    settings = Settings(web={"api_token": token}, timers={"signing_secrets": secrets})
+    path = tmp_path / "settings.json"
+    path.write_text(resolved_json(settings))
+    assert token not in path.read_text() and secrets[0] not in path.read_text()
+    child = (
+        "import json, sys; from herald.config import load_resolved; from pathlib import Path;"
+        " s = load_resolved(Path(sys.argv[1]));"
+        " print(json.dumps([s.web.api_token.get_secret_value(),"
+        " [x.get_secret_value() for x in s.timers.signing_secrets]]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(path)],
+        env=child_environment(secret_environment(settings)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout) == [token, secrets]

@@ -88,9 +88,14 @@ def herald_services(profile: str, settings: Settings | None = None) -> tuple[Sta
     return stack_services(settings) if profile in ("all", "cluster") else ()
 
 
+# In compose, the web replicas are behind a load balancer (nginx) wherever herald runs.
+LOAD_BALANCER: Final = "web-lb"
+
+
 def services(profile: str) -> tuple[str, ...]:
     """Every service name of ``profile``, as the compose file names them."""
-    return (*infrastructure(profile), *(s.name for s in herald_services(profile)))
+    herald = tuple(s.name for s in herald_services(profile))
+    return (*infrastructure(profile), *herald, *((LOAD_BALANCER,) if herald else ()))
 
 
 def check_profile(profile: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from herald import kafka
-from herald.config import Settings, resolved_json
+from herald.config import Settings, resolved_json, secret_environment
 from herald.services import common
 
 logger = logging.getLogger(__name__)
@@ -95,9 +95,8 @@ def _serve_prefork(  # noqa: PLR0917 - serve()'s own arguments, passed on
     folder.mkdir(parents=True, exist_ok=True)
     settings_file = folder / f"web-{port}.json"
     settings_file.write_text(resolved_json(settings))
-    env = child_environment()  # the file holds the settings, exactly
-    if settings.web.api_token is not None:  # never in the file: by the environment
-        env["HERALD_WEB_API_TOKEN"] = settings.web.api_token.get_secret_value()
+    # The file holds the settings, exactly; the secrets (never in a file) the environment.
+    env = child_environment(secret_environment(settings))
     argv = [
         sys.executable, "-m", "gunicorn",
         "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
@@ -304,13 +303,15 @@ def run_stack(
 def _start_services(group: Any, settings: Settings, folder: Path, done: threading.Event) -> None:
     """The registry's services of a run, as processes; a thread restarts any that exits."""
     from herald.runtime.launcher import Launcher
-    from herald.runtime.processes import Supervisor
+    from herald.runtime.processes import Supervisor, child_environment
     from herald.services import registry
 
     folder.mkdir(parents=True, exist_ok=True)
     settings_file = folder / "settings.json"
     settings_file.write_text(resolved_json(settings))
-    launcher = Launcher(group, settings_file, folder / "logs")
+    launcher = Launcher(
+        group, settings_file, folder / "logs", env=child_environment(secret_environment(settings))
+    )
     names = []
     for instance in registry.instances(settings, role="web"):
         launcher.spawn(instance)
