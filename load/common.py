@@ -1,0 +1,143 @@
+"""What herald's locustfiles share: a user that speaks herald's JSON API (bearer token,
+expected status, failures that say why), the record of what a load test created (its check
+reads it afterwards), and wait times a benchmark can scale down to zero.
+
+Locust runs these in its own process (gevent-patched), started by :mod:`herald.load`; they
+import nothing of herald but the names of the variables it sets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import gevent
+from locust import HttpUser, events
+
+from herald.load import CREATED_ENV, TOKEN_ENV, WAIT_SCALE_ENV
+
+logger = logging.getLogger(__name__)
+
+# Problems are reported with the start of the body: enough to read an error, not a page.
+BODY_EXCERPT = 200
+
+
+@events.init.add_listener
+def _refresh_clock(**_kwargs: Any) -> None:
+    # gevent's loop caches "now" and has not run since Locust imported it, seconds ago on a
+    # busy machine: --run-time, a timer started next, would otherwise end the load that much
+    # early (measured here: 2.3 s into a 5 s run).
+    gevent.get_hub().loop.update_now()
+
+
+def between(low: float, high: float) -> Callable[[Any], float]:
+    """Locust's ``between(low, high)``, scaled by ``$HERALD_LOAD_WAIT_SCALE`` (default 1; 0
+    makes every user send its next request at once, as a benchmark of capacity wants)."""
+
+    def wait(_user: Any) -> float:
+        return random.uniform(low, high) * _wait_scale()
+
+    return wait
+
+
+def _wait_scale() -> float:
+    return float(os.environ.get(WAIT_SCALE_ENV) or 1.0)
+
+
+class _Created:
+    """``created.jsonl``: one JSON line per thing a user created, appended as it is created."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._file: TextIO | None = None
+        self._opened = False
+
+    def add(self, kind: str, id_: str, **fields: Any) -> None:
+        line = json.dumps({"kind": kind, "id": id_, "at": time.time(), **fields})
+        with self._lock:
+            if not self._opened:
+                self._opened = True
+                path = os.environ.get(CREATED_ENV)
+                if path:
+                    # Line-buffered, in append mode: each line is one write, whole.
+                    self._file = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+                else:
+                    logger.warning(
+                        "%s is not set: what this load creates is not recorded", CREATED_ENV
+                    )
+            if self._file is not None:
+                self._file.write(line + "\n")
+
+
+created = _Created()
+
+
+class HeraldUser(HttpUser):
+    """A user of herald's HTTP API; subclasses add the tasks of one scenario."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        token = os.environ.get(TOKEN_ENV)
+        if token:
+            self.client.headers["Authorization"] = f"Bearer {token}"
+
+    def post_json(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        expect: int = 202,
+        require: tuple[str, ...] = (),
+        name: str | None = None,
+    ) -> dict[str, Any] | None:
+        """POST ``body``; the response's JSON object, or None (counted as a failure) unless the
+        status is ``expect`` and the body a JSON object with every key in ``require``."""
+        with self.client.post(path, json=body, name=name, catch_response=True) as response:
+            return _json_object(response, expect, require)
+
+    def get_json(
+        self,
+        path: str,
+        *,
+        expect: int = 200,
+        require: tuple[str, ...] = (),
+        name: str | None = None,
+    ) -> dict[str, Any] | None:
+        """GET ``path``; as :meth:`post_json`."""
+        with self.client.get(path, name=name, catch_response=True) as response:
+            return _json_object(response, expect, require)
+
+
+def _json_object(response: Any, expect: int, require: tuple[str, ...]) -> dict[str, Any] | None:
+    if response.status_code != expect:
+        response.failure(
+            f"expected {expect}, got {response.status_code}: {response.text[:BODY_EXCERPT]}"
+        )
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        response.failure(
+            f"{response.status_code} without a JSON body: {response.text[:BODY_EXCERPT]}"
+        )
+        return None
+    if not isinstance(body, dict):
+        response.failure(
+            f"{response.status_code}: not a JSON object: {response.text[:BODY_EXCERPT]}"
+        )
+        return None
+    missing = [key for key in require if key not in body]
+    if missing:
+        response.failure(
+            f"{response.status_code} without {', '.join(missing)}: {response.text[:BODY_EXCERPT]}"
+        )
+        return None
+    response.success()
+    return body
