@@ -526,7 +526,7 @@ def load_run(
     """Load herald's HTTP API with Locust (headless), report under .herald/load/, then check."""
     import os
 
-    from herald.load import DEFAULT_MAX_FAILURES, LoadOptions, run_cli
+    from herald.load.run import DEFAULT_MAX_FAILURES, LoadOptions, run_cli
 
     settings = _settings()
     secret = settings.web.api_token
