@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -166,10 +167,20 @@ def read_failures(path: Path) -> tuple[tuple[str, str, int], ...]:
         return ()
     with path.open(newline="") as f:
         rows = [
-            (f"{r['Method']} {r['Name']}", r["Error"], int(r["Occurrences"]))
+            (f"{r['Method']} {r['Name']}", _unwrapped(r["Error"]), int(r["Occurrences"]))
             for r in csv.DictReader(f)
         ]
     return tuple(sorted(rows, key=lambda r: -r[2]))
+
+
+_CAUGHT = re.compile(r"""CatchResponseError\((['"])(.*)\1\)""", re.S)
+
+
+def _unwrapped(error: str) -> str:
+    # A failure a locustfile reported (response.failure) is stored as the repr of Locust's
+    # exception around its message: the message is what a reader wants.
+    found = _CAUGHT.fullmatch(error)
+    return found.group(2) if found else error
 
 
 def _ms(value: str) -> float | None:

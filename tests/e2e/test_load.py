@@ -1,0 +1,251 @@
+"""`invoke load.run`: Locust against the embedded stack, or against a real HTTP server of the
+test's own that speaks just enough of herald's runs API to make the outcome certain."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.processes import INVOKE, ROOT, clean_env, processes_under
+
+TOKEN = "load-test-token-0123456789"
+
+
+def load_run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [INVOKE, "load.run", *args],
+        env=clean_env(HERALD_HOME=str(tmp_path), **env),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+
+
+def the_report(tmp_path: Path) -> Path:
+    (report,) = (tmp_path / "load").iterdir()
+    return report
+
+
+def stats_rows(report: Path) -> dict[str, dict[str, str]]:
+    with (report / "locust_stats.csv").open(newline="") as f:
+        return {f"{r['Type']} {r['Name']}".strip(): r for r in csv.DictReader(f)}
+
+
+def created_lines(report: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (report / "created.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.timeout(240)
+def test_load_run_on_the_embedded_stack_reports_and_checks_every_run(tmp_path: Path) -> None:
+    proc = load_run(
+        tmp_path, "--scenario", "runs", "--users", "5", "--spawn-rate", "5", "--run-time", "5s"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = the_report(tmp_path)
+    assert re.fullmatch(r"\d{8}T\d{6}Z-runs", report.name)
+    for name in (
+        "report.html",
+        "locust_stats.csv",
+        "locust_failures.csv",
+        "created.jsonl",
+        "summary.json",
+        "locust.log",
+        "stack/web.log",
+    ):
+        assert (report / name).is_file(), name
+    assert "<html" in (report / "report.html").read_text().lower()
+    rows = stats_rows(report)
+    posts = int(rows["POST /api/runs"]["Request Count"])
+    assert posts >= 5  # each user starts a run first
+    assert rows["POST /api/runs"]["Failure Count"] == "0"
+    assert (
+        int(rows["GET /api/runs/{id}"]["Request Count"])
+        + int(rows.get("GET /api/runs", {}).get("Request Count", "0"))
+        > 0
+    )
+    assert [r["Failure Count"] for r in rows.values()] == ["0"] * len(rows)
+    created = created_lines(report)
+    assert [c["kind"] for c in created] == ["run"] * posts
+    assert len({c["id"] for c in created}) == posts
+    assert f"check runs: passed: {posts} runs finished with done == expected" in proc.stdout
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["passed"] is True and summary["check"]["passed"] is True
+    assert summary["embedded"] is True and summary["users"] == 5
+    assert re.search(r"^POST /api/runs\s+" + str(posts) + r"\s+0\s", proc.stdout, re.M)
+    # Passed: the stack's database files are gone, its logs stay; nothing is left running.
+    assert not (report / "stack" / "pgdata").exists()
+    assert "herald web stopped" in (report / "stack" / "web.log").read_text()
+    assert processes_under(tmp_path) == []
+
+
+class FakeHerald:
+    """A real HTTP server with just enough of herald's runs API: it accepts runs (or answers
+    ``post_status``), and they finish at once or never; it records every request."""
+
+    def __init__(self, *, finish: bool, post_status: int = 202, token: str | None = None) -> None:
+        self.requests: list[tuple[str, str, str | None]] = []  # method, path, Authorization
+        self.runs: dict[str, int] = {}
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.record(self)
+                if self.path == "/api/health":
+                    return self.reply(200, {"status": "ok"})
+                if self.path.startswith("/api/runs?"):
+                    items = [{"run_id": r} for r in reversed(list(fake.runs))]
+                    return self.reply(200, {"items": items})
+                run_id = self.path.rsplit("/", 1)[-1]
+                if run_id not in fake.runs:
+                    return self.reply(404, {"error": f"no run {run_id}", "status": 404})
+                n = fake.runs[run_id]
+                status, done = ("finished", n) if finish else ("running", 0)
+                return self.reply(200, {"status": status, "done": done, "expected": n})
+
+            def do_POST(self) -> None:
+                fake.record(self)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if post_status != 202:
+                    return self.reply(post_status, {"error": "unavailable", "status": post_status})
+                run_id = uuid.uuid4().hex[:12]
+                with fake._lock:
+                    fake.runs[run_id] = body["messages"]
+                url = f"/api/runs/{run_id}"
+                self.reply(202, {"run_id": run_id, "messages": body["messages"], "url": url})
+
+            def reply(self, status: int, body: object) -> None:
+                if token and self.headers.get("Authorization") != f"Bearer {token}":
+                    status, body = 401, {"error": "a bearer token is required", "status": 401}
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args: object) -> None:
+                pass  # the test reads self.requests
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def record(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.requests.append(
+                (handler.command, handler.path, handler.headers.get("Authorization"))
+            )
+
+    def posts(self) -> int:
+        return sum(1 for method, path, _ in self.requests if method == "POST")
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    servers: list[FakeHerald] = []
+    threads: list[threading.Thread] = []
+
+    def start(**kwargs: Any) -> FakeHerald:
+        fake = FakeHerald(**kwargs)
+        thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+        thread.start()
+        servers.append(fake)
+        threads.append(thread)
+        return fake
+
+    yield start
+    for fake, thread in zip(servers, threads, strict=True):
+        fake.server.shutdown()
+        fake.server.server_close()
+        thread.join(5)
+
+
+def test_the_check_fails_when_the_runs_never_finish(tmp_path: Path, serve: Any) -> None:
+    fake = serve(finish=False)
+    proc = load_run(
+        tmp_path,
+        "--host",
+        fake.url,
+        "--users",
+        "3",
+        "--spawn-rate",
+        "3",
+        "--run-time",
+        "2s",
+        "--check-timeout",
+        "2",
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    n = fake.posts()
+    assert n >= 3
+    assert f"check runs: FAILED: {n} of {n} runs not finished 2s after the load" in proc.stdout
+    assert "load runs: FAILED: the check failed" in proc.stdout
+    report = the_report(tmp_path)
+    assert len(created_lines(report)) == n
+    assert int(stats_rows(report)["POST /api/runs"]["Request Count"]) == n
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["passed"] is False and len(summary["check"]["details"]) == n
+    assert not (report / "stack").exists()  # a remote target: no stack was started
+
+
+def test_requests_carry_the_token_and_finished_runs_pass(tmp_path: Path, serve: Any) -> None:
+    fake = serve(finish=True, token=TOKEN)
+    proc = load_run(
+        tmp_path,
+        "--host",
+        fake.url,
+        "--users",
+        "2",
+        "--spawn-rate",
+        "2",
+        "--run-time",
+        "2s",
+        HERALD_WEB_API_TOKEN=TOKEN,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    n = fake.posts()
+    assert f"check runs: passed: {n} runs finished with done == expected" in proc.stdout
+    assert {auth for _, _, auth in fake.requests} == {f"Bearer {TOKEN}"}
+    assert TOKEN not in proc.stdout + proc.stderr
+    assert TOKEN not in (the_report(tmp_path) / "summary.json").read_text()
+
+
+def test_too_many_failed_requests_fail_the_load(tmp_path: Path, serve: Any) -> None:
+    fake = serve(finish=True, post_status=503)
+    proc = load_run(
+        tmp_path, "--host", fake.url, "--users", "2", "--spawn-rate", "2", "--run-time", "2s"
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    n = fake.posts()
+    assert re.search(
+        rf"load runs: FAILED: {n} of \d+ requests failed \(\d+\.\d\d%, more than "
+        r"--max-failures 0\.01\)",
+        proc.stdout,
+    ), proc.stdout
+    assert f"{n} x POST /api/runs: expected 202, got 503" in proc.stdout
+    # The check still ran: no run was accepted, none recorded.
+    assert "check runs: passed: nothing to check: the load started no run" in proc.stdout
+
+
+def test_bad_flags_exit_2_before_anything_starts(tmp_path: Path) -> None:
+    bad = load_run(tmp_path, "--users", "0", "--run-time", "soon", "--max-failures", "2")
+    assert bad.returncode == 2
+    assert (
+        "herald: --users 0: at least 1; --run-time 'soon' is not a duration (90, 5s, 1m30s, 1h); "
+        "--max-failures 2: a ratio from 0 to 1"
+    ) in bad.stdout
+    unknown = load_run(tmp_path, "--scenario", "nope")
+    assert unknown.returncode == 2
+    assert "herald: --scenario 'nope': no such load scenario; choose runs" in unknown.stdout
+    assert not (tmp_path / "load").exists()
