@@ -8,6 +8,7 @@ import nothing of herald but the names of the variables it sets.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from typing import Any, TextIO
 
 import gevent
 from locust import HttpUser, events
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from herald.load import CREATED_ENV, TOKEN_ENV, WAIT_SCALE_ENV
 
@@ -34,6 +36,24 @@ def _refresh_clock(**_kwargs: Any) -> None:
     # busy machine: --run-time, a timer started next, would otherwise end the load that much
     # early (measured here: 2.3 s into a 5 s run).
     gevent.get_hub().loop.update_now()
+
+
+@events.test_stop.add_listener
+def _write_final_csv(environment: Any, **_kwargs: Any) -> None:
+    # Locust rewrites its CSV files every second, and not once more at the end (its issues
+    # #1806 and #2299): the requests of the last moments, those the users finished after the
+    # run time was up, would be missing, and the check would count more than the CSV. This
+    # runs once every user has stopped.
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    if not prefix:
+        return
+    figures = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (
+        ("_stats.csv", figures.requests_csv),
+        ("_failures.csv", figures.failures_csv),
+    ):
+        with open(f"{prefix}{suffix}", "w", newline="", encoding="utf-8") as f:
+            write(csv.writer(f))
 
 
 def between(low: float, high: float) -> Callable[[Any], float]:

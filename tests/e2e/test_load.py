@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from herald.load.capacity import Capacity, measure_capacity
 from tests.support.processes import INVOKE, ROOT, clean_env, processes_under
 
 TOKEN = "load-test-token-0123456789"
@@ -249,3 +250,28 @@ def test_bad_flags_exit_2_before_anything_starts(tmp_path: Path) -> None:
     assert unknown.returncode == 2
     assert "herald: --scenario 'nope': no such load scenario; choose runs" in unknown.stdout
     assert not (tmp_path / "load").exists()
+
+
+def test_measure_capacity_steps_through_the_users_sending_without_pause(
+    tmp_path: Path, serve: Any
+) -> None:
+    """The benchmarks' function: one Locust run per number of users, only the tagged tasks."""
+    fake = serve(finish=True)
+    capacity = measure_capacity(
+        load_dir=ROOT / "load",
+        home=tmp_path,
+        environ=clean_env(),
+        users=(1, 2),
+        step_secs=1,
+        p99_limit_ms=60_000,  # every step within it: the steps, not the machine, are tested
+        host=fake.url,
+    )
+    assert [s.users for s in capacity.steps] == [1, 2]
+    assert [s.stats.failures for s in capacity.steps] == [0, 0]
+    assert all(s.stats.requests > 0 and s.stats.p99_ms is not None for s in capacity.steps)
+    assert sum(s.stats.requests for s in capacity.steps) == fake.posts()
+    assert {method for method, _, _ in fake.requests} == {"GET", "POST"}  # health, then POSTs
+    assert [path for method, path, _ in fake.requests if method == "GET"] == ["/api/health"]
+    assert capacity.best == max(capacity.steps, key=lambda s: s.stats.rps)
+    over = Capacity(endpoint=capacity.endpoint, p99_limit_ms=0.0, steps=capacity.steps)
+    assert over.best is None
