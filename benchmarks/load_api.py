@@ -1,13 +1,15 @@
 """An API endpoint under Locust: requests/s at p99 <= a limit (default: POST /api/runs, 50 ms).
 
     python benchmarks/load_api.py [--scenario runs] [--endpoint "POST /api/runs"]
-                                  [--users 1,2,4,8] [--step-secs 10] [--p99-ms 50] [--repeat 3]
+                                  [--rates 5,10,20,40,max] [--users 8] [--step-secs 10]
+                                  [--p99-ms 50] [--repeat 3]
 
 Each round starts the embedded stack (``herald web`` with its services), then runs Locust
-once per number of users, every user sending its next request as soon as it has an answer
-(only the locustfile's tasks tagged ``write``), and stops after the first step over the
-limit. The figure is the most requests/s of a step within it; the median of the rounds is
-printed. Not part of ``bench.run``'s report (yet): see docs/load.md.
+once per offered rate, shared by the users, each paced (``max``: each user sends its next
+request as soon as it has an answer); only the locustfile's tasks tagged ``write`` run. A
+round stops after the first step over the limit. The figure is the most requests/s of a step
+within it; the median of the rounds is printed. Not part of ``bench.run``'s report: see
+docs/load.md.
 """
 
 from __future__ import annotations
@@ -34,18 +36,33 @@ def one_round(home: Path, args: argparse.Namespace) -> Capacity:
         environ=herald_env(),
         scenario_name=args.scenario,
         endpoint=args.endpoint,
-        users=[int(n) for n in args.users.split(",")],
+        rates=[None if r == "max" else float(r) for r in args.rates.split(",")],
+        users=args.users,
         step_secs=args.step_secs,
         p99_limit_ms=args.p99_ms,
         out=lambda line: print(f"  {line}", flush=True),
     )
 
 
+def table(capacity: Capacity) -> list[str]:
+    lines = [
+        "| offered req/s | users | req/s | p50 ms | p95 ms | p99 ms | failures |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for step in capacity.steps:
+        s = step.stats
+        offered = "max" if step.offered is None else f"{step.offered:g}"
+        lines.append(f"| {offered} | {step.users} | {s.rps:,.1f} | {s.p50_ms} | {s.p95_ms} "
+                     f"| {s.p99_ms} | {s.failures} |")  # fmt: skip
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenario", default="runs", help="load scenario (default runs)")
     p.add_argument("--endpoint", default="POST /api/runs", help="the endpoint measured")
-    p.add_argument("--users", default="1,2,4,8", help="numbers of users, in order")
+    p.add_argument("--rates", default="5,10,20,40,max", help="offered requests/s, in order")
+    p.add_argument("--users", type=int, default=8, help="users sharing each rate")
     p.add_argument("--step-secs", type=float, default=10.0, help="seconds of each step")
     p.add_argument("--p99-ms", type=float, default=50.0, help="the p99 limit, milliseconds")
     p.add_argument("--repeat", type=int, default=3, help="rounds (the median is printed)")
@@ -55,19 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     rates: list[float] = []
     try:
         for i in range(max(1, args.repeat)):
-            print(f"[round {i + 1}/{args.repeat}] {args.endpoint}, users {args.users}", flush=True)
+            print(f"[round {i + 1}/{args.repeat}] {args.endpoint}, rates {args.rates}", flush=True)
             capacity = one_round(home, args)
-            print("| users | req/s | p50 ms | p95 ms | p99 ms | failures |")
-            print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-            for step in capacity.steps:
-                s = step.stats
-                print(f"| {step.users} | {s.rps:,.1f} | {s.p50_ms} | {s.p95_ms} | {s.p99_ms} "
-                      f"| {s.failures} |")  # fmt: skip
+            print("\n".join(table(capacity)))
             best = capacity.best
             rates.append(best.stats.rps if best else 0.0)
             print(f"best within p99 <= {args.p99_ms:g} ms: "
-                  + (f"{best.stats.rps:,.1f} req/s at {best.users} users" if best else "none"),
-                  flush=True)  # fmt: skip
+                  + (f"{best.stats.rps:,.1f} req/s" if best else "none"), flush=True)  # fmt: skip
     finally:
         if args.keep:
             print(f"kept {home}")

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import gevent
-from locust import HttpUser, events
+from locust import HttpUser, constant_pacing, events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from herald.load import CREATED_ENV, TOKEN_ENV, WAIT_SCALE_ENV
+from herald.load import CREATED_ENV, PACE_ENV, TOKEN_ENV, WAIT_SCALE_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +57,17 @@ def _write_final_csv(environment: Any, **_kwargs: Any) -> None:
 
 
 def between(low: float, high: float) -> Callable[[Any], float]:
-    """Locust's ``between(low, high)``, scaled by ``$HERALD_LOAD_WAIT_SCALE`` (default 1; 0
-    makes every user send its next request at once, as a benchmark of capacity wants)."""
+    """Locust's ``between(low, high)``, scaled by ``$HERALD_LOAD_WAIT_SCALE`` (default 1; 0:
+    each user sends its next request at once); with ``$HERALD_LOAD_PACE`` set, each user runs
+    that many tasks a second instead (a benchmark offering a known rate)."""
 
-    def wait(_user: Any) -> float:
-        return random.uniform(low, high) * _wait_scale()
+    def wait(user: Any) -> float:
+        pace, scale = os.environ.get(PACE_ENV), os.environ.get(WAIT_SCALE_ENV)
+        if pace:
+            return constant_pacing(1.0 / float(pace))(user)  # its bookkeeping is on the user
+        return random.uniform(low, high) * (float(scale) if scale else 1.0)
 
     return wait
-
-
-def _wait_scale() -> float:
-    return float(os.environ.get(WAIT_SCALE_ENV) or 1.0)
 
 
 class _Created:

@@ -252,26 +252,28 @@ def test_bad_flags_exit_2_before_anything_starts(tmp_path: Path) -> None:
     assert not (tmp_path / "load").exists()
 
 
-def test_measure_capacity_steps_through_the_users_sending_without_pause(
-    tmp_path: Path, serve: Any
-) -> None:
-    """The benchmarks' function: one Locust run per number of users, only the tagged tasks."""
+def test_measure_capacity_steps_through_the_offered_rates(tmp_path: Path, serve: Any) -> None:
+    """The benchmarks' function: one Locust run per offered rate, only the tagged tasks."""
     fake = serve(finish=True)
     capacity = measure_capacity(
         load_dir=ROOT / "load",
         home=tmp_path,
         environ=clean_env(),
-        users=(1, 2),
-        step_secs=1,
+        rates=(4, None),
+        users=2,
+        step_secs=2,
         p99_limit_ms=60_000,  # every step within it: the steps, not the machine, are tested
         host=fake.url,
     )
-    assert [s.users for s in capacity.steps] == [1, 2]
+    assert [(s.offered, s.users) for s in capacity.steps] == [(4, 2), (None, 2)]
     assert [s.stats.failures for s in capacity.steps] == [0, 0]
-    assert all(s.stats.requests > 0 and s.stats.p99_ms is not None for s in capacity.steps)
-    assert sum(s.stats.requests for s in capacity.steps) == fake.posts()
-    assert {method for method, _, _ in fake.requests} == {"GET", "POST"}  # health, then POSTs
+    assert all(s.stats.p99_ms is not None for s in capacity.steps)
+    paced, unpaced = (s.stats.requests for s in capacity.steps)
+    # Two users at 2 tasks/s each for 2 s: their first runs at once, then one every 0.5 s
+    # (and each user's start-up run); as fast as they can, far more.
+    assert 6 <= paced <= 16, paced
+    assert unpaced > 2 * paced
+    assert paced + unpaced == fake.posts()
     assert [path for method, path, _ in fake.requests if method == "GET"] == ["/api/health"]
     assert capacity.best == max(capacity.steps, key=lambda s: s.stats.rps)
-    over = Capacity(endpoint=capacity.endpoint, p99_limit_ms=0.0, steps=capacity.steps)
-    assert over.best is None
+    assert Capacity(endpoint=capacity.endpoint, p99_limit_ms=0.0, steps=capacity.steps).best is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 TOKEN_ENV = "HERALD_LOAD_TOKEN"  # noqa: S105 (the name of a variable, not a token)
 CREATED_ENV = "HERALD_LOAD_CREATED"
 WAIT_SCALE_ENV = "HERALD_LOAD_WAIT_SCALE"
+PACE_ENV = "HERALD_LOAD_PACE"
 
 # The files of a report directory.
 CREATED_FILE = "created.jsonl"

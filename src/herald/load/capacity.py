@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from herald.errors import HeraldError
+from herald.errors import ConfigError, HeraldError
 from herald.load.locust_process import EndpointStats, locust_env, require_locust, run_locust
 from herald.load.report import report_dir_for
 from herald.load.scenarios import scenario
@@ -17,14 +17,15 @@ from herald.load.stack import target
 
 @dataclass(frozen=True)
 class CapacityStep:
+    offered: float | None  # requests/s asked of the users; None: as fast as they can
     users: int
     stats: EndpointStats
 
 
 @dataclass(frozen=True)
 class Capacity:
-    """The endpoint's figures at each number of users tried; :attr:`best` is the step with
-    the most requests/s whose p99 stayed within the limit, with no failure."""
+    """The endpoint's figures at each step; :attr:`best` is the step with the most
+    requests/s whose p99 stayed within the limit, with no failure."""
 
     endpoint: str
     p99_limit_ms: float
@@ -49,7 +50,8 @@ def measure_capacity(
     environ: Mapping[str, str],
     scenario_name: str = "runs",
     endpoint: str = "POST /api/runs",
-    users: Sequence[int] = (1, 2, 4, 8),
+    rates: Sequence[float | None] = (5, 10, 20, 40, None),
+    users: int = 8,
     step_secs: float = 10.0,
     p99_limit_ms: float = 50.0,
     tags: Sequence[str] = ("write",),
@@ -57,10 +59,13 @@ def measure_capacity(
     token: str | None = None,
     out: Callable[[str], None] = lambda _line: None,
 ) -> Capacity:
-    """One Locust run of ``step_secs`` per number of ``users``, each user sending its next
-    request as soon as it has an answer (only the tasks tagged ``tags``), against one stack
-    (embedded unless ``host``); stops after the first step whose p99 is over the limit."""
+    """One Locust run of ``step_secs`` per offered rate (requests/s shared by ``users``, each
+    paced; None: each sends its next request as soon as it has an answer), only the tasks
+    tagged ``tags``, against one stack (embedded unless ``host``); stops after the first
+    step whose p99 is over the limit."""
     chosen = scenario(scenario_name)
+    if users < 1 or any(r is not None and r <= 0 for r in rates):
+        raise ConfigError(f"users {users}, rates {list(rates)}: at least 1 user, rates above 0")
     require_locust()
     report_dir = report_dir_for(home, f"{chosen.name}-capacity")
     steps: list[CapacityStep] = []
@@ -74,24 +79,27 @@ def measure_capacity(
         out=out,
     ) as under_load:
         under_load.keep_data = False
-        for n in users:
-            step_dir = report_dir / f"users-{n}"
+        for i, rate in enumerate(rates):
+            step_dir = report_dir / f"step-{i + 1}"
+            pace = rate / users if rate is not None else None
             result = run_locust(
                 locustfile=load_dir / chosen.locustfile,
                 url=under_load.api.base_url,
-                users=n,
-                spawn_rate=n,
+                users=users,
+                spawn_rate=users,
                 run_secs=step_secs,
                 report_dir=step_dir,
-                env=locust_env(environ, step_dir, token=token, wait_scale=0.0),
+                env=locust_env(environ, step_dir, token=token, wait_scale=0.0, pace=pace),
                 tags=tags,
             )
             found = next((e for e in result.endpoints if e.key == endpoint), None)
             if found is None:
-                raise HeraldError(f"{n} users made no {endpoint} request (report {step_dir})")
-            steps.append(CapacityStep(users=n, stats=found))
+                raise HeraldError(f"step {i + 1} made no {endpoint} request (report {step_dir})")
+            steps.append(CapacityStep(offered=rate, users=users, stats=found))
             p99 = "-" if found.p99_ms is None else f"{found.p99_ms:g}"
-            out(f"{n} users: {found.rps:,.1f} req/s, p99 {p99} ms, {found.failures} failures")
+            asked = "as fast as they can" if rate is None else f"{rate:g} req/s offered"
+            out(f"{users} users, {asked}: {found.rps:,.1f} req/s, p99 {p99} ms, "
+                f"{found.failures} failures")  # fmt: skip
             if found.p99_ms is None or found.p99_ms > p99_limit_ms:
                 break
     return Capacity(endpoint=endpoint, p99_limit_ms=p99_limit_ms, steps=tuple(steps))

@@ -17,6 +17,7 @@ from herald.load import (
     CREATED_FILE,
     HTML_FILE,
     LOCUST_LOG,
+    PACE_ENV,
     STATS_PREFIX,
     TOKEN_ENV,
     WAIT_SCALE_ENV,
@@ -73,13 +74,17 @@ def locust_env(
     *,
     token: str | None = None,
     wait_scale: float | None = None,
+    pace: float | None = None,
 ) -> dict[str, str]:
-    """Locust's environment: ``environ`` and what load/common.py reads."""
+    """Locust's environment: ``environ`` and what load/common.py reads (``pace``: each
+    user's tasks per second, instead of the locustfile's wait times)."""
     env = {**environ, CREATED_ENV: str(report_dir / CREATED_FILE), "PYTHONUNBUFFERED": "1"}
     if token:
         env[TOKEN_ENV] = token
     if wait_scale is not None:
         env[WAIT_SCALE_ENV] = f"{wait_scale:g}"
+    if pace is not None:
+        env[PACE_ENV] = repr(pace)
     return env
 
 
