@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import gevent
-from locust import HttpUser, constant_pacing, events
+from locust import HttpUser, events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from herald.load import CREATED_ENV, PACE_ENV, TOKEN_ENV, WAIT_SCALE_ENV
@@ -64,10 +64,21 @@ def between(low: float, high: float) -> Callable[[Any], float]:
     def wait(user: Any) -> float:
         pace, scale = os.environ.get(PACE_ENV), os.environ.get(WAIT_SCALE_ENV)
         if pace:
-            return constant_pacing(1.0 / float(pace))(user)  # its bookkeeping is on the user
+            return _paced(user, 1.0 / float(pace))
         return random.uniform(low, high) * (float(scale) if scale else 1.0)
 
     return wait
+
+
+def _paced(user: Any, period: float) -> float:
+    # One task every ``period``, at a phase drawn once per user, so that the users' tasks are
+    # spread over the period rather than sent together; a user that falls behind goes on at
+    # once, without a burst to catch up (unlike Locust's constant_pacing, no phase either).
+    now = time.monotonic()
+    due = getattr(user, "_herald_due", None)
+    due = now + random.uniform(0.0, period) if due is None else max(due + period, now)
+    user._herald_due = due
+    return due - now
 
 
 class _Created:

@@ -62,7 +62,8 @@ def measure_capacity(
     """One Locust run of ``step_secs`` per offered rate (requests/s shared by ``users``, each
     paced; None: each sends its next request as soon as it has an answer), only the tasks
     tagged ``tags``, against one stack (embedded unless ``host``); stops after the first
-    step whose p99 is over the limit."""
+    step whose p99 is over the limit. The figures include the users' start-up requests
+    (``on_start``), sent as each user starts."""
     chosen = scenario(scenario_name)
     if users < 1 or any(r is not None and r <= 0 for r in rates):
         raise ConfigError(f"users {users}, rates {list(rates)}: at least 1 user, rates above 0")
