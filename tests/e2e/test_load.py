@@ -16,7 +16,12 @@ from typing import Any
 
 import pytest
 
+from herald.load.api import Api
 from herald.load.capacity import Capacity, measure_capacity
+from herald.load.checks import check_runs
+from herald.load.context import CheckResult, LoadContext
+from herald.load.locust_process import EndpointStats
+from herald.runtime.ports import free_port
 from tests.support.processes import INVOKE, ROOT, clean_env, processes_under
 
 TOKEN = "load-test-token-0123456789"
@@ -96,7 +101,8 @@ class FakeHerald:
 
     def __init__(self, *, finish: bool, post_status: int = 202, token: str | None = None) -> None:
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Authorization
-        self.runs: dict[str, int] = {}
+        self.runs: dict[str, int] = {}  # run id -> messages
+        self.done: dict[str, int] = {}  # a finished run's done, when it is not its messages
         self._lock = threading.Lock()
         fake = self
 
@@ -105,6 +111,8 @@ class FakeHerald:
                 fake.record(self)
                 if self.path == "/api/health":
                     return self.reply(200, {"status": "ok"})
+                if self.path == "/text":
+                    return self.reply(200, "not JSON")
                 if self.path.startswith("/api/runs?"):
                     items = [{"run_id": r} for r in reversed(list(fake.runs))]
                     return self.reply(200, {"items": items})
@@ -112,7 +120,7 @@ class FakeHerald:
                 if run_id not in fake.runs:
                     return self.reply(404, {"error": f"no run {run_id}", "status": 404})
                 n = fake.runs[run_id]
-                status, done = ("finished", n) if finish else ("running", 0)
+                status, done = ("finished", fake.done.get(run_id, n)) if finish else ("running", 0)
                 return self.reply(200, {"status": status, "done": done, "expected": n})
 
             def do_POST(self) -> None:
@@ -129,7 +137,7 @@ class FakeHerald:
             def reply(self, status: int, body: object) -> None:
                 if token and self.headers.get("Authorization") != f"Bearer {token}":
                     status, body = 401, {"error": "a bearer token is required", "status": 401}
-                data = json.dumps(body).encode()
+                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -246,6 +254,14 @@ def test_bad_flags_exit_2_before_anything_starts(tmp_path: Path) -> None:
         "herald: --users 0: at least 1; --run-time 'soon' is not a duration (90, 5s, 1m30s, 1h); "
         "--max-failures 2: a ratio from 0 to 1"
     ) in bad.stdout
+    more = load_run(tmp_path, "--spawn-rate", "0", "--run-time", "0.5s", "--check-timeout", "0",
+                    "--wait-scale", "-1", "--host", "ftp://example")  # fmt: skip
+    assert more.returncode == 2
+    assert (
+        "herald: --spawn-rate 0: more than 0 users/s; --run-time 0.5s: at least 1 second; "
+        "--check-timeout 0: more than 0 seconds; --wait-scale -1: 0 or more; "
+        "--host 'ftp://example': an http:// or https:// URL"
+    ) in more.stdout
     unknown = load_run(tmp_path, "--scenario", "nope")
     assert unknown.returncode == 2
     assert "herald: --scenario 'nope': no such load scenario; choose runs" in unknown.stdout
@@ -277,3 +293,60 @@ def test_measure_capacity_steps_through_the_offered_rates(tmp_path: Path, serve:
     assert [path for method, path, _ in fake.requests if method == "GET"] == ["/api/health"]
     assert capacity.best == max(capacity.steps, key=lambda s: s.stats.rps)
     assert Capacity(endpoint=capacity.endpoint, p99_limit_ms=0.0, steps=capacity.steps).best is None
+
+
+def check_context(
+    tmp_path: Path, fake: FakeHerald, created: list[str], posts: int, asked: int | None = None
+) -> LoadContext:
+    """What load.run hands check_runs, after a load that recorded ``created`` run ids (each
+    asking for its fake run's messages, or ``asked``)."""
+    lines = [
+        json.dumps({"kind": "run", "id": i, "expected": asked or fake.runs.get(i, 10)})
+        for i in created
+    ]
+    (tmp_path / "created.jsonl").write_text("".join(f"{line}\n" for line in lines))
+    post = EndpointStats("POST", "/api/runs", posts, 0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    return LoadContext(
+        scenario="runs",
+        report_dir=tmp_path,
+        api=Api(fake.url),
+        check_timeout=0.5,
+        locust_env={},
+        stop=threading.Event(),
+        poll_every=0.1,
+        stats={post.key: post},
+    )
+
+
+def test_check_runs_names_what_is_wrong(tmp_path: Path, serve: Any) -> None:
+    fake = serve(finish=True)
+    fake.runs.update({"aaa": 10, "bbb": 10, "ccc": 7})
+    fake.done["bbb"] = 9
+    assert check_runs(check_context(tmp_path, fake, ["aaa", "bbb"], posts=3)) == CheckResult(
+        passed=False, summary="3 runs were accepted but 2 recorded in created.jsonl"
+    )
+    twice = check_runs(check_context(tmp_path, fake, ["aaa", "bbb", "aaa"], posts=3))
+    assert twice == CheckResult(passed=False, summary="run ids accepted twice: aaa")
+    wrong = check_runs(check_context(tmp_path, fake, ["aaa", "bbb"], posts=2))
+    assert wrong.summary == (
+        "1 of 2 runs finished with done != expected: bbb finished with done 9/10, asked 10"
+    )
+    assert not wrong.passed
+    ctx = check_context(tmp_path, fake, ["ccc"], posts=1, asked=8)
+    assert check_runs(ctx).details == ("ccc finished with done 7/7, asked 8",)
+    missing = check_runs(check_context(tmp_path, fake, ["aaa", "zzz"], posts=2))
+    assert missing.summary == (
+        "1 of 2 runs not finished 0.5s after the load: zzz (HTTP 404: {'error': 'no run zzz', "
+        "'status': 404})"
+    )
+    assert check_runs(check_context(tmp_path, fake, [], posts=0)) == CheckResult(
+        passed=True, summary="nothing to check: the load started no run"
+    )
+
+
+def test_the_harness_client_reports_what_answered(serve: Any) -> None:
+    fake = serve(finish=True)
+    assert Api(fake.url).get("/text") == (200, "not JSON")
+    assert Api(fake.url).get("/api/runs/nope") == (404, {"error": "no run nope", "status": 404})
+    status, error = Api(f"http://127.0.0.1:{free_port()}").get("/api/health")
+    assert status == 0 and "Connection refused" in error
