@@ -157,9 +157,10 @@ def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None 
 
 def all_topics() -> tuple[Topic, ...]:
     """The platform's topics and every scenario's."""
+    from herald import timers
     from herald.scenarios.base import all_topics as scenario_topics
 
-    return (*PLATFORM_TOPICS, *scenario_topics())
+    return (*PLATFORM_TOPICS, *timers.TOPICS, *scenario_topics())
 
 
 def ensure_topics(

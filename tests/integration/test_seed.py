@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from sqlalchemy import text
 
-from herald import contracts
+from herald import contracts, timers
 from herald.config import Settings
 from herald.db.engine import make_engine
 from herald.errors import ConfigError
@@ -124,7 +124,7 @@ def test_seed_kafka_publishes_valid_records_on_every_topic(
         contracts.DLQ: 1,
     }
     assert counts == {
-        **{t.qualified(ns): 0 for t in (contracts.CONTROL,)},
+        **{t.qualified(ns): 0 for t in (contracts.CONTROL, timers.FIRE)},
         **{t.qualified(ns): n for t, n in expected.items()},
     }
     for topic, n in expected.items():

@@ -60,6 +60,8 @@ def test_post_run_publishes_the_request_and_creates_its_row(
         "rate": 500.5,
         "url": f"/api/runs/{run_id}",
         "dashboard_url": f"/runs/{run_id}",
+        "start_at": None,
+        "timer_url": None,
     }
     assert response.headers["Location"] == f"/api/runs/{run_id}"
     msgs = read_topic(settings, contracts.RUNS.qualified(settings.kafka.namespace), 1)

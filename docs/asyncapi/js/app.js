@@ -494,6 +494,135 @@
       },
       "x-parser-unique-object-id": "smsResults"
     },
+    "timersFire": {
+      "address": "herald.timers.fire",
+      "title": "herald.timers.fire",
+      "description": "Webhook timers that are due, published by the scheduler at their due time (work). Key: timer id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "work"
+        }
+      ],
+      "messages": {
+        "FireCommand": {
+          "name": "FireCommand",
+          "title": "FireCommand",
+          "summary": "A webhook timer is due: the notifier delivers its callback.",
+          "contentType": "application/json",
+          "payload": {
+            "title": "FireCommand",
+            "description": "A webhook timer is due: the notifier delivers its callback.",
+            "type": "object",
+            "properties": {
+              "timer_id": {
+                "description": "Timer id",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-29>"
+              },
+              "url": {
+                "description": "The callback URL",
+                "type": "string",
+                "maxLength": 2048,
+                "minLength": 8,
+                "x-parser-schema-id": "<anonymous-schema-30>"
+              },
+              "mode": {
+                "description": "`at_least_once` or `at_most_once`",
+                "enum": [
+                  "at_least_once",
+                  "at_most_once"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-31>"
+              },
+              "due_at": {
+                "format": "date-time",
+                "description": "When it was due",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-32>"
+              },
+              "not_after": {
+                "description": "Never delivered after this",
+                "anyOf": [
+                  {
+                    "format": "date-time",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-34>"
+                  },
+                  {
+                    "type": "null",
+                    "x-parser-schema-id": "<anonymous-schema-35>"
+                  }
+                ],
+                "default": null,
+                "x-parser-schema-id": "<anonymous-schema-33>"
+              },
+              "fence": {
+                "description": "The scheduler claim's fencing token: a notifier delivers only the command of the timer's latest claim",
+                "type": "integer",
+                "minimum": 1,
+                "x-parser-schema-id": "<anonymous-schema-36>"
+              }
+            },
+            "required": [
+              "timer_id",
+              "url",
+              "mode",
+              "due_at",
+              "fence"
+            ],
+            "additionalProperties": false,
+            "x-parser-schema-id": "FireCommand"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "description": "The message id (`id` of a message, `message_id` of a result).",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_:.-]{1,128}$"
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "due",
+              "summary": "A webhook timer is due: its first claim",
+              "payload": {
+                "timer_id": "3b1f0c9e-6f1d-4c55-9a57-2a5d4f1e8b70",
+                "url": "https://hooks.example.com/timers",
+                "mode": "at_least_once",
+                "due_at": "2026-12-01T09:00:00Z",
+                "not_after": null,
+                "fence": 1
+              }
+            },
+            {
+              "name": "taken-over",
+              "summary": "Fired by the replica that took over a dead one's claim, with a latest time",
+              "payload": {
+                "timer_id": "a6c2e0f4-1b7d-4e0a-8c3b-5d9f2e7a1c46",
+                "url": "https://hooks.example.com/timers",
+                "mode": "at_most_once",
+                "due_at": "2026-12-01T09:00:00Z",
+                "not_after": "2026-12-01T09:05:00Z",
+                "fence": 2
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "FireCommand"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.timers.fire",
+          "partitions": 12,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "timersFire"
+    },
     "control": {
       "address": "herald.control",
       "title": "herald.control",
@@ -521,28 +650,28 @@
                     "enum": [
                       "service"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-29>"
+                    "x-parser-schema-id": "<anonymous-schema-37>"
                   },
                   "service": {
                     "description": "The service's name in the registry",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-30>"
+                    "x-parser-schema-id": "<anonymous-schema-38>"
                   },
                   "instance": {
                     "description": "The instance: `sender-2`, `recorder`, ...",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-31>"
+                    "x-parser-schema-id": "<anonymous-schema-39>"
                   },
                   "host": {
                     "description": "The host it runs on",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-32>"
+                    "x-parser-schema-id": "<anonymous-schema-40>"
                   },
                   "pid": {
                     "description": "Its process id on that host",
                     "type": "integer",
                     "minimum": 1,
-                    "x-parser-schema-id": "<anonymous-schema-33>"
+                    "x-parser-schema-id": "<anonymous-schema-41>"
                   },
                   "state": {
                     "enum": [
@@ -550,37 +679,37 @@
                       "started",
                       "stopped"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-34>"
+                    "x-parser-schema-id": "<anonymous-schema-42>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-35>"
+                    "x-parser-schema-id": "<anonymous-schema-43>"
                   },
                   "partitions": {
                     "description": "`topic[partition]`s it holds, when ready",
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-37>"
+                      "x-parser-schema-id": "<anonymous-schema-45>"
                     },
                     "default": [],
-                    "x-parser-schema-id": "<anonymous-schema-36>"
+                    "x-parser-schema-id": "<anonymous-schema-44>"
                   },
                   "exit_code": {
                     "description": "Its exit code, when stopped",
                     "anyOf": [
                       {
                         "type": "integer",
-                        "x-parser-schema-id": "<anonymous-schema-39>"
+                        "x-parser-schema-id": "<anonymous-schema-47>"
                       },
                       {
                         "type": "null",
-                        "x-parser-schema-id": "<anonymous-schema-40>"
+                        "x-parser-schema-id": "<anonymous-schema-48>"
                       }
                     ],
                     "default": null,
-                    "x-parser-schema-id": "<anonymous-schema-38>"
+                    "x-parser-schema-id": "<anonymous-schema-46>"
                   }
                 },
                 "required": [
@@ -603,36 +732,36 @@
                     "enum": [
                       "run-completed"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-41>"
+                    "x-parser-schema-id": "<anonymous-schema-49>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-42>"
+                    "x-parser-schema-id": "<anonymous-schema-50>"
                   },
                   "scenario": {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-43>"
+                    "x-parser-schema-id": "<anonymous-schema-51>"
                   },
                   "expected": {
                     "type": "integer",
                     "minimum": 0,
-                    "x-parser-schema-id": "<anonymous-schema-44>"
+                    "x-parser-schema-id": "<anonymous-schema-52>"
                   },
                   "counts": {
                     "description": "Outcomes stored, by status",
                     "type": "object",
                     "additionalProperties": {
                       "type": "integer",
-                      "x-parser-schema-id": "<anonymous-schema-46>"
+                      "x-parser-schema-id": "<anonymous-schema-54>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-45>"
+                    "x-parser-schema-id": "<anonymous-schema-53>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-47>"
+                    "x-parser-schema-id": "<anonymous-schema-55>"
                   }
                 },
                 "required": [
@@ -654,27 +783,27 @@
                     "enum": [
                       "run-figures"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-48>"
+                    "x-parser-schema-id": "<anonymous-schema-56>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-49>"
+                    "x-parser-schema-id": "<anonymous-schema-57>"
                   },
                   "complete": {
                     "type": "boolean",
-                    "x-parser-schema-id": "<anonymous-schema-50>"
+                    "x-parser-schema-id": "<anonymous-schema-58>"
                   },
                   "figures": {
                     "description": "The monitor's summary of the run",
                     "type": "object",
-                    "x-parser-schema-id": "<anonymous-schema-51>"
+                    "x-parser-schema-id": "<anonymous-schema-59>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-52>"
+                    "x-parser-schema-id": "<anonymous-schema-60>"
                   }
                 },
                 "required": [
@@ -793,38 +922,38 @@
                 "type": "string",
                 "maxLength": 1000,
                 "description": "Why the record could not be processed (the decoder's error).",
-                "x-parser-schema-id": "<anonymous-schema-54>"
+                "x-parser-schema-id": "<anonymous-schema-62>"
               },
               "herald.dlq.topic": {
                 "type": "string",
                 "minLength": 1,
                 "description": "The topic the record was read from.",
-                "x-parser-schema-id": "<anonymous-schema-55>"
+                "x-parser-schema-id": "<anonymous-schema-63>"
               },
               "herald.dlq.partition": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its partition.",
-                "x-parser-schema-id": "<anonymous-schema-56>"
+                "x-parser-schema-id": "<anonymous-schema-64>"
               },
               "herald.dlq.offset": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its offset.",
-                "x-parser-schema-id": "<anonymous-schema-57>"
+                "x-parser-schema-id": "<anonymous-schema-65>"
               },
               "herald.dlq.service": {
                 "type": "string",
-                "pattern": "^(producer|recorder|sender-[0-9]+)$",
+                "pattern": "^(notifier|producer|recorder|sender-[0-9]+)$",
                 "description": "The service that dead-lettered it.",
-                "x-parser-schema-id": "<anonymous-schema-58>"
+                "x-parser-schema-id": "<anonymous-schema-66>"
               }
             },
-            "x-parser-schema-id": "<anonymous-schema-53>"
+            "x-parser-schema-id": "<anonymous-schema-61>"
           },
           "payload": {
             "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8; cut to its first 900,000 bytes when longer.",
-            "x-parser-schema-id": "<anonymous-schema-59>"
+            "x-parser-schema-id": "<anonymous-schema-67>"
           },
           "bindings": {
             "kafka": {
@@ -1020,6 +1149,50 @@
       ],
       "x-parser-unique-object-id": "submitRun"
     },
+    "fireTimers": {
+      "action": "send",
+      "channel": "$ref:$.channels.timersFire",
+      "title": "scheduler: send herald.timers.fire",
+      "summary": "The scheduler publishes each webhook timer's fire command at its due time.",
+      "description": "Claimed from Postgres with `FOR UPDATE SKIP LOCKED` under a lease with a fencing token (`fence`): a notifier delivers only the command of a timer's latest claim. Keyed by timer id. At least once: a scheduler that dies between publishing and marking leaves the timer to be published again.",
+      "messages": [
+        "$ref:$.channels.timersFire.messages.FireCommand"
+      ],
+      "x-parser-unique-object-id": "fireTimers"
+    },
+    "startScheduledRuns": {
+      "action": "send",
+      "channel": "$ref:$.channels.runs",
+      "title": "scheduler: send herald.runs",
+      "summary": "The scheduler publishes a scheduled run's request at its `start_at`.",
+      "messages": [
+        "$ref:$.channels.runs.messages.RunRequest"
+      ],
+      "x-parser-unique-object-id": "startScheduledRuns"
+    },
+    "deliverTimers": {
+      "action": "receive",
+      "channel": "$ref:$.channels.timersFire",
+      "title": "notifier: receive herald.timers.fire",
+      "summary": "The notifiers POST each timer's callback, as one consumer group.",
+      "description": "Each takes the timer for delivery in Postgres (a lease) before it POSTs, records every attempt, and commits the command's offset only once the timer's state is durable.",
+      "messages": [
+        "$ref:$.channels.timersFire.messages.FireCommand"
+      ],
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-notifiers"
+            ],
+            "description": "`{namespace}.herald-notifiers` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "deliverTimers"
+    },
     "announce": {
       "action": "send",
       "channel": "$ref:$.channels.control",
@@ -1057,6 +1230,7 @@
   "components": {
     "schemas": {
       "ControlEvent": "$ref:$.channels.control.messages.ControlEvent.payload",
+      "FireCommand": "$ref:$.channels.timersFire.messages.FireCommand.payload",
       "RunCompleted": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[1]",
       "RunFigures": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[2]",
       "RunRequest": "$ref:$.channels.runs.messages.RunRequest.payload",
@@ -1069,6 +1243,7 @@
       "RunRequest": "$ref:$.channels.runs.messages.RunRequest",
       "SmsMessage": "$ref:$.channels.smsOutbound.messages.SmsMessage",
       "SmsResult": "$ref:$.channels.smsResults.messages.SmsResult",
+      "FireCommand": "$ref:$.channels.timersFire.messages.FireCommand",
       "ControlEvent": "$ref:$.channels.control.messages.ControlEvent",
       "DeadLetter": "$ref:$.channels.dlq.messages.DeadLetter"
     },
