@@ -527,6 +527,7 @@ def load_run(
     import os
 
     from herald.load.run import DEFAULT_MAX_FAILURES, LoadOptions, run_cli
+    from herald.load.timers import known_secrets
 
     settings = _settings()
     secret = settings.web.api_token
@@ -545,6 +546,7 @@ def load_run(
             tags=tuple(t for t in tags.split(",") if t),
             exclude_tags=tuple(t for t in exclude_tags.split(",") if t),
             wait_scale=_number(float, "wait-scale", wait_scale),
+            webhook_secrets=known_secrets(settings) if host else (),
         ),
         load_dir=ROOT / "load",
         home=settings.home,

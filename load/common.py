@@ -127,10 +127,14 @@ class HeraldUser(HttpUser):
         expect: int = 202,
         require: tuple[str, ...] = (),
         name: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any] | None:
-        """POST ``body``; the response's JSON object, or None (counted as a failure) unless the
-        status is ``expect`` and the body a JSON object with every key in ``require``."""
-        with self.client.post(path, json=body, name=name, catch_response=True) as response:
+        """POST ``body`` (with ``headers`` besides the session's); the response's JSON object,
+        or None (counted as a failure) unless the status is ``expect`` and the body a JSON
+        object with every key in ``require``."""
+        with self.client.post(
+            path, json=body, name=name, headers=headers, catch_response=True
+        ) as response:
             return _json_object(response, expect, require)
 
     def get_json(

@@ -18,6 +18,7 @@ TOKEN_ENV = "HERALD_LOAD_TOKEN"  # noqa: S105 (the name of a variable, not a tok
 CREATED_ENV = "HERALD_LOAD_CREATED"
 WAIT_SCALE_ENV = "HERALD_LOAD_WAIT_SCALE"
 PACE_ENV = "HERALD_LOAD_PACE"
+RECEIVER_ENV = "HERALD_LOAD_RECEIVER_URL"  # the timers scenario's webhook receiver
 
 # The files of a report directory.
 CREATED_FILE = "created.jsonl"

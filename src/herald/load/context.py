@@ -17,11 +17,14 @@ POLL_SECS = 0.5
 
 @dataclass(frozen=True, kw_only=True)
 class CheckResult:
-    """What a check found: ``summary`` is its one printed line, ``details`` every problem."""
+    """What a check found: ``summary`` is its one printed line, ``notes`` lines printed below
+    it (figures), ``details`` every problem, ``figures`` its measurements (in summary.json)."""
 
     passed: bool
     summary: str
     details: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -29,7 +32,8 @@ class LoadContext:
     """One load test, as its fixture and check see it.
 
     ``locust_env``: the environment Locust will get (a fixture may add to it: a receiver's
-    URL, say); ``fixture``: what the scenario's fixture yielded; ``stats`` (by endpoint,
+    URL, say); ``webhook_secrets``: those the stack under load signs callbacks with (scenarios
+    that receive them); ``fixture``: what the scenario's fixture yielded; ``stats`` (by endpoint,
     ``POST /api/runs``) and ``load_ended`` (``time.monotonic()``) are set once Locust exited.
     """
 
@@ -40,6 +44,7 @@ class LoadContext:
     locust_env: dict[str, str]
     stop: threading.Event
     poll_every: float = POLL_SECS
+    webhook_secrets: tuple[str, ...] = ()
     fixture: object = None
     stats: dict[str, EndpointStats] = field(default_factory=dict)
     load_ended: float = 0.0

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herald.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ConfigError, HeraldError
-from herald.load import HTML_FILE, LOCUST_LOG, STATS_PREFIX, SUMMARY_FILE
+from herald.load import HTML_FILE, LOCUST_LOG, STACK_DIR, STATS_PREFIX, SUMMARY_FILE
 from herald.load.context import CheckResult, LoadContext
 from herald.load.locust_process import LocustResult, locust_env, require_locust, run_locust
 from herald.load.report import format_summary, report_dir_for, write_summary
-from herald.load.scenarios import LoadScenario, scenario
+from herald.load.scenarios import LoadScenario, prepare_stack, scenario
 from herald.load.stack import target
 
 DEFAULT_MAX_FAILURES = 0.01
@@ -37,6 +37,8 @@ class LoadOptions:
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
     wait_scale: float | None = None
+    # A stack at ``host``: the secrets it signs callbacks with (a scenario that receives them).
+    webhook_secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,12 @@ def plan(options: LoadOptions, chosen: LoadScenario) -> Plan:
         problems.append(f"--wait-scale {options.wait_scale:g}: 0 or more")
     if options.host is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", options.host):
         problems.append(f"--host {options.host!r}: an http:// or https:// URL")
+    if chosen.receives_webhooks and options.host is not None and not options.webhook_secrets:
+        problems.append(
+            f"--scenario {chosen.name} with --host: the secret that stack signs callbacks with "
+            "is needed to verify them (HERALD_TIMERS_SIGNING_SECRETS, or HERALD_HOME with "
+            "its webhook-secret)"
+        )
     if problems:
         raise ConfigError("; ".join(problems))
     return Plan(users=users, spawn_rate=rate, run_secs=run_secs, check_timeout=timeout)
@@ -113,12 +121,17 @@ def run(
     require_locust()
     stop = stop or threading.Event()
     report_dir = report_dir_for(home, chosen.name)
+    stack_env, secrets = prepare_stack(
+        chosen,
+        stack_home=report_dir / STACK_DIR if options.host is None else None,
+        secrets=options.webhook_secrets,
+    )
     with target(
         host=options.host,
         token=options.token,
         report_dir=report_dir,
         environ=environ,
-        stack_env=chosen.stack_env,
+        stack_env=stack_env,
         stop=stop,
         out=out,
     ) as under_load:
@@ -131,6 +144,7 @@ def run(
                 environ, report_dir, token=options.token, wait_scale=options.wait_scale
             ),
             stop=stop,
+            webhook_secrets=secrets,
         )
         with contextlib.ExitStack() as fixture:
             if chosen.fixture is not None:
@@ -175,6 +189,8 @@ def run(
         out(line)
     if checked is not None:
         out(f"check {chosen.name}: {'passed' if checked.passed else 'FAILED'}: {checked.summary}")
+        for note in checked.notes:
+            out(f"  {note}")
     elif chosen.check is not None:
         out(f"check {chosen.name}: skipped (--no-check)")
     out(f"report: {report_dir} ({HTML_FILE}, {STATS_PREFIX}_stats.csv, {SUMMARY_FILE})")

@@ -7,12 +7,16 @@ Adding one (docs/load.md): a locustfile ``load/<name>.py``, a check in
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from herald.errors import ConfigError
 from herald.load.checks import check_runs
 from herald.load.context import CheckResult, LoadContext
+from herald.load.timers import check_timers, webhook_receiver
 
 Check = Callable[[LoadContext], CheckResult]
 Fixture = Callable[[LoadContext], contextlib.AbstractContextManager[object]]
@@ -27,7 +31,8 @@ class LoadScenario:
     Locust starts and left after the check, in this process (a webhook receiver that must
     outlive the load, say); it may add variables to ``ctx.locust_env``, and what it yields is
     ``ctx.fixture``. ``stack_env``: ``HERALD_*`` settings the embedded stack needs for this
-    load (a remote stack has its own). ``users``, ``spawn_rate``, ``run_time``,
+    load (a remote stack has its own). ``receives_webhooks``: the load receives the stack's
+    signed callbacks (:func:`stack_settings`). ``users``, ``spawn_rate``, ``run_time``,
     ``check_timeout``: the defaults of ``load.run``'s flags.
     """
 
@@ -41,6 +46,7 @@ class LoadScenario:
     run_time: str = "30s"
     check_timeout: float = 60.0
     stack_env: Mapping[str, str] = field(default_factory=dict)
+    receives_webhooks: bool = False
 
 
 SCENARIOS: dict[str, LoadScenario] = {
@@ -56,6 +62,16 @@ SCENARIOS: dict[str, LoadScenario] = {
             # once) would answer most of them 429.
             stack_env={"HERALD_LIMITS_MAX_CONCURRENT_RUNS": "100000"},
         ),
+        LoadScenario(
+            name="timers",
+            locustfile="timers.py",
+            description="users create timers due a few seconds ahead (POST /api/timers) with "
+            "a webhook receiver of this process as callback, and watch them count down "
+            "(GET /api/timers/{id}); check: each delivered exactly once, signed, and how late",
+            check=check_timers,
+            fixture=webhook_receiver,
+            receives_webhooks=True,
+        ),
     )
 }
 
@@ -67,3 +83,29 @@ def scenario(name: str) -> LoadScenario:
     except KeyError:
         known = ", ".join(sorted(SCENARIOS))
         raise ConfigError(f"--scenario {name!r}: no such load scenario; choose {known}") from None
+
+
+def prepare_stack(
+    chosen: LoadScenario, *, stack_home: Path | None, secrets: Sequence[str] = ()
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The embedded stack's ``HERALD_*`` settings for ``chosen``, and the secrets its
+    callbacks are verified with. For a scenario that receives webhooks: an embedded stack
+    (``stack_home``, its home) gets a new secret; a stack elsewhere signs with ``secrets``."""
+    env = dict(chosen.stack_env)
+    if not chosen.receives_webhooks:
+        return env, ()
+    if stack_home is None:
+        return env, tuple(secrets)
+    from herald.services.notifier import SECRET_FILE
+    from herald.webhooks import generate_secret
+
+    secret = generate_secret()
+    env["HERALD_TIMERS_SIGNING_SECRETS"] = json.dumps([secret])
+    # Also where the notifier keeps its secret when none is configured: the services herald
+    # web starts are given its settings without the secrets (they are never written to a
+    # file) and without HERALD_* variables, so they read this one.
+    stack_home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(stack_home / SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return env, (secret,)
