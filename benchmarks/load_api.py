@@ -8,8 +8,8 @@ Each round starts the embedded stack (``herald web`` with its services), then ru
 once per offered rate, shared by the users, each paced (``max``: each user sends its next
 request as soon as it has an answer); only the locustfile's tasks tagged ``write`` run. A
 round stops after the first step over the limit. The figure is the most requests/s of a step
-within it; the median of the rounds is printed. Not part of ``bench.run``'s report: see
-docs/load.md.
+within it; the median of the rounds is printed. ``bench.run`` (run.py) reports
+``POST /api/timers`` this way, with :func:`timers_capacity`; see docs/load.md.
 """
 
 from __future__ import annotations
@@ -27,6 +27,27 @@ from _util import herald_env
 from herald.load.capacity import Capacity, measure_capacity
 
 ROOT = Path(__file__).resolve().parent.parent
+TIMERS_ENDPOINT = "POST /api/timers"
+P99_LIMIT_MS = 50.0
+TIMERS_USERS = 8
+TIMERS_RATES: tuple[float | None, ...] = (2, 5, 10, 20, 40, 80, None)
+TIMERS_STEP_SECS = 10.0
+
+
+def timers_capacity(home: Path, *, quick: bool = False) -> Capacity:
+    """``POST /api/timers``: requests/s at p99 <= 50 ms, on a fresh embedded stack (bench.run)."""
+    return measure_capacity(
+        load_dir=ROOT / "load",
+        home=home,
+        environ=herald_env(),
+        scenario_name="timers",
+        endpoint=TIMERS_ENDPOINT,
+        rates=(5, None) if quick else TIMERS_RATES,
+        users=TIMERS_USERS,
+        step_secs=4.0 if quick else TIMERS_STEP_SECS,
+        p99_limit_ms=P99_LIMIT_MS,
+        out=lambda line: print(f"  {line}", flush=True),
+    )
 
 
 def one_round(home: Path, args: argparse.Namespace) -> Capacity:

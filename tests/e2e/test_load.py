@@ -8,8 +8,12 @@ import json
 import re
 import subprocess
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,10 @@ from herald.load.capacity import Capacity, measure_capacity
 from herald.load.checks import check_runs
 from herald.load.context import CheckResult, LoadContext
 from herald.load.locust_process import EndpointStats
+from herald.load.receiver import Receiver
+from herald.load.timers import TimersFixture, check_timers
 from herald.runtime.ports import free_port
+from herald.webhooks import generate_secret, headers
 from tests.support.processes import INVOKE, ROOT, clean_env, processes_under
 
 TOKEN = "load-test-token-0123456789"
@@ -103,6 +110,7 @@ class FakeHerald:
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Authorization
         self.runs: dict[str, int] = {}  # run id -> messages
         self.done: dict[str, int] = {}  # a finished run's done, when it is not its messages
+        self.timers: dict[str, dict[str, Any]] = {}  # timer id -> GET /api/timers/{id}
         self._lock = threading.Lock()
         fake = self
 
@@ -113,6 +121,9 @@ class FakeHerald:
                     return self.reply(200, {"status": "ok"})
                 if self.path == "/text":
                     return self.reply(200, "not JSON")
+                if self.path.startswith("/api/timers/"):
+                    timer = fake.timers.get(self.path.rsplit("/", 1)[-1])
+                    return self.reply(200, timer) if timer else self.reply(404, {"status": 404})
                 if self.path.startswith("/api/runs?"):
                     items = [{"run_id": r} for r in reversed(list(fake.runs))]
                     return self.reply(200, {"items": items})
@@ -350,3 +361,152 @@ def test_the_harness_client_reports_what_answered(serve: Any) -> None:
     assert Api(fake.url).get("/api/runs/nope") == (404, {"error": "no run nope", "status": 404})
     status, error = Api(f"http://127.0.0.1:{free_port()}").get("/api/health")
     assert status == 0 and "Connection refused" in error
+
+
+@pytest.mark.timeout(300)
+def test_timers_load_on_the_embedded_stack_delivers_every_timer_once(tmp_path: Path) -> None:
+    proc = load_run(
+        tmp_path, "--scenario", "timers", "--users", "4", "--spawn-rate", "4", "--run-time", "5s"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = the_report(tmp_path)
+    assert re.fullmatch(r"\d{8}T\d{6}Z-timers", report.name)
+    for name in ("report.html", "locust_stats.csv", "locust_failures.csv", "created.jsonl",
+                 "summary.json", "locust.log", "stack/web.log"):  # fmt: skip
+        assert (report / name).is_file(), name
+    assert "<html" in (report / "report.html").read_text().lower()
+    rows = stats_rows(report)
+    posts = int(rows["POST /api/timers"]["Request Count"])
+    assert posts >= 4  # each user creates a timer first (the heavier task) or soon after
+    assert [r["Failure Count"] for r in rows.values()] == ["0"] * len(rows)
+    created = created_lines(report)
+    assert [c["kind"] for c in created] == ["timer"] * posts
+    assert len({c["id"] for c in created}) == posts
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["passed"] is True and summary["check"]["passed"] is True
+    figures = summary["check"]["figures"]
+    assert (figures["created"], figures["delivered_once"]) == (posts, posts)
+    assert (figures["missing"], figures["duplicates"], figures["refused"]) == ([], {}, [])
+    assert (figures["early"], figures["not_delivered_in_ledger"], figures["strangers"]) == (
+        [], [], []
+    )  # fmt: skip
+    for where in ("lateness_at_receiver", "lateness_in_ledger"):
+        late = figures[where]
+        assert late["count"] == posts
+        assert 0 <= late["p50_ms"] <= late["p99_ms"] <= late["max_ms"]
+    assert (
+        f"check timers: passed: {posts} timers created, {posts} delivered exactly once, "
+        "0 missing, 0 duplicated (0 extra callbacks)"
+    ) in proc.stdout
+    assert re.search(r"^  lateness at the receiver \(arrival - due\): p50 [\d,]+ ms, p99 [\d,]+ "
+                     rf"ms, max [\d,]+ ms \({posts} timers\)$", proc.stdout, re.M)  # fmt: skip
+    assert "  lateness in the ledger (first attempt - due, lateness_ms): p50 " in proc.stdout
+    assert re.search(r"^POST /api/timers\s+" + str(posts) + r"\s+0\s", proc.stdout, re.M)
+    assert not (report / "stack" / "pgdata").exists()
+    assert processes_under(tmp_path) == []
+
+
+def test_timers_against_a_host_need_its_signing_secret(tmp_path: Path) -> None:
+    proc = load_run(tmp_path, "--scenario", "timers", "--host", "http://127.0.0.1:9")
+    assert proc.returncode == 2
+    assert (
+        "herald: --scenario timers with --host: the secret that stack signs callbacks with is "
+        "needed to verify them (HERALD_TIMERS_SIGNING_SECRETS, or HERALD_HOME with its "
+        "webhook-secret)"
+    ) in proc.stdout
+    assert not (tmp_path / "load").exists()
+
+
+def deliver(receiver: Receiver, timer_id: str, secret: str) -> int:
+    """POST a timer's callback to the receiver as the notifier does: signed, ``{"id": ...}``."""
+    body = json.dumps({"id": timer_id}).encode()
+    signed = headers([secret], msg_id=timer_id, timestamp=int(time.time()), body=body)
+    request = urllib.request.Request(receiver.url, data=body, headers=signed, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def timers_context(
+    tmp_path: Path, fake: FakeHerald, receiver: Receiver, due: dict[str, float], secret: str
+) -> LoadContext:
+    """What load.run hands check_timers after a load that created timers due at ``due``."""
+    lines = [
+        json.dumps(
+            {"kind": "timer", "id": i, "due_at": datetime.fromtimestamp(at, UTC).isoformat()}
+        )
+        for i, at in due.items()
+    ]
+    (tmp_path / "created.jsonl").write_text("".join(f"{line}\n" for line in lines))
+    post = EndpointStats("POST", "/api/timers", len(due), 0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    return LoadContext(
+        scenario="timers",
+        report_dir=tmp_path,
+        api=Api(fake.url),
+        check_timeout=0.5,
+        locust_env={},
+        stop=threading.Event(),
+        poll_every=0.05,
+        stats={post.key: post},
+        webhook_secrets=(secret,),
+        fixture=TimersFixture(receiver=receiver, warm_up_id="warm"),
+    )
+
+
+def ledger(state: str, lateness_ms: float | None = None, attempts: int = 1) -> dict[str, Any]:
+    return {"state": state, "lateness_ms": lateness_ms, "attempts": attempts}
+
+
+def test_check_timers_counts_missing_duplicated_refused_and_early(
+    tmp_path: Path, serve: Any
+) -> None:
+    fake = serve(finish=True)
+    secret, wrong = generate_secret(), generate_secret()
+    past = time.time() - 1.0
+    fake.timers.update(
+        {"t-a": ledger("delivered", 12.0), "t-b": ledger("delivered", 20.0, attempts=2),
+         "t-c": ledger("scheduled"), "t-d": ledger("failed")}
+    )  # fmt: skip
+    with Receiver(secrets=(secret,)) as receiver:
+        assert [deliver(receiver, i, secret) for i in ("warm", "t-a", "t-b", "t-b", "zzz")] == [
+            200
+        ] * 5
+        assert deliver(receiver, "t-d", wrong) == 401
+        ctx = timers_context(tmp_path, fake, receiver, dict.fromkeys(["t-a", "t-b", "t-c", "t-d"],
+                             past), secret)  # fmt: skip
+        checked = check_timers(ctx)
+    assert not checked.passed
+    assert checked.summary == (
+        "4 timers created, 1 delivered exactly once, 2 missing, 1 duplicated (1 extra callbacks)"
+        "; 2 missing: t-c, t-d; 1 callbacks refused (signature or body): t-d: signature: no v1 "
+        "signature matches any of the secrets"
+    )
+    figures = checked.figures
+    assert figures["missing"] == ["t-c", "t-d"]
+    assert figures["duplicates"] == {"t-b": 2}
+    assert figures["strangers"] == ["zzz"]
+    assert figures["retried"] == ["t-b"]
+    assert figures["lateness_in_ledger"] == {"p50_ms": 12.0, "p99_ms": 20.0, "max_ms": 20.0,
+                                             "count": 2}  # fmt: skip
+    assert figures["lateness_at_receiver"]["count"] == 2
+    assert checked.notes[2:] == (
+        "duplicates (same webhook-id, at least once): t-b",
+        "1 callbacks for timers this load did not record: zzz",
+        "1 timers needed more than one attempt: t-b",
+    )
+
+    # Duplicates alone are reported, not failed (at least once); an early arrival fails.
+    fake.timers.update({"t-e": ledger("delivered", 3.0), "t-f": ledger("delivered", 4.0)})
+    with Receiver(secrets=(secret,)) as receiver:
+        assert [deliver(receiver, i, secret) for i in ("t-e", "t-e")] == [200, 200]
+        twice = check_timers(timers_context(tmp_path, fake, receiver, {"t-e": past}, secret))
+        assert twice.passed
+        assert twice.summary.startswith(
+            "1 timers created, 0 delivered exactly once, 0 missing, 1 duplicated (1 extra "
+            "callbacks) ("
+        )
+        assert deliver(receiver, "t-f", secret) == 200
+        early = timers_context(tmp_path, fake, receiver, {"t-f": time.time() + 30}, secret)
+        assert check_timers(early).details == ("1 arrived before their due time: t-f",)
