@@ -1,17 +1,20 @@
-"""An endpoint's requests/s at a p99 limit, for the benchmarks: the timers issue's
-"POST /api/timers under Locust (requests/s at p99 <= 50 ms)", and POST /api/runs today."""
+"""An endpoint's requests/s at a p99 limit, for the benchmarks: "POST /api/timers under
+Locust (requests/s at p99 <= 50 ms)" (bench.run), and POST /api/runs."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from herald.errors import ConfigError, HeraldError
+from herald.load import STACK_DIR
+from herald.load.context import LoadContext
 from herald.load.locust_process import EndpointStats, locust_env, require_locust, run_locust
 from herald.load.report import report_dir_for
-from herald.load.scenarios import scenario
+from herald.load.scenarios import prepare_stack, scenario
 from herald.load.stack import target
 
 
@@ -57,32 +60,55 @@ def measure_capacity(
     tags: Sequence[str] = ("write",),
     host: str | None = None,
     token: str | None = None,
+    secrets: Sequence[str] = (),
     out: Callable[[str], None] = lambda _line: None,
 ) -> Capacity:
     """One Locust run of ``step_secs`` per offered rate (requests/s shared by ``users``, each
     paced; None: each sends its next request as soon as it has an answer), only the tasks
     tagged ``tags``, against one stack (embedded unless ``host``); stops after the first
-    step whose p99 is over the limit. The figures include the users' start-up requests
-    (``on_start``), sent as each user starts."""
+    step whose p99 is over the limit; the scenario's fixture (the timers' webhook receiver)
+    is up throughout (``secrets``: those a stack at ``host`` signs callbacks with). The
+    figures include the users' start-up requests (``on_start``), sent as each user starts."""
     chosen = scenario(scenario_name)
     if users < 1 or any(r is not None and r <= 0 for r in rates):
         raise ConfigError(f"users {users}, rates {list(rates)}: at least 1 user, rates above 0")
     require_locust()
     report_dir = report_dir_for(home, f"{chosen.name}-capacity")
+    stack_env, secrets = prepare_stack(
+        chosen, stack_home=report_dir / STACK_DIR if host is None else None, secrets=secrets
+    )
     steps: list[CapacityStep] = []
-    with target(
-        host=host,
-        token=token,
-        report_dir=report_dir,
-        environ=environ,
-        stack_env=chosen.stack_env,
-        stop=threading.Event(),
-        out=out,
-    ) as under_load:
+    stop = threading.Event()
+    with (
+        target(
+            host=host,
+            token=token,
+            report_dir=report_dir,
+            environ=environ,
+            stack_env=stack_env,
+            stop=stop,
+            out=out,
+        ) as under_load,
+        contextlib.ExitStack() as fixture,
+    ):
         under_load.keep_data = False
+        ctx = LoadContext(
+            scenario=chosen.name,
+            report_dir=report_dir,
+            api=under_load.api,
+            check_timeout=chosen.check_timeout,
+            locust_env={},
+            stop=stop,
+            webhook_secrets=secrets,
+        )
+        # The scenario's peers (a webhook receiver) are up for every step, and stay up until
+        # the last step's callbacks were made; no check runs.
+        if chosen.fixture is not None:
+            ctx.fixture = fixture.enter_context(chosen.fixture(ctx))
         for i, rate in enumerate(rates):
             step_dir = report_dir / f"step-{i + 1}"
             pace = rate / users if rate is not None else None
+            env = locust_env(environ, step_dir, token=token, wait_scale=0.0, pace=pace)
             result = run_locust(
                 locustfile=load_dir / chosen.locustfile,
                 url=under_load.api.base_url,
@@ -90,7 +116,7 @@ def measure_capacity(
                 spawn_rate=users,
                 run_secs=step_secs,
                 report_dir=step_dir,
-                env=locust_env(environ, step_dir, token=token, wait_scale=0.0, pace=pace),
+                env={**env, **ctx.locust_env},
                 tags=tags,
             )
             found = next((e for e in result.endpoints if e.key == endpoint), None)
