@@ -480,8 +480,8 @@ def test_check_timers_counts_missing_duplicated_refused_and_early(
     assert not checked.passed
     assert checked.summary == (
         "4 timers created, 1 delivered exactly once, 2 missing, 1 duplicated (1 extra callbacks)"
-        "; 2 missing: t-c, t-d; 1 callbacks refused (signature or body): t-d: signature: no v1 "
-        "signature matches any of the secrets"
+        "; 2 missing: t-c (scheduled), t-d (failed); 1 callbacks refused (signature or body): "
+        "t-d: signature: no v1 signature matches any of the secrets"
     )
     figures = checked.figures
     assert figures["missing"] == ["t-c", "t-d"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,7 +134,7 @@ def check_timers(ctx: LoadContext) -> CheckResult:
         return CheckResult(
             passed=False, summary=f"{accepted} timers were accepted but {len(ids)} recorded"
         )
-    twice = sorted({i for i in ids if ids.count(i) > 1})
+    twice = sorted(i for i, n in Counter(ids).items() if n > 1)
     if twice:
         return CheckResult(passed=False, summary=f"timer ids created twice: {_named(twice)}")
     if not ids:
@@ -205,7 +206,8 @@ def _verdict(
 
     problems: list[str] = []
     if missing:
-        problems.append(f"{len(missing)} missing: {_named(missing)}")
+        named = [f"{i} ({seen.get(i, 'not asked')})" for i in missing]
+        problems.append(f"{len(missing)} missing: {_named(named)}")
     if refused:
         problems.append(
             f"{len(refused)} callbacks refused (signature or body): "
