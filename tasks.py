@@ -246,7 +246,7 @@ def gen_api_spec(c: Context, fmt: str = "json") -> None:
 @task
 def lint(c: Context) -> None:
     """ruff check and ruff format --check."""
-    paths = ["src", "tests", "benchmarks", "tasks.py"]
+    paths = ["src", "tests", "benchmarks", "load", "tasks.py"]
     c.run(shlex.join([PY, "-m", "ruff", "check", *paths]), pty=False)
     c.run(shlex.join([PY, "-m", "ruff", "format", "--check", *paths]), pty=False)
 
@@ -494,6 +494,75 @@ def _running_stack_value(field: str) -> str | None:
     return str(getattr(state, field)) if state else None
 
 
+# -- load -----------------------------------------------------------------------------------
+
+
+@task(
+    name="run",
+    help={
+        "scenario": "the load scenario: a locustfile under load/ (default runs; docs/load.md)",
+        "users": "simulated users (default: the scenario's)",
+        "spawn_rate": "users started per second (default: the scenario's)",
+        "run_time": "how long the load lasts: 90, 30s, 1m30s (default: the scenario's)",
+        "host": "load this herald (http://HOST:PORT) instead of an embedded stack started for it",
+        "token": "the web API's bearer token (default HERALD_WEB_API_TOKEN)",
+        "max_failures": "fail when more than this ratio of requests failed (default 0.01)",
+        "check_timeout": "seconds the check may wait after the load (default: the scenario's)",
+        "no_check": "skip the scenario's correctness check",
+        "tags": "only the locustfile's tasks with these tags (comma-separated: write,read)",
+        "exclude_tags": "not the tasks with these tags (comma-separated)",
+        "wait_scale": "multiply the users' wait times (0: no wait between requests)",
+    },
+)
+def load_run(
+    c: Context,
+    scenario: str = "runs",
+    users: int | None = None,
+    spawn_rate: float | None = None,
+    run_time: str | None = None,
+    host: str | None = None,
+    token: str | None = None,
+    max_failures: float | None = None,
+    check_timeout: float | None = None,
+    no_check: bool = False,
+    tags: str = "",
+    exclude_tags: str = "",
+    wait_scale: float | None = None,
+) -> None:
+    """Load herald's HTTP API with Locust (headless), report under .herald/load/, then check."""
+    import os
+
+    from herald.load.run import DEFAULT_MAX_FAILURES, LoadOptions, run_cli
+    from herald.load.timers import known_secrets
+
+    settings = _settings()
+    secret = settings.web.api_token
+    failures = _number(float, "max-failures", max_failures)
+    code = run_cli(
+        LoadOptions(
+            scenario=scenario,
+            users=_number(int, "users", users),
+            spawn_rate=_number(float, "spawn-rate", spawn_rate),
+            run_time=run_time,
+            host=host,
+            token=token or (secret.get_secret_value() if secret else None),
+            max_failures=DEFAULT_MAX_FAILURES if failures is None else failures,
+            check=not no_check,
+            check_timeout=_number(float, "check-timeout", check_timeout),
+            tags=tuple(t for t in tags.split(",") if t),
+            exclude_tags=tuple(t for t in exclude_tags.split(",") if t),
+            wait_scale=_number(float, "wait-scale", wait_scale),
+            webhook_secrets=known_secrets(settings) if host else (),
+        ),
+        load_dir=ROOT / "load",
+        home=settings.home,
+        environ=os.environ,
+        out=print,
+    )
+    if code:
+        raise Exit(code=code)
+
+
 # -- benchmarks -----------------------------------------------------------------------------
 
 
@@ -517,6 +586,7 @@ ns.add_collection(Collection("linting", lint, type_check))
 ns.add_collection(Collection("testing", tests, coverage))
 ns.add_collection(Collection("stack", up, down, destroy, ps, logs, build_service))
 ns.add_collection(Collection("seed", seed_database, seed_kafka))
+ns.add_collection(Collection("load", load_run))
 bench_ns = Collection("bench")
 bench_ns.add_task(bench, name="run")
 ns.add_collection(bench_ns)

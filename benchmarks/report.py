@@ -14,8 +14,10 @@ from pathlib import Path
 import confluent_kafka
 import psutil
 
+import load_api
 from _util import MIB, ProcessFigures, stats
 from e2e import SENDERS, SimRun
+from herald.load.capacity import Capacity
 from producer_rss import ProducerRun
 
 E2E_RATIO_TARGET = 0.35
@@ -31,6 +33,7 @@ class Round:
     latency: SimRun
     producer_small: ProducerRun
     producer_large: ProducerRun
+    timers_api: Capacity | None = None  # POST /api/timers under Locust (load_api.py)
 
 
 # -- the machine -----------------------------------------------------------------------------
@@ -134,8 +137,67 @@ def figures_table(rounds: Sequence[Round], messages: int, mean_wait: float) -> s
         fig("End-to-end run: wall time (s)", [s["wall_secs"] for s in e2e], secs),
         fig("Latency-bound run: start to first result (s)",
             [s["first_result_secs"] for s in lat], secs),
+        *timers_api_rows(rounds),
     ]  # fmt: skip
     return table(["figure", "min", "median", "max", "target", ""], rows)
+
+
+def timers_api_rows(rounds: Sequence[Round]) -> list[list[str]]:
+    """POST /api/timers under Locust: requests/s of the best step within the p99 limit (0 for
+    a round where none was), and that step's p99."""
+    measured = [r.timers_api for r in rounds if r.timers_api is not None]
+    if not measured:
+        return []
+    limit = measured[0].p99_limit_ms
+    best = [c.best for c in measured]
+    rps = [b.stats.rps if b else 0.0 for b in best]
+    p99 = [b.stats.p99_ms for b in best if b and b.stats.p99_ms is not None]
+    rows = [
+        [
+            f"7. `POST /api/timers` under Locust: requests/s at p99 ≤ {limit:g} ms",
+            *_spread(rps, lambda x: f"{x:,.1f}"),
+            "",
+            "",
+        ]
+    ]
+    if p99:
+        rows.append(
+            [
+                "7. `POST /api/timers` at that rate: p99 (ms)",
+                *_spread(p99, lambda x: f"{x:g}"),
+                "",
+                "",
+            ]
+        )
+    return rows
+
+
+def _spread(values: Sequence[float], fmt: Callable[[float], str]) -> list[str]:
+    s = stats(values)
+    return [fmt(s.min), f"**{fmt(s.median)}**", fmt(s.max)]
+
+
+def timers_api_steps(rounds: Sequence[Round]) -> str:
+    """Each round's steps: offered rate, requests/s, p50/p95/p99, failures."""
+    parts = []
+    for n, r in enumerate(rounds, 1):
+        if r.timers_api is None:
+            continue
+        rows = [
+            ["max" if st.offered is None else f"{st.offered:g}", str(st.users),
+             f"{st.stats.rps:,.1f}", *(f"{v:g}" if v is not None else "-"
+                                      for v in (st.stats.p50_ms, st.stats.p95_ms, st.stats.p99_ms)),
+             str(st.stats.failures)]
+            for st in r.timers_api.steps
+        ]  # fmt: skip
+        header = ["offered req/s", "users", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures"]
+        parts.append(f"Round {n}:\n\n" + table(header, rows, right_from=0))
+    return "\n\n".join(parts)
+
+
+def timers_section(rounds: Sequence[Round]) -> str:
+    steps = timers_api_steps(rounds)
+    return f"## 7. `POST /api/timers` under Locust, step by step\n\n{steps}\n\n" if steps else ""
 
 
 def process_table(rounds: Sequence[Round]) -> str:
@@ -290,6 +352,19 @@ def method(messages: int, mean_wait: float) -> str:
 * **5 — producer**: a fresh embedded broker per size, `herald producer --config …` alone,
   the run asked for with `herald submit`; the peak RSS (VmHWM) is read once its log says the
   run's messages are acknowledged, then it is stopped with SIGTERM.
+* **7 — `POST /api/timers` under Locust** (`benchmarks/load_api.py`, `measure_capacity` in
+  `herald.load.capacity`; docs/load.md): a fresh embedded stack (`herald web` with its
+  services, scheduler and notifier included) and the timers load scenario's webhook receiver
+  on loopback; one timer delivered first (warm-up); then one headless Locust run of
+  {load_api.TIMERS_STEP_SECS:g} s per offered rate ({
+        ", ".join("max" if r is None else f"{r:g}" for r in load_api.TIMERS_RATES)
+    } requests/s, shared by {load_api.TIMERS_USERS} paced users;
+  `max`: each sends its next request when it has an answer), only the `write` task (each POST
+  a timer due 2–5 s ahead, with an `Idempotency-Key`), stopping after the first step whose
+  p99 is over {load_api.P99_LIMIT_MS:g} ms. The figure is the most requests/s of a step
+  within the limit with no failure (0 when none was); Locust and the stack share the cores,
+  and the timers fire and are delivered during the later steps. (`--quick`: offered 5 and
+  `max`, 4 s a step.)
 """
 
 
@@ -339,7 +414,7 @@ run to run; compare ratios measured side by side rather than absolute figures.
 
 {process_table(rounds)}
 
-## What limits each figure
+{timers_section(rounds)}## What limits each figure
 
 {limits(rounds, messages, latency_mean_wait, cores)}
 

@@ -3,10 +3,10 @@
     python benchmarks/run.py [--repeat N] [--quick] [--output PATH] [--keep]
 
 Each round runs, in this order: the raw relay baseline, the end-to-end run, the
-latency-bound run, and the producer at two sizes, so that drift of a shared machine affects
-every figure alike; each figure is the median of the rounds. ``--quick`` runs one round at
-small sizes to check the scripts work and prints the report without writing it (unless
-``--output`` is given).
+latency-bound run, the producer at two sizes, and POST /api/timers under Locust, so that
+drift of a shared machine affects every figure alike; each figure is the median of the
+rounds. ``--quick`` runs one round at small sizes to check the scripts work and prints the
+report without writing it (unless ``--output`` is given).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import load_api
 import producer_rss
 import relay
 import report
@@ -44,7 +45,9 @@ FULL = Sizes(messages=100_000, producer_small=100_000, producer_large=1_000_000,
 QUICK = Sizes(messages=5_000, producer_small=5_000, producer_large=50_000, warmup=1_000)
 
 
-def one_round(home: Path, sizes: Sizes, number: int, total: int) -> report.Round:
+def one_round(
+    home: Path, sizes: Sizes, number: int, total: int, *, quick: bool = False
+) -> report.Round:
     step = f"[round {number}/{total}]"
     sampler = ProcessSampler(os.getpid(), include_root=False).start()
     try:
@@ -67,6 +70,11 @@ def one_round(home: Path, sizes: Sizes, number: int, total: int) -> report.Round
     for p in producers:
         print(f"{step} producer, {p.messages:,} messages: peak RSS {p.peak_rss / 2**20:.1f} MiB, "
               f"{p.rate:,.0f} msg/s", flush=True)  # fmt: skip
+    timers_api = load_api.timers_capacity(home / "load", quick=quick)
+    best = timers_api.best
+    print(f"{step} POST /api/timers under Locust: "
+          + (f"{best.stats.rps:,.1f} req/s at p99 {best.stats.p99_ms:g} ms" if best
+             else f"no step within p99 <= {timers_api.p99_limit_ms:g} ms"), flush=True)  # fmt: skip
     return report.Round(
         baseline=baseline,
         baseline_processes=sampler.by_role(),
@@ -74,6 +82,7 @@ def one_round(home: Path, sizes: Sizes, number: int, total: int) -> report.Round
         latency=latency,
         producer_small=producers[0],
         producer_large=producers[1],
+        timers_api=timers_api,
     )
 
 
@@ -94,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     try:
         run_sim(home, sizes.warmup, mean_wait=0.0)
-        rounds = [one_round(home, sizes, i + 1, repeat) for i in range(repeat)]
+        rounds = [one_round(home, sizes, i + 1, repeat, quick=args.quick) for i in range(repeat)]
     finally:
         if args.keep:
             print(f"kept {home}")
