@@ -19,6 +19,7 @@ from _util import MIB, ProcessFigures, stats
 from e2e import SENDERS, SimRun
 from herald.load.capacity import Capacity
 from producer_rss import ProducerRun
+from timer_lateness import TimerRun
 
 E2E_RATIO_TARGET = 0.35
 LATENCY_WALL_TARGET = 10.0
@@ -34,6 +35,8 @@ class Round:
     producer_small: ProducerRun
     producer_large: ProducerRun
     timers_api: Capacity | None = None  # POST /api/timers under Locust (load_api.py)
+    timer_burst: TimerRun | None = None  # timers due in the same second (timers.py)
+    timer_steady: TimerRun | None = None  # timers pending, coming due at a steady rate
 
 
 # -- the machine -----------------------------------------------------------------------------
@@ -138,6 +141,7 @@ def figures_table(rounds: Sequence[Round], messages: int, mean_wait: float) -> s
         fig("Latency-bound run: start to first result (s)",
             [s["first_result_secs"] for s in lat], secs),
         *timers_api_rows(rounds),
+        *timer_lateness_rows(rounds),
     ]  # fmt: skip
     return table(["figure", "min", "median", "max", "target", ""], rows)
 
@@ -169,6 +173,60 @@ def timers_api_rows(rounds: Sequence[Round]) -> list[list[str]]:
                 "",
             ]
         )
+    return rows
+
+
+TIMER_STEADY_P99_TARGET_MS = 250.0
+
+
+def timer_lateness_rows(rounds: Sequence[Round]) -> list[list[str]]:
+    """Timers' lateness (first attempt - due): every timer delivered, exact percentiles."""
+    rows = []
+    ms = lambda x: f"{x:,.0f}"  # noqa: E731
+    burst = [r.timer_burst for r in rounds if r.timer_burst is not None]
+    if burst:
+        n = f"{burst[0].timers:,}"
+        for i, name in enumerate(("p50", "p99", "max")):
+            values = [b.first_attempt_ms[i] for b in burst]
+            rows.append([f"8. {n} timers due in the same second: lateness {name} (ms)",
+                         *_spread(values, ms), "", ""])  # fmt: skip
+        rows.append([f"8. {n} in the same second: delivered / duplicates",
+                     *_spread([b.delivered for b in burst], lambda x: f"{x:,.0f}"), "",
+                     f"{sum(b.duplicates for b in burst)} duplicates"])  # fmt: skip
+    steady = [r.timer_steady for r in rounds if r.timer_steady is not None]
+    if steady:
+        n = f"{steady[0].timers:,}"
+        rate_ = steady[0].timers / max(steady[0].span_secs, 1e-9)
+        p99 = [t.first_attempt_ms[1] for t in steady]
+        median = stats(p99).median
+        verdict = "met" if median <= TIMER_STEADY_P99_TARGET_MS else "**not met**"
+        rows.append(
+            [
+                f"9. {n} pending, coming due at a steady rate: lateness p99 (ms)",
+                *_spread(p99, ms),
+                f"≤ {TIMER_STEADY_P99_TARGET_MS:g} ms",
+                verdict,
+            ]
+        )
+        rows.append(
+            [
+                f"9. {n} pending: lateness p50 (ms)",
+                *_spread([t.first_attempt_ms[0] for t in steady], ms),
+                "",
+                "",
+            ]
+        )
+        rows.append(
+            [
+                f"9. {n} pending: lateness max (ms)",
+                *_spread([t.first_attempt_ms[2] for t in steady], ms),
+                "",
+                "",
+            ]
+        )
+        rows.append([f"9. {n} pending: scheduler's publication late, p99 (ms)",
+                     *_spread([t.fired_ms[1] for t in steady], ms), "",
+                     f"about {rate_:,.0f} timers/s over the run"])  # fmt: skip
     return rows
 
 

@@ -25,6 +25,7 @@ import load_api
 import producer_rss
 import relay
 import report
+import timer_lateness
 from _util import ProcessSampler
 from e2e import run_sim
 
@@ -39,10 +40,22 @@ class Sizes:
     producer_small: int
     producer_large: int
     warmup: int  # one untimed run first: creates the database, fills the page cache
+    timer_burst: int  # timers due in the same second
+    timer_pending: int  # timers pending, coming due at timer_rate per second
+    timer_rate: float
 
 
-FULL = Sizes(messages=100_000, producer_small=100_000, producer_large=1_000_000, warmup=2_000)
-QUICK = Sizes(messages=5_000, producer_small=5_000, producer_large=50_000, warmup=1_000)
+FULL = Sizes(
+    messages=100_000,
+    producer_small=100_000,
+    producer_large=1_000_000,
+    warmup=2_000,
+    timer_burst=10_000,
+    timer_pending=100_000,
+    timer_rate=1_000.0,
+)
+QUICK = Sizes(messages=5_000, producer_small=5_000, producer_large=50_000, warmup=1_000,
+              timer_burst=500, timer_pending=2_000, timer_rate=500.0)  # fmt: skip
 
 
 def one_round(
@@ -75,6 +88,10 @@ def one_round(
     print(f"{step} POST /api/timers under Locust: "
           + (f"{best.stats.rps:,.1f} req/s at p99 {best.stats.p99_ms:g} ms" if best
              else f"no step within p99 <= {timers_api.p99_limit_ms:g} ms"), flush=True)  # fmt: skip
+    burst = timer_lateness.burst(home / "timers", sizes.timer_burst)
+    print(f"{step} {timer_lateness.describe('timers, one second', burst)}", flush=True)
+    steady = timer_lateness.steady(home / "timers", sizes.timer_pending, sizes.timer_rate)
+    print(f"{step} {timer_lateness.describe('timers, steady', steady)}", flush=True)
     return report.Round(
         baseline=baseline,
         baseline_processes=sampler.by_role(),
@@ -83,6 +100,8 @@ def one_round(
         producer_small=producers[0],
         producer_large=producers[1],
         timers_api=timers_api,
+        timer_burst=burst,
+        timer_steady=steady,
     )
 
 

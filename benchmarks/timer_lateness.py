@@ -1,7 +1,7 @@
 """Timers: how late callbacks go out when 10,000 come due in the same second, and at a steady
 1,000 due per second with 100,000 pending.
 
-    python benchmarks/timers.py [--burst N] [--pending N --rate R]
+    python benchmarks/timer_lateness.py [--burst N] [--pending N --rate R]
 
 Each measurement starts a fresh embedded broker and Postgres, one ``herald scheduler`` and one
 ``herald notifier`` process, and a receiver on loopback (aiohttp, answering 200 at once and
