@@ -55,6 +55,28 @@ class RunRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     config: Annotated[
         dict[str, Any], Meta(description="Settings the run was asked with, for the record")
     ] = msgspec.field(default_factory=dict)
+    callback_url: (
+        Annotated[
+            str,
+            Meta(
+                max_length=2048,
+                description="POSTed once, with the run's totals, when it completes (a webhook "
+                "the notifier delivers, `webhook-id` `run-<run_id>-completed`)",
+            ),
+        ]
+        | None
+    ) = None
+    status_callback_url: (
+        Annotated[
+            str,
+            Meta(
+                max_length=2048,
+                description="POSTed once per message outcome (`webhook-id` "
+                "`<message id>-status`), as the recorder stores it",
+            ),
+        ]
+        | None
+    ) = None
 
     @property
     def expected(self) -> int | None:

@@ -34,12 +34,18 @@ def make_request(
     run_id: str | None = None,
     seed: int | None = None,
     config: dict[str, Any] | None = None,
+    callback_url: str | None = None,
+    status_callback_url: str | None = None,
     **params: Any,
 ) -> RunRequest:
     """A validated run request of ``scenario`` (default ``producer.scenario``): the settings'
     defaults, the caller's ``params`` over them; a random seed is chosen (and recorded) when
-    neither gives one. Raises :class:`ConfigError` naming the field and the rule, or
-    :class:`RunLimitExceeded` (a ConfigError too) when the run is beyond ``settings.limits``."""
+    neither gives one. Raises :class:`ConfigError` naming the field and the rule,
+    :class:`RunLimitExceeded` (a ConfigError too) when the run is beyond ``settings.limits``,
+    or :class:`CallbackRefused` for a callback URL the notifier may not call."""
+    for name, url in (("callback_url", callback_url), ("status_callback_url", status_callback_url)):
+        if url is not None:
+            check_callback_url(settings, name, url)
     chosen = base.get(scenario or settings.producer.scenario)
     if seed is None:
         seed = settings.producer.seed
@@ -51,6 +57,10 @@ def make_request(
         config=config or {},
         **params,
     )
+    if callback_url is not None or status_callback_url is not None:
+        request = msgspec.structs.replace(
+            request, callback_url=callback_url, status_callback_url=status_callback_url
+        )
     try:
         # Constructing a Struct does not check constraints; a round trip does.
         checked = base.checked(request)
@@ -74,6 +84,28 @@ class Breach:
 
     def __str__(self) -> str:
         return f"{self.field} = {_number(self.value)}: {self.reason}"
+
+
+class CallbackRefused(ConfigError):
+    """A run's callback URL the notifier may not call: ``field`` and ``reason``."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field, self.reason = field, reason
+        super().__init__(f"{field}: {reason}")
+
+
+def check_callback_url(settings: Settings, field: str, url: str) -> None:
+    """Raise :class:`CallbackRefused` unless ``url`` may be called back (the timers' rules:
+    http(s), not too long, not into a denied network)."""
+    from herald.timers import check_callback
+    from herald.webhooks import UnsafeUrl
+
+    if len(url) > 2048:
+        raise CallbackRefused(field, "at most 2048 characters")
+    try:
+        check_callback(settings, url)
+    except UnsafeUrl as exc:
+        raise CallbackRefused(field, str(exc)) from None
 
 
 class RunLimitExceeded(ConfigError):

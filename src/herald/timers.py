@@ -3,7 +3,8 @@
 A **timer** is a row in Postgres (``timers``) with a due time and the record to publish then:
 
 * ``webhook``: a :class:`FireCommand` on ``herald.timers.fire``; the notifier POSTs
-  ``{"id": "<timer id>"}`` to the timer's URL with Standard Webhooks headers;
+  ``{"id": "<timer id>"}`` (or, for a run's callbacks, the body stored in ``payload``) to the
+  timer's URL with Standard Webhooks headers;
 * ``run``: a run request on ``herald.runs`` (``POST /api/runs`` with ``start_at``);
 * ``publish``: any record on any topic (a scenario's scheduled command).
 
@@ -185,6 +186,28 @@ def webhook_row(
         "idempotency_key": idempotency_key,
         "request_digest": request_digest,
         "soon": wakes_scheduler(settings, due_at, now),
+    }
+
+
+def callback_row(
+    *, timer_id: str, url: str, body: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The ``timers`` row of a callback due now with its own body (a run's completion, a
+    message's outcome): ``{"id": <timer id>, **body}``, POSTed by the notifier like a timer's.
+    """
+    return {
+        "id": timer_id,
+        "kind": "webhook",
+        "state": "scheduled",
+        "url": url,
+        "mode": "at_least_once",
+        "topic": FIRE.name,
+        "key": timer_id,
+        "payload": json.dumps({"id": timer_id, **body}, separators=(",", ":")).encode(),
+        "due_at": now,
+        "not_after": None,
+        "created_at": now,
+        "soon": True,
     }
 
 

@@ -12,12 +12,15 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
+from herald.db.engine import make_engine
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.ports import free_port
 from tests.support.processes import HERALD, INVOKE, ROOT, clean_env, processes_under, service_of
+from tests.support.timers import SECRET
 from tests.support.waiting import wait_for
+from tests.support.webhook_receiver import WebhookReceiver
 
 
 def run(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -284,14 +287,22 @@ def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_post
         HERALD_DATABASE_URL=database.url or "",
         # The session's database is shared: other tests' unfinished runs would count.
         HERALD_LIMITS_MAX_CONCURRENT_RUNS="100000",
+        # Its services sign with this (the settings file they get leaves secrets out).
+        HERALD_TIMERS_SIGNING_SECRETS=json.dumps([SECRET]),
     )
-    with start_web(env, "--dev") as proc:
+    with start_web(env, "--dev") as proc, WebhookReceiver(secrets=[SECRET]) as rx:
         assert proc.stderr is not None
         try:
             url = web_url_from(proc.stderr, "Flask development server")
+            body = {
+                "messages": 3000,
+                "seed": 7,
+                "callback_url": rx.url("/done"),
+                "status_callback_url": rx.url("/status"),
+            }
             post = urllib.request.Request(
                 f"{url}/api/runs",
-                data=json.dumps({"messages": 3000, "seed": 7}).encode(),
+                data=json.dumps(body).encode(),
                 headers={"Content-Type": "application/json"},
                 method="POST",
             )
@@ -303,12 +314,45 @@ def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_post
                 90,
                 "the run finished",
             )
+            rx.wait_until(
+                lambda: len(rx.requests("/status")) >= 3000 and len(rx.requests("/done")) >= 1,
+                timeout=120,
+                what="3,000 status callbacks and the completion callback",
+            )
             services = {service_of(p.cmdline()) for p in processes_under(tmp_path / "web")}
         finally:
             proc.send_signal(signal.SIGTERM)
             rest = proc.stderr.read()
             code = proc.wait(30)
+        received = rx.requests()
     assert code == 0
+    run_id = accepted["run_id"]
+    # Every callback signed with the configured secret, each sent once (no fault here).
+    assert [r.verify_error for r in received if not r.verified] == []
+    [done] = [r for r in received if r.path == "/done"]
+    completion = json.loads(done.body)
+    assert done.webhook_id == completion["id"] == f"run-{run_id}-completed"
+    assert completion["type"] == "run.completed" and completion["run_id"] == run_id
+    assert completion["expected"] == 3000
+    assert completion["counts"] == {k: run[k] for k in ("sent", "failed") if run[k]}
+    statuses = [json.loads(r.body) for r in received if r.path == "/status"]
+    assert len(statuses) == 3000
+    by_message = {s["message_id"]: s for s in statuses}
+    assert len(by_message) == 3000  # none twice
+    assert {s["id"] for s in statuses} == {f"{m}-status" for m in by_message}
+    assert {s["run_id"] for s in statuses} == {run_id}
+    engine = make_engine(database.url)
+    try:
+        with engine.connect() as conn:
+            stored = dict(
+                conn.execute(
+                    text("SELECT message_id, status FROM outcomes WHERE run_id = :r"),
+                    {"r": run_id},
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    assert {m: s["status"] for m, s in by_message.items()} == stored
     assert (run["expected"], run["done"], run["remaining"]) == (3000, 3000, 0)
     assert run["sent"] + run["failed"] == 3000
     assert sum(s["sent"] + s["failed"] for s in run["senders"]) == 3000

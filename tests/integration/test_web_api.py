@@ -187,6 +187,23 @@ def test_outcomes_filter_and_page_exactly(app: OpenAPI, settings: Settings) -> N
     )
 
 
+def test_run_callback_urls_follow_the_timers_rules_and_nothing_is_published(
+    app: OpenAPI, settings: Settings
+) -> None:
+    client = client_of(app)
+    ftp = {"messages": 10, "callback_url": "ftp://hooks.example.com/x"}
+    assert fields(client.post("/api/runs", json=ftp)) == {
+        "callback_url": "url scheme 'ftp' is not allowed: only http and https"
+    }
+    metadata = {"messages": 10, "status_callback_url": "http://169.254.169.254/latest/meta-data"}
+    assert fields(client.post("/api/runs", json=metadata)) == {
+        "status_callback_url": "url host '169.254.169.254' is 169.254.169.254, in denied network"
+        " 169.254.169.254/32 (cloud metadata)"
+    }
+    # None of them reached the broker.
+    assert read_topic(settings, contracts.RUNS.qualified(settings.kafka.namespace), 0) == []
+
+
 def test_bad_parameters_get_422_with_the_field(app: OpenAPI, settings: Settings) -> None:
     run_id, _ = finished_run(settings, 10)
     client = client_of(app)

@@ -20,6 +20,7 @@ from tests.support.cluster import make_settings
 
 EXAMPLES = 25  # per operation; most findings come in the first few
 TIMER_CREATION = ("/api/timers", "/timer")
+CALLBACKS = ("callback_url", "status_callback_url")
 TOKEN = "fuzzing-token-0123456789"
 
 
@@ -66,8 +67,10 @@ class BearerToken:
 )
 def test_every_operation_conforms_and_never_fails(case: schemathesis.Case) -> None:
     post = case.operation.method.upper() == "POST"
-    scheduled = isinstance(case.body, dict) and case.body.get("start_at") is not None
-    if post and (case.operation.path in TIMER_CREATION or scheduled):
+    body = case.body if isinstance(case.body, dict) else {}
+    # A scheduled run, or a run with callbacks: the timers' rules apply to those fields too.
+    timed = any(body.get(k) is not None for k in ("start_at", *CALLBACKS))
+    if post and (case.operation.path in TIMER_CREATION or timed):
         # Rules beyond the schema: a delay above 0 in all, a due time (or a run's start_at) in
         # the future, a host that resolves outside the deny-list. A schema-valid body may get
         # 422 (with the field: test_timers checks each), never a 5xx or an undocumented answer.

@@ -125,12 +125,44 @@
                     "default": {},
                     "x-parser-schema-id": "<anonymous-schema-5>"
                   },
+                  "callback_url": {
+                    "anyOf": [
+                      {
+                        "description": "POSTed once, with the run's totals, when it completes (a webhook the notifier delivers, `webhook-id` `run-<run_id>-completed`)",
+                        "type": "string",
+                        "maxLength": 2048,
+                        "x-parser-schema-id": "<anonymous-schema-7>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-8>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-6>"
+                  },
+                  "status_callback_url": {
+                    "anyOf": [
+                      {
+                        "description": "POSTed once per message outcome (`webhook-id` `<message id>-status`), as the recorder stores it",
+                        "type": "string",
+                        "maxLength": 2048,
+                        "x-parser-schema-id": "<anonymous-schema-10>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-11>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-9>"
+                  },
                   "messages": {
                     "description": "How many messages the run produces",
                     "type": "integer",
                     "minimum": 1,
                     "maximum": 1000000000,
-                    "x-parser-schema-id": "<anonymous-schema-6>"
+                    "x-parser-schema-id": "<anonymous-schema-12>"
                   },
                   "rate": {
                     "anyOf": [
@@ -138,15 +170,15 @@
                         "description": "Producer rate limit, messages/s; null: unpaced",
                         "type": "number",
                         "exclusiveMinimum": 0,
-                        "x-parser-schema-id": "<anonymous-schema-8>"
+                        "x-parser-schema-id": "<anonymous-schema-14>"
                       },
                       {
                         "type": "null",
-                        "x-parser-schema-id": "<anonymous-schema-9>"
+                        "x-parser-schema-id": "<anonymous-schema-15>"
                       }
                     ],
                     "default": null,
-                    "x-parser-schema-id": "<anonymous-schema-7>"
+                    "x-parser-schema-id": "<anonymous-schema-13>"
                   }
                 },
                 "required": [
@@ -181,6 +213,8 @@
                 "seed": 42,
                 "requested_at": "2025-01-15T09:30:00Z",
                 "config": {},
+                "callback_url": null,
+                "status_callback_url": null,
                 "messages": 10000,
                 "rate": null
               }
@@ -194,6 +228,8 @@
                 "seed": 42,
                 "requested_at": "2025-01-15T09:30:00Z",
                 "config": {},
+                "callback_url": null,
+                "status_callback_url": null,
                 "messages": 10000,
                 "rate": 500
               }
@@ -236,19 +272,19 @@
                 "description": "Stable message id: `{run_id}-{seq}`; the key",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-10>"
+                "x-parser-schema-id": "<anonymous-schema-16>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-11>"
+                "x-parser-schema-id": "<anonymous-schema-17>"
               },
               "seq": {
                 "description": "The message's position in its run, from 0",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-12>"
+                "x-parser-schema-id": "<anonymous-schema-18>"
               },
               "phone": {
                 "description": "E.164 phone number",
@@ -257,20 +293,20 @@
                 ],
                 "type": "string",
                 "pattern": "^\\+[1-9][0-9]{7,14}$",
-                "x-parser-schema-id": "<anonymous-schema-13>"
+                "x-parser-schema-id": "<anonymous-schema-19>"
               },
               "text": {
                 "description": "SMS body, 1-100 chars",
                 "type": "string",
                 "maxLength": 100,
                 "minLength": 1,
-                "x-parser-schema-id": "<anonymous-schema-14>"
+                "x-parser-schema-id": "<anonymous-schema-20>"
               },
               "created_at": {
                 "format": "date-time",
                 "description": "When the producer created the message",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-15>"
+                "x-parser-schema-id": "<anonymous-schema-21>"
               }
             },
             "required": [
@@ -345,26 +381,26 @@
                 "description": "The message's id; the record key",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-16>"
+                "x-parser-schema-id": "<anonymous-schema-22>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-17>"
+                "x-parser-schema-id": "<anonymous-schema-23>"
               },
               "seq": {
                 "description": "The message's position in its run",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-18>"
+                "x-parser-schema-id": "<anonymous-schema-24>"
               },
               "sender_id": {
                 "description": "Sender index",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 1000000,
-                "x-parser-schema-id": "<anonymous-schema-19>"
+                "x-parser-schema-id": "<anonymous-schema-25>"
               },
               "status": {
                 "description": "`sent`, or `failed` after the last attempt",
@@ -372,52 +408,52 @@
                   "failed",
                   "sent"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-20>"
+                "x-parser-schema-id": "<anonymous-schema-26>"
               },
               "latency_ms": {
                 "description": "Simulated send time, all attempts and backoff included",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-21>"
+                "x-parser-schema-id": "<anonymous-schema-27>"
               },
               "attempts": {
                 "description": "Send attempts made (1 = no retry)",
                 "type": "integer",
                 "minimum": 1,
-                "x-parser-schema-id": "<anonymous-schema-22>"
+                "x-parser-schema-id": "<anonymous-schema-28>"
               },
               "created_at": {
                 "format": "date-time",
                 "description": "When the producer created the message",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-23>"
+                "x-parser-schema-id": "<anonymous-schema-29>"
               },
               "received_at": {
                 "format": "date-time",
                 "description": "When the sender took the message",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-24>"
+                "x-parser-schema-id": "<anonymous-schema-30>"
               },
               "completed_at": {
                 "format": "date-time",
                 "description": "When the send completed or failed",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-25>"
+                "x-parser-schema-id": "<anonymous-schema-31>"
               },
               "failure_reason": {
                 "description": "Why the send failed; null when sent",
                 "anyOf": [
                   {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-27>"
+                    "x-parser-schema-id": "<anonymous-schema-33>"
                   },
                   {
                     "type": "null",
-                    "x-parser-schema-id": "<anonymous-schema-28>"
+                    "x-parser-schema-id": "<anonymous-schema-34>"
                   }
                 ],
                 "default": null,
-                "x-parser-schema-id": "<anonymous-schema-26>"
+                "x-parser-schema-id": "<anonymous-schema-32>"
               }
             },
             "required": [
@@ -518,14 +554,14 @@
                 "description": "Timer id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-29>"
+                "x-parser-schema-id": "<anonymous-schema-35>"
               },
               "url": {
                 "description": "The callback URL",
                 "type": "string",
                 "maxLength": 2048,
                 "minLength": 8,
-                "x-parser-schema-id": "<anonymous-schema-30>"
+                "x-parser-schema-id": "<anonymous-schema-36>"
               },
               "mode": {
                 "description": "`at_least_once` or `at_most_once`",
@@ -533,13 +569,13 @@
                   "at_least_once",
                   "at_most_once"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-31>"
+                "x-parser-schema-id": "<anonymous-schema-37>"
               },
               "due_at": {
                 "format": "date-time",
                 "description": "When it was due",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-32>"
+                "x-parser-schema-id": "<anonymous-schema-38>"
               },
               "not_after": {
                 "description": "Never delivered after this",
@@ -547,21 +583,21 @@
                   {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-34>"
+                    "x-parser-schema-id": "<anonymous-schema-40>"
                   },
                   {
                     "type": "null",
-                    "x-parser-schema-id": "<anonymous-schema-35>"
+                    "x-parser-schema-id": "<anonymous-schema-41>"
                   }
                 ],
                 "default": null,
-                "x-parser-schema-id": "<anonymous-schema-33>"
+                "x-parser-schema-id": "<anonymous-schema-39>"
               },
               "fence": {
                 "description": "The scheduler claim's fencing token: a notifier delivers only the command of the timer's latest claim",
                 "type": "integer",
                 "minimum": 1,
-                "x-parser-schema-id": "<anonymous-schema-36>"
+                "x-parser-schema-id": "<anonymous-schema-42>"
               }
             },
             "required": [
@@ -650,28 +686,28 @@
                     "enum": [
                       "service"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-37>"
+                    "x-parser-schema-id": "<anonymous-schema-43>"
                   },
                   "service": {
                     "description": "The service's name in the registry",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-38>"
+                    "x-parser-schema-id": "<anonymous-schema-44>"
                   },
                   "instance": {
                     "description": "The instance: `sender-2`, `recorder`, ...",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-39>"
+                    "x-parser-schema-id": "<anonymous-schema-45>"
                   },
                   "host": {
                     "description": "The host it runs on",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-40>"
+                    "x-parser-schema-id": "<anonymous-schema-46>"
                   },
                   "pid": {
                     "description": "Its process id on that host",
                     "type": "integer",
                     "minimum": 1,
-                    "x-parser-schema-id": "<anonymous-schema-41>"
+                    "x-parser-schema-id": "<anonymous-schema-47>"
                   },
                   "state": {
                     "enum": [
@@ -679,37 +715,37 @@
                       "started",
                       "stopped"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-42>"
+                    "x-parser-schema-id": "<anonymous-schema-48>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-43>"
+                    "x-parser-schema-id": "<anonymous-schema-49>"
                   },
                   "partitions": {
                     "description": "`topic[partition]`s it holds, when ready",
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-45>"
+                      "x-parser-schema-id": "<anonymous-schema-51>"
                     },
                     "default": [],
-                    "x-parser-schema-id": "<anonymous-schema-44>"
+                    "x-parser-schema-id": "<anonymous-schema-50>"
                   },
                   "exit_code": {
                     "description": "Its exit code, when stopped",
                     "anyOf": [
                       {
                         "type": "integer",
-                        "x-parser-schema-id": "<anonymous-schema-47>"
+                        "x-parser-schema-id": "<anonymous-schema-53>"
                       },
                       {
                         "type": "null",
-                        "x-parser-schema-id": "<anonymous-schema-48>"
+                        "x-parser-schema-id": "<anonymous-schema-54>"
                       }
                     ],
                     "default": null,
-                    "x-parser-schema-id": "<anonymous-schema-46>"
+                    "x-parser-schema-id": "<anonymous-schema-52>"
                   }
                 },
                 "required": [
@@ -732,36 +768,36 @@
                     "enum": [
                       "run-completed"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-49>"
+                    "x-parser-schema-id": "<anonymous-schema-55>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-50>"
+                    "x-parser-schema-id": "<anonymous-schema-56>"
                   },
                   "scenario": {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-51>"
+                    "x-parser-schema-id": "<anonymous-schema-57>"
                   },
                   "expected": {
                     "type": "integer",
                     "minimum": 0,
-                    "x-parser-schema-id": "<anonymous-schema-52>"
+                    "x-parser-schema-id": "<anonymous-schema-58>"
                   },
                   "counts": {
                     "description": "Outcomes stored, by status",
                     "type": "object",
                     "additionalProperties": {
                       "type": "integer",
-                      "x-parser-schema-id": "<anonymous-schema-54>"
+                      "x-parser-schema-id": "<anonymous-schema-60>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-53>"
+                    "x-parser-schema-id": "<anonymous-schema-59>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-55>"
+                    "x-parser-schema-id": "<anonymous-schema-61>"
                   }
                 },
                 "required": [
@@ -783,27 +819,27 @@
                     "enum": [
                       "run-figures"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-56>"
+                    "x-parser-schema-id": "<anonymous-schema-62>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-57>"
+                    "x-parser-schema-id": "<anonymous-schema-63>"
                   },
                   "complete": {
                     "type": "boolean",
-                    "x-parser-schema-id": "<anonymous-schema-58>"
+                    "x-parser-schema-id": "<anonymous-schema-64>"
                   },
                   "figures": {
                     "description": "The monitor's summary of the run",
                     "type": "object",
-                    "x-parser-schema-id": "<anonymous-schema-59>"
+                    "x-parser-schema-id": "<anonymous-schema-65>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-60>"
+                    "x-parser-schema-id": "<anonymous-schema-66>"
                   }
                 },
                 "required": [
@@ -922,38 +958,38 @@
                 "type": "string",
                 "maxLength": 1000,
                 "description": "Why the record could not be processed (the decoder's error).",
-                "x-parser-schema-id": "<anonymous-schema-62>"
+                "x-parser-schema-id": "<anonymous-schema-68>"
               },
               "herald.dlq.topic": {
                 "type": "string",
                 "minLength": 1,
                 "description": "The topic the record was read from.",
-                "x-parser-schema-id": "<anonymous-schema-63>"
+                "x-parser-schema-id": "<anonymous-schema-69>"
               },
               "herald.dlq.partition": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its partition.",
-                "x-parser-schema-id": "<anonymous-schema-64>"
+                "x-parser-schema-id": "<anonymous-schema-70>"
               },
               "herald.dlq.offset": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its offset.",
-                "x-parser-schema-id": "<anonymous-schema-65>"
+                "x-parser-schema-id": "<anonymous-schema-71>"
               },
               "herald.dlq.service": {
                 "type": "string",
                 "pattern": "^(notifier|producer|recorder|sender-[0-9]+)$",
                 "description": "The service that dead-lettered it.",
-                "x-parser-schema-id": "<anonymous-schema-66>"
+                "x-parser-schema-id": "<anonymous-schema-72>"
               }
             },
-            "x-parser-schema-id": "<anonymous-schema-61>"
+            "x-parser-schema-id": "<anonymous-schema-67>"
           },
           "payload": {
             "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8; cut to its first 900,000 bytes when longer.",
-            "x-parser-schema-id": "<anonymous-schema-67>"
+            "x-parser-schema-id": "<anonymous-schema-73>"
           },
           "bindings": {
             "kafka": {

@@ -44,6 +44,8 @@ runs = Table(
     Column("succeeded", BigInteger, nullable=False, server_default="0"),
     Column("failed", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("callback_url", Text),
+    Column("status_callback_url", Text),
 )
 
 outcomes = Table(

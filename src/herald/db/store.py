@@ -21,7 +21,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
@@ -82,6 +82,8 @@ def upsert_run(conn: Connection, request: RunRequest) -> None:
         "rate": getattr(request, "rate", None),
         "config": request.config,
         "requested_at": request.requested_at,
+        "callback_url": request.callback_url,
+        "status_callback_url": request.status_callback_url,
     }
     stmt = insert(runs).values(**values)
     excluded = stmt.excluded
@@ -96,6 +98,8 @@ def upsert_run(conn: Connection, request: RunRequest) -> None:
                 "rate": excluded.rate,
                 "config": excluded.config,
                 "requested_at": excluded.requested_at,
+                "callback_url": excluded.callback_url,
+                "status_callback_url": excluded.status_callback_url,
                 "finished_at": func.coalesce(
                     runs.c.finished_at,
                     _when(total >= excluded.expected, func.clock_timestamp()),
@@ -173,7 +177,6 @@ _UNANNOUNCED = text(
 def completed_unannounced(conn: Connection, run_ids: Iterable[str]) -> list[RunCompleted]:
     """Runs among ``run_ids`` that are complete and whose completion is not announced yet,
     with their outcomes counted by status (exactly, in this transaction's snapshot)."""
-    from datetime import UTC
 
     ids = sorted(set(run_ids))
     if not ids:
@@ -238,7 +241,9 @@ class OutcomeWriter:
                 out.new = sum(t.succeeded + t.failed for t in totals.values())
                 touched.update(totals)
                 touched.update(r[1] for r in rows)
+                _queue_status_callbacks(conn, rows)
             out.completed = completed_unannounced(conn, touched)
+            _queue_completion_callbacks(conn, out.completed)
         out.duplicates = len(rows) - out.new
         self.written += out.new
         self.duplicates += out.duplicates
@@ -268,6 +273,73 @@ class OutcomeWriter:
             for row in rows:
                 copy.write_row(row)
         return _totals(conn.execute(MERGE_STAGING).all())
+
+
+def _callback_urls(conn: Connection, run_ids: Iterable[str], column: str) -> dict[str, str]:
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
+    col = runs.c[column]
+    found = conn.execute(select(runs.c.run_id, col).where(runs.c.run_id.in_(ids), col.is_not(None)))
+    return {str(r[0]): str(r[1]) for r in found}
+
+
+def _queue_status_callbacks(conn: Connection, rows: Sequence[base.OutcomeRow]) -> None:
+    """A webhook timer per outcome of a run with a ``status_callback_url``, due now, in the
+    outcomes' transaction: queued once (a replayed outcome's timer exists already)."""
+    from herald.timers import callback_row
+
+    urls = _callback_urls(conn, (r[1] for r in rows), "status_callback_url")
+    if not urls:
+        return
+    now = datetime.now(UTC)
+    queued = [
+        callback_row(
+            timer_id=f"{r[0]}-status",
+            url=urls[r[1]],
+            now=now,
+            body={
+                "type": "message.outcome",
+                "run_id": r[1],
+                "message_id": r[0],
+                "scenario": r[2],
+                "worker": r[3],
+                "status": r[4],
+                "latency_ms": r[5],
+                "attempts": r[6],
+            },
+        )
+        for r in rows
+        if r[1] in urls
+    ]
+    insert_timers(conn, queued)
+
+
+def _queue_completion_callbacks(conn: Connection, completed: Sequence[RunCompleted]) -> None:
+    """The completion callback of each newly complete run with a ``callback_url``: one webhook
+    timer each (a completion seen again, before it was announced, queues nothing more)."""
+    from herald.timers import callback_row
+
+    urls = _callback_urls(conn, (c.run_id for c in completed), "callback_url")
+    now = datetime.now(UTC)
+    queued = [
+        callback_row(
+            timer_id=f"run-{c.run_id}-completed",
+            url=urls[c.run_id],
+            now=now,
+            body={
+                "type": "run.completed",
+                "run_id": c.run_id,
+                "scenario": c.scenario,
+                "expected": c.expected,
+                "counts": c.counts,
+                "completed_at": c.at.isoformat(),
+            },
+        )
+        for c in completed
+        if c.run_id in urls
+    ]
+    insert_timers(conn, queued)
 
 
 def _totals(rows: Iterable[Any]) -> dict[str, _Totals]:
@@ -797,7 +869,8 @@ _CLAIM_DELIVERIES = text(
       AND (t.state = 'scheduled'  -- fired: the scheduler's mark may still be on its way
            OR t.lease_until IS NULL OR t.lease_until < clock_timestamp()
            OR t.lease_owner = :owner)
-    RETURNING t.id, t.url, t.mode, t.not_after, t.attempts, t.attempt_base, t.first_attempt_at
+    RETURNING t.id, t.url, t.mode, t.not_after, t.attempts, t.attempt_base, t.first_attempt_at,
+              t.payload
     """
 )
 
@@ -833,6 +906,7 @@ class Delivery:
     attempts: int  # made so far, replays included (the ledger's numbers go on from here)
     attempt_base: int  # made before the latest replay (its budget starts from here)
     first_attempt_at: datetime | None
+    payload: bytes = b""  # the body to POST; empty: a timer's own, {"id": "<timer id>"}
 
 
 @dataclass(frozen=True)

@@ -253,6 +253,8 @@ class Notifier:
         from herald.webhooks import timer_webhook
 
         webhook = timer_webhook(d.id, d.url)
+        if d.payload:  # a run's callback: its own body
+            webhook = msgspec.structs.replace(webhook, body=bytes(d.payload))
         made = d.attempts - d.attempt_base
         if made:
             # Resumed (its notifier died): numbering and budget go on. After a replay the

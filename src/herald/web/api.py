@@ -68,8 +68,12 @@ def start_run(body: schemas.StartRun) -> Response:
             scenario=body.scenario,
             seed=body.seed,
             config={"source": "web"},
+            callback_url=body.callback_url,
+            status_callback_url=body.status_callback_url,
             **params,
         )
+    except runs.CallbackRefused as exc:
+        return _invalid(exc.field, exc.reason)
     except runs.RunLimitExceeded as exc:
         detail = [
             schemas.FieldError(field=b.field, reason=b.reason, type="limit_exceeded")

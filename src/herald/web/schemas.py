@@ -89,6 +89,20 @@ class StartRun(_Model):
         None, description="The scenario to run (unset: `producer.scenario`, `sms` by default)"
     )
 
+    callback_url: str | None = Field(
+        None,
+        min_length=8,
+        max_length=2048,
+        description="POSTed once with the run's totals when it completes (signed like a "
+        "timer's callback; `webhook-id` `run-<run_id>-completed`); the timers' URL rules apply",
+    )
+    status_callback_url: str | None = Field(
+        None,
+        min_length=8,
+        max_length=2048,
+        description="POSTed once per message outcome as it is recorded (`webhook-id` "
+        "`<message id>-status`); at most `notifier.max_in_flight_per_host` at once per host",
+    )
     start_at: AwareDatetime | None = Field(
         None,
         description="Start the run then, not now (RFC 3339 with a UTC offset; in the future, "
