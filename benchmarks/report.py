@@ -224,6 +224,9 @@ def timer_lateness_rows(rounds: Sequence[Round]) -> list[list[str]]:
                 "",
             ]
         )
+        for name in steady[0].cpu_us:
+            rows.append([f"9. {n} pending: CPU per timer, `{name}` (µs)",
+                         *_spread([t.cpu_us[name] for t in steady], ms), "", ""])  # fmt: skip
         rows.append([f"9. {n} pending: scheduler's publication late, p99 (ms)",
                      *_spread([t.fired_ms[1] for t in steady], ms), "",
                      f"about {rate_:,.0f} timers/s over the run"])  # fmt: skip

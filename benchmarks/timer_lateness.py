@@ -4,32 +4,29 @@
     python benchmarks/timer_lateness.py [--burst N] [--pending N --rate R]
 
 Each measurement starts a fresh embedded broker and Postgres, one ``herald scheduler`` and one
-``herald notifier`` process, and a receiver on loopback (aiohttp, answering 200 at once and
-counting deliveries by ``webhook-id``). The timers are written straight into Postgres in bulk
-(the API's cost is measured under Locust, not here), with due times chosen ahead of the
-write. Lateness is exact (``percentile_cont`` over every timer): the first attempt's start
-minus the due time, as ``herald_timer_fire_lateness_seconds`` defines it, and the scheduler's
-publication minus the due time. Every timer must be delivered; duplicates at the receiver are
-counted and reported.
+``herald notifier`` process, and the load test's receiver on loopback (it verifies each
+signature, answers 200 and counts deliveries by ``webhook-id``). The timers are written
+straight into Postgres in bulk (the API's cost is measured under Locust, not here), with due
+times chosen ahead of the write. Lateness is exact (``percentile_cont`` over every timer):
+the first attempt's start minus the due time, as ``herald_timer_fire_lateness_seconds``
+defines it, and the scheduler's publication minus the due time. Every timer must be
+delivered; duplicates at the receiver are counted and reported.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+import psutil
 from sqlalchemy import text
 
 from _util import HERALD, herald_env, stop_process, wait_for
@@ -38,11 +35,19 @@ from herald.config import Settings
 from herald.db import store
 from herald.db.engine import make_engine, migrate
 from herald.kafka import EMBEDDED_SESSION_TIMEOUT_MS
+from herald.load.receiver import Receiver
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.webhooks import generate_secret
 
 WRITE_BATCH = 5_000
+SERVICES = ("scheduler", "notifier")
+
+
+def _cpu(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    times = psutil.Process(proc.pid).cpu_times()
+    return float(times.user + times.system)
 
 
 @dataclass
@@ -54,56 +59,7 @@ class TimerRun:
     first_attempt_ms: tuple[float, float, float]  # p50, p99, max: first attempt - due
     fired_ms: tuple[float, float, float]  # p50, p99, max: scheduler publication - due
     span_secs: float  # first due time to last delivery
-
-
-class Receiver:
-    """An aiohttp server on loopback in its own thread: 200 to every POST, ids counted."""
-
-    def __init__(self) -> None:
-        self.ids: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-        self._thread = threading.Thread(target=self._serve, name="receiver", daemon=True)
-
-    async def _hook(self, request: web.Request) -> web.Response:
-        await request.read()
-        with self._lock:
-            self.ids[request.headers.get("webhook-id", "")] += 1
-        return web.Response(status=200)
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/hook", self._hook)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def counts(self) -> Counter[str]:
-        with self._lock:
-            return Counter(self.ids)
+    cpu_us: dict[str, float]  # CPU microseconds per timer, by process (scheduler, notifier)
 
 
 def _rows(settings: Settings, url: str, dues: list[datetime], tag: str) -> list[dict[str, Any]]:
@@ -145,7 +101,7 @@ def measure(
     with (
         EmbeddedBroker() as broker,
         EmbeddedDatabase(workdir / f"pg-{tag}") as database,
-        Receiver() as rx,
+        Receiver(secrets=(secret,)) as rx,
     ):
         migrate(database.url)
         settings = Settings.model_validate(
@@ -169,7 +125,7 @@ def measure(
         engine = make_engine(database.url)
         procs = []
         try:
-            for service in ("scheduler", "notifier"):
+            for service in SERVICES:
                 with (workdir / f"{service}-{tag}.log").open("wb") as log:
                     procs.append(
                         subprocess.Popen(
@@ -180,6 +136,7 @@ def measure(
             _write(engine, _rows(settings, rx.url, [datetime.now(UTC)], f"warm{tag}"))
             wait_for(lambda: _delivered(engine, f"warm{tag}-%") == 1, 120, "the warm-up timer")
 
+            before = {name: _cpu(proc) for name, proc in zip(SERVICES, procs, strict=True)}
             first = datetime.now(UTC) + timedelta(seconds=lead_secs)
             step = spread_secs / count if spread_secs else 0.0
             dues = [first + timedelta(seconds=step * i) for i in range(count)]
@@ -196,6 +153,10 @@ def measure(
                 f"{count:,} timers delivered",
                 interval=0.5,
             )
+            cpu_us = {
+                name: (_cpu(proc) - before[name]) * 1e6 / count
+                for name, proc in zip(SERVICES, procs, strict=True)
+            }
             with engine.connect() as conn:
                 n, *attempt = store.lateness_percentiles(conn, prefix=f"{tag}-%")
                 _, *fired = store.lateness_percentiles(conn, column="fired_at", prefix=f"{tag}-%")
@@ -207,7 +168,7 @@ def measure(
             for proc in procs:
                 stop_process(proc, timeout=30)
             engine.dispose()
-        counts = {k: v for k, v in rx.counts().items() if k.startswith(f"{tag}-")}
+        counts = {k: v for k, v in rx.counts().items() if k and k.startswith(f"{tag}-")}
     assert n == count, (n, count)
     return TimerRun(
         timers=count,
@@ -217,6 +178,7 @@ def measure(
         first_attempt_ms=tuple(float(x or 0.0) for x in attempt),  # type: ignore[arg-type]
         fired_ms=tuple(float(x or 0.0) for x in fired),  # type: ignore[arg-type]
         span_secs=(last - first).total_seconds(),
+        cpu_us=cpu_us,
     )
 
 
@@ -238,7 +200,8 @@ def describe(what: str, run: TimerRun) -> str:
     return (
         f"{what}: {run.delivered:,}/{run.timers:,} delivered, {run.duplicates} duplicates;"
         f" first attempt late p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {worst:.0f} ms;"
-        f" fired late p50 {f50:.0f} ms, p99 {f99:.0f} ms, max {fmax:.0f} ms"
+        f" fired late p50 {f50:.0f} ms, p99 {f99:.0f} ms, max {fmax:.0f} ms;"
+        f" CPU per timer: " + ", ".join(f"{name} {us:,.0f} µs" for name, us in run.cpu_us.items())
     )
 
 

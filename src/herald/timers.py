@@ -189,9 +189,7 @@ def webhook_row(
     }
 
 
-def callback_row(
-    *, timer_id: str, url: str, body: dict[str, Any], now: datetime
-) -> dict[str, Any]:
+def callback_row(*, timer_id: str, url: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The ``timers`` row of a callback due now with its own body (a run's completion, a
     message's outcome): ``{"id": <timer id>, **body}``, POSTed by the notifier like a timer's.
     """
