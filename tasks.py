@@ -350,6 +350,17 @@ def up(c: Context, profile: str = "all", build: bool = False, timeout: float = 1
     if build:
         print("no Docker engine: services run from this checkout; nothing to build")
     stack = _local_stack()
+    running = stack.state() if stack.is_up() else None
+    if running is not None:
+        if running.profile == profile:
+            print(f"profile {profile} is already up in {stack.dir}")
+            print(format_status(stack.status(), running))
+            return
+        raise Exit(
+            f"profile {running.profile} is up in {stack.dir}: `poetry run invoke stack.down`, "
+            f"then stack.up --profile={profile}",
+            code=1,
+        )
     print(f"no Docker engine: starting profile {profile} as local processes in {stack.dir}")
     try:
         state = stack.up(profile, timeout=float(timeout))
@@ -368,15 +379,27 @@ def down(c: Context) -> None:
     print("stack stopped" if stack.down() else "no local stack is running")
 
 
-@task
-def destroy(c: Context) -> None:
-    """Stop the stack and delete its data: volumes, or the embedded database and stack files."""
+@task(help={"yes": "do not ask: delete every run's history"})
+def destroy(c: Context, yes: bool = False) -> None:
+    """Stop the stack and delete its data: volumes, or the embedded database and stack files
+    (every run's history). Asks first, unless --yes."""
+    if not yes:
+        where = "the compose volumes" if _docker() else f"{_settings().home}"
+        try:
+            answer = input(f"delete every run's history and the stack's data in {where}? [y/N] ")
+        except EOFError:  # no terminal to ask on
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            raise Exit("nothing deleted", code=1)
     if _docker():
         _compose(c, "", "down", "--volumes", "--remove-orphans")
         return
     stack = _local_stack()
-    stack.destroy()
-    print(f"stack stopped; deleted {stack.dir} and {stack.pgdata}")
+    deleted = stack.destroy()
+    if deleted:
+        print("stack stopped; deleted " + " and ".join(str(d) for d in deleted))
+    else:
+        print(f"nothing to delete: no stack data in {stack.home}")
 
 
 @task(help={"json": "print JSON instead of a table"})
@@ -427,6 +450,9 @@ def logs(c: Context, service: str | None = None, follow: bool = False, lines: in
 
     from herald.runtime.local_stack import show_logs
 
+    if service in ("--help", "-h"):  # a positional argument takes the flag as its value
+        c.run(shlex.join([PY, "-m", "invoke", "--help", "stack.logs"]), pty=False)
+        return
     stack = _local_stack()
     names = stack.log_names()
     if service:

@@ -55,7 +55,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def invoke(
-    home: Path, *args: str, timeout: float = 240, **env: str
+    home: Path, *args: str, timeout: float = 240, answer: str = "", **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "invoke", *args],
@@ -64,6 +64,7 @@ def invoke(
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=answer,
     )
 
 
@@ -236,6 +237,22 @@ def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_st
     assert request.arrived_at >= datetime.fromisoformat(created["due_at"]).timestamp()
     assert fired["time_left"] == 0 and fired["attempts"] == 1 and fired["last_status"] == 200
 
+    # Up again: the same profile is a no-op, another one is refused with the way out.
+    again = invoke(home, "stack.up", "--profile=all")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.startswith(f"profile all is already up in {home / 'stack'}\n")
+    other = invoke(home, "stack.up", "--profile=testing")
+    assert other.returncode == 1
+    assert other.stderr.strip() == (
+        f"profile all is up in {home / 'stack'}: `poetry run invoke stack.down`, "
+        "then stack.up --profile=testing"
+    )
+    usage = invoke(home, "stack.logs", "--help")
+    assert usage.returncode == 0 and "Usage: inv[oke] [--core-opts] stack.logs" in usage.stdout
+    kept = invoke(home, "stack.destroy", answer="n\n")
+    assert (kept.returncode, kept.stderr.strip()) == (1, "nothing deleted")
+    assert _ps(home)["state"]["profile"] == "all"  # still up
+
     before = _stack_processes(home)
     assert set(running.values()) <= {p.pid for p in before}
     assert any("postgres" in p.name() for p in before)  # the server itself, not only its wrapper
@@ -245,6 +262,11 @@ def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_st
     assert [p.pid for p in before if p.is_running()] == []
     assert _stack_processes(home) == []
     assert invoke(home, "stack.ps").stdout.strip() == "no local stack is running (stack.up)"
+    gone = invoke(home, "stack.destroy", "--yes")
+    assert gone.stdout.strip() == f"stack stopped; deleted {home / 'stack'} and {home / 'pgdata'}"
+    assert not (home / "pgdata").exists()
+    nothing = invoke(home, "stack.destroy", "--yes")
+    assert nothing.stdout.strip() == f"nothing to delete: no stack data in {home}"
 
 
 @pytest.mark.skipif(not docker_available(), reason="no Docker engine here (docker info failed)")
@@ -264,4 +286,4 @@ def test_compose_testing_profile_comes_up_healthy(tmp_path: Path) -> None:  # pr
         assert {r["Service"] for r in rows} == set(stack.services("testing"))
         assert all(r["Health"] == "healthy" for r in rows), rows
     finally:
-        invoke(home, "stack.destroy", timeout=300)
+        invoke(home, "stack.destroy", "--yes", timeout=300)

@@ -411,11 +411,14 @@ class LocalStack:
         self.env_file.unlink(missing_ok=True)
         return True
 
-    def destroy(self) -> None:
-        """``down()``, then delete the stack's files and the embedded database's data."""
+    def destroy(self) -> list[Path]:
+        """``down()``, then delete the stack's files and the embedded database's data: the
+        folders that existed and were deleted."""
         self.down()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        shutil.rmtree(self.pgdata, ignore_errors=True)
+        deleted = [folder for folder in (self.dir, self.pgdata) if folder.exists()]
+        for folder in deleted:
+            shutil.rmtree(folder, ignore_errors=True)
+        return deleted
 
     def _stop_orphan_database(self) -> None:
         # The wrapper stops Postgres; if the wrapper was killed, its server may remain. Only a
