@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -434,14 +436,20 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
 
-    @model_validator(mode="after")
-    def _senders_fit_partitions(self) -> Settings:
-        if len(self.senders) > self.kafka.partitions:
+    @field_validator("senders")
+    @classmethod
+    def _senders_fit_partitions(
+        cls, senders: list[WorkerSettings], info: ValidationInfo
+    ) -> list[WorkerSettings]:
+        # A field rule (kafka comes first, so it is known): reported on `senders`, beside any
+        # other field's error, not instead of them.
+        kafka = info.data.get("kafka")
+        if kafka is not None and len(senders) > kafka.partitions:
             raise ValueError(
-                f"{len(self.senders)} senders need at least as many partitions; "
-                f"kafka.partitions is {self.kafka.partitions}"
+                f"{len(senders)} senders need at least as many partitions; "
+                f"kafka.partitions is {kafka.partitions}"
             )
-        return self
+        return senders
 
     @classmethod
     def settings_customise_sources(
@@ -492,11 +500,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def load_settings(
-    config_file: Path | str | None = None, overrides: Mapping[str, Any] | None = None
+    config_file: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build the settings tree from every source, or raise :class:`ConfigError`.
 
     ``overrides`` are command-line flags as a nested dict (``{"producer": {"rate": 5}}``);
+    ``flags`` says what the user typed to set each of them (``{"producer.rate": "--rate -3",
+    "senders[*].mean_wait_time": "--mean-wait -1"}``), so that an error names that;
     ``config_file`` defaults to ``$HERALD_CONFIG``, else ``./config.json`` when it exists.
     """
     path = _config_path(config_file)
@@ -505,7 +517,7 @@ def load_settings(
     try:
         settings = Settings(**(overrides or {}))
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, path, unknown)) from None
+        raise ConfigError(format_validation_error(exc, path, unknown, flags)) from None
     finally:
         _file_values.reset(token)
     if unknown:
@@ -549,9 +561,13 @@ def env_var_for(loc: Sequence[str | int]) -> str:
 
 
 def format_validation_error(
-    exc: ValidationError | None, path: Path | None, unknown_env: Sequence[str] = ()
+    exc: ValidationError | None,
+    path: Path | None,
+    unknown_env: Sequence[str] = (),
+    flags: Mapping[str, str] | None = None,
 ) -> str:
-    """One line per bad field: key, value, rule, and where to fix it."""
+    """One line per bad input: key (or the flag that set it), value, rule, and where to fix
+    it; a flag applied to every sender is reported once."""
     lines = [f"  {name}: unknown environment variable (no such setting)" for name in unknown_env]
     for err in exc.errors() if exc is not None else ():
         loc = list(err["loc"])
@@ -564,9 +580,18 @@ def format_validation_error(
             rule = "required"
         else:
             rule = err["msg"].removeprefix("Value error, ")
-        where = f"config key {key}" + (f" in {path}" if path else "") + f", env {env_var_for(loc)}"
-        lines.append(f"  {key} = {shown}: {rule} [{where}]")
+        flag = (flags or {}).get(key) or (flags or {}).get(_INDEX.sub("[*]", key))
+        if flag is not None:
+            line = f"  {flag}: {rule} [setting {_INDEX.sub('[*]', key)}]"
+        else:
+            where = f"config key {key}" + (f" in {path}" if path else "")
+            line = f"  {key} = {shown}: {rule} [{where}, env {env_var_for(loc)}]"
+        if line not in lines:
+            lines.append(line)
     return f"invalid configuration ({len(lines)} error(s)):\n" + "\n".join(lines)
+
+
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def _show(value: Any) -> str:

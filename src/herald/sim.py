@@ -76,46 +76,46 @@ class SimResult:
 
 
 def settings_for(options: SimOptions) -> Settings:
-    """The settings tree with the flags applied (raises ConfigError)."""
+    """The settings tree with the flags applied (raises ConfigError naming every bad flag)."""
     overrides: dict[str, Any] = {}
-    producer: dict[str, Any] = {}
-    for key, value in (
-        ("scenario", options.scenario),
-        ("num_messages", options.messages),
-        ("rate", options.rate),
-        ("seed", options.seed),
-    ):
+    flags: dict[str, str] = {}
+
+    def put(section: str, key: str, value: Any, flag: str) -> None:
         if value is not None:
-            producer[key] = value
-    if producer:
-        overrides["producer"] = producer
-    monitor: dict[str, Any] = {}
-    if options.refresh is not None:
-        monitor["refresh_secs"] = options.refresh
-    if options.monitor_output is not None:
-        monitor["output_location"] = options.monitor_output
-    if options.monitor is not None:
-        monitor["kind"] = options.monitor
-    if monitor:
-        overrides["monitor"] = monitor
-    settings = load_settings(options.config, overrides)
+            overrides.setdefault(section, {})[key] = value
+            flags[f"{section}.{key}"] = f"{flag} {value:g}" if _number(value) else f"{flag} {value}"
+
+    put("producer", "scenario", options.scenario, "--scenario")
+    put("producer", "num_messages", options.messages, "--messages")
+    put("producer", "rate", options.rate, "--rate")
+    put("producer", "seed", options.seed, "--seed")
+    put("monitor", "refresh_secs", options.refresh, "--refresh")
+    put("monitor", "output_location", options.monitor_output, "--monitor-output")
+    put("monitor", "kind", options.monitor, "--monitor")
     worker_flags = {
-        k: v
-        for k, v in (
-            ("mean_wait_time", options.mean_wait),
-            ("failure_rate", options.failure_rate),
-            ("max_in_flight", options.max_in_flight),
+        k: (v, flag)
+        for k, v, flag in (
+            ("mean_wait_time", options.mean_wait, "--mean-wait"),
+            ("failure_rate", options.failure_rate, "--failure-rate"),
+            ("max_in_flight", options.max_in_flight, "--max-in-flight"),
         )
         if v is not None
     }
     if options.senders is not None or worker_flags:
-        count = options.senders if options.senders is not None else len(settings.senders)
-        profiles = [s.model_dump() for s in settings.senders]
-        overrides["senders"] = [
-            {**profiles[i % len(profiles)], **worker_flags} for i in range(count)
-        ]
-        settings = load_settings(options.config, overrides)
-    return settings
+        # The profiles the flags apply to: the config file's and environment's (their own
+        # errors are theirs to report).
+        profiles = [s.model_dump() for s in load_settings(options.config).senders]
+        count = options.senders if options.senders is not None else len(profiles)
+        worker = {k: v for k, (v, _) in worker_flags.items()}
+        overrides["senders"] = [{**profiles[i % len(profiles)], **worker} for i in range(count)]
+        if options.senders is not None:
+            flags["senders"] = f"--senders {options.senders}"
+        flags.update({f"senders[*].{k}": f"{flag} {v:g}" for k, (v, flag) in worker_flags.items()})
+    return load_settings(options.config, overrides, flags)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def parser() -> argparse.ArgumentParser:

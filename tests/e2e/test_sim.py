@@ -106,18 +106,36 @@ def test_external_services_and_sender_statistics(
     [
         (
             ["--failure-rate", "1.5"],
-            "senders[0].failure_rate = 1.5: Input should be less than or equal to 1",
+            ["--failure-rate 1.5: Input should be less than or equal to 1"
+             " [setting senders[*].failure_rate]"],
         ),
         (
+            # One line for the flag, not one per sender it applies to.
             ["--mean-wait", "-1"],
-            "senders[0].mean_wait_time = -1.0: Input should be greater than or equal to 0",
+            ["--mean-wait -1: Input should be greater than or equal to 0"
+             " [setting senders[*].mean_wait_time]"],
         ),
-        (["--senders", "0"], "senders = []: List should have at least 1 item"),
-        (["--messages", "0"], "producer.num_messages = 0: Input should be greater than or"),
+        (
+            # Every bad flag at once, each named as typed.
+            ["--senders", "0", "--rate=-3"],
+            ["--rate -3: Input should be greater than 0 [setting producer.rate]",
+             "--senders 0: List should have at least 1 item after validation, not 0"
+             " [setting senders]"],
+        ),
+        (
+            ["--senders", "40"],
+            ["--senders 40: 40 senders need at least as many partitions; kafka.partitions is 12"
+             " [setting senders]"],
+        ),
+        (
+            ["--messages", "0"],
+            ["--messages 0: Input should be greater than or equal to 1"
+             " [setting producer.num_messages]"],
+        ),
     ],
-)
+)  # fmt: skip
 def test_invalid_flags_stop_before_anything_starts(
-    argv: list[str], expected: str, tmp_path: Path
+    argv: list[str], expected: list[str], tmp_path: Path
 ) -> None:
     proc = subprocess.run(
         [HERALD, "sim", *argv],
@@ -127,7 +145,10 @@ def test_invalid_flags_stop_before_anything_starts(
         timeout=60,
     )
     assert proc.returncode == 2
-    assert expected in proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"herald: invalid configuration ({len(expected)} error(s)):",
+        *(f"  {line}" for line in expected),
+    ]
     assert not (tmp_path / "runs").exists() and not (tmp_path / "pgdata").exists()
 
 
