@@ -55,6 +55,65 @@ def test_default_layout_embedded_run(tmp_path: Path) -> None:
     assert processes_under(tmp_path) == []
 
 
+def test_three_runs_at_once_in_one_folder_share_the_database_and_each_counts_exactly(
+    tmp_path: Path,
+) -> None:
+    """Each holds a lease on the embedded Postgres; none stops it under another, the last
+    one out stops it."""
+    env = clean_env(HERALD_HOME=str(tmp_path / "home"))
+    procs = [
+        subprocess.Popen(
+            [HERALD, "sim", "--messages", "3000", "--json", str(tmp_path / f"out{i}.json"),
+             "--refresh", "1", "--monitor-output", str(tmp_path / f"progress{i}.log")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        )
+        for i in range(3)
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    summaries = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(3)]
+    assert len({s["run_id"] for s in summaries}) == 3
+    for s in summaries:
+        assert s["total"] == s["outcomes_in_database"] == 3000
+    database = EmbeddedDatabase(tmp_path / "home" / "pgdata")
+    assert not database.running()  # the last one out stopped it
+    assert processes_under(tmp_path) == []
+    with database:
+        for s in summaries:
+            assert outcome_count(database.url, s["run_id"]) == 3000
+
+
+def test_a_database_left_by_a_killed_run_is_adopted_and_stopped_by_the_next(
+    tmp_path: Path,
+) -> None:
+    env = clean_env(HERALD_HOME=str(tmp_path / "home"))
+    database = EmbeddedDatabase(tmp_path / "home" / "pgdata")
+    first = subprocess.Popen(
+        [HERALD, "sim", "--messages", "200000", "--rate", "2000"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert first.stdout is not None
+    for line in first.stdout:  # the run has started: its database is up
+        if line.startswith("herald run "):
+            break
+    wait_for(database.running, 60, "the first run's database")
+    first.kill()
+    first.communicate(timeout=30)  # reaped, its pipe closed
+    assert database.running()  # a daemon: SIGKILL leaves it behind
+    second = subprocess.run(
+        [HERALD, "sim", "--messages", "1000", "--refresh", "1"],
+        env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stdout + second.stderr
+    left = [line for line in second.stderr.splitlines() if "left running by a process" in line]
+    assert len(left) == 1, second.stderr
+    assert left[0].endswith(
+        f"embedded Postgres in {database.data_dir} was left running by a process that is "
+        "gone: this one uses it and stops it"
+    )
+    assert not database.running()
+
+
 def test_external_services_and_sender_statistics(
     broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, tmp_path: Path
 ) -> None:

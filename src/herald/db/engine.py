@@ -37,12 +37,25 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# Held while migrating: processes that start at once (runs sharing a folder, a stack's
+# replicas) migrate one after another; the later ones find the schema at its head.
+MIGRATION_LOCK = 0x68657261  # "hera"
+
+
 def migrate(url: str, revision: str = "head") -> None:
-    """Apply the Alembic migrations up to ``revision`` (Alembic is imported only here: the
-    services that merely use the database start without it)."""
+    """Apply the Alembic migrations up to ``revision``, one process at a time (Alembic is
+    imported only here: the services that merely use the database start without it)."""
+    import psycopg
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    from herald.db.pg import conninfo
+
+    with psycopg.connect(conninfo(url), autocommit=True) as lock:
+        lock.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            command.upgrade(alembic_config(url), revision)
+        finally:
+            lock.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
 def create_database(url: str) -> bool:
