@@ -25,9 +25,14 @@ LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d %(name)s] %(message)s"
 Body = Callable[[Settings, threading.Event, Announcer | None], int | None]
 
 
-def configure_logging(level: str) -> None:
-    """Send log records to stderr (services' stdout belongs to their user output)."""
+def configure_logging(level: str, file: Path | None = None) -> None:
+    """Send log records to stderr (services' stdout belongs to their user output), and append
+    them to ``file`` too when one is set (``log_file``)."""
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    if file is not None:
+        handler = logging.FileHandler(file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.getLogger().addHandler(handler)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
@@ -87,7 +92,7 @@ def service_main(
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_file)
     stop = threading.Event()
     install_signal_handlers(stop)
     name = args.instance or instance or service
@@ -95,7 +100,7 @@ def service_main(
     if broker:
         try:
             existing = kafka.wait_for_broker(settings.kafka, stop=stop.is_set)
-            kafka.ensure_topics(settings.kafka, existing=existing)
+            kafka.ensure_topics(settings.kafka, kafka.all_topics(settings), existing=existing)
         except HeraldError as exc:
             logger.error("%s", exc)
             return exc.exit_code

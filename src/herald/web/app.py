@@ -132,12 +132,16 @@ def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return guards.json_error(exc.code or 500, exc.description or exc.name, headers)
 
+    from herald.web import retail
     from herald.web.api import api, register_metrics
     from herald.web.dashboard import dashboard, swagger_assets
 
     app.register_api(api)
+    app.register_api(retail.api)
+    app.register_api(retail.classic)
     register_metrics(app)
     app.register_blueprint(dashboard)
+    app.register_blueprint(retail.pages)
     app.register_blueprint(swagger_assets())
     return app
 
