@@ -413,6 +413,8 @@ class _Run:
         # The run starts (and its clock with it) once every service holds its partitions, so
         # that no message waits in a topic for a group join.
         _wait_until_ready(self.listener, self.watch, self.group, self.stop)
+        if self.scenario.clocked:  # its clock starts when it is asked for: now, not at start-up
+            self.request = msgspec.structs.replace(self.request, requested_at=datetime.now(UTC))
         runs.submit(ks, self.request, producer=submitter)
         if web_url is not None:
             page = f"{web_url}/runs/{self.request.run_id}"

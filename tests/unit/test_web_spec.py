@@ -29,6 +29,10 @@ def test_document_covers_every_operation_and_documents_422() -> None:
         ("GET", "/api/health"),
         ("GET", "/api/lag"),
         ("GET", "/metrics"),
+        ("POST", "/api/retail/events"),
+        ("POST", "/produce_entry"),
+        ("POST", "/produce_move"),
+        ("POST", "/produce_exit"),
     }
     for path, item in doc["paths"].items():
         for op in item.values():
@@ -42,4 +46,10 @@ def test_document_covers_every_operation_and_documents_422() -> None:
         for m, op in item.items()
         if "security" in op
     }
-    assert secured == {("POST", "/api/runs")}
+    assert secured == {
+        ("POST", "/api/runs"),
+        ("POST", "/api/retail/events"),
+        ("POST", "/produce_entry"),
+        ("POST", "/produce_move"),
+        ("POST", "/produce_exit"),
+    }

@@ -257,6 +257,9 @@ class Scenario(ABC):
     statuses: ClassVar[Mapping[str, bool]]  # every status a result can have -> success?
     worker_label: ClassVar[str] = "worker"  # how one worker is named in views ("sender")
     worker: ClassVar[WorkerSpec | None] = None
+    # Its runs follow a clock that starts when the run is asked for (a timeline): a caller
+    # that prepares a request ahead dates it when it submits it.
+    clocked: ClassVar[bool] = False
     # Environment variables of an older tool read as settings: name -> dotted settings key.
     env_aliases: ClassVar[Mapping[str, str]] = {}
     # What `sim.run` asks for when neither a flag nor a setting says (keys of the scenario's

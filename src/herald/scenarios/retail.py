@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import Field, field_validator
 
 from herald.contracts import MessageId, RunId, RunRequest, Timestamp, Topic
 from herald.errors import ConfigError
@@ -114,8 +114,6 @@ def _consume_from(value: str) -> str:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Speed = Annotated[float | None, BeforeValidator(_speed)]
 Profile = Literal["flat", "daily"]
 
 
@@ -183,7 +181,7 @@ class RetailSettings(Parameters):
         le=1_000_000,
         description="Most events published a tick; the others wait (CONSUME_BATCH_SIZE).",
     )
-    speed: Speed = Field(
+    speed: float | None = Field(
         1.0,
         gt=0,
         le=1_000_000,
@@ -194,7 +192,7 @@ class RetailSettings(Parameters):
     )
     opening_time: time = Field(time(8, 0), description="When the store opens (UTC).")
     closing_time: time = Field(time(20, 0), description="When it closes (UTC).")
-    duration: Duration | None = Field(
+    duration: float | None = Field(
         None,
         gt=0,
         le=366 * 86_400,
@@ -212,6 +210,16 @@ class RetailSettings(Parameters):
     @classmethod
     def _from(cls, value: str) -> str:
         return _consume_from(value)
+
+    @field_validator("speed", mode="before")
+    @classmethod
+    def _max(cls, value: object) -> object:
+        return _speed(value)
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value)
 
 
 CustomerId = Annotated[
@@ -240,7 +248,9 @@ class RetailRun(RunRequest, kw_only=True, forbid_unknown_fields=True):
     consume_batch_size: Annotated[int, Meta(ge=1, le=1_000_000, description="Events a tick")] = 10
     store_height: Annotated[int, Meta(ge=2, le=1000)] = 10
     store_width: Annotated[int, Meta(ge=2, le=1000)] = 6
-    entrance: tuple[Cell, Cell] = (3, 0)
+    entrance: Annotated[
+        list[Cell], Meta(min_length=2, max_length=2, description="The entrance cell, [x, y]")
+    ]
     customers_average_in_store: Annotated[float, Meta(gt=0, le=100_000)] = 6.0
     dwell_mean_secs: Annotated[float, Meta(gt=0, le=86_400)] = 600.0
     move_interval_secs: Annotated[float, Meta(ge=1, le=3600)] = 15.0
@@ -256,7 +266,8 @@ class RetailRun(RunRequest, kw_only=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if self.closes_at <= self.opens_at:
             raise ValueError("closes_at must be after opens_at")
-        if not Store.of(self).on_wall(self.entrance):
+        store = Store.of(self)
+        if not store.on_wall(store.entrance):
             raise ValueError(f"entrance {list(self.entrance)} is not in the store's outer wall")
         if self.weights is not None and len(self.weights) != len(self.customers):
             raise ValueError("weights must have one entry per customer")
@@ -394,7 +405,8 @@ class Store:
 
     @classmethod
     def of(cls, run: RetailRun) -> Store:
-        return cls(run.store_width, run.store_height, tuple(run.entrance))  # type: ignore[arg-type]
+        x, y = run.entrance
+        return cls(run.store_width, run.store_height, (x, y))
 
     def contains(self, cell: Position) -> bool:
         return 0 <= cell[0] < self.width and 0 <= cell[1] < self.height
@@ -900,34 +912,53 @@ RATE_WINDOW_SECS: Final = 600.0  # simulated seconds over which entries/exits a 
 
 
 class StoreFigures:
-    """One run's store figures, from its events as the monitor sees them."""
+    """One run's store figures, from its events as the monitor sees them.
+
+    A customer's enter, moves and exit travel on three topics, so they may arrive in any
+    order: each customer's unmatched enters and exits are kept by ``seq`` until an enter and
+    the exit after it pair up into a visit (its dwell time)."""
 
     def __init__(self) -> None:
-        self.inside: dict[str, float] = {}
         self.entered = 0
         self.left = 0
         self.backlog = 0
         self.latest = 0.0  # the latest event time seen
+        self._open: dict[str, list[tuple[int, str, float]]] = {}
         self._enters: list[float] = []
         self._exits: list[float] = []
         self._dwell: dict[int, int] = {}
 
     def add(self, fact: Any) -> None:
-        ts = fact.ts
+        ts, kind = fact.ts, fact.status
         if ts > self.latest:
             self.latest = ts
             self.backlog = fact.backlog
-        if fact.status == "enter":
+        if kind == "move":
+            return
+        if kind == "enter":
             self.entered += 1
-            self.inside[fact.customer] = ts
             bisect.insort(self._enters, ts)
-        elif fact.status == "exit":
+        else:
             self.left += 1
-            since = self.inside.pop(fact.customer, None)
-            if since is not None:
-                b = bucket_of((ts - since) * 1000.0)
-                self._dwell[b] = self._dwell.get(b, 0) + 1
             bisect.insort(self._exits, ts)
+        events = self._open.setdefault(fact.customer, [])
+        bisect.insort(events, (fact.seq, kind, ts))
+        i = 0
+        while i + 1 < len(events):
+            (_s0, k0, t0), (_s1, k1, t1) = events[i], events[i + 1]
+            if k0 == "enter" and k1 == "exit":
+                b = bucket_of((t1 - t0) * 1000.0)
+                self._dwell[b] = self._dwell.get(b, 0) + 1
+                del events[i : i + 2]
+            else:
+                i += 1
+        if not events:
+            del self._open[fact.customer]
+
+    @property
+    def inside(self) -> int:
+        """Customers whose latest enter or exit seen is an enter."""
+        return sum(1 for events in self._open.values() if events[-1][1] == "enter")
 
     def _per_minute(self, times: list[float]) -> float:
         cut = self.latest - RATE_WINDOW_SECS
@@ -939,7 +970,7 @@ class StoreFigures:
             v / 1000.0 if v is not None else None for v in percentiles(self._dwell, (0.5, 0.95))
         )
         return {
-            "inside": len(self.inside),
+            "inside": self.inside,
             "entered": self.entered,
             "left": self.left,
             "enters_per_min": self._per_minute(self._enters),
@@ -984,6 +1015,7 @@ class Retail(Scenario):
     inputs = (INJECTIONS,)
     statuses = MappingProxyType({"enter": True, "move": True, "exit": True})
     worker_label = "producer"
+    clocked = True
     env_aliases = MappingProxyType(
         {
             "STORE_HEIGHT": "retail.store_height",
@@ -1047,7 +1079,7 @@ class Retail(Scenario):
             "consume_batch_size": cfg.consume_batch_size,
             "store_height": cfg.store_height,
             "store_width": cfg.store_width,
-            "entrance": entrance,
+            "entrance": list(entrance),
             "customers_average_in_store": cfg.customers_average_in_store,
             "dwell_mean_secs": cfg.dwell_mean_secs,
             "move_interval_secs": cfg.move_interval_secs,
@@ -1199,6 +1231,7 @@ class Retail(Scenario):
                 speed=600.0,
                 consume_frequency=0.1,
                 consume_batch_size=1000,
+                entrance=[3, 0],
                 customers=["1", "2", "3", "4", "5", "6", "7", "8"],
             )
         )

@@ -366,11 +366,12 @@ class _Inputs:
             ]
         )
         self._partitions = len(parts)
+        self._at_end: set[int] = set()  # partitions read to their end (a record arrived: not)
         self._errors = Episode(logger, f"run {request.run_id}: input topic")
 
     def merge(self, *, until_end: bool = False, timeout: float = 5.0) -> None:
         """Merge what has arrived; ``until_end``: until every partition is read to its end."""
-        at_end: set[int] = set()
+        at_end = self._at_end
         deadline = time.monotonic() + timeout
         while True:
             msgs = self._consumer.consume(500, 0.05 if until_end else 0)
