@@ -139,6 +139,11 @@ def example_records() -> dict[str, list[tuple[str, str, object]]]:
                 (ex.name, ex.summary, _plain(ex.value)) for ex in examples
             )
     out[CONTROL_EVENT] = _control_examples()
+    from herald import timers
+
+    out[timers.FireCommand.__name__] = [
+        (name, summary, _plain(_checked(value))) for name, summary, value in timers.examples()
+    ]
     return out
 
 
@@ -357,8 +362,10 @@ def _schemas() -> dict[str, Any]:
 
 
 def kafka_topics() -> tuple[Topic, ...]:
-    """Every topic the document describes: the platform's and every scenario's."""
-    return (RUNS, *base.all_topics(), CONTROL, DLQ)
+    """Every topic the document describes: the platform's, the timers' and every scenario's."""
+    from herald import timers
+
+    return (RUNS, *base.all_topics(), *timers.TOPICS, CONTROL, DLQ)
 
 
 def document() -> dict[str, Any]:

@@ -196,6 +196,92 @@ class RecorderSettings(_Section):
     )
 
 
+class TimersSettings(_Section):
+    """Timers: what the API accepts, and how callbacks are signed (docs/timers.md)."""
+
+    max_delay_secs: float = Field(
+        30 * 24 * 3600.0,
+        gt=0,
+        le=366 * 24 * 3600.0,
+        description="Latest due time a timer may ask for, seconds from now (the API's upper "
+        "bound; 30 days).",
+    )
+    deny_networks: list[str] = Field(
+        default_factory=lambda: ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "0.0.0.0/8"],
+        description="Networks a callback URL may not resolve to (CIDR): link-local and cloud "
+        "metadata addresses by default. Add 127.0.0.0/8 and the private ranges in production.",
+    )
+    allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks allowed even when a deny rule covers them (CIDR).",
+    )
+    signing_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        exclude=True,  # never written to a settings file or a log
+        description="Standard Webhooks secrets (`whsec_<base64>`) that sign every callback; "
+        "several during a rotation, the first signs too. Unset: the secret kept in "
+        "`<home>/webhook-secret` (made once, mode 0600) is used.",
+    )
+
+
+class SchedulerSettings(_Section):
+    """The scheduler: claims due items from Postgres and fires them on time."""
+
+    lease_secs: float = Field(
+        5.0,
+        ge=0.5,
+        le=3600,
+        description="How long a claim holds; a dead replica's claims "
+        "expire after this and another replica fires them.",
+    )
+    lookahead_secs: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="How far ahead it claims: claimed items wait in an "
+        "in-process timer heap and fire at their due time, not a poll later.",
+    )
+    batch: int = Field(1000, ge=1, le=100_000, description="Most items claimed at once.")
+    poll_secs: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Longest sleep between claims when nothing is due "
+        "(a new item due soon wakes it at once: LISTEN/NOTIFY).",
+    )
+
+
+class NotifierSettings(_Section):
+    """The notifier: POSTs timers' callbacks, retries, keeps the ledger."""
+
+    timeout_secs: float = Field(10.0, gt=0, le=300, description="One attempt's timeout.")
+    max_attempts: int = Field(8, ge=1, le=100, description="Attempts per callback, at most.")
+    backoff_base_secs: float = Field(
+        0.5,
+        gt=0,
+        le=3600,
+        description="Exponential backoff with full jitter: the first "
+        "retry waits up to this, doubling.",
+    )
+    backoff_cap_secs: float = Field(30.0, gt=0, le=86400, description="Longest single wait.")
+    deadline_secs: float = Field(
+        600.0, gt=0, le=7 * 86400, description="No attempt later than this after the first."
+    )
+    max_in_flight_per_host: int = Field(
+        16, ge=1, le=10_000, description="Requests in flight to one host at once."
+    )
+    max_pending: int = Field(
+        2000, ge=1, le=1_000_000, description="Callbacks being delivered at once (all hosts)."
+    )
+    delivery_lease_secs: float = Field(
+        60.0,
+        ge=1,
+        le=86400,
+        description="How long a notifier holds a timer it delivers: a "
+        "killed notifier's timer is delivered again (same webhook-id) after this.",
+    )
+
+
 MIN_TOKEN_LENGTH = 16
 
 
@@ -341,6 +427,9 @@ class Settings(BaseSettings):
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    timers: TimersSettings = Field(default_factory=TimersSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     retail: RetailSettings = Field(default_factory=RetailSettings)
 
     @field_validator("log_level", mode="before")

@@ -157,9 +157,10 @@ def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None 
 
 def all_topics(settings: Settings | None = None) -> tuple[Topic, ...]:
     """The platform's topics and every scenario's (under the names ``settings`` give them)."""
+    from herald import timers
     from herald.scenarios.base import all_topics as scenario_topics
 
-    return (*PLATFORM_TOPICS, *scenario_topics(settings))
+    return (*PLATFORM_TOPICS, *timers.TOPICS, *scenario_topics(settings))
 
 
 def ensure_topics(

@@ -142,3 +142,42 @@ def submit(
     )
     if producer.flush(timeout) or errors:
         raise BrokerError(f"run request {request.run_id} not acknowledged: {errors or 'timeout'}")
+
+
+# -- scheduled runs: published by the scheduler at their start time ------------------------------
+
+
+def start_at_problem(settings: Settings, start_at: datetime, now: datetime) -> str | None:
+    """Why ``start_at`` cannot be a run's start time (None when it can)."""
+    if start_at.tzinfo is None:
+        return f"{start_at.isoformat()} has no UTC offset: write it as 2026-12-01T09:00:00Z"
+    if start_at <= now:
+        return f"{start_at.isoformat()} is not in the future"
+    limit = settings.timers.max_delay_secs
+    if (start_at - now).total_seconds() > limit:
+        return f"is more than timers.max_delay_secs ({limit:g} s) from now"
+    return None
+
+
+def schedule(
+    conn: Any, settings: Settings, request: RunRequest, *, start_at: datetime, now: datetime
+) -> str:
+    """Store ``request`` for the scheduler to publish on ``herald.runs`` at ``start_at``; the
+    caller commits. Returns the timer's id. The run's row appears when it starts (the
+    recorder records the request it reads), so that a run waiting for its time neither shows
+    as going nor counts toward ``limits.max_concurrent_runs``."""
+    from herald import timers
+    from herald.db import store
+
+    row = timers.scheduled_row(
+        settings,
+        kind="run",
+        topic=contracts.RUNS.name,
+        key=request.run_id,
+        payload=msgspec.json.encode(request),
+        due_at=start_at,
+        now=now,
+        item_id=f"run-{request.run_id}",
+    )
+    store.insert_timer(conn, row)
+    return str(row["id"])

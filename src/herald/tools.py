@@ -19,22 +19,28 @@ from rich.console import Console
 
 from herald import completion, control, kafka, runs
 from herald.completion import Watch
-from herald.config import load_settings
+from herald.config import Settings, load_settings
+from herald.contracts import RunRequest
 from herald.db.pg import safe_url
 from herald.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, HeraldError
 
 FIGURES_GRACE_SECS = 10.0  # after completion, how long --wait waits for a monitor's figures
 
 
-def submit_main(argv: Sequence[str]) -> int:
-    """``herald submit --messages N [--wait]``: publish a run request; print its id, or, with
-    ``--wait``, follow the run on the control topic and print its final summary."""
+def _submit_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="herald submit", description="ask for a run")
     p.add_argument("--config", type=Path, help="config file (JSON)")
     p.add_argument("--scenario", help="the scenario to run (default producer.scenario: sms)")
     p.add_argument("--messages", type=int, help="messages in the run (default 10,000)")
     p.add_argument("--rate", type=float, help="producer rate limit, messages/s")
     p.add_argument("--seed", type=int, help="seed for reproducible content")
+    p.add_argument(
+        "--start-at",
+        type=_timestamp,
+        metavar="TIME",
+        help="start the run then, not now: an RFC 3339 time with a UTC offset "
+        "(2026-12-01T09:00:00Z); the scheduler publishes it (needs database.url)",
+    )
     p.add_argument(
         "--wait",
         action="store_true",
@@ -45,16 +51,35 @@ def submit_main(argv: Sequence[str]) -> int:
     p.add_argument(
         "--timeout", type=float, default=3600.0, help="with --wait: give up after this many s"
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def _submit_problem(settings: Settings, args: argparse.Namespace) -> str | None:
+    """Why the command cannot go on with these settings (None: it can)."""
+    if args.wait and settings.database.url is None:
+        return "--wait re-counts the run in Postgres: set database.url (HERALD_DATABASE_URL)"
+    if args.start_at is None:
+        return None
+    if settings.database.url is None:
+        return (
+            "--start-at stores the run for the scheduler in Postgres: set database.url "
+            "(HERALD_DATABASE_URL)"
+        )
+    problem = runs.start_at_problem(settings, args.start_at, datetime.now(UTC))
+    return None if problem is None else f"--start-at {problem}"
+
+
+def submit_main(argv: Sequence[str]) -> int:
+    """``herald submit --messages N [--wait]``: publish a run request (or, with ``--start-at``,
+    schedule it); print its id, or, with ``--wait``, follow the run on the control topic and
+    print its final summary."""
+    args = _submit_parser().parse_args(argv)
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     try:
         settings = load_settings(args.config)
-        if args.wait and settings.database.url is None:
-            print(
-                "herald: --wait re-counts the run in Postgres: set database.url "
-                "(HERALD_DATABASE_URL)",
-                file=sys.stderr,
-            )
+        problem = _submit_problem(settings, args)
+        if problem is not None:
+            print(f"herald: {problem}", file=sys.stderr)
             return EXIT_CONFIG
         params = {
             k: v for k, v in (("messages", args.messages), ("rate", args.rate)) if v is not None
@@ -66,46 +91,66 @@ def submit_main(argv: Sequence[str]) -> int:
         kafka.ensure_topics(settings.kafka, existing=existing)
         listener = control.Listener(settings.kafka, since=datetime.now(UTC)) if args.wait else None
         started, started_wall = time.monotonic(), time.time()
-        runs.submit(settings.kafka, request)
+        if args.start_at is not None:
+            _schedule(settings, request, args.start_at)
+        else:
+            runs.submit(settings.kafka, request)
         if listener is None:
             print(request.run_id)
             return EXIT_OK
-        console.print(f"run {request.run_id} submitted; waiting for it to complete")
-        stop = threading.Event()
-        watch = Watch(request.run_id, want_figures=False)
-        try:
-            done = completion.wait(
-                listener.poll, watch, timeout=args.timeout, tick=lambda: None, stopped=stop.is_set
-            )
-            if done:
-                # A monitor, where one runs, publishes its figures as it sees the last result.
-                watch.want_figures = True
-                completion.wait(
-                    listener.poll,
-                    watch,
-                    timeout=FIGURES_GRACE_SECS,
-                    tick=lambda: None,
-                    stopped=stop.is_set,
-                )
-        except KeyboardInterrupt:
-            console.print(f"interrupted: run {request.run_id} goes on without this command")
-            return EXIT_INTERRUPTED
-        finally:
-            listener.close()
-        if watch.completed is None:
-            console.print(f"[red]run {request.run_id} not complete after {args.timeout:g}s[/]")
-            return EXIT_FAILURE
-        assert settings.database.url is not None
-        summary, problems = completion.summarise(
-            settings.database.url,
-            watch,
-            scenario=request.scenario,
-            elapsed=time.monotonic() - started,
-            started_wall=started_wall,
+        return _follow(
+            console, settings, request, listener, args, started=started, started_wall=started_wall
         )
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
+
+
+def _follow(
+    console: Console,
+    settings: Settings,
+    request: RunRequest,
+    listener: control.Listener,
+    args: argparse.Namespace,
+    *,
+    started: float,
+    started_wall: float,
+) -> int:
+    """``--wait``: follow the run on the control topic to its completion; print the summary."""
+    when = "" if args.start_at is None else f" to start at {args.start_at.isoformat()}"
+    console.print(f"run {request.run_id} submitted{when}; waiting for it to complete")
+    stop = threading.Event()
+    watch = Watch(request.run_id, want_figures=False)
+    try:
+        done = completion.wait(
+            listener.poll, watch, timeout=args.timeout, tick=lambda: None, stopped=stop.is_set
+        )
+        if done:
+            # A monitor, where one runs, publishes its figures as it sees the last result.
+            watch.want_figures = True
+            completion.wait(
+                listener.poll,
+                watch,
+                timeout=FIGURES_GRACE_SECS,
+                tick=lambda: None,
+                stopped=stop.is_set,
+            )
+    except KeyboardInterrupt:
+        console.print(f"interrupted: run {request.run_id} goes on without this command")
+        return EXIT_INTERRUPTED
+    finally:
+        listener.close()
+    if watch.completed is None:
+        console.print(f"[red]run {request.run_id} not complete after {args.timeout:g}s[/]")
+        return EXIT_FAILURE
+    assert settings.database.url is not None
+    summary, problems = completion.summarise(
+        settings.database.url,
+        watch,
+        scenario=request.scenario,
+        elapsed=time.monotonic() - started,
+        started_wall=started_wall,
+    )
     from herald.report import print_summary
 
     print_summary(console, summary)
@@ -115,6 +160,32 @@ def submit_main(argv: Sequence[str]) -> int:
         args.json_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
         console.print(f"summary written to {args.json_path}")
     return EXIT_FAILURE if problems else EXIT_OK
+
+
+def _timestamp(text: str) -> datetime:
+    """An argparse type: an RFC 3339 time with its UTC offset."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time (2026-12-01T09:00:00Z)"
+        ) from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (2026-12-01T09:00:00Z)")
+    return value
+
+
+def _schedule(settings: Settings, request: RunRequest, start_at: datetime) -> None:
+    """Store a run for the scheduler (committed before the command reports its id)."""
+    from herald.db.engine import make_engine
+
+    assert settings.database.url is not None
+    engine = make_engine(settings.database.url)
+    try:
+        with engine.begin() as conn:
+            runs.schedule(conn, settings, request, start_at=start_at, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
 
 
 def migrate_main(argv: Sequence[str]) -> int:

@@ -282,6 +282,8 @@ def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_post
         "producer",
         "monitor",
         "recorder",
+        "scheduler",
+        "notifier",
     }
     assert "herald web stopped" in rest
     assert processes_under(tmp_path / "web") == []  # every service stopped with it

@@ -40,7 +40,7 @@ from herald.errors import EXIT_BROKER, BrokerError
 from herald.runtime import kafka_jars
 from herald.runtime.apache_kafka import ApacheKafkaCluster
 from herald.runtime.kafka_security import Security, TlsFiles, check_connection
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 
@@ -213,6 +213,23 @@ def create_topic(ks: KafkaSettings, partitions: int = 1, replicas: int = 1) -> s
 
     wait_for(led, 30, f"{name}'s {partitions} partitions to have leaders")
     return name
+
+
+def leader_of(ks: KafkaSettings, topic: str, partition: int) -> int:
+    """The partition's leader as a new client sees it: each broker learns of a topic on its own."""
+    admin = kafka.admin(ks)
+    seen: list[int] = []
+
+    def known() -> bool:
+        meta = admin.list_topics(topic, timeout=10).topics.get(topic)
+        part = meta.partitions.get(partition) if meta is not None else None
+        if part is None or part.leader < 0:
+            return False
+        seen.append(part.leader)
+        return True
+
+    wait_for(known, 30, f"a leader for {topic}[{partition}]")
+    return seen[-1]
 
 
 def end_offsets(ks: KafkaSettings, topic: str, *, committed: bool) -> dict[int, int]:
@@ -441,8 +458,8 @@ def test_three_nodes_replicate_herald_topics_three_times_two_in_sync(
     assert ks.replication_factor == 3
     assert ks.bootstrap == trio.bootstrap
     assert len(ks.bootstrap.split(",")) == 3
-    kafka.ensure_topics(ks, [contracts.RESULTS])
-    topic = contracts.RESULTS.qualified(ks.namespace)
+    kafka.ensure_topics(ks, [contracts.RUNS])
+    topic = contracts.RUNS.qualified(ks.namespace)
     admin = kafka.admin(ks)
     meta = wait_for(
         lambda: (m := admin.list_topics(topic, timeout=10)).topics[topic].partitions and m,
@@ -463,7 +480,7 @@ def test_a_broker_killed_while_producing_loses_and_duplicates_nothing(
 ) -> None:
     ks = settings_for(trio)
     topic = create_topic(ks, partitions=6, replicas=3)
-    leader = kafka.admin(ks).list_topics(topic, timeout=10).topics[topic].partitions[0].leader
+    leader = leader_of(ks, topic, 0)
     victim = leader - 1  # node ids start at 1
     total = 20_000
     delivered: list[int] = []

@@ -60,6 +60,8 @@ def test_post_run_publishes_the_request_and_creates_its_row(
         "rate": 500.5,
         "url": f"/api/runs/{run_id}",
         "dashboard_url": f"/runs/{run_id}",
+        "start_at": None,
+        "timer_url": None,
     }
     assert response.headers["Location"] == f"/api/runs/{run_id}"
     msgs = read_topic(settings, contracts.RUNS.qualified(settings.kafka.namespace), 1)
@@ -115,7 +117,7 @@ def test_post_run_rejects_bad_bodies_with_the_field_and_reason(app: OpenAPI) -> 
         "colour": "Extra inputs are not permitted"
     }
     assert fields(client.post("/api/runs", json={"messages": 5, "scenario": "nope"})) == {
-        "scenario": "Value error, no scenario 'nope'; scenarios: sms"
+        "scenario": "Value error, no scenario 'nope'; scenarios: retail, sms"
     }
     assert fields(client.post("/api/runs", json={"messages": 5, "scenario": "Bad!"})) == {
         "scenario": "String should match pattern '^[a-z][a-z0-9_]{0,31}$'"

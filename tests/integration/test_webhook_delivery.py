@@ -38,7 +38,7 @@ from herald.webhooks import (
     timer_webhook,
 )
 from herald.webhooks.deliverer import DEFAULT_USER_AGENT
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.support.webhook_receiver import Drop, Respond, Stall, WebhookReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"receiver-secret-0123456789abcdef").decode()

@@ -24,6 +24,7 @@ from herald.scenarios.retail import (
 )
 from herald.scenarios.sms import SmsMessage, SmsResult, SmsRun
 from herald.services import registry
+from herald.timers import FireCommand
 from tests.support.contracts import (
     ROOT,
     assert_current,
@@ -41,6 +42,7 @@ DECODERS: dict[str, Any] = {
     "ControlEvent": msgspec.json.Decoder(ControlEvent).decode,
     "SmsMessage": msgspec.json.Decoder(SmsMessage).decode,
     "SmsResult": msgspec.json.Decoder(SmsResult).decode,
+    "FireCommand": msgspec.json.Decoder(FireCommand).decode,
     "RetailEnter": msgspec.json.Decoder(RetailEnter).decode,
     "RetailMove": msgspec.json.Decoder(RetailMove).decode,
     "RetailExit": msgspec.json.Decoder(RetailExit).decode,
@@ -52,6 +54,7 @@ ADDRESSES = {
     "ControlEvent": "herald.control",
     "SmsMessage": "herald.sms.outbound",
     "SmsResult": "herald.sms.results",
+    "FireCommand": "herald.timers.fire",
     "RetailEnter": "herald.retail.enter",
     "RetailMove": "herald.retail.move",
     "RetailExit": "herald.retail.exit",
@@ -128,6 +131,9 @@ def test_operations_say_who_sends_and_receives_and_in_which_group() -> None:
         "publishSmsResults": ("send", "herald.sms.results", None),
         "recordSmsResults": ("receive", "herald.sms.results", ["herald-recorders"]),
         "monitorSmsResults": ("receive", "herald.sms.results", None),
+        "fireTimers": ("send", "herald.timers.fire", None),
+        "startScheduledRuns": ("send", "herald.runs", None),
+        "deliverTimers": ("receive", "herald.timers.fire", ["herald-notifiers"]),
         "produceRetailEnter": ("send", "herald.retail.enter", None),
         "produceRetailMove": ("send", "herald.retail.move", None),
         "produceRetailExit": ("send", "herald.retail.exit", None),
@@ -207,7 +213,7 @@ def test_dead_letter_headers_are_the_ones_the_services_write() -> None:
     assert message["contentType"] == "application/octet-stream"
     # Every service that dead-letters, by the name it writes (from the service registry).
     service = message["headers"]["properties"][contracts.DLQ_SERVICE]["pattern"]
-    assert service == "^(producer|recorder|sender-[0-9]+)$"
+    assert service == "^(notifier|producer|recorder|sender-[0-9]+)$"
     assert service == registry.dead_letter_service_pattern()
 
 

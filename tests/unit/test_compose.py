@@ -28,6 +28,8 @@ HERALD = {
     "producer",
     "monitor",
     "recorder",
+    "scheduler",
+    "notifier",
     "web",
 }
 EXPECTED = {
@@ -155,7 +157,7 @@ def test_every_herald_variable_is_a_real_setting_and_the_required_ones_are_set(
 def test_required_variables_fail_loudly(compose: dict[str, Any]) -> None:
     text = COMPOSE.read_text()
     required = {m.group(1) for m in _VAR.finditer(text) if m.group(2) == "?"}
-    assert required == {"POSTGRES_PASSWORD"}
+    assert required == {"POSTGRES_PASSWORD", "HERALD_WEB_API_TOKEN"}
     optional = {m.group(1) for m in _VAR.finditer(text) if m.group(2) == "-"}
     assert optional == set(stack.compose_variables("cluster"))
     postgres = _services(compose)["postgres"]["environment"]

@@ -42,6 +42,17 @@ def test_compose_environment_keeps_one_generated_password(
     assert compose_environment(tmp_path, "all")["POSTGRES_PASSWORD"] == "from-the-environment"
 
 
+def test_compose_environment_gives_the_web_app_a_token_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HERALD_WEB_API_TOKEN", raising=False)
+    first = compose_environment(tmp_path, "all")["HERALD_WEB_API_TOKEN"]
+    assert len(first) >= 24 and first != compose_environment(tmp_path, "all")["POSTGRES_PASSWORD"]
+    assert (tmp_path / "stack" / "web-api-token").read_text() == first
+    assert (tmp_path / "stack" / "web-api-token").stat().st_mode & 0o777 == 0o600
+    assert compose_environment(tmp_path, "dev")["HERALD_WEB_API_TOKEN"] == first
+
+
 def test_unknown_profiles_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown profile 'prod': choose one of testing, dev"):
         stack.services("prod")

@@ -77,12 +77,23 @@ def test_the_monitors_view_reads_the_envelope_by_its_json_names() -> None:
 
 def test_services_in_start_order_with_the_workers_first() -> None:
     names = [s.name for s in registry.services()]
-    assert names == ["sender", "producer", "monitor", "recorder", "web", "migrate"]
+    assert names == [
+        "sender",
+        "producer",
+        "monitor",
+        "recorder",
+        "web",
+        "scheduler",
+        "notifier",
+        "migrate",
+    ]
     sender = registry.get("sender")
     assert (sender.scaling, sender.health, sender.scenario) == ("profiles", "control", "sms")
     assert [s.name for s in registry.services() if s.needs_database] == [
         "recorder",
         "web",
+        "scheduler",
+        "notifier",
         "migrate",
     ]
     with pytest.raises(ConfigError, match="no service 'nope'"):
@@ -99,8 +110,21 @@ def test_a_runs_instances_expand_the_worker_per_profile() -> None:
         ("monitor", ("monitor",)),
         ("recorder", ("recorder",)),
     ]
-    whole = [i.name for i in registry.instances(settings, in_run=False)]
-    assert whole == ["sender-0", "sender-1", "producer", "monitor", "recorder", "web", "migrate"]
+    # herald web's embedded stack adds the timer services: its API takes timers.
+    web = [i.name for i in registry.instances(settings, role="web")]
+    assert web == [name for name, _ in got] + ["scheduler", "notifier"]
+    whole = [i.name for i in registry.instances(settings, role="stack")]
+    assert whole == [
+        "sender-0",
+        "sender-1",
+        "producer",
+        "monitor",
+        "recorder",
+        "web",
+        "scheduler",
+        "notifier",
+        "migrate",
+    ]
     # A run of a scenario without workers starts no other scenario's workers.
     assert [i.name for i in registry.instances(settings, scenario="retail")] == [
         "producer",
@@ -121,5 +145,10 @@ def test_the_cli_is_derived_from_the_registry() -> None:
 
 
 def test_the_dead_letter_header_names_every_service_that_dead_letters() -> None:
-    assert [s.name for s in registry.dead_letter_writers()] == ["sender", "producer", "recorder"]
-    assert registry.dead_letter_service_pattern() == "^(producer|recorder|sender-[0-9]+)$"
+    assert [s.name for s in registry.dead_letter_writers()] == [
+        "sender",
+        "producer",
+        "recorder",
+        "notifier",
+    ]
+    assert registry.dead_letter_service_pattern() == "^(notifier|producer|recorder|sender-[0-9]+)$"

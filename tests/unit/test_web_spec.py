@@ -29,6 +29,15 @@ def test_document_covers_every_operation_and_documents_422() -> None:
         ("GET", "/api/health"),
         ("GET", "/api/lag"),
         ("GET", "/metrics"),
+        ("POST", "/api/timers"),
+        ("GET", "/api/timers"),
+        ("GET", "/api/timers/{timer_id}"),
+        ("DELETE", "/api/timers/{timer_id}"),
+        ("POST", "/api/timers/{timer_id}/replay"),
+        ("GET", "/api/timers/{timer_id}/attempts"),
+        ("POST", "/timer"),
+        ("GET", "/timer/{timer_id}"),
+        ("GET", "/health"),
         ("POST", "/api/retail/events"),
         ("POST", "/produce_entry"),
         ("POST", "/produce_move"),
@@ -46,10 +55,13 @@ def test_document_covers_every_operation_and_documents_422() -> None:
         for m, op in item.items()
         if "security" in op
     }
-    assert secured == {
-        ("POST", "/api/runs"),
+    # Every timer route needs it, reads included: timers make the server call URLs.
+    timer_routes = {op for op in operations if op[1].startswith(("/api/timers", "/timer"))}
+    assert len(timer_routes) == 8
+    retail_routes = {
         ("POST", "/api/retail/events"),
         ("POST", "/produce_entry"),
         ("POST", "/produce_move"),
         ("POST", "/produce_exit"),
     }
+    assert secured == {("POST", "/api/runs")} | timer_routes | retail_routes

@@ -1361,6 +1361,134 @@
       },
       "x-parser-unique-object-id": "smsResults"
     },
+    "timersFire": {
+      "address": "herald.timers.fire",
+      "title": "herald.timers.fire",
+      "description": "Webhook timers that are due, published by the scheduler at their due time (work). Key: timer id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "work"
+        }
+      ],
+      "messages": {
+        "FireCommand": {
+          "name": "FireCommand",
+          "title": "FireCommand",
+          "summary": "A webhook timer is due: the notifier delivers its callback.",
+          "contentType": "application/json",
+          "payload": {
+            "title": "FireCommand",
+            "description": "A webhook timer is due: the notifier delivers its callback.",
+            "type": "object",
+            "properties": {
+              "timer_id": {
+                "description": "Timer id",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-104>"
+              },
+              "url": {
+                "description": "The callback URL",
+                "type": "string",
+                "maxLength": 2048,
+                "minLength": 8,
+                "x-parser-schema-id": "<anonymous-schema-105>"
+              },
+              "mode": {
+                "description": "`at_least_once` or `at_most_once`",
+                "enum": [
+                  "at_least_once",
+                  "at_most_once"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-106>"
+              },
+              "due_at": {
+                "format": "date-time",
+                "description": "When it was due",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-107>"
+              },
+              "not_after": {
+                "description": "Never delivered after this",
+                "anyOf": [
+                  {
+                    "format": "date-time",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-109>"
+                  },
+                  {
+                    "type": "null",
+                    "x-parser-schema-id": "<anonymous-schema-110>"
+                  }
+                ],
+                "default": null,
+                "x-parser-schema-id": "<anonymous-schema-108>"
+              },
+              "fence": {
+                "description": "The scheduler claim's fencing token: a notifier delivers only the command of the timer's latest claim",
+                "type": "integer",
+                "minimum": 1,
+                "x-parser-schema-id": "<anonymous-schema-111>"
+              }
+            },
+            "required": [
+              "timer_id",
+              "url",
+              "mode",
+              "due_at",
+              "fence"
+            ],
+            "additionalProperties": false,
+            "x-parser-schema-id": "FireCommand"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "type": "string",
+                "description": "The timer id: its records stay in order."
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "due",
+              "summary": "A webhook timer is due: its first claim",
+              "payload": {
+                "timer_id": "3b1f0c9e-6f1d-4c55-9a57-2a5d4f1e8b70",
+                "url": "https://hooks.example.com/timers",
+                "mode": "at_least_once",
+                "due_at": "2026-12-01T09:00:00Z",
+                "not_after": null,
+                "fence": 1
+              }
+            },
+            {
+              "name": "taken-over",
+              "summary": "Fired by the replica that took over a dead one's claim, with a latest time",
+              "payload": {
+                "timer_id": "a6c2e0f4-1b7d-4e0a-8c3b-5d9f2e7a1c46",
+                "url": "https://hooks.example.com/timers",
+                "mode": "at_most_once",
+                "due_at": "2026-12-01T09:00:00Z",
+                "not_after": "2026-12-01T09:05:00Z",
+                "fence": 2
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "FireCommand"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.timers.fire",
+          "partitions": 12,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "timersFire"
+    },
     "control": {
       "address": "herald.control",
       "title": "herald.control",
@@ -1388,28 +1516,28 @@
                     "enum": [
                       "service"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-104>"
+                    "x-parser-schema-id": "<anonymous-schema-112>"
                   },
                   "service": {
                     "description": "The service's name in the registry",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-105>"
+                    "x-parser-schema-id": "<anonymous-schema-113>"
                   },
                   "instance": {
                     "description": "The instance: `sender-2`, `recorder`, ...",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-106>"
+                    "x-parser-schema-id": "<anonymous-schema-114>"
                   },
                   "host": {
                     "description": "The host it runs on",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-107>"
+                    "x-parser-schema-id": "<anonymous-schema-115>"
                   },
                   "pid": {
                     "description": "Its process id on that host",
                     "type": "integer",
                     "minimum": 1,
-                    "x-parser-schema-id": "<anonymous-schema-108>"
+                    "x-parser-schema-id": "<anonymous-schema-116>"
                   },
                   "state": {
                     "enum": [
@@ -1417,37 +1545,37 @@
                       "started",
                       "stopped"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-109>"
+                    "x-parser-schema-id": "<anonymous-schema-117>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-110>"
+                    "x-parser-schema-id": "<anonymous-schema-118>"
                   },
                   "partitions": {
                     "description": "`topic[partition]`s it holds, when ready",
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-112>"
+                      "x-parser-schema-id": "<anonymous-schema-120>"
                     },
                     "default": [],
-                    "x-parser-schema-id": "<anonymous-schema-111>"
+                    "x-parser-schema-id": "<anonymous-schema-119>"
                   },
                   "exit_code": {
                     "description": "Its exit code, when stopped",
                     "anyOf": [
                       {
                         "type": "integer",
-                        "x-parser-schema-id": "<anonymous-schema-114>"
+                        "x-parser-schema-id": "<anonymous-schema-122>"
                       },
                       {
                         "type": "null",
-                        "x-parser-schema-id": "<anonymous-schema-115>"
+                        "x-parser-schema-id": "<anonymous-schema-123>"
                       }
                     ],
                     "default": null,
-                    "x-parser-schema-id": "<anonymous-schema-113>"
+                    "x-parser-schema-id": "<anonymous-schema-121>"
                   }
                 },
                 "required": [
@@ -1470,36 +1598,36 @@
                     "enum": [
                       "run-completed"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-116>"
+                    "x-parser-schema-id": "<anonymous-schema-124>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-117>"
+                    "x-parser-schema-id": "<anonymous-schema-125>"
                   },
                   "scenario": {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-118>"
+                    "x-parser-schema-id": "<anonymous-schema-126>"
                   },
                   "expected": {
                     "type": "integer",
                     "minimum": 0,
-                    "x-parser-schema-id": "<anonymous-schema-119>"
+                    "x-parser-schema-id": "<anonymous-schema-127>"
                   },
                   "counts": {
                     "description": "Outcomes stored, by status",
                     "type": "object",
                     "additionalProperties": {
                       "type": "integer",
-                      "x-parser-schema-id": "<anonymous-schema-121>"
+                      "x-parser-schema-id": "<anonymous-schema-129>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-120>"
+                    "x-parser-schema-id": "<anonymous-schema-128>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-122>"
+                    "x-parser-schema-id": "<anonymous-schema-130>"
                   }
                 },
                 "required": [
@@ -1521,28 +1649,28 @@
                     "enum": [
                       "run-produced"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-123>"
+                    "x-parser-schema-id": "<anonymous-schema-131>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-124>"
+                    "x-parser-schema-id": "<anonymous-schema-132>"
                   },
                   "scenario": {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-125>"
+                    "x-parser-schema-id": "<anonymous-schema-133>"
                   },
                   "produced": {
                     "description": "Records published: the run's outcomes",
                     "type": "integer",
                     "minimum": 0,
-                    "x-parser-schema-id": "<anonymous-schema-126>"
+                    "x-parser-schema-id": "<anonymous-schema-134>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-127>"
+                    "x-parser-schema-id": "<anonymous-schema-135>"
                   }
                 },
                 "required": [
@@ -1563,27 +1691,27 @@
                     "enum": [
                       "run-figures"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-128>"
+                    "x-parser-schema-id": "<anonymous-schema-136>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-129>"
+                    "x-parser-schema-id": "<anonymous-schema-137>"
                   },
                   "complete": {
                     "type": "boolean",
-                    "x-parser-schema-id": "<anonymous-schema-130>"
+                    "x-parser-schema-id": "<anonymous-schema-138>"
                   },
                   "figures": {
                     "description": "The monitor's summary of the run",
                     "type": "object",
-                    "x-parser-schema-id": "<anonymous-schema-131>"
+                    "x-parser-schema-id": "<anonymous-schema-139>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-132>"
+                    "x-parser-schema-id": "<anonymous-schema-140>"
                   }
                 },
                 "required": [
@@ -1702,38 +1830,38 @@
                 "type": "string",
                 "maxLength": 1000,
                 "description": "Why the record could not be processed (the decoder's error).",
-                "x-parser-schema-id": "<anonymous-schema-134>"
+                "x-parser-schema-id": "<anonymous-schema-142>"
               },
               "herald.dlq.topic": {
                 "type": "string",
                 "minLength": 1,
                 "description": "The topic the record was read from.",
-                "x-parser-schema-id": "<anonymous-schema-135>"
+                "x-parser-schema-id": "<anonymous-schema-143>"
               },
               "herald.dlq.partition": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its partition.",
-                "x-parser-schema-id": "<anonymous-schema-136>"
+                "x-parser-schema-id": "<anonymous-schema-144>"
               },
               "herald.dlq.offset": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its offset.",
-                "x-parser-schema-id": "<anonymous-schema-137>"
+                "x-parser-schema-id": "<anonymous-schema-145>"
               },
               "herald.dlq.service": {
                 "type": "string",
-                "pattern": "^(producer|recorder|sender-[0-9]+)$",
+                "pattern": "^(notifier|producer|recorder|sender-[0-9]+)$",
                 "description": "The service that dead-lettered it.",
-                "x-parser-schema-id": "<anonymous-schema-138>"
+                "x-parser-schema-id": "<anonymous-schema-146>"
               }
             },
-            "x-parser-schema-id": "<anonymous-schema-133>"
+            "x-parser-schema-id": "<anonymous-schema-141>"
           },
           "payload": {
             "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8; cut to its first 900,000 bytes when longer.",
-            "x-parser-schema-id": "<anonymous-schema-139>"
+            "x-parser-schema-id": "<anonymous-schema-147>"
           },
           "bindings": {
             "kafka": {
@@ -2120,6 +2248,50 @@
       ],
       "x-parser-unique-object-id": "injectRetailInjections"
     },
+    "fireTimers": {
+      "action": "send",
+      "channel": "$ref:$.channels.timersFire",
+      "title": "scheduler: send herald.timers.fire",
+      "summary": "The scheduler publishes each webhook timer's fire command at its due time.",
+      "description": "Claimed from Postgres with `FOR UPDATE SKIP LOCKED` under a lease with a fencing token (`fence`): a notifier delivers only the command of a timer's latest claim. Keyed by timer id. At least once: a scheduler that dies between publishing and marking leaves the timer to be published again.",
+      "messages": [
+        "$ref:$.channels.timersFire.messages.FireCommand"
+      ],
+      "x-parser-unique-object-id": "fireTimers"
+    },
+    "startScheduledRuns": {
+      "action": "send",
+      "channel": "$ref:$.channels.runs",
+      "title": "scheduler: send herald.runs",
+      "summary": "The scheduler publishes a scheduled run's request at its `start_at`.",
+      "messages": [
+        "$ref:$.channels.runs.messages.RunRequest"
+      ],
+      "x-parser-unique-object-id": "startScheduledRuns"
+    },
+    "deliverTimers": {
+      "action": "receive",
+      "channel": "$ref:$.channels.timersFire",
+      "title": "notifier: receive herald.timers.fire",
+      "summary": "The notifiers POST each timer's callback, as one consumer group.",
+      "description": "Each takes the timer for delivery in Postgres (a lease) before it POSTs, records every attempt, and commits the command's offset only once the timer's state is durable.",
+      "messages": [
+        "$ref:$.channels.timersFire.messages.FireCommand"
+      ],
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-notifiers"
+            ],
+            "description": "`{namespace}.herald-notifiers` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "deliverTimers"
+    },
     "announce": {
       "action": "send",
       "channel": "$ref:$.channels.control",
@@ -2157,6 +2329,7 @@
   "components": {
     "schemas": {
       "ControlEvent": "$ref:$.channels.control.messages.ControlEvent.payload",
+      "FireCommand": "$ref:$.channels.timersFire.messages.FireCommand.payload",
       "RetailEnter": "$ref:$.channels.retailEnter.messages.RetailEnter.payload",
       "RetailExit": "$ref:$.channels.retailExit.messages.RetailExit.payload",
       "RetailInjection": "$ref:$.channels.retailInjections.messages.RetailInjection.payload",
@@ -2179,6 +2352,7 @@
       "RetailInjection": "$ref:$.channels.retailInjections.messages.RetailInjection",
       "SmsMessage": "$ref:$.channels.smsOutbound.messages.SmsMessage",
       "SmsResult": "$ref:$.channels.smsResults.messages.SmsResult",
+      "FireCommand": "$ref:$.channels.timersFire.messages.FireCommand",
       "ControlEvent": "$ref:$.channels.control.messages.ControlEvent",
       "DeadLetter": "$ref:$.channels.dlq.messages.DeadLetter"
     },

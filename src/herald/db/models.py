@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Double,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -67,6 +69,62 @@ outcomes = Table(
         server_default=func.clock_timestamp(),
     ),
     Index("outcomes_run_id", "run_id"),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("url", Text),
+    Column("mode", String(16), nullable=False, server_default="at_least_once"),
+    Column("topic", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("not_after", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("idempotency_key", String(255), unique=True),
+    Column("request_digest", String(64)),
+    Column("fence", BigInteger, nullable=False, server_default="0"),
+    Column("lease_owner", String(255)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("fired_at", DateTime(timezone=True)),
+    Column("first_attempt_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # Attempts made before the latest replay: a replayed delivery has a fresh budget.
+    Column("attempt_base", Integer, nullable=False, server_default="0"),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+timer_attempts = Table(
+    "timer_attempts",
+    metadata,
+    Column("timer_id", String(64), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration_ms", Double, nullable=False),
+    Column("status", Integer),
+    Column("error", String(32)),
+    Column("detail", Text),
+    Column("sent", Boolean, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("retry_after", Double),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("notifier", String(255), nullable=False),
+)
+
+disabled_endpoints = Table(
+    "disabled_endpoints",
+    metadata,
+    Column("url", Text, primary_key=True),
+    Column("disabled_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
 )
 
 # Events injected into a retail run's timeline (the web journals them here and on

@@ -796,3 +796,495 @@ def retail_injections_of(conn: Connection, run_id: str) -> list[dict[str, Any]]:
         select(retail_injections).where(t.run_id == run_id).order_by(t.number)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+# -- timers: due items, their claims and their callbacks' ledger ---------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A due item claimed by a scheduler: fire it at ``due_at`` unless it is fenced."""
+
+    id: str
+    kind: str
+    topic: str
+    key: str
+    payload: bytes
+    due_at: datetime
+    not_after: datetime | None
+    fence: int
+    url: str | None = None  # a webhook's
+    mode: str = "at_least_once"
+
+
+def insert_timer(conn: Connection, row: Mapping[str, Any]) -> tuple[Row[Any], bool]:
+    """Store a timer; with an idempotency key already used, the timer stored then (and False).
+
+    A timer due within ``soon_secs`` (in ``row``) wakes the schedulers (NOTIFY, delivered at
+    the commit)."""
+    from herald.db.models import timers
+    from herald.timers import NOTIFY_CHANNEL
+
+    values = {k: v for k, v in row.items() if k != "soon"}
+    stmt = insert(timers).values(**values, updated_at=func.clock_timestamp())
+    if values.get("idempotency_key") is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[timers.c.idempotency_key])
+    created = conn.execute(stmt.returning(*timers.c)).first()
+    if created is None:
+        existing = conn.execute(
+            select(timers).where(timers.c.idempotency_key == values["idempotency_key"])
+        ).one()
+        return existing, False
+    if row.get("soon"):
+        conn.execute(text("SELECT pg_notify(:c, :id)"), {"c": NOTIFY_CHANNEL, "id": created.id})
+    return created, True
+
+
+def get_timer(conn: Connection, timer_id: str) -> Row[Any] | None:
+    from herald.db.models import timers
+
+    return conn.execute(select(timers).where(timers.c.id == timer_id)).first()
+
+
+def list_timers(
+    conn: Connection, *, state: str | None, offset: int, limit: int
+) -> tuple[int, list[Row[Any]]]:
+    """Timers, newest first, optionally of one state: (total, this page)."""
+    from herald.db.models import timers
+
+    where = [timers.c.state == state] if state is not None else []
+    total = conn.execute(select(func.count()).select_from(timers).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(timers)
+        .where(*where)
+        .order_by(timers.c.created_at.desc(), timers.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total), list(rows)
+
+
+def cancel_timer(conn: Connection, timer_id: str) -> Row[Any] | None:
+    """Cancel a timer that has not fired; None when it has (or does not exist)."""
+    from herald.db.models import timers
+
+    return conn.execute(
+        update(timers)
+        .where(timers.c.id == timer_id, timers.c.state == "scheduled")
+        .values(
+            state="cancelled",
+            finished_at=func.clock_timestamp(),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=func.clock_timestamp(),
+        )
+        .returning(*timers.c)
+    ).first()
+
+
+def replay_timer(conn: Connection, timer_id: str) -> Row[Any] | None:
+    """Schedule a failed timer again, due now, with a fresh budget of attempts (its ledger
+    stays, numbered on); None unless it failed. The schedulers are told at once."""
+    from herald.db.models import timers
+    from herald.timers import NOTIFY_CHANNEL
+
+    row = conn.execute(
+        update(timers)
+        .where(timers.c.id == timer_id, timers.c.state == "failed")
+        .values(
+            state="scheduled",
+            attempt_base=timers.c.attempts,
+            due_at=func.clock_timestamp(),
+            fired_at=None,
+            finished_at=None,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=func.clock_timestamp(),
+        )
+        .returning(*timers.c)
+    ).first()
+    if row is not None:
+        conn.execute(text("SELECT pg_notify(:c, :id)"), {"c": NOTIFY_CHANNEL, "id": timer_id})
+    return row
+
+
+_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT id FROM timers
+        WHERE state = 'scheduled' AND due_at <= clock_timestamp() + make_interval(secs => :ahead)
+          AND (lease_until IS NULL OR lease_until < clock_timestamp())
+        ORDER BY due_at
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE timers t
+    SET lease_owner = :owner,
+        lease_until = clock_timestamp() + make_interval(secs => :lease),
+        fence = t.fence + 1,
+        updated_at = clock_timestamp()
+    FROM due WHERE t.id = due.id
+    RETURNING t.id, t.kind, t.topic, t.key, t.payload, t.due_at, t.not_after, t.fence,
+              t.url, t.mode
+    """
+)
+
+
+def claim_due(
+    conn: Connection, *, owner: str, lease_secs: float, ahead_secs: float, batch: int
+) -> list[Claimed]:
+    """Claim due items (within ``ahead_secs``) nobody holds, under a lease: each claim bumps
+    the item's fencing token, so a replica whose claim was taken over cannot fire it."""
+    rows = conn.execute(
+        _CLAIM, {"owner": owner, "lease": lease_secs, "ahead": ahead_secs, "batch": batch}
+    )
+    return [
+        Claimed(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6], int(r[7]), r[8], r[9])
+        for r in rows
+    ]
+
+
+def renew_claims(
+    conn: Connection, *, owner: str, ids: Sequence[str], lease_secs: float
+) -> set[str]:
+    """Extend this owner's leases; the ids it still holds (the others were taken over)."""
+    from herald.db.models import timers
+
+    if not ids:
+        return set()
+    rows = conn.execute(
+        update(timers)
+        .where(
+            timers.c.id.in_(list(ids)),
+            timers.c.lease_owner == owner,
+            timers.c.state == "scheduled",
+        )
+        .values(
+            lease_until=func.clock_timestamp() + func.make_interval(0, 0, 0, 0, 0, 0, lease_secs)
+        )
+        .returning(timers.c.id)
+    )
+    return {r[0] for r in rows}
+
+
+_MARK_FIRED = text(
+    """
+    UPDATE timers t
+    SET state = CASE WHEN t.kind = 'webhook' THEN 'firing' ELSE 'delivered' END,
+        fired_at = coalesce(t.fired_at, clock_timestamp()),
+        finished_at = CASE WHEN t.kind = 'webhook' THEN t.finished_at ELSE clock_timestamp() END,
+        -- The scheduler's lease ends here; a notifier's (it took the command before this
+        -- mark) stays.
+        lease_owner = CASE WHEN t.lease_owner = :owner THEN NULL ELSE t.lease_owner END,
+        lease_until = CASE WHEN t.lease_owner = :owner THEN NULL ELSE t.lease_until END,
+        updated_at = clock_timestamp()
+    FROM unnest(CAST(:ids AS text[]), CAST(:fences AS bigint[])) AS c(id, fence)
+    WHERE t.id = c.id AND t.fence = c.fence AND t.state IN ('scheduled', 'firing')
+    RETURNING t.id
+    """
+)
+
+
+def mark_fired_many(conn: Connection, claims: Sequence[Claimed], *, owner: str) -> set[str]:
+    """Mark ``owner``'s published claims fired (a webhook ``firing``: the notifier goes on;
+    anything else ``delivered``), each only under its own fencing token; the ids marked."""
+    if not claims:
+        return set()
+    params = {"ids": [c.id for c in claims], "fences": [c.fence for c in claims], "owner": owner}
+    return {r[0] for r in conn.execute(_MARK_FIRED, params)}
+
+
+def expire_claim(conn: Connection, claim: Claimed) -> bool:
+    """The claim is past its ``not_after``: ``expired``, never fired."""
+    from herald.db.models import timers
+
+    now = func.clock_timestamp()
+    done = conn.execute(
+        update(timers)
+        .where(timers.c.id == claim.id, timers.c.fence == claim.fence)
+        .where(timers.c.state == "scheduled")
+        .values(
+            state="expired", finished_at=now, updated_at=now, lease_owner=None, lease_until=None
+        )
+        .returning(timers.c.id)
+    ).first()
+    return done is not None
+
+
+_CLAIM_DELIVERIES = text(
+    """
+    UPDATE timers t
+    SET state = 'firing',
+        fired_at = coalesce(t.fired_at, clock_timestamp()),
+        lease_owner = :owner,
+        lease_until = clock_timestamp() + make_interval(secs => :lease),
+        updated_at = clock_timestamp()
+    FROM unnest(CAST(:ids AS text[]), CAST(:fences AS bigint[])) AS c(id, fence)
+    WHERE t.id = c.id AND t.fence = c.fence AND t.state IN ('scheduled', 'firing')
+      AND (t.state = 'scheduled'  -- fired: the scheduler's mark may still be on its way
+           OR t.lease_until IS NULL OR t.lease_until < clock_timestamp()
+           OR t.lease_owner = :owner)
+    RETURNING t.id, t.url, t.mode, t.not_after, t.attempts, t.attempt_base, t.first_attempt_at
+    """
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A fired webhook timer a notifier has taken to deliver."""
+
+    id: str
+    url: str
+    mode: str
+    not_after: datetime | None
+    attempts: int  # made so far, replays included (the ledger's numbers go on from here)
+    attempt_base: int  # made before the latest replay (its budget starts from here)
+    first_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Held:
+    """A fire command's timer that a notifier could not take: who holds it, until when."""
+
+    id: str
+    state: str
+    fence: int
+    lease_until: datetime | None
+
+
+def claim_deliveries(
+    conn: Connection,
+    commands: Sequence[tuple[str, int]],
+    *,
+    owner: str,
+    lease_secs: float,
+) -> tuple[list[Delivery], list[Held]]:
+    """A notifier takes fired timers to deliver, each under its command's fencing token
+    (``(timer id, fence)``): the deliveries it took, and the others' current state (held by
+    another notifier, done, cancelled, expired, or the command is a stale claim's)."""
+    from herald.db.models import timers
+
+    if not commands:
+        return [], []
+    params = {
+        "ids": [c[0] for c in commands],
+        "fences": [c[1] for c in commands],
+        "owner": owner,
+        "lease": lease_secs,
+    }
+    taken = [Delivery(**r._mapping) for r in conn.execute(_CLAIM_DELIVERIES, params)]
+    ids = {d.id for d in taken}
+    rest = [c[0] for c in commands if c[0] not in ids]
+    held = []
+    if rest:
+        cols = (timers.c.id, timers.c.state, timers.c.fence, timers.c.lease_until)
+        held = [
+            Held(**r._mapping) for r in conn.execute(select(*cols).where(timers.c.id.in_(rest)))
+        ]
+    return taken, held
+
+
+_RECORD_COUNTERS = text(
+    """
+    UPDATE timers t
+    SET attempts = greatest(t.attempts, c.number),
+        first_attempt_at = coalesce(t.first_attempt_at, c.first_at),
+        last_status = c.status,
+        last_error = c.detail,
+        updated_at = clock_timestamp()
+    FROM unnest(CAST(:ids AS text[]), CAST(:numbers AS integer[]),
+                CAST(:firsts AS timestamptz[]), CAST(:statuses AS integer[]),
+                CAST(:details AS text[])) AS c(id, number, first_at, status, detail)
+    WHERE t.id = c.id
+    """
+)
+
+
+def record_attempts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Ledger rows, one per attempt (a replayed row is kept once); the timers' counters (the
+    attempts made, the first one's time, the latest one's status)."""
+    from herald.db.models import timer_attempts
+
+    if not rows:
+        return
+    conn.execute(insert(timer_attempts).values(list(rows)).on_conflict_do_nothing())
+    latest: dict[str, Mapping[str, Any]] = {}
+    first: dict[str, datetime] = {}
+    for row in rows:
+        tid = row["timer_id"]
+        if tid not in latest or row["number"] > latest[tid]["number"]:
+            latest[tid] = row
+        if tid not in first or row["started_at"] < first[tid]:
+            first[tid] = row["started_at"]
+    ids = list(latest)
+    conn.execute(
+        _RECORD_COUNTERS,
+        {
+            "ids": ids,
+            "numbers": [latest[i]["number"] for i in ids],
+            "firsts": [first[i] for i in ids],
+            "statuses": [latest[i]["status"] for i in ids],
+            "details": [latest[i]["detail"] for i in ids],
+        },
+    )
+
+
+_FINISH = text(
+    """
+    UPDATE timers t
+    SET state = c.state, finished_at = clock_timestamp(), updated_at = clock_timestamp(),
+        lease_owner = NULL, lease_until = NULL
+    FROM unnest(CAST(:ids AS text[]), CAST(:states AS text[])) AS c(id, state)
+    WHERE t.id = c.id AND t.lease_owner = :owner AND t.state = 'firing'
+    RETURNING t.id
+    """
+)
+
+
+def finish_deliveries(conn: Connection, ends: Sequence[tuple[str, str]], *, owner: str) -> set[str]:
+    """Deliveries' ends, ``(timer id, state)``: ``delivered``, ``failed`` or ``expired``;
+    the ids finished (the others are no longer this owner's)."""
+    if not ends:
+        return set()
+    params = {"ids": [e[0] for e in ends], "states": [e[1] for e in ends], "owner": owner}
+    return {r[0] for r in conn.execute(_FINISH, params)}
+
+
+def attempts_of(conn: Connection, timer_id: str) -> list[Row[Any]]:
+    from herald.db.models import timer_attempts
+
+    return list(
+        conn.execute(
+            select(timer_attempts)
+            .where(timer_attempts.c.timer_id == timer_id)
+            .order_by(timer_attempts.c.number)
+        )
+    )
+
+
+def disable_endpoint(conn: Connection, url: str, reason: str) -> None:
+    from herald.db.models import disabled_endpoints
+
+    conn.execute(
+        insert(disabled_endpoints)
+        .values(url=url, disabled_at=func.clock_timestamp(), reason=reason)
+        .on_conflict_do_nothing()
+    )
+
+
+def disabled_endpoints(conn: Connection, urls: Sequence[str]) -> dict[str, str]:
+    """Which of ``urls`` are disabled (they answered 410), and why."""
+    from herald.db.models import disabled_endpoints as table
+
+    if not urls:
+        return {}
+    rows = conn.execute(select(table.c.url, table.c.reason).where(table.c.url.in_(set(urls))))
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+_TIMER_FIGURES = text(
+    """
+    SELECT state, count(*) AS n FROM timers GROUP BY state ORDER BY state
+    """
+)
+_OVERDUE = text(
+    "SELECT count(*) FROM timers WHERE state = 'scheduled' AND due_at < clock_timestamp()"
+)
+_DUE_SOON = text(
+    "SELECT count(*) FROM timers WHERE state = 'scheduled' "
+    "AND due_at < clock_timestamp() + make_interval(secs => :secs)"
+)
+_LATENESS = text(
+    """
+    SELECT count(*) AS n, sum(extract(epoch FROM first_attempt_at - due_at)) AS total, {buckets}
+    FROM timers WHERE first_attempt_at IS NOT NULL
+    """
+)
+_ATTEMPT_OUTCOMES = text(
+    "SELECT outcome, count(*) FROM timer_attempts GROUP BY outcome ORDER BY outcome"
+)
+
+
+def timer_figures(conn: Connection, *, soon_secs: float = 60.0) -> dict[str, Any]:
+    """Counts by state, overdue and due soon, attempts by outcome."""
+    return {
+        "by_state": {str(r[0]): int(r[1]) for r in conn.execute(_TIMER_FIGURES)},
+        "overdue": int(conn.execute(_OVERDUE).scalar_one()),
+        "due_soon": int(conn.execute(_DUE_SOON, {"secs": soon_secs}).scalar_one()),
+        "attempts": {str(r[0]): int(r[1]) for r in conn.execute(_ATTEMPT_OUTCOMES)},
+    }
+
+
+def lateness_buckets(
+    conn: Connection, bounds_secs: Sequence[float]
+) -> tuple[int, float, list[int]]:
+    """The fire lateness (first attempt - due time) of every timer fired: (count, total
+    seconds, count at or under each bound)."""
+    filters = ", ".join(
+        f"count(*) FILTER (WHERE first_attempt_at - due_at <= make_interval(secs => :b{i}))"
+        for i in range(len(bounds_secs))
+    )
+    # Built from the bound count alone; the values are bound parameters.
+    stmt = text(_LATENESS.text.format(buckets=filters or "0"))
+    row = conn.execute(stmt, {f"b{i}": b for i, b in enumerate(bounds_secs)}).one()
+    return int(row[0]), float(row[1] or 0.0), [int(x) for x in row[2:]]
+
+
+def recent_deliveries(conn: Connection, *, limit: int) -> list[Row[Any]]:
+    """The latest attempts, newest first, with their timers' due time."""
+    from herald.db.models import timer_attempts, timers
+
+    return list(
+        conn.execute(
+            select(
+                timer_attempts.c.timer_id,
+                timer_attempts.c.number,
+                timer_attempts.c.url,
+                timer_attempts.c.started_at,
+                timer_attempts.c.status,
+                timer_attempts.c.outcome,
+                timer_attempts.c.detail,
+                timers.c.due_at,
+            )
+            .join(timers, timers.c.id == timer_attempts.c.timer_id)
+            .order_by(timer_attempts.c.started_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def renew_deliveries(
+    conn: Connection, *, owner: str, ids: Sequence[str], lease_secs: float
+) -> None:
+    """Extend a notifier's leases on the timers it is delivering."""
+    from herald.db.models import timers
+
+    conn.execute(
+        update(timers)
+        .where(timers.c.id.in_(list(ids)), timers.c.lease_owner == owner)
+        .where(timers.c.state == "firing")
+        .values(
+            lease_until=func.clock_timestamp() + func.make_interval(0, 0, 0, 0, 0, 0, lease_secs)
+        )
+    )
+
+
+def recent_failures(conn: Connection, *, limit: int) -> list[Row[Any]]:
+    """The latest timers that ended ``failed``, newest first, with the last attempt's reason."""
+    from herald.db.models import timers
+
+    return list(
+        conn.execute(
+            select(
+                timers.c.id,
+                timers.c.url,
+                timers.c.finished_at,
+                timers.c.attempts,
+                timers.c.last_status,
+                timers.c.last_error,
+            )
+            .where(timers.c.state == "failed")
+            .order_by(timers.c.finished_at.desc())
+            .limit(limit)
+        )
+    )

@@ -35,18 +35,24 @@ def compose_argv(root: Path, profiles: tuple[str, ...], *args: str) -> list[str]
 
 
 def compose_environment(home: Path, profile: str) -> dict[str, str]:
-    """The variables the compose file needs: the profile's, and a Postgres password.
+    """The variables the compose file needs: the profile's, a Postgres password and the web
+    API's token.
 
-    ``POSTGRES_PASSWORD`` from the environment wins; otherwise one is generated once and kept
-    in ``<home>/stack/postgres-password`` (the database volume was initialised with it).
+    ``POSTGRES_PASSWORD`` and ``HERALD_WEB_API_TOKEN`` from the environment win; otherwise each
+    is generated once and kept in ``<home>/stack/postgres-password`` (the database volume was
+    initialised with it) and ``<home>/stack/web-api-token``.
     """
     env = dict(os.environ)
     env.update(stack.compose_variables(profile))
-    if not env.get("POSTGRES_PASSWORD"):
-        path = home.expanduser() / "stack" / "postgres-password"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(24))
-            path.chmod(0o600)
-        env["POSTGRES_PASSWORD"] = path.read_text().strip()
+    for variable, file in (
+        ("POSTGRES_PASSWORD", "postgres-password"),
+        ("HERALD_WEB_API_TOKEN", "web-api-token"),  # GET it from there to call the API
+    ):
+        if not env.get(variable):
+            path = home.expanduser() / "stack" / file
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(secrets.token_urlsafe(24))
+                path.chmod(0o600)
+            env[variable] = path.read_text().strip()
     return env

@@ -59,7 +59,7 @@ def stack_services(settings: Settings | None = None) -> tuple[StackService, ...]
     out = [StackService("migrate", registry.get("migrate"))]
     out += [
         StackService(i.name, i.service)
-        for i in registry.instances(chosen, in_run=False)
+        for i in registry.instances(chosen, role="stack")
         if i.service.name not in ("migrate", "web")
     ]
     out.append(StackService("web", registry.get("web")))
@@ -105,15 +105,19 @@ class Location:
     kafka_bootstrap: str
     database_url: str
     replication_factor: str
+    web_api_token: str | None = None  # the web app's bearer token (where it binds beyond loopback)
 
 
 def environment(location: Location) -> dict[str, str]:
     """The ``HERALD_*`` variables every herald service of a stack gets."""
-    return {
+    env = {
         "HERALD_KAFKA_BOOTSTRAP": location.kafka_bootstrap,
         "HERALD_DATABASE_URL": location.database_url,
         "HERALD_KAFKA_REPLICATION_FACTOR": location.replication_factor,
     }
+    if location.web_api_token is not None:
+        env["HERALD_WEB_API_TOKEN"] = location.web_api_token
+    return env
 
 
 # In compose: the brokers answer to the network alias `kafka` in every profile (the cluster's
@@ -124,6 +128,8 @@ COMPOSE_LOCATION: Final = Location(
     database_url="postgresql+psycopg://herald:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
     "@postgres:5432/herald",
     replication_factor="${KAFKA_REPLICATION_FACTOR:-1}",
+    # The web app listens on 0.0.0.0 in its container: it must have a token (docs/security.md).
+    web_api_token="${HERALD_WEB_API_TOKEN:?set HERALD_WEB_API_TOKEN}",  # noqa: S106 - a variable
 )
 COMPOSE_PROJECT: Final = "herald"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
-from herald import contracts
+from herald import contracts, timers
 from herald.contracts import Topic
 from herald.errors import ConfigError
 from herald.scenarios import base
@@ -54,7 +54,8 @@ class Service:
     scaling: Scaling
     health: Health
     needs_database: bool = False
-    in_run: bool = False  # started by sim.run and by herald web's embedded stack
+    in_run: bool = False  # started by sim.run (and by herald web's embedded stack)
+    in_web: bool = False  # started by herald web's embedded stack (timers need them)
     dead_letters: bool = False  # may write to herald.dlq (its name is in the header pattern)
     usage: str = ""  # arguments shown in ``herald --help``
     scenario: str | None = None  # a worker service: the scenario whose step it runs
@@ -309,6 +310,55 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
             ),
         ),
         Service(
+            "scheduler",
+            "herald.services.scheduler:main",
+            "fires due timers and scheduled runs at their time (any number of replicas)",
+            "group",
+            "control",
+            needs_database=True,
+            in_web=True,
+            operations=(
+                Operation(
+                    "fireTimers",
+                    "send",
+                    timers.FIRE,
+                    "The scheduler publishes each webhook timer's fire command at its due time.",
+                    "Claimed from Postgres with `FOR UPDATE SKIP LOCKED` under a lease with a "
+                    "fencing token (`fence`): a notifier delivers only the command of a timer's "
+                    "latest claim. Keyed by timer id. At least once: a scheduler that dies "
+                    "between publishing and marking leaves the timer to be published again.",
+                ),
+                Operation(
+                    "startScheduledRuns",
+                    "send",
+                    runs,
+                    "The scheduler publishes a scheduled run's request at its `start_at`.",
+                ),
+            ),
+        ),
+        Service(
+            "notifier",
+            "herald.services.notifier:main",
+            "delivers webhook timers' callbacks, signed, with retries and a ledger",
+            "group",
+            "control",
+            needs_database=True,
+            in_web=True,
+            dead_letters=True,
+            operations=(
+                Operation(
+                    "deliverTimers",
+                    "receive",
+                    timers.FIRE,
+                    "The notifiers POST each timer's callback, as one consumer group.",
+                    "Each takes the timer for delivery in Postgres (a lease) before it POSTs, "
+                    "records every attempt, and commits the command's offset only once the "
+                    "timer's state is durable.",
+                    "notifiers",
+                ),
+            ),
+        ),
+        Service(
             "migrate",
             "herald.tools:migrate_main",
             "apply the database migrations (once, before the services that need them)",
@@ -395,14 +445,19 @@ def dead_letter_service_pattern() -> str:
     return f"^({'|'.join(names)})$"
 
 
+Role = Literal["run", "web", "stack"]
+
+
 def instances(
-    settings: Settings, *, in_run: bool = True, scenario: str | None = None
+    settings: Settings, *, role: Role = "run", scenario: str | None = None
 ) -> list[Instance]:
-    """The processes of a run (or, ``in_run=False``, of a whole stack), in start order;
-    with ``scenario``, without the workers of other scenarios."""
+    """The processes of a run (``sim.run``), of ``herald web``'s embedded stack, or of a whole
+    stack, in start order; with ``scenario``, without the workers of other scenarios."""
     out: list[Instance] = []
     for svc in services():
-        if in_run and not svc.in_run:
+        if role == "run" and not svc.in_run:
+            continue
+        if role == "web" and not (svc.in_run or svc.in_web):
             continue
         if scenario is not None and svc.scenario not in (None, scenario):
             continue

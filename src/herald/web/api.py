@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, jsonify
@@ -46,7 +47,8 @@ def _invalid(field: str, reason: str) -> Response:
     description="Publishes a run request on `herald.runs`; the producer picks it up. "
     "The run's row exists at once (status `requested`); the recorder fills it in. "
     "A run beyond the server's `limits` gets 422 naming the field and the limit; "
-    "with `limits.max_concurrent_runs` runs unfinished, 429.",
+    "with `limits.max_concurrent_runs` runs unfinished, 429. With `start_at` the run is "
+    "scheduled: the scheduler publishes its request then (cancel it at its `timer_url`).",
     responses={
         202: schemas.RunAccepted,
         413: schemas.ErrorBody,
@@ -76,6 +78,8 @@ def start_run(body: schemas.StartRun) -> Response:
         return _json(schemas.ValidationFailed(detail=detail), 422)
     except ConfigError as exc:
         return _invalid("body", str(exc))
+    if body.start_at is not None:
+        return _schedule_run(request, body.start_at)
     limits = web.settings.limits
     conn = db()
     # Held until the run's row is committed below: concurrent requests, from any replica,
@@ -101,6 +105,32 @@ def start_run(body: schemas.StartRun) -> Response:
         rate=getattr(request, "rate", None),
         url=f"/api/runs/{request.run_id}",
         dashboard_url=f"/runs/{request.run_id}",
+    )
+    response = _json(accepted, 202)
+    response.headers["Location"] = accepted.url
+    return response
+
+
+def _schedule_run(request: Any, start_at: datetime) -> Response:
+    """A run that starts later: a timer the scheduler fires at ``start_at``."""
+    web = state()
+    now = datetime.now(UTC)
+    problem = runs.start_at_problem(web.settings, start_at, now)
+    if problem is not None:
+        return _invalid("start_at", problem)
+    conn = db()
+    timer_id = runs.schedule(conn, web.settings, request, start_at=start_at, now=now)
+    conn.commit()
+    accepted = schemas.RunAccepted(
+        run_id=request.run_id,
+        scenario=request.scenario,
+        messages=request.expected,
+        seed=request.seed,
+        rate=getattr(request, "rate", None),
+        url=f"/api/runs/{request.run_id}",
+        dashboard_url=f"/runs/{request.run_id}",
+        start_at=start_at,
+        timer_url=f"/api/timers/{timer_id}",
     )
     response = _json(accepted, 202)
     response.headers["Location"] = accepted.url
@@ -175,6 +205,11 @@ def get_message(path: schemas.MessagePath) -> Response:
     responses={200: schemas.Health, 503: schemas.Health, **INVALID},
 )
 def health() -> Response:
+    return health_response()
+
+
+def health_response() -> Response:
+    """200 when the broker and the database answer, 503 (the same body) when either does not."""
     from sqlalchemy import text
 
     web = state()

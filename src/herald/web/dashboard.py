@@ -40,6 +40,18 @@ def swagger_assets() -> Blueprint:
     )
 
 
+def redoc_assets() -> Blueprint:
+    """Redoc's standalone JS, from the flask-openapi3-redoc package (no CDN)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("flask_openapi3_redoc")
+    assert spec is not None and spec.origin is not None, "flask-openapi3-redoc is a dependency"
+    folder = Path(spec.origin).parent / "templates" / "redoc"
+    return Blueprint(
+        "redoc_assets", __name__, static_folder=str(folder), static_url_path="/redoc/assets"
+    )
+
+
 @dashboard.context_processor
 def _page_context() -> dict[str, Any]:
     # The start-a-run form asks for the token when the server requires one for writes.
@@ -66,9 +78,34 @@ def run_page(run_id: str) -> str:
     return render_template("run.html", run_id=run_id)
 
 
+@dashboard.get("/timers")
+def timers_page() -> str:
+    return render_template("timers.html")
+
+
+@dashboard.get("/events/timers")
+def timers_events() -> Response:
+    """The timers page's figures, whenever they change (hosts only: no URL, no token)."""
+
+    def snapshot(conn: Connection) -> tuple[str, dict[str, Any]]:
+        return "timers", queries.timers_snapshot(conn)
+
+    return _event_stream(state(), snapshot)
+
+
 @dashboard.get("/docs")
 def docs() -> str:
     return render_template("docs.html", version=API_VERSION)
+
+
+@dashboard.get("/redoc")
+def redoc() -> Response:
+    """The API reference rendered by Redoc (served locally)."""
+    from herald.web.security import REDOC_POLICY
+
+    response = Response(render_template("redoc.html", version=API_VERSION))
+    response.headers["Content-Security-Policy"] = REDOC_POLICY
+    return response
 
 
 @dashboard.get("/events/runs")

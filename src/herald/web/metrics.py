@@ -78,6 +78,42 @@ class _Snapshot(Collector):
         yield finished
 
 
+class _Timers(Collector):
+    """Timers: by state, overdue, attempts by outcome, and the fire lateness histogram."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def collect(self) -> Iterator[Metric]:
+        figures = store.timer_figures(self._conn)
+        by_state = GaugeMetricFamily("herald_timers", "Timers by state", labels=["state"])
+        for name in ("scheduled", "firing", "delivered", "failed", "cancelled", "expired"):
+            by_state.add_metric([name], float(figures["by_state"].get(name, 0)))
+        overdue = GaugeMetricFamily(
+            "herald_timers_overdue", "Scheduled timers whose due time has passed"
+        )
+        overdue.add_metric([], float(figures["overdue"]))
+        attempts = CounterMetricFamily(
+            "herald_timer_attempts", "Callback attempts, by outcome", labels=["outcome"]
+        )
+        for outcome, n in figures["attempts"].items():
+            attempts.add_metric([outcome], float(n))
+        lateness = HistogramMetricFamily(
+            "herald_timer_fire_lateness_seconds",
+            "First callback attempt - due time, of every timer attempted",
+        )
+        count, total, cumulative = store.lateness_buckets(self._conn, queries.LATENESS_BOUNDS)
+        buckets = [
+            (_le(b), float(n)) for b, n in zip(queries.LATENESS_BOUNDS, cumulative, strict=True)
+        ]
+        buckets.append(("+Inf", float(count)))
+        lateness.add_metric([], buckets, total)
+        yield by_state
+        yield overdue
+        yield attempts
+        yield lateness
+
+
 def _le(bound: float) -> str:
     return f"{bound:g}"
 
@@ -86,4 +122,5 @@ def render(conn: Connection, recent: int) -> bytes:
     """The exposition text for the ``recent`` most recent runs."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(conn, queries.recent_run_ids(conn, recent)))
+    registry.register(_Timers(conn))
     return generate_latest(registry)

@@ -184,3 +184,63 @@ def admit_run(conn: Connection, *, stale_after_secs: float) -> int:
     """Take the run-admission lock (held until the transaction ends) and count the runs still
     going (see :func:`herald.db.store.admit_run`)."""
     return store.admit_run(conn, stale_after_secs=stale_after_secs)
+
+
+# -- timers -----------------------------------------------------------------------------------
+
+# Fire lateness (first attempt - due time) bounds, seconds: the histogram's, on /metrics too.
+LATENESS_BOUNDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def _host(url: str | None) -> str:
+    """A callback URL's host and port only: paths and queries may carry secrets."""
+    import urllib.parse
+
+    if not url:
+        return "–"
+    parts = urllib.parse.urlsplit(url)
+    return parts.netloc.rpartition("@")[2] or "–"
+
+
+def timers_snapshot(conn: Connection, *, recent: int = 20) -> dict[str, Any]:
+    """The timers page: counts by state, pending and due soon, the lateness histogram, recent
+    attempts and failures (hosts only, never full URLs)."""
+    figures = store.timer_figures(conn)
+    count, total, cumulative = store.lateness_buckets(conn, LATENESS_BOUNDS)
+    per_bucket = [c - p for c, p in zip(cumulative, [0, *cumulative[:-1]], strict=True)]
+    return {
+        "by_state": figures["by_state"],
+        "pending": figures["by_state"].get("scheduled", 0),
+        "overdue": figures["overdue"],
+        "due_soon": figures["due_soon"],
+        "attempts": figures["attempts"],
+        "lateness": {
+            "count": count,
+            "mean_ms": round(total / count * 1000, 3) if count else None,
+            "bounds_ms": [b * 1000 for b in LATENESS_BOUNDS],
+            "counts": [*per_bucket, count - (cumulative[-1] if cumulative else 0)],
+        },
+        "recent": [
+            {
+                "timer_id": r.timer_id,
+                "number": r.number,
+                "host": _host(r.url),
+                "started_at": r.started_at.isoformat(),
+                "lateness_ms": round((r.started_at - r.due_at).total_seconds() * 1000, 1),
+                "status": r.status,
+                "outcome": r.outcome,
+            }
+            for r in store.recent_deliveries(conn, limit=recent)
+        ],
+        "failures": [
+            {
+                "timer_id": r.id,
+                "host": _host(r.url),
+                "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                "attempts": r.attempts,
+                "last_status": r.last_status,
+                "reason": r.last_error or (f"HTTP {r.last_status}" if r.last_status else None),
+            }
+            for r in store.recent_failures(conn, limit=recent)
+        ],
+    }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from herald.config import LimitsSettings
@@ -81,11 +81,19 @@ class StartRun(_Model):
     seed: int | None = Field(
         None, ge=0, le=2**63 - 1, description="Seed for reproducible content (unset: random)"
     )
-    scenario: str | None = Field(
+    # The enum is the string's: null (unset) is allowed too, as the document says.
+    scenario: (
+        Annotated[str, Field(pattern=SCENARIO_PATTERN, json_schema_extra={"enum": _SCENARIOS})]
+        | None
+    ) = Field(
+        None, description="The scenario to run (unset: `producer.scenario`, `sms` by default)"
+    )
+
+    start_at: AwareDatetime | None = Field(
         None,
-        pattern=SCENARIO_PATTERN,
-        json_schema_extra={"enum": _SCENARIOS},
-        description="The scenario to run (unset: `producer.scenario`, `sms` by default)",
+        description="Start the run then, not now (RFC 3339 with a UTC offset; in the future, "
+        "at most `timers.max_delay_secs` ahead): the scheduler publishes the request at that "
+        "time; the run's resource exists from then, its timer (`timer_url`) from now.",
     )
 
     _known_scenario = field_validator("scenario")(classmethod(lambda cls, v: _known(v)))
@@ -169,6 +177,8 @@ class RunAccepted(_Model):
     rate: float | None
     url: str = Field(..., description="The run's API resource")
     dashboard_url: str = Field(..., description="The run's live page")
+    start_at: datetime | None = Field(None, description="When it starts (a scheduled run)")
+    timer_url: str | None = Field(None, description="A scheduled run's timer (cancel it there)")
 
 
 class RunSummary(_Model):
@@ -285,3 +295,119 @@ class ConsumerLag(_Model):
     partitions: list[PartitionLag]
     total: int | None
     note: str = Field(..., description="How the figures are computed and how far to trust them")
+
+
+# -- timers ---------------------------------------------------------------------------------
+
+TIMER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+TimerState = Literal["scheduled", "firing", "delivered", "failed", "cancelled", "expired"]
+TimerMode = Literal["at_least_once", "at_most_once"]
+# Bounds that keep the arithmetic finite; the server's own (timers.max_delay_secs) is narrower.
+MAX_HOURS = 10_000_000
+MAX_MINUTES = 600_000_000
+MAX_SECONDS = 36_000_000_000
+
+
+class CreateTimer(_Model):
+    """A timer: a delay (`hours`, `minutes`, `seconds`, whole numbers, at least one given, more
+    than 0 in all) or a time (`fire_at`), and the URL POSTed `{"id": "<timer id>"}` then."""
+
+    hours: int | None = Field(
+        None, ge=0, le=MAX_HOURS, strict=True, description="Hours from now", examples=[0]
+    )
+    minutes: int | None = Field(
+        None, ge=0, le=MAX_MINUTES, strict=True, description="Minutes from now", examples=[0]
+    )
+    seconds: int | None = Field(
+        None, ge=0, le=MAX_SECONDS, strict=True, description="Seconds from now", examples=[3]
+    )
+    fire_at: AwareDatetime | None = Field(
+        None, description="When to fire (RFC 3339 with a UTC offset), instead of a delay"
+    )
+    url: str = Field(
+        ...,
+        min_length=1,
+        max_length=2048,
+        description="The callback: http(s), a host outside `timers.deny_networks`",
+        examples=["http://127.0.0.1:8000/hook"],
+    )
+    not_after: AwareDatetime | None = Field(
+        None,
+        description="The latest acceptable firing time: past it the timer ends `expired`, "
+        "never fired (unset: no limit)",
+    )
+    mode: TimerMode = Field(
+        "at_least_once",
+        description="`at_least_once`: retried until delivered, every attempt with the same "
+        "`webhook-id`; `at_most_once`: never retried after an attempt whose outcome is unknown",
+    )
+
+
+class TimerPath(_Model):
+    timer_id: str = Field(..., pattern=TIMER_ID_PATTERN, description="Timer id")
+
+
+class TimersQuery(BaseModel):
+    state: TimerState | SkipJsonSchema[None] = Field(None, description="Only timers in this state")
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1")
+    per_page: int = Field(50, ge=1, le=500, description="Items per page")
+
+
+class Timer(_Model):
+    """A timer and where it stands; rows stay after delivery."""
+
+    id: str = Field(..., description="The timer id, also the callback's `webhook-id`")
+    kind: Literal["webhook", "run", "publish"]
+    state: TimerState = Field(
+        ...,
+        description="scheduled → firing (its callback is being delivered) → delivered | "
+        "failed; or cancelled (before it fired), expired (past `not_after`, never fired)",
+    )
+    url: str | None = Field(..., description="The callback URL (a webhook timer's)")
+    mode: TimerMode
+    due_at: datetime
+    not_after: datetime | None
+    time_left: float = Field(..., description="Seconds until `due_at`, floored at 0")
+    created_at: datetime
+    fired_at: datetime | None = Field(..., description="When its fire command was published")
+    first_attempt_at: datetime | None
+    finished_at: datetime | None
+    lateness_ms: float | None = Field(
+        ..., description="First attempt - due time, milliseconds (null: not attempted yet)"
+    )
+    attempts: int
+    last_status: int | None = Field(..., description="The last attempt's HTTP status")
+    last_error: str | None
+    attempts_url: str
+
+
+class TimerPage(_Model):
+    items: list[Timer]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+class TimerAttempt(_Model):
+    """One HTTP attempt, from the ledger."""
+
+    number: int
+    url: str
+    started_at: datetime
+    duration_ms: float
+    status: int | None
+    error: str | None = Field(..., description="The kind of failure when no acceptable answer")
+    detail: str | None
+    sent: bool = Field(..., description="Whether the request may have reached the receiver")
+    outcome: str = Field(
+        ..., description="delivered | retry | failed | gone | outcome_unknown | expired"
+    )
+    retry_after: float | None
+    next_attempt_at: datetime | None
+    notifier: str
+
+
+class TimerAttempts(_Model):
+    timer_id: str
+    items: list[TimerAttempt]

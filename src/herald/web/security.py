@@ -3,7 +3,8 @@
 The rule is by method, not by route, so that routes added later are covered the day they
 exist: with ``web.api_token`` set, every request that is not a read (GET, HEAD, OPTIONS)
 needs ``Authorization: Bearer <token>``, and with ``web.protect_reads`` reads do too, except
-the health probe. The served OpenAPI document states the same rule per operation.
+the health probe; timer routes need it for reads too (they show the URLs the server
+calls). The served OpenAPI document states the same rule per operation.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ logger = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A load balancer's or orchestrator's probe carries no credentials.
-OPEN_PATHS = frozenset({"/api/health"})
+OPEN_PATHS = frozenset({"/api/health", "/health"})
+# Timers make the server call the URLs it is given, and show them: every timer route, reads
+# included, needs the token whenever one is set.
+PROTECTED_PREFIXES = ("/api/timers", "/timer")
 SCHEME = "bearer"
 REALM = 'Bearer realm="herald"'
 
@@ -50,12 +54,19 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("Referrer-Policy", "no-referrer"),
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
 )
+# Redoc (/redoc) styles itself at run time with <style> elements and renders in a worker it
+# makes from a blob: URL; the rest of the policy stays.
+REDOC_POLICY = (
+    CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+    + "; worker-src 'self' blob:"
+)
 
 
 def add_headers(response: Response) -> Response:
     """Set the security headers on ``response`` (every response: API, pages, files, errors)."""
     for key, value in SECURITY_HEADERS:
-        response.headers[key] = value
+        if key not in response.headers:  # a page may set a stricter or a narrower one itself
+            response.headers[key] = value
     return response
 
 
@@ -63,6 +74,8 @@ def requires_token(web: WebSettings, method: str, path: str) -> bool:
     """Whether a ``method`` request to ``path`` must carry the bearer token."""
     if web.api_token is None or path in OPEN_PATHS:
         return False
+    if any(path == p or path.startswith(p + "/") for p in PROTECTED_PREFIXES):
+        return True
     return web.protect_reads or method.upper() not in READ_METHODS
 
 

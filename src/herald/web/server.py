@@ -237,7 +237,7 @@ def _start_services(group: Any, settings: Settings, folder: Path, done: threadin
     settings_file.write_text(resolved_json(settings))
     launcher = Launcher(group, settings_file, folder / "logs")
     names = []
-    for instance in registry.instances(settings):
+    for instance in registry.instances(settings, role="web"):
         launcher.spawn(instance)
         names.append(instance.name)
     supervisor = Supervisor(group, respawn=launcher.respawn)

@@ -189,7 +189,61 @@
     renderLag(data.lag);
   }
 
-  if (page.kind === "runs") {
+  // -- timers ----------------------------------------------------------------------------------
+  function renderTimers(data) {
+    const states = data.by_state;
+    $("timers-pending").textContent = fmt(data.pending);
+    $("timers-due-soon").textContent = fmt(data.due_soon);
+    $("timers-overdue").textContent = fmt(data.overdue);
+    $("timers-firing").textContent = fmt(states.firing || 0);
+    $("timers-delivered").textContent = fmt(states.delivered || 0);
+    $("timers-failed").textContent = fmt(states.failed || 0);
+    $("timers-ended").textContent = `${fmt(states.cancelled || 0)} / ${fmt(states.expired || 0)}`;
+    const l = data.lateness;
+    $("timers-lateness").textContent = l.count ? `${ms(l.mean_ms)} ms over ${fmt(l.count)}` : "–";
+    if (!state.charts.lateness) {
+      Chart.defaults.animation = false;
+      const labels = l.bounds_ms.map((b) => `≤ ${b} ms`).concat([`> ${l.bounds_ms[l.bounds_ms.length - 1]} ms`]);
+      state.charts.lateness = new Chart($("chart-lateness"), {
+        type: "bar",
+        data: { labels, datasets: [{ label: "timers", data: [], backgroundColor: "#1565c0" }] },
+        options: { responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true } } },
+      });
+    }
+    state.charts.lateness.data.datasets[0].data = l.counts;
+    state.charts.lateness.update("none");
+    const recent = $("timers-recent").querySelector("tbody");
+    recent.replaceChildren();
+    for (const a of data.recent) {
+      const tr = document.createElement("tr");
+      cell(tr, a.timer_id);
+      cell(tr, String(a.number), "num");
+      cell(tr, a.host);
+      cell(tr, new Date(a.started_at).toLocaleString());
+      cell(tr, ms(a.lateness_ms), "num");
+      cell(tr, a.status === null ? "–" : String(a.status), "num");
+      cell(tr, "").appendChild(badge(a.outcome));
+      recent.appendChild(tr);
+    }
+    const failures = $("timers-failures").querySelector("tbody");
+    failures.replaceChildren();
+    for (const f of data.failures) {
+      const tr = document.createElement("tr");
+      cell(tr, f.timer_id);
+      cell(tr, f.host);
+      cell(tr, f.finished_at ? new Date(f.finished_at).toLocaleString() : "–");
+      cell(tr, fmt(f.attempts), "num");
+      cell(tr, f.reason || "–");
+      failures.appendChild(tr);
+    }
+    $("timers-status").textContent = "live";
+  }
+
+  if (page.kind === "timers") {
+    const es = new EventSource("/events/timers");
+    es.addEventListener("timers", (ev) => { state.events += 1; state.last = JSON.parse(ev.data); renderTimers(state.last); });
+    es.onerror = () => { $("timers-status").textContent = "reconnecting…"; };
+  } else if (page.kind === "runs") {
     const es = new EventSource("/events/runs");
     es.addEventListener("runs", (ev) => { state.events += 1; renderRuns(JSON.parse(ev.data)); });
     es.onerror = () => { $("runs-status").textContent = "reconnecting…"; };

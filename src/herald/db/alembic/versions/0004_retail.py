@@ -1,7 +1,7 @@
 """the retail store: its events and visits as views over outcomes; injections; run requests
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-08
 
 * ``runs.request`` (JSONB): the run request as asked, with its scenario's parameters (the web
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,446 @@
+"""notifier: delivers webhook timers' callbacks; a consumer group on ``herald.timers.fire``.
+
+For each fire command it takes the timer for delivery in Postgres (a lease, under the
+command's fencing token: a stale command, or a timer another notifier holds, is not
+delivered twice at once), POSTs ``{"id": "<timer id>"}`` with Standard Webhooks headers
+(``webhook-id`` = the timer id on every attempt), retries transient failures with
+exponential backoff and full jitter (honouring ``Retry-After``), records every attempt in the
+ledger (``timer_attempts``) and the timer's final state: ``delivered``, or ``failed`` (a
+permanent refusal, ``410`` — the endpoint is then disabled —, retries exhausted, or, for
+``at_most_once``, an attempt whose outcome is unknown); an exhausted timer goes to
+``herald.dlq`` with the reason. A command's offset is committed only once its timer's state is
+durable, so a notifier killed mid-delivery leaves the command to another member, which
+delivers it again (the same ``webhook-id``) once the dead one's lease has lapsed.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from sqlalchemy.exc import DBAPIError
+
+from herald import contracts, control, kafka
+from herald.config import Settings
+from herald.db import store
+from herald.errors import StorageError
+from herald.services import common, dlq
+from herald.timers import FIRE, FireCommand, url_rules
+from herald.waiting import Backoff, Episode
+
+logger = logging.getLogger(__name__)
+
+SECRET_FILE = "webhook-secret"  # noqa: S105 - a file name
+STOP_GRACE_SECS = 10.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``herald notifier``: deliver callbacks until stopped."""
+    args = common.parser("notifier", __doc__.splitlines()[0]).parse_args(
+        common.argv_or_default(argv)
+    )
+    return common.service_main(
+        args, lambda s, stop, announcer: run(s, stop=stop, announcer=announcer), service="notifier"
+    )
+
+
+def signing_secrets(settings: Settings) -> list[str]:
+    """The secrets that sign callbacks: ``timers.signing_secrets``, or the one kept in
+    ``<home>/webhook-secret`` (made once, readable by its owner only)."""
+    from herald.webhooks import generate_secret
+
+    if settings.timers.signing_secrets:
+        return [s.get_secret_value() for s in settings.timers.signing_secrets]
+    path = Path(settings.home).expanduser() / SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(generate_secret() + "\n")
+    return [path.read_text().strip()]
+
+
+@dataclass
+class _Command:
+    """One consumed fire command, on its way to a durable end."""
+
+    msg: Message
+    command: FireCommand | None  # None: unreadable (dead-lettered)
+    done: bool = False
+
+
+@dataclass
+class _Deliveries:
+    """What the delivery threads hand back to the main loop."""
+
+    attempts: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+    results: queue.SimpleQueue[tuple[_Command, Any]] = field(default_factory=queue.SimpleQueue)
+
+
+class Notifier:
+    """Consume fire commands, deliver, record, commit. See the module docstring."""
+
+    def __init__(self, settings: Settings, *, owner: str | None = None) -> None:
+        from herald.db.engine import make_engine
+        from herald.webhooks import BackgroundDeliverer, Backoff, Deliverer, Mode, Policy
+
+        if settings.database.url is None:
+            raise StorageError("database.url is unset: the notifier needs a database")
+        cfg = settings.notifier
+        self.settings = settings
+        self.owner = owner or f"notifier@{socket.gethostname()}:{os.getpid()}"
+        self.engine = make_engine(settings.database.url)
+        ks = settings.kafka
+        self.topic = FIRE.qualified(ks.namespace)
+        self.consumer = Consumer(
+            kafka.consumer_config(ks, contracts.group_id(ks.namespace, "notifiers"))
+        )
+        self.dead = dlq.DeadLetters(
+            Producer(kafka.producer_config(ks)), contracts.DLQ.qualified(ks.namespace), "notifier"
+        )
+        self.channel = _Deliveries()
+        deny, allow = url_rules(settings)
+        secrets = signing_secrets(settings)
+        self.deliverers = {}
+        for mode in (Mode.AT_LEAST_ONCE, Mode.AT_MOST_ONCE):
+            deliverer = Deliverer(
+                secrets=secrets,
+                timeout=cfg.timeout_secs,
+                max_in_flight_per_host=cfg.max_in_flight_per_host,
+                policy=Policy(
+                    mode=mode,
+                    max_attempts=cfg.max_attempts,
+                    deadline=cfg.deadline_secs,
+                    backoff=Backoff(base=cfg.backoff_base_secs, cap=cfg.backoff_cap_secs),
+                ),
+                deny_networks=deny,
+                allow_networks=allow,
+                on_attempt=self.channel.attempts.put,
+            )
+            self.deliverers[str(mode)] = BackgroundDeliverer(
+                deliverer, max_pending=cfg.max_pending, name=f"webhooks-{mode}"
+            )
+        self.partitions: dict[int, deque[_Command]] = {}
+        self.inflight: dict[str, _Command] = {}
+        self.bases: dict[str, int] = {}  # attempts made before a replay, by timer in flight
+        self.waiting: list[tuple[float, int, _Command]] = []  # held elsewhere: try again
+        self._seq = 0
+        self.announcer: control.Announcer | None = None
+        self._errors = Episode(logger, f"{self.owner}: Kafka consumer error")
+        self._outage = Episode(logger, "notifier: database unavailable")
+        self.delivered = self.failed = self.skipped = 0
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.partitions.setdefault(tp.partition, deque())
+        if self.announcer is not None and partitions:
+            self.announcer.ready(partitions)
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._commit()
+        for tp in partitions:
+            # Not committed: their next owner takes them again (a delivery still under way
+            # here keeps its lease, and the next owner finds the timer delivered or waits).
+            self.partitions.pop(tp.partition, None)
+
+    def _ingest(self, msgs: list[Message]) -> None:
+        decode = msgspec.json.Decoder(FireCommand).decode
+        fresh = []
+        for msg in msgs:
+            if (err := msg.error()) is not None:
+                kafka.raise_if_fatal(err, self._errors)
+                continue
+            queue_ = self.partitions.get(msg.partition() or 0)
+            if queue_ is None:
+                continue
+            try:
+                entry = _Command(msg, decode(msg.value() or b""))
+            except msgspec.DecodeError as exc:
+                self.dead.send(msg, f"{type(exc).__name__}: {exc}")
+                entry = _Command(msg, None, done=True)
+            queue_.append(entry)
+            if entry.command is not None:
+                fresh.append(entry)
+        self._take(fresh)
+
+    def _take(self, entries: list[_Command]) -> None:
+        """Take the commands' timers for delivery (one transaction) and submit them; settle
+        at once the commands there is nothing to deliver for."""
+        from herald.webhooks import timer_webhook
+
+        if not entries:
+            return
+        by_id: dict[str, _Command] = {}
+        for entry in entries:
+            assert entry.command is not None
+            previous = by_id.get(entry.command.timer_id)
+            if previous is not None:  # the same command twice in a batch: the first goes on
+                previous_cmd = previous.command
+                assert previous_cmd is not None
+                if previous_cmd.fence >= entry.command.fence:
+                    self.skipped += 1
+                    entry.done = True
+                    continue
+                previous.done = True
+            by_id[entry.command.timer_id] = entry
+        commands = [(tid, e.command.fence) for tid, e in by_id.items() if e.command]
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            taken, held = store.claim_deliveries(
+                conn,
+                commands,
+                owner=self.owner,
+                lease_secs=self.settings.notifier.delivery_lease_secs,
+            )
+            disabled = store.disabled_endpoints(conn, [d.url for d in taken])
+            ends = [
+                (d.id, "expired" if d.not_after is not None and d.not_after < now else "failed")
+                for d in taken
+                if d.url in disabled or (d.not_after is not None and d.not_after < now)
+            ]
+            store.finish_deliveries(conn, ends, owner=self.owner)
+        for h in held:
+            entry = by_id[h.id]
+            assert entry.command is not None
+            if h.fence == entry.command.fence and h.state in ("scheduled", "firing"):
+                # Another notifier holds it (a dead one, until its lease lapses): try again.
+                until = h.lease_until.timestamp() if h.lease_until else 0.0
+                self._seq += 1
+                heapq.heappush(self.waiting, (max(until, time.time() + 0.1), self._seq, entry))
+            else:
+                self.skipped += 1  # done, cancelled, expired, or a stale claim's command
+                entry.done = True
+        for gone in set(by_id) - {d.id for d in taken} - {h.id for h in held}:
+            self.skipped += 1  # no such timer
+            by_id[gone].done = True
+        ended = dict(ends)
+        for d in taken:
+            entry = by_id[d.id]
+            if d.id in ended:
+                entry.done = True
+                if ended[d.id] == "failed":
+                    self.failed += 1
+                    self.dead.send(entry.msg, f"endpoint disabled: {disabled[d.url]}")
+                continue
+            webhook = timer_webhook(d.id, d.url)
+            made = d.attempts - d.attempt_base
+            if made:
+                # Resumed (its notifier died): numbering and budget go on. After a replay
+                # the deadline restarts from this notifier's first attempt.
+                first = d.first_attempt_at if not d.attempt_base else None
+                webhook = msgspec.structs.replace(
+                    webhook,
+                    attempts_made=made,
+                    first_attempt_at=first.timestamp() if first is not None else None,
+                )
+            self.bases[d.id] = d.attempt_base
+            future = self.deliverers[d.mode].submit(webhook, timeout=None)
+            self.inflight[d.id] = entry
+            future.add_done_callback(functools.partial(_hand_back, self.channel.results, entry))
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        """Write what the deliveries reported, in one transaction: ledger rows, final
+        states; then dead letters for the failed."""
+        from herald.webhooks import Outcome
+
+        ends: list[tuple[str, str]] = []
+        finished: dict[str, tuple[_Command, Any]] = {}
+        over: list[str] = []
+        while True:
+            try:
+                entry, future = self.channel.results.get_nowait()
+            except queue.Empty:
+                break
+            cmd = entry.command
+            assert cmd is not None
+            self.inflight.pop(cmd.timer_id, None)
+            over.append(cmd.timer_id)
+            if future.cancelled():
+                continue  # stopped mid-delivery: the lease lapses and the command comes again
+            delivery = future.result()
+            if delivery.outcome is Outcome.ABANDONED:
+                continue
+            state = "delivered" if delivery.outcome is Outcome.DELIVERED else "failed"
+            ends.append((cmd.timer_id, state))
+            finished[cmd.timer_id] = (entry, delivery)
+        # After the results: a delivery's attempts are queued before its result.
+        rows = []
+        while True:
+            try:
+                attempt = self.channel.attempts.get_nowait()
+            except queue.Empty:
+                break
+            base = self.bases.get(attempt.webhook_id, 0)
+            rows.append(_attempt_row(attempt, self.owner, base))
+        for timer_id in over:
+            self.bases.pop(timer_id, None)
+        if not rows and not finished:
+            return
+        with self.engine.begin() as conn:
+            store.record_attempts(conn, rows)
+            mine = store.finish_deliveries(conn, ends, owner=self.owner)
+            for timer_id, state in ends:
+                entry, delivery = finished[timer_id]
+                entry.done = True
+                if timer_id not in mine:
+                    continue  # no longer ours (its lease lapsed and another took it)
+                if state == "delivered":
+                    self.delivered += 1
+                    continue
+                self.failed += 1
+                if delivery.outcome is Outcome.GONE:
+                    url = delivery.url
+                    store.disable_endpoint(conn, url, f"410 Gone from timer {timer_id}")
+                self.dead.send(entry.msg, f"{delivery.outcome}: {delivery.reason}")
+
+    def _commit(self) -> None:
+        """Commit each partition's prefix of settled commands (after their dead letters)."""
+        offsets = []
+        for partition, entries in self.partitions.items():
+            last = None
+            while entries and entries[0].done:
+                last = entries.popleft()
+            if last is not None:
+                offsets.append(TopicPartition(self.topic, partition, (last.msg.offset() or 0) + 1))
+        if offsets:
+            self.dead.flush_or_raise(10)
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+
+    def _renew(self) -> None:
+        if not self.inflight:
+            return
+        with self.engine.begin() as conn:
+            store.renew_deliveries(
+                conn,
+                owner=self.owner,
+                ids=list(self.inflight),
+                lease_secs=self.settings.notifier.delivery_lease_secs,
+            )
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, announcer: control.Announcer | None = None) -> int:
+        self.announcer = announcer
+        for deliverer in self.deliverers.values():
+            deliverer.start()
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        logger.info("%s ready: %s", self.owner, self.topic)
+        lease = self.settings.notifier.delivery_lease_secs
+        next_renew = time.monotonic() + lease / 3
+        backoff = Backoff(initial=0.2, maximum=5.0)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = any(d.full() for d in self.deliverers.values())
+                    msgs = self.consumer.consume(500, 0.02) if not busy else []
+                    if busy:
+                        stop.wait(0.02)
+                    self._ingest(msgs)
+                    again = []
+                    while self.waiting and self.waiting[0][0] <= time.time():
+                        again.append(heapq.heappop(self.waiting)[2])
+                    self._take(again)
+                    self._settle()
+                    if time.monotonic() >= next_renew:
+                        self._renew()
+                        next_renew = time.monotonic() + lease / 3
+                    self._commit()
+                    self._outage.over()
+                    backoff.reset()
+                except DBAPIError as exc:
+                    self._outage.seen(exc)
+                    backoff.wait(stop)
+            self._drain()
+        finally:
+            for deliverer in self.deliverers.values():
+                deliverer.close(timeout=1.0)
+            self.consumer.close()
+            self.dead.flush(5)
+            self.engine.dispose()
+        logger.info(
+            "%s stopped ◆ %d delivered ◆ %d failed ◆ %d skipped ◆ %d left to their lease",
+            self.owner,
+            self.delivered,
+            self.failed,
+            self.skipped,
+            len(self.inflight),
+        )
+        return 0
+
+    def _drain(self) -> None:
+        """On stop: let deliveries under way finish (a while), record them, commit."""
+        deadline = time.monotonic() + STOP_GRACE_SECS
+        while self.inflight and time.monotonic() < deadline:
+            time.sleep(0.05)
+            self._settle()
+        self._settle()
+        self._commit()
+
+
+def _hand_back(
+    results: queue.SimpleQueue[tuple[_Command, Any]], entry: _Command, future: Future[Any]
+) -> None:
+    results.put((entry, future))
+
+
+def _attempt_row(attempt: Any, owner: str, base: int) -> dict[str, Any]:
+    def when(ts: float | None) -> datetime | None:
+        return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+    return {
+        "timer_id": attempt.webhook_id,
+        "number": base + attempt.number,
+        "url": attempt.url,
+        "started_at": when(attempt.started_at),
+        "duration_ms": attempt.duration_ms,
+        "status": attempt.status,
+        "error": attempt.error,
+        "detail": attempt.detail,
+        "sent": attempt.sent,
+        "outcome": str(attempt.outcome),
+        "retry_after": attempt.retry_after,
+        "next_attempt_at": when(attempt.next_attempt_at),
+        "notifier": owner,
+    }
+
+
+def run(
+    settings: Settings, *, stop: threading.Event, announcer: control.Announcer | None = None
+) -> int:
+    """Deliver callbacks until ``stop``."""
+    from herald.db.pg import wait_for_database
+
+    notifier = Notifier(settings)
+    assert settings.database.url is not None
+    try:
+        wait_for_database(
+            settings.database.url,
+            settings.database.connect_timeout_secs,
+            stop=stop.is_set,
+            table="timer_attempts",
+        )
+    except StorageError:
+        notifier.consumer.close()
+        if stop.is_set():
+            return 0
+        raise
+    return notifier.run(stop, announcer)

@@ -1,0 +1,272 @@
+"""scheduler: fires due items (timers, scheduled runs) at their due time; any number of replicas.
+
+Each replica claims the items due within ``scheduler.lookahead_secs`` that nobody holds, with
+``FOR UPDATE SKIP LOCKED``, under a lease of ``scheduler.lease_secs``; every claim bumps the
+item's fencing token. Claimed items wait in an in-process timer heap and are published at
+their due time (never before), not a polling interval later; then marked fired, fenced: a
+replica whose claim was taken over (it was paused past its lease) cannot mark it, and the
+notifier ignores a fire command whose token is not the item's latest. A replica that dies
+leaves its claims to expire after the lease: another replica fires them. A new item due soon
+wakes the replicas at once (Postgres LISTEN/NOTIFY); otherwise they claim every
+``scheduler.poll_secs``.
+
+Publication is at least once: a replica that dies between publishing and marking leaves the
+item to be published again by the next claim; downstream is idempotent on the item's id.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import msgspec
+from confluent_kafka import KafkaError, Message, Producer
+from sqlalchemy.exc import DBAPIError
+
+from herald import control, kafka
+from herald.config import Settings
+from herald.db import store
+from herald.db.store import Claimed
+from herald.errors import BrokerError, StorageError
+from herald.services import common
+from herald.timers import NOTIFY_CHANNEL, FireCommand
+from herald.waiting import Backoff, Episode
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_SECS = 10.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``herald scheduler``: fire due items until stopped."""
+    args = common.parser("scheduler", __doc__.splitlines()[0]).parse_args(
+        common.argv_or_default(argv)
+    )
+    return common.service_main(
+        args,
+        lambda s, stop, announcer: run(s, stop=stop, announcer=announcer),
+        service="scheduler",
+    )
+
+
+class Scheduler:
+    """One replica: claims, a timer heap, publication, fenced marks. See the module doc."""
+
+    def __init__(self, settings: Settings, *, owner: str | None = None) -> None:
+        from herald.db.engine import make_engine
+
+        if settings.database.url is None:
+            raise StorageError("database.url is unset: the scheduler needs a database")
+        self.settings = settings
+        self.cfg = settings.scheduler
+        self.owner = owner or f"scheduler@{socket.gethostname()}:{os.getpid()}"
+        self.engine = make_engine(settings.database.url)
+        self.producer = Producer(kafka.producer_config(settings.kafka, **{"linger.ms": 1}))
+        self.namespace = settings.kafka.namespace
+        self.heap: list[tuple[float, int, Claimed]] = []  # (due, wall clock), seq, claim
+        self.held: dict[str, Claimed] = {}
+        self._seq = 0
+        self.wake = threading.Event()
+        self._outage = Episode(logger, "scheduler: database unavailable")
+        self.fired = self.fenced = self.expired = 0
+
+    # -- claims -------------------------------------------------------------------------------
+
+    def claim(self) -> int:
+        """Claim what is due soon; the number claimed."""
+        with self.engine.begin() as conn:
+            claims = store.claim_due(
+                conn,
+                owner=self.owner,
+                lease_secs=self.cfg.lease_secs,
+                ahead_secs=self.cfg.lookahead_secs,
+                batch=self.cfg.batch,
+            )
+        for c in claims:
+            self.held[c.id] = c
+            self._seq += 1
+            heapq.heappush(self.heap, (c.due_at.timestamp(), self._seq, c))
+        return len(claims)
+
+    def renew(self) -> None:
+        """Extend the leases of what this replica holds; forget what was taken over."""
+        with self.engine.begin() as conn:
+            kept = store.renew_claims(
+                conn, owner=self.owner, ids=list(self.held), lease_secs=self.cfg.lease_secs
+            )
+        lost = set(self.held) - kept
+        if lost:
+            logger.warning("%s: %d claims taken over or cancelled", self.owner, len(lost))
+            for timer_id in lost:
+                del self.held[timer_id]
+            self.heap = [h for h in self.heap if h[2].id not in lost]
+            heapq.heapify(self.heap)
+
+    # -- firing -------------------------------------------------------------------------------
+
+    def due(self, now: float) -> list[Claimed]:
+        """The claims whose due time has come (by the wall clock: never before it)."""
+        out = []
+        while self.heap and self.heap[0][0] <= now:
+            claim = heapq.heappop(self.heap)[2]
+            if self.held.pop(claim.id, None) is not None:
+                out.append(claim)
+        return out
+
+    def fire(self, claims: list[Claimed]) -> None:
+        """Publish each claim's record (past its ``not_after``: expire it instead), wait for
+        the broker's acknowledgement, then mark them fired, fenced."""
+        now = datetime.now(UTC)
+        late = [c for c in claims if c.not_after is not None and c.not_after < now]
+        live = [c for c in claims if c not in late]
+        failures: list[KafkaError] = []
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(err)
+
+        for c in live:
+            topic = c.topic if not self.namespace else f"{self.namespace}.{c.topic}"
+            self.producer.produce(topic, record_of(c), c.key, on_delivery=delivered)
+        left = self.producer.flush(PUBLISH_TIMEOUT_SECS)
+        if left or failures:
+            # Not marked: the claims lapse and are published again (at least once).
+            raise BrokerError(
+                f"{len(live)} due items not acknowledged ({left} left, {failures[:1]})"
+            )
+        with self.engine.begin() as conn:
+            marked = store.mark_fired_many(conn, live, owner=self.owner)
+            for c in late:
+                if store.expire_claim(conn, c):
+                    self.expired += 1
+        self.fired += len(marked)
+        fenced = [c.id for c in live if c.id not in marked]
+        if fenced:
+            self.fenced += len(fenced)
+            logger.warning(
+                "%s: %d claims were fenced (taken over): %s", self.owner, len(fenced), fenced[:5]
+            )
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, announcer: control.Announcer | None = None) -> int:
+        listener = threading.Thread(
+            target=self._listen, args=(stop,), name="scheduler-listen", daemon=True
+        )
+        listener.start()
+        cfg = self.cfg
+        next_claim = 0.0
+        next_renew = time.monotonic() + cfg.lease_secs / 3
+        backoff = Backoff(initial=0.2, maximum=5.0)
+        if announcer is not None:
+            announcer.ready()
+        logger.info(
+            "%s ready: lease %gs, lookahead %gs", self.owner, cfg.lease_secs, cfg.lookahead_secs
+        )
+        try:
+            while not stop.is_set():
+                mono = time.monotonic()
+                try:
+                    if self.wake.is_set() or mono >= next_claim:
+                        self.wake.clear()
+                        self.claim()
+                        next_claim = mono + cfg.poll_secs
+                    if self.held and mono >= next_renew:
+                        self.renew()
+                        next_renew = mono + cfg.lease_secs / 3
+                    ready = self.due(time.time())
+                    if ready:
+                        self.fire(ready)
+                    self._outage.over()
+                    backoff.reset()
+                except _OUTAGES as exc:
+                    self._outage.seen(exc)
+                    backoff.wait(stop)
+                    continue
+                wait = next_claim - time.monotonic()
+                if self.heap:
+                    wait = min(wait, self.heap[0][0] - time.time())
+                if self.held:
+                    wait = min(wait, next_renew - time.monotonic())
+                self.wake.wait(max(0.0, wait))
+        finally:
+            self.producer.flush(5)
+            self.engine.dispose()
+        logger.info(
+            "%s stopped ◆ %d fired ◆ %d fenced ◆ %d expired ◆ %d claims left to lapse",
+            self.owner,
+            self.fired,
+            self.fenced,
+            self.expired,
+            len(self.held),
+        )
+        return 0
+
+    def _listen(self, stop: threading.Event) -> None:
+        """LISTEN for new items due soon; wake the loop when one comes."""
+        import psycopg
+
+        from herald.db.pg import conninfo
+
+        assert self.settings.database.url is not None
+        backoff = Backoff(initial=0.5, maximum=5.0)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(conninfo(self.settings.database.url), autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    backoff.reset()
+                    while not stop.is_set():
+                        for _notice in conn.notifies(timeout=0.5, stop_after=1):
+                            self.wake.set()
+            except psycopg.OperationalError:
+                backoff.wait(stop)
+
+
+def record_of(claim: Claimed) -> bytes:
+    """What a claim publishes: a webhook's fire command (with the claim's fencing token), or
+    the payload stored with the item."""
+    if claim.kind != "webhook":
+        return claim.payload
+    assert claim.url is not None
+    command = FireCommand(
+        timer_id=claim.id,
+        url=claim.url,
+        mode=claim.mode,  # type: ignore[arg-type]  # the column holds one of the two
+        due_at=claim.due_at,
+        not_after=claim.not_after,
+        fence=claim.fence,
+    )
+    return msgspec.json.encode(command)
+
+
+# A database or broker away: retried with backoff, logged once per episode.
+_OUTAGES = (DBAPIError, BrokerError)
+
+
+def run(
+    settings: Settings, *, stop: threading.Event, announcer: control.Announcer | None = None
+) -> int:
+    """Fire due items until ``stop``."""
+    from herald.db.pg import wait_for_database
+
+    scheduler = Scheduler(settings)
+    assert settings.database.url is not None  # Scheduler() refused otherwise
+    try:
+        wait_for_database(
+            settings.database.url,
+            settings.database.connect_timeout_secs,
+            stop=stop.is_set,
+            table="timers",
+        )
+    except StorageError:
+        scheduler.engine.dispose()
+        if stop.is_set():
+            return 0
+        raise
+    return scheduler.run(stop, announcer)

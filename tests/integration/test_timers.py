@@ -1,0 +1,769 @@
+"""Timers end to end on the real broker and database: the API (Flask's test client), the
+scheduler and notifier (in threads), and a real HTTP receiver on loopback that counts
+deliveries by ``webhook-id`` and verifies their signatures."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from flask_openapi3.openapi import OpenAPI
+from pydantic import SecretStr
+from sqlalchemy import Engine, func, select
+
+from herald import contracts, timers
+from herald.config import Settings
+from herald.db import store
+from herald.db.models import timer_attempts
+from herald.db.models import timers as timers_table
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+from herald.web import create_app
+from herald.web.app import state
+from tests.support.timers import (
+    OTHER_SECRET,
+    SECRET,
+    clear,
+    engine_for,
+    services,
+    timer_settings,
+    wait_for_state,
+)
+from tests.support.topics import read_topic
+from tests.support.waiting import wait_for
+from tests.support.webhook_receiver import Respond, WebhookReceiver
+
+TOKEN = "timer-test-token-0123456789"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def tsettings(broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str) -> Settings:
+    return timer_settings(broker, database, namespace)
+
+
+@pytest.fixture
+def engine(tsettings: Settings) -> Iterator[Engine]:
+    eng = engine_for(tsettings)
+    clear(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def web(tsettings: Settings, engine: Engine) -> Iterator[FlaskClient]:
+    app = create_app(tsettings)
+    app.config["TESTING"] = True
+    yield app.test_client()
+    state(app).close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(secrets=[SECRET]) as rx:
+        yield rx
+
+
+def make_app(settings: Settings) -> OpenAPI:
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    return app
+
+
+def post(web: FlaskClient, body: dict[str, Any], **headers: str) -> Any:
+    response = web.post("/api/timers", json=body, headers=headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def count_timers(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(timers_table)).scalar_one())
+
+
+def ledger(engine: Engine, timer_id: str) -> list[tuple[int, int | None, str]]:
+    with engine.connect() as conn:
+        return [(r.number, r.status, r.outcome) for r in store.attempts_of(conn, timer_id)]
+
+
+def detail(response: Any) -> list[dict[str, str]]:
+    assert response.status_code == 422, response.get_data(as_text=True)
+    return list(response.get_json()["detail"])
+
+
+def dead_letters(settings: Settings, count: int) -> list[tuple[str, str]]:
+    topic = contracts.DLQ.qualified(settings.kafka.namespace)
+    out = []
+    for msg in read_topic(settings, topic, count):
+        headers = {k: v.decode() for k, v in msg.headers() or []}
+        out.append((json.loads(msg.value())["timer_id"], headers[contracts.DLQ_REASON]))
+    return out
+
+
+# -- the API --------------------------------------------------------------------------------
+
+
+def in_future(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+URL = "http://127.0.0.1:9/hook"
+BAD_BODIES = [
+    ({"seconds": -1, "url": URL}, "seconds", "Input should be greater than or equal to 0"),
+    ({"seconds": 1.5, "url": URL}, "seconds", "Input should be a valid integer"),
+    ({"seconds": "3", "url": URL}, "seconds", "Input should be a valid integer"),
+    ({"minutes": True, "url": URL}, "minutes", "Input should be a valid integer"),
+    (
+        {"hours": 0, "minutes": 0, "seconds": 0, "url": URL},
+        "seconds",
+        "hours, minutes and seconds add up to 0: a timer needs > 0 s",
+    ),
+    (
+        {"hours": 721, "url": URL},
+        "hours",
+        "the delay, 2595600 s, is more than timers.max_delay_secs (2.592e+06 s)",
+    ),
+    ({"url": URL}, "seconds", "give hours, minutes and seconds (any of them), or fire_at"),
+    (
+        {"fire_at": in_future(60), "seconds": 5, "url": URL},
+        "seconds",
+        "give either fire_at or hours/minutes/seconds, not both",
+    ),
+    ({"fire_at": "2026-01-01T00:00:00", "url": URL}, "fire_at", "Input should have timezone info"),
+    (
+        {"seconds": 5, "url": "ftp://127.0.0.1/hook"},
+        "url",
+        "url scheme 'ftp' is not allowed: only http and https",
+    ),
+    ({"seconds": 5, "url": "http:///hook"}, "url", "url 'http:///hook' has no host"),
+    (
+        {"seconds": 5, "url": "http://169.254.169.254/latest/meta-data"},
+        "url",
+        "url host '169.254.169.254' is 169.254.169.254, in denied network "
+        "169.254.169.254/32 (cloud metadata)",
+    ),
+    ({"seconds": 5, "url": URL, "mode": "exactly_once"}, "mode", None),
+    ({"seconds": 5, "url": URL, "extra": 1}, "extra", "Extra inputs are not permitted"),
+    ({"seconds": 5}, "url", "Field required"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "reason"), BAD_BODIES)
+def test_every_bad_timer_gets_422_naming_the_field_and_nothing_is_stored(
+    web: FlaskClient, engine: Engine, body: dict[str, Any], field: str, reason: str | None
+) -> None:
+    for route in ("/api/timers", "/timer"):
+        [error] = detail(web.post(route, json=body))
+        assert error["field"] == field
+        if reason is not None:
+            assert error["reason"] == reason
+        else:
+            assert error["reason"].startswith("Input should be 'at_least_once' or")
+    assert count_timers(engine) == 0
+
+
+def test_fire_at_in_the_past_too_far_ahead_and_not_after_before_due_get_422(
+    web: FlaskClient, engine: Engine
+) -> None:
+    [past] = detail(web.post("/api/timers", json={"fire_at": in_future(-5), "url": URL}))
+    assert past["field"] == "fire_at"
+    assert "is not in the future" in past["reason"]
+    [far] = detail(web.post("/api/timers", json={"fire_at": in_future(31 * 86400), "url": URL}))
+    assert far == {
+        "field": "fire_at",
+        "reason": "is more than timers.max_delay_secs (2.592e+06 s) from now",
+        "type": "limit_exceeded",
+    }
+    [early] = detail(
+        web.post("/api/timers", json={"seconds": 60, "not_after": in_future(30), "url": URL})
+    )
+    assert early["field"] == "not_after"
+    assert early["reason"].startswith("is before the due time ")
+    assert count_timers(engine) == 0
+
+
+def test_a_configured_deny_network_refuses_the_host(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, engine: Engine
+) -> None:
+    strict = timer_settings(broker, database, namespace, timers={"deny_networks": ["127.0.0.0/8"]})
+    app = make_app(strict)
+    try:
+        [error] = detail(app.test_client().post("/api/timers", json={"seconds": 1, "url": URL}))
+    finally:
+        state(app).close()
+    assert error == {
+        "field": "url",
+        "reason": "url host '127.0.0.1' is 127.0.0.1, in denied network "
+        "127.0.0.0/8 (timers.deny_networks)",
+        "type": "unsafe_url",
+    }
+    assert count_timers(engine) == 0
+
+
+def test_a_timer_is_durable_at_once_and_any_replica_finds_it(
+    web: FlaskClient, tsettings: Settings, engine: Engine
+) -> None:
+    response = web.post("/timer", json={"hours": 4, "minutes": 0, "seconds": 1, "url": URL})
+    assert response.status_code == 201
+    body = response.get_json()
+    assert response.headers["Location"] == f"/api/timers/{body['id']}"
+    assert body["state"] == "scheduled"
+    assert body["kind"] == "webhook"
+    assert body["mode"] == "at_least_once"
+    assert body["attempts"] == 0
+    assert body["lateness_ms"] is None
+    assert 4 * 3600 < body["time_left"] <= 4 * 3600 + 1
+    due = datetime.fromisoformat(body["due_at"])
+    created = datetime.fromisoformat(body["created_at"])
+    assert due - created == timedelta(hours=4, seconds=1)
+    # Another app (a replica, its own engine and pool) finds it at once, on both routes.
+    other = make_app(tsettings)
+    try:
+        for route in (f"/api/timers/{body['id']}", f"/timer/{body['id']}"):
+            found = other.test_client().get(route).get_json()
+            assert found["id"] == body["id"]
+            assert found["due_at"] == body["due_at"]
+            assert 0 < found["time_left"] <= body["time_left"]
+    finally:
+        state(other).close()
+    assert count_timers(engine) == 1
+
+
+def test_an_idempotency_key_returns_the_same_timer_and_refuses_another_body(
+    web: FlaskClient, engine: Engine
+) -> None:
+    body = {"seconds": 600, "url": URL}
+    first = web.post("/api/timers", json=body, headers={"Idempotency-Key": "k-1"})
+    again = web.post("/api/timers", json=body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.get_json()["due_at"] == first.get_json()["due_at"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    other = web.post(
+        "/api/timers", json={"seconds": 601, "url": URL}, headers={"Idempotency-Key": "k-1"}
+    )
+    assert detail(other) == [
+        {
+            "field": "Idempotency-Key",
+            "reason": f"was used for timer {first.get_json()['id']} with a different body: "
+            "use a new key for a new timer",
+            "type": "idempotency_key_reused",
+        }
+    ]
+    # Without a key, the same body is a new timer.
+    post(web, body)
+    assert count_timers(engine) == 2
+    [long_key] = detail(web.post("/api/timers", json=body, headers={"Idempotency-Key": "k" * 256}))
+    assert long_key["field"] == "Idempotency-Key"
+
+
+def test_concurrent_posts_with_one_key_make_one_timer(tsettings: Settings, engine: Engine) -> None:
+    app = make_app(tsettings)
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        response = app.test_client().post(
+            "/api/timers", json={"seconds": 600, "url": URL}, headers={"Idempotency-Key": "race"}
+        )
+        assert response.status_code == 201
+        with lock:
+            ids.append(response.get_json()["id"])
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    state(app).close()
+    assert len(ids) == 8
+    assert len(set(ids)) == 1
+    assert count_timers(engine) == 1
+
+
+def test_timer_routes_need_the_token_for_reads_too(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, engine: Engine
+) -> None:
+    secured = timer_settings(broker, database, namespace)
+    secured = secured.model_copy(
+        update={"web": secured.web.model_copy(update={"api_token": SecretStr(TOKEN)})}
+    )
+    app = make_app(secured)
+    client = app.test_client()
+    try:
+        body = {"seconds": 600, "url": URL}
+        assert client.post("/api/timers", json=body).status_code == 401
+        assert client.post("/timer", json=body).status_code == 401
+        created = client.post("/api/timers", json=body, headers=BEARER)
+        assert created.status_code == 201
+        timer_id = created.get_json()["id"]
+        for route in (f"/api/timers/{timer_id}", f"/timer/{timer_id}", "/api/timers"):
+            refused = client.get(route)
+            assert refused.status_code == 401, route
+            assert refused.get_json()["error"].startswith("a bearer token is required")
+            assert client.get(route, headers=BEARER).status_code == 200
+        assert client.delete(f"/api/timers/{timer_id}").status_code == 401
+        assert client.get(f"/api/timers/{timer_id}/attempts").status_code == 401
+        # The health probes stay open; other reads too (web.protect_reads is off).
+        assert client.get("/health").status_code in (200, 503)
+        assert client.get("/api/runs").status_code == 200
+        doc = client.get("/api/openapi.json").get_json()
+        assert doc["paths"]["/api/timers/{timer_id}"]["get"]["security"] == [{"bearer": []}]
+        assert "security" not in doc["paths"]["/api/runs"]["get"]
+    finally:
+        state(app).close()
+    assert count_timers(engine) == 1
+
+
+def test_list_paging_filter_cancel_replay_conflicts_and_404(
+    web: FlaskClient, engine: Engine
+) -> None:
+    made = [post(web, {"seconds": 600 + i, "url": URL})["id"] for i in range(5)]
+    cancelled = web.delete(f"/api/timers/{made[0]}")
+    assert cancelled.status_code == 200
+    assert cancelled.get_json()["state"] == "cancelled"
+    assert cancelled.get_json()["finished_at"] is not None
+    again = web.delete(f"/api/timers/{made[0]}")
+    assert again.status_code == 409
+    assert again.get_json()["error"] == f"timer {made[0]} is cancelled: it cannot be cancelled"
+    replay = web.post(f"/api/timers/{made[1]}/replay")
+    assert replay.status_code == 409
+    assert replay.get_json()["error"] == (
+        f"timer {made[1]} is scheduled: only a failed timer can be replayed"
+    )
+    page = web.get("/api/timers?state=scheduled&per_page=3").get_json()
+    assert (page["total"], page["pages"], len(page["items"])) == (4, 2, 3)
+    second = web.get("/api/timers?state=scheduled&per_page=3&page=2").get_json()
+    listed = [t["id"] for t in page["items"] + second["items"]]
+    assert sorted(listed) == sorted(made[1:])
+    assert len(listed) == 4
+    only = web.get("/api/timers?state=cancelled").get_json()
+    assert [t["id"] for t in only["items"]] == [made[0]]
+    assert detail(web.get("/api/timers?state=sleeping"))[0]["field"] == "state"
+    missing = "no-such-timer"
+    for response in (
+        web.get(f"/api/timers/{missing}"),
+        web.get(f"/timer/{missing}"),
+        web.delete(f"/api/timers/{missing}"),
+        web.post(f"/api/timers/{missing}/replay"),
+        web.get(f"/api/timers/{missing}/attempts"),
+    ):
+        assert response.status_code == 404
+        assert response.get_json()["error"] == f"no timer {missing}"
+    assert detail(web.get("/api/timers/bad.id"))[0]["field"] == "timer_id"
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+def test_a_timer_fires_once_at_its_time_signed_and_its_states_go_in_order(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    gate = threading.Event()
+    receiver.script("/hook", [Respond(200, gate=gate)])
+    body = post(web, {"seconds": 1, "url": receiver.url("/hook")})
+    timer_id = body["id"]
+    seen = [web.get(f"/api/timers/{timer_id}").get_json()["state"]]
+    with services(tsettings):
+        receiver.wait_for_requests(1, timeout=20)
+        seen.append(web.get(f"/api/timers/{timer_id}").get_json()["state"])  # held by the gate
+        gate.set()
+        done = wait_for_state(engine, timer_id, {"delivered"})
+        seen.append(web.get(f"/api/timers/{timer_id}").get_json()["state"])
+    assert seen == ["scheduled", "firing", "delivered"]
+    [request] = receiver.requests()
+    assert request.method == "POST"
+    assert json.loads(request.body) == {"id": timer_id}
+    assert request.webhook_id == timer_id
+    assert request.verified, request.verify_error
+    assert request.headers["content-type"] == "application/json"
+    # Never before its due time.
+    due = datetime.fromisoformat(body["due_at"])
+    assert request.arrived_at >= due.timestamp()
+    assert done.first_attempt_at >= due
+    assert ledger(engine, timer_id) == [(1, 200, "delivered")]
+    final = web.get(f"/api/timers/{timer_id}").get_json()
+    assert final["attempts"] == 1
+    assert final["last_status"] == 200
+    assert final["time_left"] == 0
+    assert final["lateness_ms"] >= 0
+    attempts = web.get(f"/api/timers/{timer_id}/attempts").get_json()
+    assert [(a["number"], a["status"], a["outcome"], a["sent"]) for a in attempts["items"]] == [
+        (1, 200, "delivered", True)
+    ]
+    assert receiver.deliveries() == {timer_id: 1}
+
+
+def test_many_timers_are_each_delivered_once_never_early(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    made = {}
+    for i in range(60):
+        body = post(web, {"seconds": 1 + i % 3, "url": receiver.url(f"/many/{i % 4}")})
+        made[body["id"]] = datetime.fromisoformat(body["due_at"]).timestamp()
+    with services(tsettings, schedulers=2, notifiers=2):
+        receiver.wait_for_requests(60, timeout=30)
+        for timer_id in made:
+            wait_for_state(engine, timer_id, {"delivered"})
+    counts = receiver.deliveries()
+    assert counts == {timer_id: 1 for timer_id in made}
+    for request in receiver.requests():
+        assert request.verified
+        assert request.arrived_at >= made[str(request.webhook_id)]
+    with engine.connect() as conn:
+        delivered = conn.execute(
+            select(timer_attempts.c.timer_id, func.count())
+            .where(timer_attempts.c.outcome == "delivered")
+            .group_by(timer_attempts.c.timer_id)
+        ).all()
+    assert sorted(delivered) == sorted((timer_id, 1) for timer_id in made)
+
+
+def test_500_then_200_is_retried_with_the_same_webhook_id(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    receiver.script("/flaky", [Respond(500), Respond(503)])
+    timer_id = post(web, {"seconds": 1, "url": receiver.url("/flaky")})["id"]
+    with services(tsettings):
+        wait_for_state(engine, timer_id, {"delivered"})
+    assert receiver.ids() == [timer_id] * 3
+    assert ledger(engine, timer_id) == [(1, 500, "retry"), (2, 503, "retry"), (3, 200, "delivered")]
+
+
+def test_a_receiver_that_is_down_for_a_while_gets_it_when_it_is_back(
+    broker: EmbeddedBroker,
+    database: EmbeddedDatabase,
+    namespace: str,
+    engine: Engine,
+    receiver: WebhookReceiver,
+) -> None:
+    patient = timer_settings(broker, database, namespace, notifier={"max_attempts": 100})
+    app = make_app(patient)
+    timer_id = post(app.test_client(), {"seconds": 1, "url": receiver.url("/later")})["id"]
+    receiver.down()
+    with services(patient):
+        wait_for(lambda: len(ledger(engine, timer_id)) >= 4, 30, "four refused attempts")
+        receiver.up()
+        wait_for_state(engine, timer_id, {"delivered"})
+    state(app).close()
+    attempts = ledger(engine, timer_id)
+    assert attempts[-1][1:] == (200, "delivered")
+    assert all(a[1:] == (None, "retry") for a in attempts[:-1])
+    assert [a[0] for a in attempts] == list(range(1, len(attempts) + 1))
+    assert receiver.deliveries() == {timer_id: 1}
+
+
+def test_410_fails_the_timer_disables_the_endpoint_and_dead_letters_it(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    receiver.script("/gone", then=Respond(410))
+    first = post(web, {"seconds": 1, "url": receiver.url("/gone")})["id"]
+    with services(tsettings):
+        wait_for_state(engine, first, {"failed"})
+        # The next timer for that URL fails without a request.
+        second = post(web, {"seconds": 1, "url": receiver.url("/gone")})["id"]
+        wait_for_state(engine, second, {"failed"})
+    assert receiver.ids() == [first]
+    assert ledger(engine, first) == [(1, 410, "gone")]
+    assert ledger(engine, second) == []
+    letters = sorted(dead_letters(tsettings, 2), key=lambda letter: letter[0] != first)
+    assert letters == [
+        (first, "gone: HTTP 410"),
+        (second, f"endpoint disabled: 410 Gone from timer {first}"),
+    ]
+
+
+def test_other_4xx_fail_at_once_and_exhausted_retries_fail_then_replay_delivers(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    receiver.script("/bad", [Respond(400)])
+    receiver.script("/down", [Respond(500)] * 5)  # max_attempts is 5 in these settings
+    bad = post(web, {"seconds": 1, "url": receiver.url("/bad")})["id"]
+    down = post(web, {"seconds": 1, "url": receiver.url("/down")})["id"]
+    with services(tsettings):
+        wait_for_state(engine, bad, {"failed"})
+        wait_for_state(engine, down, {"failed"})
+        assert ledger(engine, bad) == [(1, 400, "failed")]
+        assert ledger(engine, down) == [(n, 500, "retry") for n in range(1, 5)] + [
+            (5, 500, "expired")
+        ]
+        failed = web.get(f"/api/timers/{down}").get_json()
+        assert (failed["state"], failed["attempts"], failed["last_status"]) == ("failed", 5, 500)
+        replayed = web.post(f"/api/timers/{down}/replay")
+        assert replayed.status_code == 200
+        assert replayed.get_json()["state"] == "scheduled"
+        wait_for_state(engine, down, {"delivered"})
+    assert ledger(engine, down)[-1] == (6, 200, "delivered")
+    assert len(ledger(engine, down)) == 6
+    assert receiver.deliveries() == {bad: 1, down: 6}
+    reasons = dict(dead_letters(tsettings, 2))
+    assert reasons == {bad: "failed: HTTP 400", down: "expired: HTTP 500"}
+
+
+def test_a_timer_past_not_after_expires_and_is_never_sent(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    # Stored as an outage would leave it: due and past its not_after before any scheduler ran.
+    now = datetime.now(UTC)
+    late = timers.webhook_row(
+        tsettings,
+        url=receiver.url("/late"),
+        mode="at_least_once",
+        due_at=now - timedelta(seconds=10),
+        not_after=now - timedelta(seconds=5),
+        now=now - timedelta(seconds=20),
+    )
+    on_time = post(web, {"seconds": 1, "url": receiver.url("/on-time")})["id"]
+    with engine.begin() as conn:
+        store.insert_timer(conn, late)
+    with services(tsettings):
+        wait_for_state(engine, late["id"], {"expired"})
+        wait_for_state(engine, on_time, {"delivered"})
+    assert receiver.ids() == [on_time]
+    assert ledger(engine, late["id"]) == []
+    expired = web.get(f"/api/timers/{late['id']}").get_json()
+    assert expired["fired_at"] is None
+    assert expired["finished_at"] is not None
+
+
+def test_cancel_racing_the_fire_either_cancels_or_delivers_never_both(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    made = [post(web, {"seconds": 1, "url": receiver.url("/race")}) for _ in range(40)]
+    outcome: dict[str, int] = {}
+    with services(tsettings):
+        # Cancel each one as its due time comes, when the scheduler may hold it already.
+        for body in made:
+            due = datetime.fromisoformat(body["due_at"])
+            wait_for(lambda d=due: datetime.now(UTC) >= d - timedelta(milliseconds=5), 10, "due")
+            outcome[body["id"]] = web.delete(f"/api/timers/{body['id']}").status_code
+        for timer_id, status in outcome.items():
+            wait_for_state(engine, timer_id, {"cancelled"} if status == 200 else {"delivered"})
+    counts = receiver.deliveries()
+    for timer_id, status in outcome.items():
+        assert status in (200, 409)
+        assert counts.get(timer_id, 0) == (0 if status == 200 else 1), timer_id
+    assert sum(counts.values()) == sum(1 for s in outcome.values() if s == 409)
+
+
+def test_during_a_rotation_both_secrets_sign_and_either_verifies(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, engine: Engine
+) -> None:
+    rotating = timer_settings(
+        broker, database, namespace, timers={"signing_secrets": [OTHER_SECRET, SECRET]}
+    )
+    app = make_app(rotating)
+    with WebhookReceiver(secrets=[SECRET]) as old, WebhookReceiver(secrets=[OTHER_SECRET]) as new:
+        to_old = post(app.test_client(), {"seconds": 1, "url": old.url("/o")})["id"]
+        to_new = post(app.test_client(), {"seconds": 1, "url": new.url("/n")})["id"]
+        with services(rotating):
+            wait_for_state(engine, to_old, {"delivered"})
+            wait_for_state(engine, to_new, {"delivered"})
+    state(app).close()
+    [o] = old.requests()
+    [n] = new.requests()
+    assert o.verified and n.verified
+    assert o.headers["webhook-signature"].count("v1,") == 2
+
+
+def test_a_receiver_with_another_secret_refuses_the_signature(
+    web: FlaskClient, tsettings: Settings, engine: Engine
+) -> None:
+    with WebhookReceiver(secrets=[OTHER_SECRET]) as other:
+        timer_id = post(web, {"seconds": 1, "url": other.url("/x")})["id"]
+        with services(tsettings):
+            wait_for_state(engine, timer_id, {"failed"})
+    [x] = other.requests()
+    assert not x.verified
+    assert x.verify_error is not None
+    assert ledger(engine, timer_id) == [(1, 401, "failed")]
+
+
+# -- claims and fencing (the store's statements, on the real database) -----------------------
+
+
+def test_a_stale_claim_cannot_mark_or_deliver_after_another_took_it_over(
+    tsettings: Settings, engine: Engine
+) -> None:
+    now = datetime.now(UTC)
+    row = timers.webhook_row(
+        tsettings, url=URL, mode="at_least_once", due_at=now, not_after=None, now=now
+    )
+    with engine.begin() as conn:
+        store.insert_timer(conn, row)
+        [a] = store.claim_due(conn, owner="a", lease_secs=0.05, ahead_secs=0, batch=10)
+    # A holds it: B cannot claim it until the lease lapses.
+    with engine.begin() as conn:
+        assert store.claim_due(conn, owner="b", lease_secs=30, ahead_secs=0, batch=10) == []
+
+    def take_over() -> list[store.Claimed]:
+        with engine.begin() as conn:
+            return store.claim_due(conn, owner="b", lease_secs=30, ahead_secs=0, batch=10)
+
+    [b] = wait_for(take_over, 10, "a's lease to lapse")
+    assert (a.id, a.fence) == (row["id"], 1)
+    assert (b.id, b.fence) == (row["id"], 2)
+    with engine.begin() as conn:
+        assert store.renew_claims(conn, owner="a", ids=[a.id], lease_secs=30) == set()
+        assert store.mark_fired_many(conn, [a], owner="a") == set()  # fenced
+        taken, held = store.claim_deliveries(conn, [(a.id, a.fence)], owner="n1", lease_secs=30)
+        assert taken == []
+        assert [(h.state, h.fence) for h in held] == [("scheduled", 2)]
+        assert store.mark_fired_many(conn, [b], owner="b") == {b.id}
+        taken, _ = store.claim_deliveries(conn, [(b.id, b.fence)], owner="n1", lease_secs=30)
+        assert [t.id for t in taken] == [b.id]
+        # Another notifier cannot take it while n1's lease holds.
+        again, held = store.claim_deliveries(conn, [(b.id, b.fence)], owner="n2", lease_secs=30)
+        assert again == []
+        assert [h.state for h in held] == ["firing"]
+        assert store.finish_deliveries(conn, [(b.id, "delivered")], owner="n2") == set()
+        assert store.finish_deliveries(conn, [(b.id, "delivered")], owner="n1") == {b.id}
+        assert store.get_timer(conn, b.id).state == "delivered"
+
+
+# -- operations: /metrics and the dashboard's timers page -----------------------------------
+
+
+def first_event(web: FlaskClient, path: str) -> tuple[str, Any]:
+    response = web.get(path, buffered=False)
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    chunks = iter(response.response)
+    try:
+        assert next(chunks) == b"retry: 3000\n\n"
+        name, data = next(chunks).decode().strip().split("\n", 1)
+    finally:
+        response.close()
+    return name.removeprefix("event: "), json.loads(data.removeprefix("data: "))
+
+
+def test_metrics_and_the_timers_page_count_states_attempts_and_lateness(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    receiver.script("/bad", then=Respond(400))
+    ok = post(web, {"seconds": 1, "url": receiver.url("/ok?token=secret")})["id"]
+    bad = post(web, {"seconds": 1, "url": receiver.url("/bad")})["id"]
+    later = post(web, {"hours": 2, "url": receiver.url("/later")})["id"]
+    gone = post(web, {"hours": 2, "url": receiver.url("/later")})["id"]
+    assert web.delete(f"/api/timers/{gone}").status_code == 200
+    with services(tsettings):
+        wait_for_state(engine, ok, {"delivered"})
+        wait_for_state(engine, bad, {"failed"})
+    text = web.get("/metrics").get_data(as_text=True)
+    lines = set(text.splitlines())
+    for state_name, n in [
+        ("scheduled", 1),
+        ("firing", 0),
+        ("delivered", 1),
+        ("failed", 1),
+        ("cancelled", 1),
+        ("expired", 0),
+    ]:
+        assert f'herald_timers{{state="{state_name}"}} {n:.1f}' in lines
+    assert "herald_timers_overdue 0.0" in lines
+    assert 'herald_timer_attempts_total{outcome="delivered"} 1.0' in lines
+    assert 'herald_timer_attempts_total{outcome="failed"} 1.0' in lines
+    assert 'herald_timer_fire_lateness_seconds_bucket{le="+Inf"} 2.0' in lines
+    assert "herald_timer_fire_lateness_seconds_count 2.0" in lines
+    with engine.connect() as conn:
+        rows = [store.get_timer(conn, i) for i in (ok, bad)]
+    lateness = sorted((r.first_attempt_at - r.due_at).total_seconds() for r in rows)
+    [total] = [x for x in lines if x.startswith("herald_timer_fire_lateness_seconds_sum ")]
+    assert float(total.split()[1]) == pytest.approx(sum(lateness), abs=1e-6)
+
+    page = web.get("/timers")
+    assert page.status_code == 200
+    assert 'data-page="timers"' in page.get_data(as_text=True)
+    name, data = first_event(web, "/events/timers")
+    assert name == "timers"
+    assert data["by_state"] == {"scheduled": 1, "delivered": 1, "failed": 1, "cancelled": 1}
+    assert (data["pending"], data["overdue"], data["due_soon"]) == (1, 0, 0)
+    assert data["attempts"] == {"delivered": 1, "failed": 1}
+    assert data["lateness"]["count"] == 2
+    assert sum(data["lateness"]["counts"]) == 2
+    host = f"127.0.0.1:{receiver.port}"
+    assert sorted((a["timer_id"], a["host"], a["status"]) for a in data["recent"]) == sorted(
+        [(ok, host, 200), (bad, host, 400)]
+    )
+    assert [(f["timer_id"], f["host"], f["attempts"]) for f in data["failures"]] == [(bad, host, 1)]
+    assert "secret" not in json.dumps(data)  # hosts only: a URL's query may carry a secret
+    assert later in {t["id"] for t in web.get("/api/timers").get_json()["items"]}
+
+
+# -- scheduled runs: the same machinery publishes a run request at its start time -----------
+
+
+def test_a_scheduled_run_is_published_at_its_start_time_by_the_scheduler(
+    web: FlaskClient, tsettings: Settings, engine: Engine
+) -> None:
+    start_at = datetime.now(UTC) + timedelta(seconds=1)
+    response = web.post(
+        "/api/runs", json={"messages": 7, "seed": 3, "start_at": start_at.isoformat()}
+    )
+    assert response.status_code == 202, response.get_data(as_text=True)
+    accepted = response.get_json()
+    run_id = accepted["run_id"]
+    assert datetime.fromisoformat(accepted["start_at"]) == start_at
+    timer = web.get(accepted["timer_url"]).get_json()
+    assert (timer["kind"], timer["state"], timer["url"]) == ("run", "scheduled", None)
+    assert web.get(f"/api/runs/{run_id}").status_code == 404  # it exists once it starts
+    with services(tsettings, notifiers=0):
+        wait_for_state(engine, timer["id"], {"delivered"})
+    [record] = read_topic(tsettings, contracts.RUNS.qualified(tsettings.kafka.namespace), 1)
+    assert record.key().decode() == run_id
+    request = json.loads(record.value())
+    assert (request["run_id"], request["messages"], request["seed"]) == (run_id, 7, 3)
+    _kind, published_ms = record.timestamp()
+    assert published_ms >= int(start_at.timestamp() * 1000)  # Kafka keeps whole milliseconds
+    # Past, or too far: 422 on start_at, nothing stored.
+    for when, reason in [
+        (datetime.now(UTC) - timedelta(seconds=1), "is not in the future"),
+        (datetime.now(UTC) + timedelta(days=31), "is more than timers.max_delay_secs"),
+    ]:
+        [error] = detail(web.post("/api/runs", json={"messages": 7, "start_at": when.isoformat()}))
+        assert error["field"] == "start_at"
+        assert reason in error["reason"]
+    assert count_timers(engine) == 1
+
+
+def test_herald_submit_start_at_schedules_the_run(
+    tsettings: Settings, engine: Engine, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from herald import tools
+
+    config = tmp_path / "herald.json"
+    config.write_text(
+        json.dumps(
+            {
+                "kafka": {
+                    "bootstrap": tsettings.kafka.bootstrap,
+                    "namespace": tsettings.kafka.namespace,
+                },
+                "database": {"url": tsettings.database.url},
+            }
+        )
+    )
+    start_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    code = tools.submit_main(["--config", str(config), "--messages", "5", "--start-at", start_at])
+    assert code == 0
+    run_id = capsys.readouterr().out.strip()
+    with engine.connect() as conn:
+        row = store.get_timer(conn, f"run-{run_id}")
+    assert (row.kind, row.state, row.key) == ("run", "scheduled", run_id)
+    assert row.due_at == datetime.fromisoformat(start_at)
+    assert json.loads(row.payload)["messages"] == 5
+    # In the past: exit 2 with the rule; naive: argparse refuses it (exit 2 as well).
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    assert tools.submit_main(["--config", str(config), "--start-at", past]) == 2
+    assert "herald: --start-at " in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        tools.submit_main(["--config", str(config), "--start-at", "2026-12-01T09:00:00"])
+    assert exit_info.value.code == 2
+    assert "has no UTC offset" in capsys.readouterr().err
+    assert count_timers(engine) == 1
