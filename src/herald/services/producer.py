@@ -346,9 +346,13 @@ class _Inputs:
         self._run_id = request.run_id
         self._decode = msgspec.json.Decoder(source.inputs.payload).decode
         ks = settings.kafka
+        # A short fetch wait: an input is due two ticks after it is made, which at a high
+        # speed is a fraction of the broker's default 500 ms wait.
         self._consumer = Consumer(
             kafka.consumer_config(
-                ks, f"herald-inputs-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True}
+                ks,
+                f"herald-inputs-{uuid.uuid4().hex[:8]}",
+                **{"enable.partition.eof": True, "fetch.wait.max.ms": 10},
             )
         )
         topic = source.inputs.qualified(ks.namespace)
@@ -368,6 +372,9 @@ class _Inputs:
         self._partitions = len(parts)
         self._at_end: set[int] = set()  # partitions read to their end (a record arrived: not)
         self._errors = Episode(logger, f"run {request.run_id}: input topic")
+        # What was journaled before the run starts (or before a restart) joins the timeline
+        # before its first tick, however long the first fetch takes.
+        self.merge(until_end=True)
 
     def merge(self, *, until_end: bool = False, timeout: float = 5.0) -> None:
         """Merge what has arrived; ``until_end``: until every partition is read to its end."""
