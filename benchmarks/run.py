@@ -24,6 +24,7 @@ from pathlib import Path
 import producer_rss
 import relay
 import report
+import retail
 from _util import ProcessSampler
 from e2e import run_sim
 
@@ -40,6 +41,7 @@ class Sizes:
     warmup: int  # one untimed run first: creates the database, fills the page cache
 
 
+RETAIL_DURATION = {False: "8h", True: "1h"}  # the retail run's simulated day (full, quick)
 FULL = Sizes(messages=100_000, producer_small=100_000, producer_large=1_000_000, warmup=2_000)
 QUICK = Sizes(messages=5_000, producer_small=5_000, producer_large=50_000, warmup=1_000)
 
@@ -95,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run_sim(home, sizes.warmup, mean_wait=0.0)
         rounds = [one_round(home, sizes, i + 1, repeat) for i in range(repeat)]
+        retail_runs = [retail.run_retail(home, RETAIL_DURATION[args.quick]) for _ in rounds]
+        for r in retail_runs:
+            print(f"retail at maximum speed: {r.rate:,.0f} events/s ({r.events:,})", flush=True)
     finally:
         if args.keep:
             print(f"kept {home}")
@@ -110,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick=args.quick,
         minutes=(time.monotonic() - started) / 60,
     )
+    text += retail.section(retail_runs, RETAIL_DURATION[args.quick])
     print()
     print(text)
     if output is not None:
