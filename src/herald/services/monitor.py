@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer
+from confluent_kafka import Consumer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from herald import contracts, control, kafka
+from herald import contracts, control, kafka, offsets
 from herald.config import MonitorSettings, Settings
 from herald.contracts import RunFigures, RunProduced, RunRequest
 from herald.scenarios import base
@@ -44,10 +44,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``herald monitor``: show progress until stopped."""
     p = common.parser("monitor", __doc__.splitlines()[0])
     p.add_argument("--run-id", help="show only this run")
+    p.add_argument(
+        "--from",
+        dest="start_from",
+        type=offsets.parse_start,
+        default=offsets.EARLIEST,
+        help="where the facts are read from: earliest (default), latest, or an ISO 8601 time "
+        "(the first record at or after it); run requests and run sizes are read from the "
+        "beginning",
+    )
     args = p.parse_args(common.argv_or_default(argv))
     return common.service_main(
         args,
-        lambda s, stop, announcer: run(s, stop=stop, run_id=args.run_id, announcer=announcer),
+        lambda s, stop, announcer: run(
+            s, stop=stop, run_id=args.run_id, announcer=announcer, start_from=args.start_from
+        ),
         service="monitor",
     )
 
@@ -183,8 +194,10 @@ def run(
     run_id: str | None = None,
     out: IO[str] | None = None,
     announcer: control.Announcer | None = None,
+    start_from: str = "earliest",
 ) -> int:
-    """Show progress every ``monitor.refresh_secs`` until ``stop``."""
+    """Show progress every ``monitor.refresh_secs`` until ``stop``; the facts (and dead
+    letters) from ``start_from`` (:mod:`herald.offsets`)."""
     ks = settings.kafka
     runs_topic = contracts.RUNS.qualified(ks.namespace)
     dlq_topic = contracts.DLQ.qualified(ks.namespace)
@@ -208,9 +221,11 @@ def run(
         decoders[topic] = msgspec.json.Decoder(kind).decode
     assignment = []
     for topic in decoders:
-        for tp in kafka.partitions_of(consumer, topic):
-            tp.offset = OFFSET_BEGINNING
-            assignment.append(tp)
+        parts = kafka.partitions_of(consumer, topic)
+        # What the runs are (their requests, their sizes) is always read from the start.
+        known = topic in (runs_topic, control_topic)
+        start = offsets.EARLIEST if known else start_from
+        assignment += offsets.start_offsets(consumer, parts, start)
     consumer.assign(assignment)
     if announcer is not None:
         announcer.ready(assignment)

@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from herald import contracts, control, kafka
+from herald import contracts, control, kafka, offsets
 from herald.config import Settings
 from herald.contracts import RunProduced, RunRequest
 from herald.errors import StorageError
@@ -40,18 +40,34 @@ SHUTDOWN_GRACE_SECS = 5.0  # how long a batch waits for the database once asked 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``herald recorder``: record outcomes until stopped."""
-    args = common.parser("recorder", __doc__.splitlines()[0]).parse_args(
-        common.argv_or_default(argv)
+    p = common.parser("recorder", __doc__.splitlines()[0])
+    p.add_argument(
+        "--from",
+        dest="start_from",
+        type=offsets.parse_start,
+        default=None,
+        help="where a facts partition the recorders' group has no committed offset for starts: "
+        "earliest (default), latest, or an ISO 8601 time (the first record at or after it)",
     )
+    args = p.parse_args(common.argv_or_default(argv))
     return common.service_main(
-        args, lambda s, stop, announcer: run(s, stop=stop, announcer=announcer), service="recorder"
+        args,
+        lambda s, stop, announcer: run(
+            s, stop=stop, announcer=announcer, start_from=args.start_from
+        ),
+        service="recorder",
     )
 
 
 def run(
-    settings: Settings, *, stop: threading.Event, announcer: control.Announcer | None = None
+    settings: Settings,
+    *,
+    stop: threading.Event,
+    announcer: control.Announcer | None = None,
+    start_from: str | None = None,
 ) -> int:
-    """Record outcomes until ``stop``."""
+    """Record outcomes until ``stop``; a facts partition without a committed offset from
+    ``start_from`` (:mod:`herald.offsets`; None: the beginning)."""
     from herald.db.engine import make_engine
     from herald.db.pg import safe_url
 
@@ -64,7 +80,20 @@ def run(
     database_ready = threading.Event()
     assigned: list[TopicPartition] = []
 
-    def on_assign(_consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if start_from not in (None, offsets.EARLIEST):
+            # Committed offsets win: the group goes on where it was; only new ones start there.
+            fresh = [
+                tp
+                for tp in consumer.committed(partitions, timeout=10)
+                if tp.offset < 0 and tp.topic in by_topic
+            ]
+            moved = {
+                (tp.topic, tp.partition): tp
+                for tp in offsets.start_offsets(consumer, fresh, str(start_from))
+            }
+            partitions = [moved.get((tp.topic, tp.partition), tp) for tp in partitions]
+            consumer.incremental_assign(partitions)
         assigned.extend(partitions)
         if database_ready.is_set() and announcer is not None and partitions:
             announcer.ready(partitions)
