@@ -45,6 +45,7 @@ def command(duration: str, json_path: Path, customers: Path) -> list[str]:
     return [
         HERALD, "sim", "--scenario", "retail", "--speed", "max", "--duration", duration,
         "--consume-from", "earliest", "--seed", "1", "--json", str(json_path), "--refresh", "5",
+        "--timeout", "900",
         "--param", f"customers_average_in_store={AVERAGE_IN_STORE}",
         "--param", f"consume_batch_size={BATCH_SIZE}",
         "--param", f"customers_list_file={customers}",
@@ -113,3 +114,29 @@ Events of the first run: {by_type["enter"]:,} enter, {by_type["move"]:,} move,
 {by_type["exit"]:,} exit. The rate is events in Postgres / (last recorded - first published);
 the producer, the recorder, the monitor, the broker and Postgres share the machine's cores.
 """
+
+
+def main() -> int:
+    """``python benchmarks/retail.py [--duration 8h] [--repeat 3]``: this benchmark alone."""
+    import argparse
+    import shutil
+    import tempfile
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", default="8h", help="the simulated day (default 8h)")
+    p.add_argument("--repeat", type=int, default=3, help="runs (the median is reported)")
+    args = p.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="herald-bench-retail-"))
+    try:
+        done = []
+        for i in range(max(1, args.repeat)):
+            done.append(run_retail(home, args.duration))
+            print(f"[{i + 1}] {done[-1].rate:,.0f} events/s ({done[-1].events:,})", flush=True)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    print(section(done, args.duration))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -603,10 +603,16 @@ def _wait_until_ready(
             return
 
 
+UNSIZED_TIMEOUT_SECS = 900.0
+
+
 def _default_timeout(settings: Settings, request: RunRequest) -> float:
     # Generous: a minute to start, plus the slowest possible sending at 1,000 msg/s, plus the
     # time a one-at-a-time worker needs at its mean wait, plus the run's own pacing (a rate,
     # a timeline's clock).
+    if request.expected is None and request.duration_secs is None:
+        # A timeline at maximum speed: its size is known only once it is produced.
+        return UNSIZED_TIMEOUT_SECS
     messages = request.expected or 0
     slowest = max(s.mean_wait_time * s.max_attempts / s.max_in_flight for s in settings.senders)
     paced = request.duration_secs or 0.0
