@@ -13,7 +13,7 @@ import msgspec
 import pytest
 from flask.testing import FlaskClient
 from flask_openapi3.openapi import OpenAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from herald import runs
 from herald.config import Settings
@@ -124,6 +124,19 @@ def test_a_seeded_run_reaches_the_broker_and_postgres_exactly(
     verdict = SCENARIO.verify(engine, request)
     assert verdict.problems == []
     assert verdict.figures["entered"] == verdict.figures["left"] == want["enter"]
+    # One move lost in Postgres: the check says so (and sim exits 1 on any problem).
+    lost = next(e for e in events if e.status == "move")
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM outcomes WHERE message_id = :m"), {"m": lost.id})
+    problems = SCENARIO.verify(engine, request).problems
+    n, moves = len(truth), want["move"]
+    assert problems[:2] == [
+        f"events: Postgres has {n - 1}, the generator {n}",
+        f"events by type: Postgres has {{'enter': {want['enter']}, 'move': {moves - 1}, "
+        f"'exit': {want['exit']}}}, the generator {{'enter': {want['enter']}, 'move': {moves}, "
+        f"'exit': {want['exit']}}}",
+    ]
+    assert problems[-1].startswith("the sequence of events (digest): Postgres has ")
 
 
 def test_consume_from_a_time_starts_at_the_first_visit_at_or_after_it(
