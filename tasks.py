@@ -45,8 +45,13 @@ PY = sys.executable
         "incident": "KIND:SERVICE@START[-END] or db-outage@START-END, repeatable "
         "(kill, crash, restart, pause; e.g. kill:sender-2@3s)",
         "no_restart": "do not restart a service that exits unplanned (default: restart it)",
+        "duration": "a timeline's simulated period from its start (2h, 90m, seconds)",
+        "speed": "simulated seconds per wall second (max: as fast as possible)",
+        "consume_from": "where the timeline starts: earliest, latest or an ISO 8601 time",
+        "param": "KEY=VALUE, any parameter of the scenario's settings; repeatable",
+        "sink": "kafka (default) or stdout: print the run's records instead of running it",
     },
-    iterable=["incident"],
+    iterable=["incident", "param"],
 )
 def run(
     c: Context,
@@ -66,6 +71,11 @@ def run(
     timeout: float | None = None,
     incident: list[str] | None = None,
     no_restart: bool = False,
+    duration: str | None = None,
+    speed: str | None = None,
+    consume_from: str | None = None,
+    param: list[str] | None = None,
+    sink: str = "kafka",
 ) -> None:
     """Run one complete simulation end to end: live progress, final report."""
     from herald.sim import SimOptions, run_cli
@@ -90,6 +100,11 @@ def run(
             timeout=_number(float, "timeout", timeout),
             incidents=tuple(incident or ()),
             no_restart=no_restart,
+            duration=str(duration) if duration is not None else None,
+            speed=str(speed) if speed is not None else None,
+            consume_from=consume_from,
+            params=tuple(param or ()),
+            sink=sink,
         )
     )
     if code:

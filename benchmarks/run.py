@@ -25,6 +25,7 @@ import load_api
 import producer_rss
 import relay
 import report
+import retail
 import timer_lateness
 from _util import ProcessSampler
 from e2e import run_sim
@@ -45,6 +46,7 @@ class Sizes:
     timer_rate: float
 
 
+RETAIL_DURATION = {False: "8h", True: "1h"}  # the retail run's simulated day (full, quick)
 FULL = Sizes(
     messages=100_000,
     producer_small=100_000,
@@ -123,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run_sim(home, sizes.warmup, mean_wait=0.0)
         rounds = [one_round(home, sizes, i + 1, repeat, quick=args.quick) for i in range(repeat)]
+        retail_runs = [retail.run_retail(home, RETAIL_DURATION[args.quick]) for _ in rounds]
+        for r in retail_runs:
+            print(f"retail at maximum speed: {r.rate:,.0f} events/s ({r.events:,})", flush=True)
     finally:
         if args.keep:
             print(f"kept {home}")
@@ -138,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick=args.quick,
         minutes=(time.monotonic() - started) / 60,
     )
+    text += retail.section(retail_runs, RETAIL_DURATION[args.quick])
     print()
     print(text)
     if output is not None:

@@ -65,6 +65,9 @@ web / CLI -> herald.runs -> producer -> herald.<scenario>.<work> -> workers (con
   transactional id is prefixed with `{namespace}.` (tests and tenants sharing a cluster).
 * A run request names its scenario (`scenario`; `sms` when absent) and carries that
   scenario's parameters.
+* A scenario without workers (the retail store) has its facts published by the producer from
+  a timeline, on a clock; the run's size is announced once produced (`run-produced` on
+  `herald.control`).
 
 ### Writing a new consumer of results
 
@@ -208,6 +211,11 @@ def _key_schema(topic: Topic) -> dict[str, Any]:
         return {"type": "string", "description": "The service instance, or the run id."}
     elif topic is DLQ:
         return {"description": "The original record's key, unchanged (may be absent)."}
+    elif topic.key == "run id":
+        schema = msgspec.json.schema(contracts.RunId)
+        schema["description"] = "The run id (`run_id`): a run's records stay in order."
+    elif topic.key != "message id":
+        return {"type": "string", "description": f"The {topic.key}: its records stay in order."}
     else:
         schema = msgspec.json.schema(contracts.MessageId)
         schema["description"] = "The message id (`id` of a message, `message_id` of a result)."

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from herald.contracts import ControlEvent, RunCompleted, RunFigures, ServiceEvent
+from herald.contracts import ControlEvent, RunCompleted, RunFigures, RunRequest, ServiceEvent
 
 
 @dataclass
@@ -68,11 +68,14 @@ def summarise(
     elapsed: float,
     started_wall: float,
     extra: dict[str, Any] | None = None,
+    request: RunRequest | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The final summary, re-counted from Postgres, and every disagreement found (empty: the
-    monitor's totals, the recorder's and Postgres's rows agree with the run's size)."""
+    monitor's totals, the recorder's and Postgres's rows agree with the run's size, and, given
+    the ``request``, the scenario's own check of Postgres against its generator passes)."""
     from herald.db.engine import make_engine
     from herald.report import report
+    from herald.scenarios import base
 
     assert watch.completed is not None
     live = live_totals(watch)
@@ -86,6 +89,7 @@ def summarise(
             elapsed=elapsed,
             started_wall=started_wall,
         )
+        verdict = base.get(scenario).verify(engine, request) if request is not None else None
     finally:
         engine.dispose()
     summary["duplicate_results_ignored"] = live.get("duplicates_ignored", 0)
@@ -106,6 +110,10 @@ def summarise(
         problems.append(
             f"the recorder announced {watch.completed.counts}; Postgres holds {by_status}"
         )
+    if verdict is not None:
+        summary["scenario_figures"] = verdict.figures
+        summary["scenario_rows"] = [list(row) for row in verdict.rows]
+        problems += verdict.problems
     return summary, problems
 
 

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -33,6 +31,8 @@ from pydantic_settings import (
 )
 
 from herald.errors import ConfigError
+from herald.scenarios.base import Parameters
+from herald.scenarios.retail import RetailSettings
 
 ENV_PREFIX = "HERALD_"
 CONFIG_ENV = "HERALD_CONFIG"
@@ -44,8 +44,8 @@ _CLASSIC_KEYS: dict[str, str] = {"progress_monitor": "monitor", "sender": "sende
 LatencyDistribution = Literal["exponential", "constant", "uniform", "normal"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(Parameters):
+    """A platform section (a scenario's own derive from :class:`Parameters` too)."""
 
 
 class KafkaSettings(_Section):
@@ -418,7 +418,12 @@ class Settings(BaseSettings):
         description="Where the embedded database, run files and service logs live.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Log level of every service."
+        "INFO", description="Log level of every service (any case: `info` is `INFO`)."
+    )
+    log_file: Path | None = Field(
+        None,
+        description="Also append every service's log to this file (the classic LOG_FILENAME). "
+        "Unset: stderr only.",
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -435,6 +440,12 @@ class Settings(BaseSettings):
     timers: TimersSettings = Field(default_factory=TimersSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
+    retail: RetailSettings = Field(default_factory=RetailSettings)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("senders")
     @classmethod
@@ -460,8 +471,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # flags (init) > environment > ./.env > config file > defaults (deep-merged).
-        return (init_settings, env_settings, dotenv_settings, _FileSource(settings_cls))
+        # flags (init) > environment > the classic variables > ./.env > config file > defaults
+        # (deep-merged).
+        return (
+            init_settings,
+            env_settings,
+            _AliasSource(settings_cls),
+            dotenv_settings,
+            _FileSource(settings_cls),
+        )
 
 
 _file_values: ContextVar[dict[str, Any] | None] = ContextVar("herald_config_file", default=None)
@@ -475,6 +493,36 @@ class _FileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return _file_values.get() or {}
+
+
+def env_aliases() -> dict[str, str]:
+    """Environment variables of older tools that herald reads too (an explicit list, from the
+    scenarios: ``STORE_HEIGHT`` ...): name -> dotted settings key. A ``HERALD_*`` variable
+    for the same setting wins."""
+    from herald.scenarios import base
+
+    out: dict[str, str] = {}
+    for scenario in base.scenarios().values():
+        out.update(scenario.env_aliases)
+    return out
+
+
+class _AliasSource(PydanticBaseSettingsSource):
+    """The classic environment variables, under the settings they stand for."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, key in env_aliases().items():
+            if name in os.environ:
+                *sections, leaf = key.split(".")
+                target = out
+                for section in sections:
+                    target = target.setdefault(section, {})
+                target[leaf] = os.environ[name]
+        return out
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -539,7 +587,7 @@ def env_vars() -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {CONFIG_ENV: ("(config file path)",)}
     for name, field in Settings.model_fields.items():
         annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, _Section):
+        if isinstance(annotation, type) and issubclass(annotation, Parameters):
             for sub in annotation.model_fields:
                 out[f"{ENV_PREFIX}{name}_{sub}".upper()] = (name, sub)
         else:
@@ -553,11 +601,13 @@ def _unknown_env_vars() -> list[str]:
 
 
 def env_var_for(loc: Sequence[str | int]) -> str:
-    """The environment variable that sets the field at ``loc``."""
+    """The environment variable that sets the field at ``loc`` (and its classic alias)."""
     parts = [str(p) for p in loc if not isinstance(p, int)]
     if parts and parts[0] == "senders":
         return "HERALD_SENDERS"
-    return ENV_PREFIX + "_".join(parts[:2]).upper()
+    name = ENV_PREFIX + "_".join(parts[:2]).upper()
+    alias = [a for a, key in env_aliases().items() if key == ".".join(parts[:2])]
+    return f"{name} or {alias[0]}" if alias else name
 
 
 def format_validation_error(

@@ -80,7 +80,14 @@ class RunRequest(Struct, kw_only=True, forbid_unknown_fields=True):
 
     @property
     def expected(self) -> int | None:
-        """How many outcomes the run yields, when that is known up front."""
+        """How many outcomes the run yields, when that is known up front (otherwise the
+        producer announces it once the run is produced: :class:`RunProduced`)."""
+        return None
+
+    @property
+    def duration_secs(self) -> float | None:
+        """How long producing the run takes by its own pacing (a rate, a timeline's clock),
+        when that is known: None for a run produced as fast as the broker takes it."""
         return None
 
 
@@ -122,6 +129,17 @@ class RunCompleted(Struct, kw_only=True, tag_field="type", tag="run-completed"):
     at: Timestamp
 
 
+class RunProduced(Struct, kw_only=True, tag_field="type", tag="run-produced"):
+    """The producer published every record of a run whose size was not known up front (a
+    timeline's): how many outcomes it yields, so that its completion can be judged. Published
+    after the records are acknowledged, again if the run is produced again."""
+
+    run_id: RunId
+    scenario: str
+    produced: Annotated[int, Meta(ge=0, description="Records published: the run's outcomes")]
+    at: Timestamp
+
+
 class RunFigures(Struct, kw_only=True, tag_field="type", tag="run-figures"):
     """The monitor's figures for a run, once it has seen every result (or at shutdown)."""
 
@@ -131,7 +149,7 @@ class RunFigures(Struct, kw_only=True, tag_field="type", tag="run-figures"):
     at: Timestamp
 
 
-ControlEvent = ServiceEvent | RunCompleted | RunFigures
+ControlEvent = ServiceEvent | RunCompleted | RunProduced | RunFigures
 
 
 # -- dead letters -------------------------------------------------------------------------
@@ -160,12 +178,12 @@ CONTROL = Topic(
     "herald.control",
     "the service instance, or the run id",
     None,  # a union: see CONTROL_EVENTS
-    "Lifecycle of services and runs: started, ready, stopped, run completed, run figures "
-    "(control). One partition, so that every reader sees the events in order.",
+    "Lifecycle of services and runs: started, ready, stopped, run produced, run completed, "
+    "run figures (control). One partition, so that every reader sees the events in order.",
     "control",
     partitions=1,
 )
-CONTROL_EVENTS: Final = (ServiceEvent, RunCompleted, RunFigures)
+CONTROL_EVENTS: Final = (ServiceEvent, RunCompleted, RunProduced, RunFigures)
 DLQ = Topic(
     "herald.dlq",
     "the original key",

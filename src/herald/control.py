@@ -18,13 +18,32 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaException, Producer, Topi
 
 from herald import contracts, kafka
 from herald.config import KafkaSettings
-from herald.contracts import ControlEvent, RunCompleted, RunFigures, ServiceEvent
+from herald.contracts import ControlEvent, RunCompleted, RunFigures, RunProduced, ServiceEvent
 from herald.waiting import Episode
 
 logger = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(ControlEvent).decode
+
+
+class _Type(msgspec.Struct):
+    type: str = ""
+
+
+_type_of = msgspec.json.Decoder(_Type).decode
+_produced = msgspec.json.Decoder(RunProduced).decode
+
+
+def run_produced(raw: bytes) -> RunProduced | None:
+    """A control record if it is a ``run-produced`` event, else None: readers of that one
+    kind (recorder, monitor) read past the others, and kinds added later, without a dead
+    letter."""
+    try:
+        kind = _type_of(raw).type
+    except msgspec.DecodeError:
+        return None
+    return _produced(raw) if kind == "run-produced" else None
 
 
 class Announcer:

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from herald.config import ENV_PREFIX, Settings, _Section
+from herald.config import ENV_PREFIX, Settings
+from herald.scenarios.base import Parameters as _Section
 
 
 def _default(field: FieldInfo) -> str:

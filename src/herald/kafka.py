@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from herald.config import KafkaSettings
+from herald.config import KafkaSettings, Settings
 from herald.contracts import PLATFORM_TOPICS, Topic
 from herald.errors import BrokerError
 from herald.waiting import Backoff, Episode, wait_until
@@ -155,12 +155,12 @@ def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None 
     return topics
 
 
-def all_topics() -> tuple[Topic, ...]:
-    """The platform's topics and every scenario's."""
+def all_topics(settings: Settings | None = None) -> tuple[Topic, ...]:
+    """The platform's topics and every scenario's (under the names ``settings`` give them)."""
     from herald import timers
     from herald.scenarios.base import all_topics as scenario_topics
 
-    return (*PLATFORM_TOPICS, *timers.TOPICS, *scenario_topics())
+    return (*PLATFORM_TOPICS, *timers.TOPICS, *scenario_topics(settings))
 
 
 def ensure_topics(

@@ -136,9 +136,13 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
         )
     for event in s.get("unplanned", []):
         rows.append((f"unplanned exit of {event['service']}", event["what"]))
+    rows += [(str(k), str(v)) for k, v in s.get("scenario_rows", [])]
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+    known = base.scenarios().get(s.get("scenario", ""))
+    if known is not None and known.worker is None:
+        return  # no workers: no per-worker table
     label = s["worker_label"]
     workers = Table(label, *statuses, "failure %", "avg latency")
     for wid, row in s[f"{label}s"].items():

@@ -96,6 +96,8 @@ def _sample(run: SeedRun) -> SampleRun:
         messages=run.messages,
     )
     source = scenario.source(request)
+    if not isinstance(source, base.CountSource):
+        raise ConfigError(f"run {run.run_id}: the {run.scenario} scenario cannot be seeded")
     rng = random.Random(run.seed)
     spec = scenario.worker
     steps = [spec.make_step(p, i, rng) for i, p in enumerate(profiles)] if spec else []
@@ -180,8 +182,10 @@ def seed_kafka(settings: KafkaSettings, runs: list[SampleRun]) -> dict[str, int]
         send(contracts.RUNS, sample.request.run_id, encode(sample.request))
         for emit in sample.records:
             send(emit.topic, emit.key, encode(emit.value))
+        spec = sample.scenario.worker
         for result in sample.results:
-            send(sample.scenario.results, result.id, encode(result))  # type: ignore[attr-defined]
+            assert spec is not None  # a sample has results only from a worker's step
+            send(spec.results, result.id, encode(result))  # type: ignore[attr-defined]
     _dead_letter(runs, send, settings.namespace)
     left = producer.flush(30)
     if left or errors:

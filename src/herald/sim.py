@@ -23,13 +23,14 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+import msgspec
 from rich.console import Console
 
 from herald import completion, control, kafka, runs
 from herald.completion import Watch
 from herald.config import Settings, load_settings, resolved_json, secret_environment
 from herald.contracts import RunRequest
-from herald.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, HeraldError
+from herald.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ConfigError, HeraldError
 from herald.incidents import Incident, Timeline
 from herald.incidents import check as check_incidents
 from herald.report import print_summary
@@ -63,6 +64,16 @@ class SimOptions:
     timeout: float | None = None
     incidents: tuple[str, ...] = ()
     no_restart: bool = False
+    # A scenario's own parameters (keys of its settings section, e.g. ``retail``): the
+    # simulated period, the clock's speed, where the timeline starts, any other ``--param``.
+    duration: str | None = None
+    speed: str | None = None
+    consume_from: str | None = None
+    params: tuple[str, ...] = ()
+    sink: str = "kafka"
+
+
+SINKS = ("kafka", "stdout")
 
 
 @dataclass
@@ -111,11 +122,50 @@ def settings_for(options: SimOptions) -> Settings:
         if options.senders is not None:
             flags["senders"] = f"--senders {options.senders}"
         flags.update({f"senders[*].{k}": f"{flag} {v:g}" for k, (v, flag) in worker_flags.items()})
-    return load_settings(options.config, overrides, flags)
+    settings = load_settings(options.config, overrides, flags)
+    chosen = _scenario_parameters(settings, options)
+    if chosen:
+        name = settings.producer.scenario
+        overrides[name] = chosen
+        flags.update({f"{name}.{k}": f"--{k.replace('_', '-')} {v}" for k, v in chosen.items()})
+        settings = load_settings(options.config, overrides, flags)
+    return settings
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _scenario_parameters(settings: Settings, options: SimOptions) -> dict[str, Any]:
+    """The run's scenario's own settings from the flags (``--duration``, ``--speed``,
+    ``--consume-from``, ``--param KEY=VALUE``), over its defaults for ``sim.run`` (those the
+    settings do not set already). Raises ConfigError for a scenario without such settings."""
+    name = settings.producer.scenario
+    scenario = base.get(name)
+    params: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("duration", options.duration),
+            ("speed", options.speed),
+            ("consume_from", options.consume_from),
+        )
+        if v is not None
+    }
+    for item in options.params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {item!r}: not KEY=VALUE")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    section = getattr(settings, name, None)
+    if not isinstance(section, base.Parameters):
+        if params:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in params)
+            raise ConfigError(f"the {name} scenario has no parameters of its own: {flags}")
+        return {}
+    return {**scenario.sim_settings(set(section.model_fields_set)), **params}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -154,6 +204,25 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not restart a service that exits unplanned (its consumer group carries on)",
     )
+    p.add_argument(
+        "--duration", help="a timeline's simulated period from its start: 2h, 90m, seconds"
+    )
+    p.add_argument("--speed", help="simulated seconds per wall second; max: as fast as possible")
+    p.add_argument("--consume-from", help="where the timeline starts: earliest, latest, a time")
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        help="KEY=VALUE: any parameter of the scenario's settings (e.g. store_width=8); repeatable",
+    )
+    p.add_argument(
+        "--sink",
+        choices=SINKS,
+        default="kafka",
+        help="stdout: print the run's records as JSON lines instead of running it (no broker, "
+        "no database)",
+    )
     return p
 
 
@@ -161,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``herald sim``: the same as ``invoke sim.run``."""
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     args.incidents = tuple(args.incidents)
+    args.params = tuple(args.params)
     return run_cli(SimOptions(**vars(args)))
 
 
@@ -168,11 +238,15 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
     """Validate, simulate, report; return the exit code."""
     console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
     try:
+        if options.sink not in SINKS:
+            raise ConfigError(f"--sink {options.sink!r}: one of {', '.join(SINKS)}")
         settings = settings_for(options)
         incidents = [Incident.parse(spec) for spec in options.incidents]
-        names = [i.name for i in registry.instances(settings)]
+        names = [i.name for i in registry.instances(settings, scenario=settings.producer.scenario)]
         check_incidents(incidents, names, settings.database.url is None)
         base.get(settings.producer.scenario)
+        if options.sink == "stdout":
+            return print_records(settings, out or sys.stdout)
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -195,6 +269,29 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
         options.json_path.write_text(json.dumps(result.summary, indent=2, default=str) + "\n")
         console.print(f"summary written to {options.json_path}")
     return result.exit_code
+
+
+def print_records(settings: Settings, out: IO[str]) -> int:
+    """``--sink stdout`` (the classic mock mode): the run's records as JSON lines, on the
+    run's clock, with nothing started (a timeline's input topic is not read)."""
+    request = runs.make_request(settings)
+    source = base.get(request.scenario).source(request)
+    encode = msgspec.json.Encoder().encode
+    stop = threading.Event()
+    restore = _install_signals(stop)
+    try:
+        if isinstance(source, base.CountSource):
+            for emit in source.records(0, source.total):
+                out.write(encode(emit.value).decode() + "\n")
+        else:
+            for _tick, emits in base.TimelineRun(source).ticks(stop):
+                out.writelines(encode(emit.value).decode() + "\n" for emit in emits)
+                out.flush()
+    except BrokenPipeError:  # `| head`: the reader has seen enough
+        return EXIT_OK
+    finally:
+        restore()
+    return EXIT_INTERRUPTED if stop.is_set() else EXIT_OK
 
 
 def _install_signals(stop: threading.Event) -> Any:
@@ -269,9 +366,14 @@ class _Run:
         expected = self.request.expected
         self.size = f"{expected:,} messages" if expected is not None else self.scenario.title
         self.outcomes = f"{expected:,} outcomes" if expected is not None else "its outcomes"
+        workers = (
+            f", {len(settings.senders)} {self.scenario.worker_label}s"
+            if self.scenario.worker is not None
+            else ""
+        )
         console.print(
-            f"herald run [bold]{self.request.run_id}[/]: {self.size}, {len(settings.senders)} "
-            f"{self.scenario.worker_label}s (logs in {self.run_dir})"
+            f"herald run [bold]{self.request.run_id}[/]: {self.size}{workers} "
+            f"(logs in {self.run_dir})"
         )
         self.broker: EmbeddedBroker | None = None
         self.database = RunDatabase(settings, home)  # the embedded one starts in the background
@@ -287,7 +389,7 @@ class _Run:
             self.broker = EmbeddedBroker(log_path=self.logs / "broker.log").start()
             ks = self.broker.client_settings(ks)
         existing = kafka.wait_for_broker(ks, stop=self.stop.is_set)
-        kafka.ensure_topics(ks, existing=existing)
+        kafka.ensure_topics(ks, kafka.all_topics(self.settings), existing=existing)
         # The services first: their start (imports, group joins) is the slowest step.
         since = datetime.now(UTC)
         database = self.settings.database.model_copy(update={"url": self.database.url})
@@ -305,7 +407,7 @@ class _Run:
         self.supervisor = Supervisor(
             self.group, respawn=launcher.respawn, restart=not self.options.no_restart
         )
-        for instance in registry.instances(live):
+        for instance in registry.instances(live, scenario=self.scenario.name):
             launcher.spawn(instance)
         # Their announcements are read from before they started.
         self.listener = control.Listener(ks, since=since)
@@ -319,6 +421,8 @@ class _Run:
         # The run starts (and its clock with it) once every service holds its partitions, so
         # that no message waits in a topic for a group join.
         _wait_until_ready(self.listener, self.watch, self.group, self.stop)
+        if self.scenario.clocked:  # its clock starts when it is asked for: now, not at start-up
+            self.request = msgspec.structs.replace(self.request, requested_at=datetime.now(UTC))
         runs.submit(ks, self.request, producer=submitter)
         if web_url is not None:
             page = f"{web_url}/runs/{self.request.run_id}"
@@ -360,6 +464,7 @@ class _Run:
             self.database.url,
             self.watch,
             scenario=self.scenario.name,
+            request=request,
             elapsed=time.monotonic() - self.started,
             started_wall=self.started_wall,
             extra={
@@ -506,11 +611,17 @@ def _wait_until_ready(
             return
 
 
+UNSIZED_TIMEOUT_SECS = 900.0
+
+
 def _default_timeout(settings: Settings, request: RunRequest) -> float:
     # Generous: a minute to start, plus the slowest possible sending at 1,000 msg/s, plus the
-    # time a one-at-a-time worker needs at its mean wait.
+    # time a one-at-a-time worker needs at its mean wait, plus the run's own pacing (a rate,
+    # a timeline's clock).
+    if request.expected is None and request.duration_secs is None:
+        # A timeline at maximum speed: its size is known only once it is produced.
+        return UNSIZED_TIMEOUT_SECS
     messages = request.expected or 0
     slowest = max(s.mean_wait_time * s.max_attempts / s.max_in_flight for s in settings.senders)
-    rate = getattr(request, "rate", None)
-    paced = messages / rate if rate else 0.0
+    paced = request.duration_secs or 0.0
     return 60.0 + messages / 1000.0 + messages * slowest / len(settings.senders) * 3 + paced

@@ -84,6 +84,7 @@ class RunStats:
     # would otherwise inflate the totals after a worker dies mid-transaction.
     seen: bytearray = field(default_factory=bytearray)
     duplicates: int = 0
+    figures: Any = None  # the scenario's own figures (herald.scenarios.base.Figures), if any
 
     @property
     def failures(self) -> int:
@@ -168,4 +169,9 @@ class RunStats:
                 }
                 for wid, w in sorted(self.workers.items())
             },
+            **(
+                {"figures": self.figures.summary(), "figure_lines": self.figures.lines()}
+                if self.figures is not None
+                else {}
+            ),
         }

@@ -29,7 +29,7 @@ def test_ensure_topics_creates_once(broker: EmbeddedBroker, namespace: str) -> N
     assert kafka.ensure_topics(ks) == []
     consumer = Consumer(kafka.consumer_config(ks, "meta"))
     try:
-        results = kafka.partitions_of(consumer, base.get("sms").results.qualified(namespace))
+        results = kafka.partitions_of(consumer, base.get("sms").facts[0].qualified(namespace))
         control = kafka.partitions_of(consumer, contracts.CONTROL.qualified(namespace))
     finally:
         consumer.close()

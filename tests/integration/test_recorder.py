@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from herald import contracts, control, runs
-from herald.config import Settings
+from herald.config import Settings, load_settings
 from herald.contracts import RunCompleted, ServiceEvent
 from herald.db.engine import make_engine, migrate
 from herald.errors import StorageError
@@ -156,7 +156,7 @@ def test_database_outage_is_retried_without_loss(
     rows = [SCENARIO.outcome(r) for r in results_for(rid, 10)]
     engine = make_engine(url, connect_args={"connect_timeout": 2})
     stop = threading.Event()
-    rec = recorder._Recorder(engine, base.by_results_topic(""), None, stop)
+    rec = recorder._Recorder(engine, base.by_facts_topic(load_settings()), None, stop)
     try:
         assert rec.writer.write(rows[:5]).new == 5
         db.stop()

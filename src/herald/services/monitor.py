@@ -1,9 +1,12 @@
-"""monitor: live progress of every run, aggregated from the results streams.
+"""monitor: live progress of every run, aggregated from the facts streams.
 
-It reads ``herald.runs`` (expected counts), every scenario's results topic and ``herald.dlq``
-from the beginning, read_committed, with ``assign()`` (no group join: it wants every
-partition anyway), so a restarted monitor shows the same totals as one that never stopped.
-When it has seen every result of a run it publishes its figures on the control topic.
+It reads ``herald.runs`` (expected counts), every scenario's facts topics (results, a
+timeline's events), ``herald.dlq`` and the control topic's ``run-produced`` events (the size
+of a run known only once produced) from the beginning, read_committed, with ``assign()`` (no
+group join: it wants every partition anyway), so a restarted monitor shows the same totals as
+one that never stopped. A scenario with figures of its own (the store's customers inside,
+dwell times) has them fed every fact once. When it has seen every result of a run it publishes
+its figures on the control topic.
 """
 
 from __future__ import annotations
@@ -19,15 +22,15 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer
+from confluent_kafka import Consumer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from herald import contracts, control, kafka
+from herald import contracts, control, kafka, offsets
 from herald.config import MonitorSettings, Settings
-from herald.contracts import RunFigures, RunRequest
+from herald.contracts import RunFigures, RunProduced, RunRequest
 from herald.scenarios import base
 from herald.services import common
 from herald.stats import RunStats, WorkerStats, bucket_of
@@ -41,10 +44,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``herald monitor``: show progress until stopped."""
     p = common.parser("monitor", __doc__.splitlines()[0])
     p.add_argument("--run-id", help="show only this run")
+    p.add_argument(
+        "--from",
+        dest="start_from",
+        type=offsets.parse_start,
+        default=offsets.EARLIEST,
+        help="where the facts are read from: earliest (default), latest, or an ISO 8601 time "
+        "(the first record at or after it); run requests and run sizes are read from the "
+        "beginning",
+    )
     args = p.parse_args(common.argv_or_default(argv))
     return common.service_main(
         args,
-        lambda s, stop, announcer: run(s, stop=stop, run_id=args.run_id, announcer=announcer),
+        lambda s, stop, announcer: run(
+            s, stop=stop, run_id=args.run_id, announcer=announcer, start_from=args.start_from
+        ),
         service="monitor",
     )
 
@@ -52,12 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 class Progress:
     """Runs by id, fed record by record."""
 
-    def __init__(self, namespace: str = "") -> None:
+    def __init__(self, by_topic: dict[str, base.Fact] | None = None) -> None:
         self.runs: dict[str, RunStats] = {}
         self.invalid = 0  # records on the dead-letter topic
         self._samples: deque[tuple[float, int]] = deque()  # (time, results so far)
         self.results_seen = 0
-        self._scenario_of_topic = base.by_results_topic(namespace)
+        self._scenario_of_topic = {topic: fact.scenario for topic, fact in (by_topic or {}).items()}
 
     def run(self, run_id: str, scenario: base.Scenario | None = None) -> RunStats:
         stats = self.runs.get(run_id)
@@ -66,13 +80,33 @@ class Progress:
         if scenario is not None and not stats.statuses:
             stats.statuses = dict(scenario.statuses)
             stats.worker_label = scenario.worker_label
+            stats.figures = scenario.figures()
         return stats
 
     def feed_runs(self, requests: Sequence[RunRequest]) -> None:
         for request in requests:
             stats = self.run(request.run_id, base.get(request.scenario))
-            stats.expected = request.expected
+            if request.expected is not None:  # else announced once produced (feed_produced)
+                stats.expected = request.expected
             stats.requested_at = request.requested_at.timestamp()
+
+    def feed_produced(self, events: Sequence[RunProduced]) -> None:
+        for event in events:
+            self.run(event.run_id, base.scenarios().get(event.scenario)).expected = event.produced
+
+    def feed_facts(self, facts: Sequence[Any], now: float, scenario: base.Scenario) -> None:
+        """Facts of a scenario with figures of its own: counted, and fed to them, once each."""
+        for fact in facts:
+            current = self.runs.get(fact.run_id) or self.run(fact.run_id, scenario)
+            if current.first_result_at is None:
+                current.first_result_at = now
+            if not current.first_sight(fact.seq):
+                continue
+            current.add(getattr(fact, "worker", 0), fact.status, fact.latency_ms)
+            current.last_result_at = now
+            if current.figures is not None:
+                current.figures.add(fact)
+        self.results_seen += len(facts)
 
     def feed_results(self, results: Sequence[Any], now: float, scenario: base.Scenario) -> None:
         runs = self.runs
@@ -108,9 +142,18 @@ class Progress:
             current.last_result_at = now
         self.results_seen += len(results)
 
-    def feed(self, batch: kafka.Batch, now: float, *, runs_topic: str, dlq_topic: str) -> None:
+    def feed(
+        self,
+        batch: kafka.Batch,
+        now: float,
+        *,
+        runs_topic: str,
+        dlq_topic: str,
+        control_topic: str = "",
+    ) -> None:
         """Dispatch a consumed batch by topic."""
         requests: list[RunRequest] = []
+        produced: list[RunProduced] = []
         results: dict[str, list[Any]] = {}
         for msg, value in batch.records:
             topic = msg.topic() or ""
@@ -118,12 +161,21 @@ class Progress:
                 requests.append(value)
             elif topic == dlq_topic:
                 self.invalid += 1
+            elif topic == control_topic:
+                if value is not None:
+                    produced.append(value)
             else:
                 results.setdefault(topic, []).append(value)
         if requests:
             self.feed_runs(requests)
+        if produced:
+            self.feed_produced(produced)
         for topic, values in results.items():
-            self.feed_results(values, now, self._scenario_of_topic[topic])
+            scenario = self._scenario_of_topic[topic]
+            if scenario.figures() is None:
+                self.feed_results(values, now, scenario)
+            else:
+                self.feed_facts(values, now, scenario)
 
     def current_rate(self, now: float) -> float | None:
         """Results per second over the last few seconds."""
@@ -142,12 +194,15 @@ def run(
     run_id: str | None = None,
     out: IO[str] | None = None,
     announcer: control.Announcer | None = None,
+    start_from: str = "earliest",
 ) -> int:
-    """Show progress every ``monitor.refresh_secs`` until ``stop``."""
+    """Show progress every ``monitor.refresh_secs`` until ``stop``; the facts (and dead
+    letters) from ``start_from`` (:mod:`herald.offsets`)."""
     ks = settings.kafka
     runs_topic = contracts.RUNS.qualified(ks.namespace)
     dlq_topic = contracts.DLQ.qualified(ks.namespace)
-    by_topic = base.by_results_topic(ks.namespace)
+    control_topic = contracts.CONTROL.qualified(ks.namespace)
+    by_topic = base.by_facts_topic(settings)
     consumer = Consumer(
         kafka.consumer_config(
             ks, f"herald-monitor-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": False}
@@ -156,26 +211,38 @@ def run(
     decoders: dict[str, kafka.Decoder] = {
         runs_topic: base.decode_request,
         dlq_topic: lambda raw: None,  # counted, never read
+        control_topic: control.run_produced,
     }
-    for topic, scenario in by_topic.items():
-        assert scenario.results.payload is not None
-        decoders[topic] = msgspec.json.Decoder(base.result_view(scenario.results.payload)).decode
+    for topic, fact in by_topic.items():
+        payload = fact.topic.payload
+        assert payload is not None
+        # A scenario with figures of its own reads whole facts; the others only the envelope.
+        kind = payload if fact.scenario.figures() is not None else base.result_view(payload)
+        decoders[topic] = msgspec.json.Decoder(kind).decode
     assignment = []
     for topic in decoders:
-        for tp in kafka.partitions_of(consumer, topic):
-            tp.offset = OFFSET_BEGINNING
-            assignment.append(tp)
+        parts = kafka.partitions_of(consumer, topic)
+        # What the runs are (their requests, their sizes) is always read from the start.
+        known = topic in (runs_topic, control_topic)
+        start = offsets.EARLIEST if known else start_from
+        assignment += offsets.start_offsets(consumer, parts, start)
     consumer.assign(assignment)
     if announcer is not None:
         announcer.ready(assignment)
-    progress = Progress(ks.namespace)
+    progress = Progress(by_topic)
     view = open_view(settings.monitor, out)
     refresh = settings.monitor.refresh_secs
     next_refresh = [time.monotonic() + refresh]
     announced: set[str] = set()
 
     def handle(batch: kafka.Batch) -> None:
-        progress.feed(batch, time.time(), runs_topic=runs_topic, dlq_topic=dlq_topic)
+        progress.feed(
+            batch,
+            time.time(),
+            runs_topic=runs_topic,
+            dlq_topic=dlq_topic,
+            control_topic=control_topic,
+        )
 
     def idle() -> None:
         now = time.time()
@@ -313,7 +380,10 @@ class LineView(View):
         self._last: list[str] = []
 
     def show(self, snapshot: dict[str, Any]) -> None:
-        lines = [format_line(run) for run in snapshot["runs"]]
+        lines = []
+        for run in snapshot["runs"]:
+            lines.append(format_line(run))
+            lines.extend(f"  {line}" for line in run.get("figure_lines", ()))
         if snapshot["invalid"]:
             lines.append(f"invalid records (dead-lettered): {snapshot['invalid']}")
         if not lines or lines == self._last:
@@ -367,6 +437,8 @@ def render(snapshot: dict[str, Any]) -> Group:
             f"p50 {_ms(run['p50_ms'])}  p95 {_ms(run['p95_ms'])}  p99 {_ms(run['p99_ms'])}",
             f"{run['throughput_current']:,.0f} msg/s now, {run['throughput']:,.0f} overall",
         )
+        for line in run.get("figure_lines", ()):
+            head.add_row(Text(line, style="cyan"), "", "")
         parts.append(head)
         label, workers = _workers(run)
         table = Table(label, *statuses, "failure %", "avg latency", box=None)

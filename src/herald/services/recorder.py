@@ -1,5 +1,6 @@
-"""recorder: every scenario's results -> Postgres ``outcomes``, one row per message,
-idempotent on its id; run requests -> ``runs``.
+"""recorder: every scenario's facts (a worker's results, a timeline's events) -> Postgres
+``outcomes``, one row per message, idempotent on its id; run requests -> ``runs``; a run's
+size announced by the producer (``run-produced`` on the control topic) -> ``runs.expected``.
 
 Each batch is one database transaction (:class:`herald.db.store.OutcomeWriter`: COPY, a
 staging table when a batch is replayed, the runs' totals incremented by the rows actually
@@ -23,9 +24,9 @@ from typing import Any
 import msgspec
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from herald import contracts, control, kafka
+from herald import contracts, control, kafka, offsets
 from herald.config import Settings
-from herald.contracts import RunRequest
+from herald.contracts import RunProduced, RunRequest
 from herald.errors import StorageError
 from herald.scenarios import base
 from herald.services import common
@@ -39,18 +40,34 @@ SHUTDOWN_GRACE_SECS = 5.0  # how long a batch waits for the database once asked 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``herald recorder``: record outcomes until stopped."""
-    args = common.parser("recorder", __doc__.splitlines()[0]).parse_args(
-        common.argv_or_default(argv)
+    p = common.parser("recorder", __doc__.splitlines()[0])
+    p.add_argument(
+        "--from",
+        dest="start_from",
+        type=offsets.parse_start,
+        default=None,
+        help="where a facts partition the recorders' group has no committed offset for starts: "
+        "earliest (default), latest, or an ISO 8601 time (the first record at or after it)",
     )
+    args = p.parse_args(common.argv_or_default(argv))
     return common.service_main(
-        args, lambda s, stop, announcer: run(s, stop=stop, announcer=announcer), service="recorder"
+        args,
+        lambda s, stop, announcer: run(
+            s, stop=stop, announcer=announcer, start_from=args.start_from
+        ),
+        service="recorder",
     )
 
 
 def run(
-    settings: Settings, *, stop: threading.Event, announcer: control.Announcer | None = None
+    settings: Settings,
+    *,
+    stop: threading.Event,
+    announcer: control.Announcer | None = None,
+    start_from: str | None = None,
 ) -> int:
-    """Record outcomes until ``stop``."""
+    """Record outcomes until ``stop``; a facts partition without a committed offset from
+    ``start_from`` (:mod:`herald.offsets`; None: the beginning)."""
     from herald.db.engine import make_engine
     from herald.db.pg import safe_url
 
@@ -58,17 +75,31 @@ def run(
     if db.url is None:
         raise StorageError("database.url is unset: the recorder needs a database")
     runs_topic = contracts.RUNS.qualified(ks.namespace)
-    by_topic = base.by_results_topic(ks.namespace)
+    control_topic = contracts.CONTROL.qualified(ks.namespace)
+    by_topic = base.by_facts_topic(settings)
     database_ready = threading.Event()
     assigned: list[TopicPartition] = []
 
-    def on_assign(_consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if start_from not in (None, offsets.EARLIEST):
+            # Committed offsets win: the group goes on where it was; only new ones start there.
+            fresh = [
+                tp
+                for tp in consumer.committed(partitions, timeout=10)
+                if tp.offset < 0 and tp.topic in by_topic
+            ]
+            moved = {
+                (tp.topic, tp.partition): tp
+                for tp in offsets.start_offsets(consumer, fresh, str(start_from))
+            }
+            partitions = [moved.get((tp.topic, tp.partition), tp) for tp in partitions]
+            consumer.incremental_assign(partitions)
         assigned.extend(partitions)
         if database_ready.is_set() and announcer is not None and partitions:
             announcer.ready(partitions)
 
     consumer = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "recorders")))
-    consumer.subscribe([runs_topic, *by_topic], on_assign=on_assign)
+    consumer.subscribe([runs_topic, *by_topic, control_topic], on_assign=on_assign)
     try:
         # The group join goes on while the database is awaited (both take seconds on a fresh
         # start): the consumer is polled meanwhile, its partitions paused, and rewound to
@@ -86,14 +117,17 @@ def run(
     if announcer is not None and assigned:
         announcer.ready(assigned)
     engine = make_engine(db.url)
-    recorder = _Recorder(engine, by_topic, announcer, stop)
+    recorder = _Recorder(engine, by_topic, announcer, stop, control_topic=control_topic)
     dead = DeadLetters(
         Producer(kafka.producer_config(ks)), contracts.DLQ.qualified(ks.namespace), "recorder"
     )
-    decoders: dict[str, kafka.Decoder] = {runs_topic: base.decode_request}
-    for topic, scenario in by_topic.items():
-        assert scenario.results.payload is not None
-        decoders[topic] = msgspec.json.Decoder(scenario.results.payload).decode
+    decoders: dict[str, kafka.Decoder] = {
+        runs_topic: base.decode_request,
+        control_topic: control.run_produced,
+    }
+    for topic, fact in by_topic.items():
+        assert fact.topic.payload is not None
+        decoders[topic] = msgspec.json.Decoder(fact.topic.payload).decode
     logger.info("recorder ready: %s, %s -> %s", runs_topic, ", ".join(by_topic), safe_url(db.url))
     cfg = settings.recorder
     try:
@@ -158,14 +192,17 @@ class _Recorder:
     def __init__(
         self,
         engine: Any,
-        by_topic: dict[str, base.Scenario],
+        by_topic: dict[str, base.Fact],
         announcer: control.Announcer | None,
         stop: threading.Event,
+        *,
+        control_topic: str = "",
     ) -> None:
         from herald.db.store import OutcomeWriter
 
         self.writer = OutcomeWriter(engine)
         self._by_topic = by_topic
+        self._control_topic = control_topic
         self._announcer = announcer
         self._stop = stop
         self._outage = Episode(logger, "database unavailable, retrying with backoff")
@@ -174,15 +211,20 @@ class _Recorder:
     def store(self, batch: kafka.Batch) -> bool:
         rows: list[base.OutcomeRow] = []
         requests: list[RunRequest] = []
-        by_topic = self._by_topic
+        produced: list[RunProduced] = []
+        by_topic, control_topic = self._by_topic, self._control_topic
         for msg, value in batch.records:
-            scenario = by_topic.get(msg.topic() or "")
-            if scenario is None:
-                requests.append(value)
+            topic = msg.topic() or ""
+            fact = by_topic.get(topic)
+            if fact is not None:
+                rows.append(fact.scenario.outcome(value))
+            elif topic == control_topic:
+                if value is not None:
+                    produced.append(value)
             else:
-                rows.append(scenario.outcome(value))
+                requests.append(value)
         started = time.monotonic()
-        written = self._write_until_stored(rows, requests)
+        written = self._write_until_stored(rows, requests, produced)
         logger.debug(
             "batch of %d outcomes (%d new) and %d requests written in %.1f ms",
             len(rows),
@@ -198,14 +240,19 @@ class _Recorder:
             self.announced += len(written.completed)
         return True
 
-    def _write_until_stored(self, rows: list[base.OutcomeRow], requests: list[RunRequest]) -> Any:
+    def _write_until_stored(
+        self,
+        rows: list[base.OutcomeRow],
+        requests: list[RunRequest],
+        produced: Sequence[RunProduced] = (),
+    ) -> Any:
         """Write a batch, backing off while the database is away; one log line per outage."""
         from sqlalchemy.exc import DBAPIError
 
         backoff = Backoff(initial=0.1, maximum=2.0)
         while True:
             try:
-                written = self.writer.write(rows, requests)
+                written = self.writer.write(rows, requests, produced)
             except DBAPIError as exc:
                 if not exc.connection_invalidated and not _is_outage(exc):
                     raise

@@ -125,9 +125,12 @@ def _worker_service(scenario: base.Scenario) -> Service:
 
 
 def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
-    runs, dlq = contracts.RUNS, contracts.DLQ
+    runs, dlq, ctl = contracts.RUNS, contracts.DLQ, contracts.CONTROL
     work = [s.worker.work for s in scenarios if s.worker is not None]
-    results = [s.results for s in scenarios]
+    results = [t for s in scenarios for t in s.facts]
+    # A scenario without workers has its facts made by the producer (a timeline's events).
+    timeline = [t for s in scenarios if s.worker is None for t in s.facts]
+    inputs = [t for s in scenarios for t in s.inputs]
     return [
         Service(
             "producer",
@@ -160,6 +163,33 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
                     )
                     for t in work
                 ),
+                *(
+                    Operation(
+                        f"produce{_camel(t.name)}",
+                        "send",
+                        t,
+                        f"The producer publishes a run's timeline on `{t.name}`, as its clock "
+                        "makes the events due.",
+                        "Every `consume_frequency` seconds the due events, at most "
+                        "`consume_batch_size` of them; idempotent producer, `acks=all`, keyed "
+                        f"by {t.key} so that one key's events stay in order. Once every event "
+                        "is acknowledged, the producer announces the run's size on "
+                        "`herald.control` (`run-produced`).",
+                    )
+                    for t in timeline
+                ),
+                *(
+                    Operation(
+                        f"merge{_camel(t.name)}",
+                        "receive",
+                        t,
+                        f"The producer merges `{t.name}` into the run's timeline.",
+                        "It `assign()`s every partition from the run's request time "
+                        "(`offsets_for_times`), no consumer group, and reads the run's records "
+                        "(keyed by run id) before each tick, and to the end before the run ends.",
+                    )
+                    for t in inputs
+                ),
             ),
         ),
         Service(
@@ -188,6 +218,14 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
                         "consumer group. It counts each `(run_id, seq)` once.",
                     )
                     for t in results
+                ),
+                Operation(
+                    "monitorRunProduced",
+                    "receive",
+                    ctl,
+                    "The monitor learns the size of a run known only once produced.",
+                    "`run-produced` events; it `assign()`s the partition and reads from the "
+                    "beginning. Other events are read past.",
                 ),
                 Operation(
                     "monitorDeadLetters",
@@ -229,6 +267,16 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
                     )
                     for t in results
                 ),
+                Operation(
+                    "recordRunProduced",
+                    "receive",
+                    ctl,
+                    "The recorder keeps the size of a run known only once produced "
+                    "(`runs.expected`) and judges its completion by it.",
+                    "`run-produced` events, in the recorders' group (the topic's one partition: "
+                    "one member); other events are read past, never dead-lettered.",
+                    "recorders",
+                ),
             ),
         ),
         Service(
@@ -246,6 +294,18 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
                     "The web API, `herald submit` and `sim.run` ask for a run.",
                     "One record per run, keyed by its `run_id`, acknowledged by the broker "
                     "before the caller reports the run id.",
+                ),
+                *(
+                    Operation(
+                        f"inject{_camel(t.name)}",
+                        "send",
+                        t,
+                        f"The web API journals each injected event on `{t.name}`.",
+                        "Checked first against the run and who is inside (Postgres), keyed by "
+                        "run id (one partition per run: in order), acknowledged before the "
+                        "caller gets 202.",
+                    )
+                    for t in inputs
                 ),
             ),
         ),
@@ -331,7 +391,8 @@ def operations() -> tuple[tuple[Service | None, Operation], ...]:
                 "send",
                 ctl,
                 "Every service announces its lifecycle (started, ready, stopped); the "
-                "recorder a run's completion; the monitor its figures.",
+                "producer a run's size once produced (a timeline's); the recorder a run's "
+                "completion; the monitor its figures.",
                 "Fire and forget, keyed by instance or run id. Orchestrators (`sim.run`, "
                 "`herald submit --wait`, `stack.up`) read it from a point in time.",
             ),
@@ -387,14 +448,18 @@ def dead_letter_service_pattern() -> str:
 Role = Literal["run", "web", "stack"]
 
 
-def instances(settings: Settings, *, role: Role = "run") -> list[Instance]:
+def instances(
+    settings: Settings, *, role: Role = "run", scenario: str | None = None
+) -> list[Instance]:
     """The processes of a run (``sim.run``), of ``herald web``'s embedded stack, or of a whole
-    stack, in start order."""
+    stack, in start order; with ``scenario``, without the workers of other scenarios."""
     out: list[Instance] = []
     for svc in services():
         if role == "run" and not svc.in_run:
             continue
         if role == "web" and not (svc.in_run or svc.in_web):
+            continue
+        if scenario is not None and svc.scenario not in (None, scenario):
             continue
         if svc.scaling == "profiles":
             out += [
