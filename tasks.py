@@ -273,10 +273,17 @@ def type_check(c: Context) -> None:
 
 
 def _pytest(c: Context, *args: str) -> None:
+    import hashlib
+    import tempfile
+
     from herald.tools import ensure_browser
 
     ensure_browser(print)
-    argv = [PY, "-m", "pytest", *args]
+    # This checkout's own temporary folder: pytest's shared default (/tmp/pytest-of-<user>)
+    # is cleaned up by any other test session on the machine, embedded databases included.
+    checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+    basetemp = Path(tempfile.gettempdir()) / f"herald-tests-{checkout}"
+    argv = [PY, "-m", "pytest", f"--basetemp={basetemp}", *args]
     c.run(shlex.join(argv), pty=False, env={"PYTHONUNBUFFERED": "1"})
 
 
