@@ -4,8 +4,6 @@ the form, watch the counters reach the total and the charts draw, save a screens
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +11,6 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from herald import kafka
@@ -22,6 +19,7 @@ from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.services import producer, recorder, worker
 from herald.web.server import serve
+from tests.support.browser import chromium
 from tests.support.cluster import ServiceThread, make_settings
 from tests.support.waiting import wait_for
 
@@ -29,8 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # The README's picture is refreshed with DASHBOARD_SCREENSHOT=docs/img/dashboard.png; other
 # runs keep theirs in the test's temporary folder, so that a test run changes no tracked file.
 SCREENSHOT_ENV = "DASHBOARD_SCREENSHOT"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 MESSAGES = 3000
 
 
@@ -87,33 +83,8 @@ def web_url(stack: Settings) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail(
-            "Debian's chromium and chromium-driver are needed: "
-            "apt-get install chromium chromium-driver"
-        )
-    profile = tempfile.mkdtemp(prefix="herald-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1200",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def text(driver: webdriver.Chrome, element_id: str) -> str:
