@@ -272,8 +272,9 @@ def test_an_injected_visit_is_published_recorded_and_replayed(
     prod = ServiceThread(producer.run, settings, max_runs=1)
     rec = ServiceThread(recorder.run, settings)
     try:
-        # A simulated ten minutes (one second) ahead: the producer merges them in time.
-        ts = round(request.clock.at(time.time()) + 600, 3)
+        # A simulated 50 minutes (five seconds) ahead: the producer, started just now, merges
+        # them in time even on a busy machine (one second was not always enough).
+        ts = round(request.clock.at(time.time()) + 3000, 3)
         posted = [
             client.post(
                 "/api/retail/events", json={"type": "enter", "id": "997", "ts": ts, "run_id": rid}
