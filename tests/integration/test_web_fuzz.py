@@ -20,6 +20,8 @@ from tests.support.cluster import make_settings
 
 EXAMPLES = 25  # per operation; most findings come in the first few
 TIMER_CREATION = ("/api/timers", "/timer")
+RETAIL_INJECTION = ("/api/retail/events", "/produce_entry", "/produce_move", "/produce_exit")
+BEYOND_THE_SCHEMA = (*TIMER_CREATION, *RETAIL_INJECTION)
 CALLBACKS = ("callback_url", "status_callback_url")
 TOKEN = "fuzzing-token-0123456789"
 
@@ -70,10 +72,13 @@ def test_every_operation_conforms_and_never_fails(case: schemathesis.Case) -> No
     body = case.body if isinstance(case.body, dict) else {}
     # A scheduled run, or a run with callbacks: the timers' rules apply to those fields too.
     timed = any(body.get(k) is not None for k in ("start_at", *CALLBACKS))
-    if post and (case.operation.path in TIMER_CREATION or timed):
+    # A run of another scenario than the default takes that scenario's own parameters.
+    other = body.get("scenario") not in (None, "sms")
+    if post and (case.operation.path in BEYOND_THE_SCHEMA or timed or other):
         # Rules beyond the schema: a delay above 0 in all, a due time (or a run's start_at) in
-        # the future, a host that resolves outside the deny-list. A schema-valid body may get
-        # 422 (with the field: test_timers checks each), never a 5xx or an undocumented answer.
+        # the future, a host that resolves outside the deny-list; an injected event within its
+        # run's timeline. A schema-valid body may get 422 (with the field: test_timers and
+        # test_retail check each), never a 5xx or an undocumented answer.
         case.call_and_validate(excluded_checks=[positive_data_acceptance])
         return
     case.call_and_validate()
