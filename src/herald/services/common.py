@@ -129,3 +129,24 @@ def service_main(
 
 def argv_or_default(argv: Sequence[str] | None) -> list[str]:
     return list(sys.argv[1:] if argv is None else argv)
+
+
+def database_ready(settings: Settings, stop: threading.Event, *, table: str) -> bool:
+    """Wait until the database answers and holds ``table`` (it is migrated): True; False
+    when ``stop`` came first. Raises StorageError when it does not within its timeout."""
+    from herald.db.pg import wait_for_database
+    from herald.errors import StorageError
+
+    assert settings.database.url is not None
+    try:
+        wait_for_database(
+            settings.database.url,
+            settings.database.connect_timeout_secs,
+            stop=stop.is_set,
+            table=table,
+        )
+    except StorageError:
+        if stop.is_set():
+            return False
+        raise
+    return True

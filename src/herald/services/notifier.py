@@ -447,20 +447,13 @@ def run(
     settings: Settings, *, stop: threading.Event, announcer: control.Announcer | None = None
 ) -> int:
     """Deliver callbacks until ``stop``."""
-    from herald.db.pg import wait_for_database
-
     notifier = Notifier(settings)
-    assert settings.database.url is not None
     try:
-        wait_for_database(
-            settings.database.url,
-            settings.database.connect_timeout_secs,
-            stop=stop.is_set,
-            table="timer_attempts",
-        )
+        ready = common.database_ready(settings, stop, table="timer_attempts")
     except StorageError:
         notifier.consumer.close()
-        if stop.is_set():
-            return 0
         raise
+    if not ready:
+        notifier.consumer.close()
+        return 0
     return notifier.run(stop, announcer)

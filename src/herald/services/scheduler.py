@@ -253,20 +253,13 @@ def run(
     settings: Settings, *, stop: threading.Event, announcer: control.Announcer | None = None
 ) -> int:
     """Fire due items until ``stop``."""
-    from herald.db.pg import wait_for_database
-
     scheduler = Scheduler(settings)
-    assert settings.database.url is not None  # Scheduler() refused otherwise
     try:
-        wait_for_database(
-            settings.database.url,
-            settings.database.connect_timeout_secs,
-            stop=stop.is_set,
-            table="timers",
-        )
+        ready = common.database_ready(settings, stop, table="timers")
     except StorageError:
         scheduler.engine.dispose()
-        if stop.is_set():
-            return 0
         raise
+    if not ready:
+        scheduler.engine.dispose()
+        return 0
     return scheduler.run(stop, announcer)
