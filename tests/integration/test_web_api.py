@@ -94,6 +94,26 @@ def test_post_run_publishes_the_request_and_creates_its_row(
     assert detail["counts"] == {}
 
 
+def test_a_run_without_messages_is_the_settings_campaign_or_a_timeline_run(
+    app: OpenAPI, settings: Settings
+) -> None:
+    client = client_of(app)
+    sms = client.post("/api/runs", json={"seed": 1})
+    assert sms.status_code == 202, sms.get_data(as_text=True)
+    assert sms.get_json()["messages"] == settings.producer.num_messages
+    retail = client.post("/api/runs", json={"scenario": "retail", "seed": 2})
+    assert retail.status_code == 202, retail.get_data(as_text=True)
+    assert retail.get_json()["scenario"] == "retail"
+    published = [
+        base.decode_request(m.value())
+        for m in read_topic(settings, contracts.RUNS.qualified(settings.kafka.namespace), 2)
+    ]
+    assert [(type(p).__name__, p.run_id) for p in published] == [
+        ("SmsRun", sms.get_json()["run_id"]),
+        ("RetailRun", retail.get_json()["run_id"]),
+    ]
+
+
 def test_post_run_rejects_bad_bodies_with_the_field_and_reason(app: OpenAPI) -> None:
     client = client_of(app)
     assert fields(client.post("/api/runs", json={"messages": 0})) == {
@@ -108,7 +128,9 @@ def test_post_run_rejects_bad_bodies_with_the_field_and_reason(app: OpenAPI) -> 
     assert fields(client.post("/api/runs", json={"messages": 2.5})) == {
         "messages": "Input should be a valid integer, got a number with a fractional part"
     }
-    assert fields(client.post("/api/runs", json={})) == {"messages": "Field required"}
+    assert fields(client.post("/api/runs", json={"scenario": "retail", "messages": 1})) == {
+        "messages": "the retail scenario has no parameter messages"
+    }
     assert fields(client.post("/api/runs", json={"messages": 5, "rate": -1, "seed": -2})) == {
         "rate": "Input should be greater than 0",
         "seed": "Input should be greater than or equal to 0",

@@ -33,13 +33,15 @@ def web_schema(
     # A server as deployed beyond loopback: writes need the token, so schemathesis also checks
     # that they are refused without it and with a wrong one. Limits small enough that every
     # run the served document allows is also within max_run_secs (3,000 messages at >= 1/s),
-    # and no concurrency limit between the generated requests and their 202s.
+    # and no concurrency limit between the generated requests and their 202s; a run asked
+    # without its size takes the producer's, within the limit too.
     s = make_settings(
         broker,
         database,
         namespace,
         web={"api_token": TOKEN},
         limits={"max_messages": 3000, "max_concurrent_runs": 100_000},
+        producer={"num_messages": 3000},
     )
     kafka.ensure_topics(s.kafka)
     app = create_app(s)

@@ -233,6 +233,14 @@ class Figures(Protocol):
         """The figures as short lines for the terminal views."""
 
 
+class UnknownParameters(ConfigError):
+    """A run asked with parameters its scenario does not have: ``fields``, sorted."""
+
+    def __init__(self, scenario: str, fields: Iterable[str]) -> None:
+        self.fields = tuple(sorted(fields))
+        super().__init__(f"the {scenario} scenario has no parameter {', '.join(self.fields)}")
+
+
 @dataclass
 class Verdict:
     """A scenario's own check of a finished run: its figures in Postgres against the ground

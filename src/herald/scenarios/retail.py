@@ -64,6 +64,7 @@ from herald.scenarios.base import (
     Published,
     Scenario,
     TimelineSource,
+    UnknownParameters,
     Verdict,
     checked,
 )
@@ -1088,7 +1089,7 @@ class Retail(Scenario):
         fields.update(params)
         unknown = sorted(set(fields) - set(RetailRun.__struct_fields__))
         if unknown:
-            raise ConfigError(f"the retail scenario has no parameter {', '.join(unknown)}")
+            raise UnknownParameters(self.name, unknown)
         try:
             return RetailRun(**fields)
         except (TypeError, ValueError) as exc:

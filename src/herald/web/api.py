@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from herald import runs
 from herald.errors import BrokerError, ConfigError
+from herald.scenarios.base import UnknownParameters
 from herald.web import guards, metrics, queries, schemas
 from herald.web.app import db, openapi_document, state
 
@@ -38,6 +39,24 @@ def _invalid(field: str, reason: str) -> Response:
         detail=[schemas.FieldError(field=field, reason=reason, type="value_error")]
     )
     return _json(body, 422)
+
+
+def _refused(exc: ConfigError) -> Response:
+    """The 422 for a run request :func:`runs.make_request` refused, naming its fields."""
+    if isinstance(exc, runs.CallbackRefused):
+        return _invalid(exc.field, exc.reason)
+    if isinstance(exc, runs.RunLimitExceeded):
+        detail = [
+            schemas.FieldError(field=b.field, reason=b.reason, type="limit_exceeded")
+            for b in exc.breaches
+        ]
+    elif isinstance(exc, UnknownParameters):
+        detail = [
+            schemas.FieldError(field=f, reason=str(exc), type="extra_forbidden") for f in exc.fields
+        ]
+    else:
+        return _invalid("body", str(exc))
+    return _json(schemas.ValidationFailed(detail=detail), 422)
 
 
 @api.post(
@@ -72,16 +91,8 @@ def start_run(body: schemas.StartRun) -> Response:
             status_callback_url=body.status_callback_url,
             **params,
         )
-    except runs.CallbackRefused as exc:
-        return _invalid(exc.field, exc.reason)
-    except runs.RunLimitExceeded as exc:
-        detail = [
-            schemas.FieldError(field=b.field, reason=b.reason, type="limit_exceeded")
-            for b in exc.breaches
-        ]
-        return _json(schemas.ValidationFailed(detail=detail), 422)
     except ConfigError as exc:
-        return _invalid("body", str(exc))
+        return _refused(exc)
     if body.start_at is not None:
         return _schedule_run(request, body.start_at)
     limits = web.settings.limits

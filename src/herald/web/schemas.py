@@ -63,11 +63,13 @@ class StartRun(_Model):
 
     # The bounds here are the columns'; the server's own (`limits`) are narrower, checked by
     # the view and written into the document it serves (document_limits).
-    messages: int = Field(
-        ...,
+    messages: int | None = Field(
+        None,
         ge=1,
         le=MAX_MESSAGES,
-        description="Messages in the run, at most `limits.max_messages`",
+        description="Messages in the run, at most `limits.max_messages` (unset: "
+        "`producer.num_messages`); only for a scenario with a count: one on a timeline "
+        "(`retail`) refuses it with 422",
         examples=[10_000],
     )
     rate: float | None = Field(
@@ -116,7 +118,9 @@ class StartRun(_Model):
 def document_limits(doc: dict[str, Any], limits: LimitsSettings) -> None:
     """Write a server's ``limits`` into its OpenAPI document's :class:`StartRun` schema."""
     fields = doc["components"]["schemas"]["StartRun"]["properties"]
-    fields["messages"]["maximum"] = limits.max_messages
+    for choice in fields["messages"]["anyOf"]:
+        if choice.get("type") == "integer":
+            choice["maximum"] = limits.max_messages
     for choice in fields["rate"]["anyOf"]:
         if choice.get("type") == "number":
             choice.pop("exclusiveMinimum", None)
