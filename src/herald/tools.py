@@ -42,6 +42,17 @@ def _submit_parser() -> argparse.ArgumentParser:
         "(2026-12-01T09:00:00Z); the scheduler publishes it (needs database.url)",
     )
     p.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="POSTed once with the run's totals when it completes (by the notifier; the "
+        "timers' URL rules apply)",
+    )
+    p.add_argument(
+        "--status-callback-url",
+        metavar="URL",
+        help="POSTed once per message outcome as the recorder stores it (by the notifier)",
+    )
+    p.add_argument(
         "--wait",
         action="store_true",
         help="wait until the run completes (the recorder's announcement on the control topic), "
@@ -84,9 +95,20 @@ def submit_main(argv: Sequence[str]) -> int:
         params = {
             k: v for k, v in (("messages", args.messages), ("rate", args.rate)) if v is not None
         }
-        request = runs.make_request(
-            settings, scenario=args.scenario, seed=args.seed, config={"source": "cli"}, **params
-        )
+        try:
+            request = runs.make_request(
+                settings,
+                scenario=args.scenario,
+                seed=args.seed,
+                config={"source": "cli"},
+                callback_url=args.callback_url,
+                status_callback_url=args.status_callback_url,
+                **params,
+            )
+        except runs.CallbackRefused as exc:
+            flag = "--" + exc.field.replace("_", "-")
+            print(f"herald: {flag} {getattr(args, exc.field)}: {exc.reason}", file=sys.stderr)
+            return EXIT_CONFIG
         existing = kafka.wait_for_broker(settings.kafka)
         kafka.ensure_topics(settings.kafka, existing=existing)
         listener = control.Listener(settings.kafka, since=datetime.now(UTC)) if args.wait else None

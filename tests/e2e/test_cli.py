@@ -14,11 +14,15 @@ from typing import IO, Any
 
 from sqlalchemy import make_url, text
 
+from herald import contracts
+from herald.config import Settings
 from herald.db.engine import make_engine
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.ports import free_port
+from herald.scenarios import base
 from tests.support.processes import HERALD, INVOKE, ROOT, clean_env, processes_under, service_of
 from tests.support.timers import SECRET
+from tests.support.topics import read_topic
 from tests.support.waiting import wait_for
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -369,3 +373,33 @@ def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_post
     }
     assert "herald web stopped" in rest
     assert processes_under(tmp_path / "web") == []  # every service stopped with it
+
+
+def test_submit_passes_the_callback_urls_and_refuses_one_it_may_not_call(  # type: ignore[no-untyped-def]
+    broker, namespace: str
+) -> None:
+    env = {"HERALD_KAFKA_BOOTSTRAP": broker.bootstrap, "HERALD_KAFKA_NAMESPACE": namespace}
+    proc = run(
+        HERALD, "submit", "--messages", "5",
+        "--callback-url", "http://127.0.0.1:9/done",
+        "--status-callback-url", "http://127.0.0.1:9/each",
+        **env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    settings = Settings.model_validate(
+        {"kafka": {"bootstrap": broker.bootstrap, "namespace": namespace}}
+    )
+    [record] = read_topic(settings, contracts.RUNS.qualified(namespace), 1)
+    request = base.decode_request(record.value())
+    assert (request.run_id, request.callback_url, request.status_callback_url) == (
+        proc.stdout.strip(),
+        "http://127.0.0.1:9/done",
+        "http://127.0.0.1:9/each",
+    )
+    refused = run(
+        HERALD, "submit", "--messages", "5", "--callback-url", "http://169.254.169.254/x", **env
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("herald: --callback-url http://169.254.169.254/x: "), (
+        refused.stderr
+    )
