@@ -33,6 +33,7 @@ from pydantic_settings import (
 from herald.errors import ConfigError
 from herald.scenarios.base import Parameters
 from herald.scenarios.retail import RetailSettings
+from herald.scenarios.telemetry import TelemetrySettings
 
 ENV_PREFIX = "HERALD_"
 CONFIG_ENV = "HERALD_CONFIG"
@@ -441,6 +442,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     retail: RetailSettings = Field(default_factory=RetailSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @field_validator("log_level", mode="before")
     @classmethod

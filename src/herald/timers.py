@@ -219,9 +219,11 @@ def scheduled_row(
     due_at: datetime,
     now: datetime,
     item_id: str | None = None,
+    not_after: datetime | None = None,
 ) -> dict[str, Any]:
     """The ``timers`` row of a record to publish at ``due_at`` (a scheduled run's request, a
-    scenario's scheduled command); ``topic`` unqualified (the scheduler adds the namespace)."""
+    scenario's scheduled command; never after ``not_after``: ``expired``); ``topic``
+    unqualified (the scheduler adds the namespace)."""
     return {
         "id": item_id or new_id(),
         "kind": kind,
@@ -230,6 +232,7 @@ def scheduled_row(
         "key": key,
         "payload": payload,
         "due_at": due_at,
+        "not_after": not_after,
         "created_at": now,
         "soon": wakes_scheduler(settings, due_at, now),
     }

@@ -55,7 +55,8 @@ def test_invalid_run_request_is_dead_lettered(settings: Settings) -> None:
     reasons = [dict(m.headers())[contracts.DLQ_REASON].decode() for m in dead]
     assert reasons == [
         "ValidationError: Object missing required field `seed`",
-        "ValidationError: unknown scenario 'nope' (scenarios: retail, sms) - at `$.scenario`",
+        "ValidationError: unknown scenario 'nope' (scenarios: retail, sms, telemetry) "
+        "- at `$.scenario`",
     ]
 
 

@@ -139,7 +139,7 @@ def test_post_run_rejects_bad_bodies_with_the_field_and_reason(app: OpenAPI) -> 
         "colour": "Extra inputs are not permitted"
     }
     assert fields(client.post("/api/runs", json={"messages": 5, "scenario": "nope"})) == {
-        "scenario": "Value error, no scenario 'nope'; scenarios: retail, sms"
+        "scenario": "Value error, no scenario 'nope'; scenarios: retail, sms, telemetry"
     }
     assert fields(client.post("/api/runs", json={"messages": 5, "scenario": "Bad!"})) == {
         "scenario": "String should match pattern '^[a-z][a-z0-9_]{0,31}$'"

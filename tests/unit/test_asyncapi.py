@@ -23,6 +23,7 @@ from herald.scenarios.retail import (
     RetailRun,
 )
 from herald.scenarios.sms import SmsMessage, SmsResult, SmsRun
+from herald.scenarios.telemetry import StreamCommand, StreamEvent, TelemetryFrame, TelemetryRun
 from herald.services import registry
 from herald.timers import FireCommand
 from tests.support.contracts import (
@@ -47,6 +48,9 @@ DECODERS: dict[str, Any] = {
     "RetailMove": msgspec.json.Decoder(RetailMove).decode,
     "RetailExit": msgspec.json.Decoder(RetailExit).decode,
     "RetailInjection": msgspec.json.Decoder(RetailInjection).decode,
+    "StreamCommand": msgspec.json.Decoder(StreamCommand).decode,
+    "StreamEvent": msgspec.json.Decoder(StreamEvent).decode,
+    "TelemetryFrame": msgspec.json.Decoder(TelemetryFrame).decode,
     "DeadLetter": None,
 }
 ADDRESSES = {
@@ -59,6 +63,9 @@ ADDRESSES = {
     "RetailMove": "herald.retail.move",
     "RetailExit": "herald.retail.exit",
     "RetailInjection": "herald.retail.injections",
+    "StreamCommand": "herald.telemetry.commands",
+    "StreamEvent": "herald.telemetry.streams",
+    "TelemetryFrame": "herald.telemetry.frames",
     "DeadLetter": "herald.dlq",
 }
 
@@ -184,6 +191,10 @@ def test_payload_schemas_are_the_models_schemas() -> None:
         RetailMove,
         RetailExit,
         RetailInjection,
+        TelemetryRun,
+        StreamCommand,
+        StreamEvent,
+        TelemetryFrame,
         *contracts.CONTROL_EVENTS,
     )
     _, schemas = msgspec.json.schema_components(models, ref_template="#/components/schemas/{name}")
@@ -194,6 +205,7 @@ def test_payload_schemas_are_the_models_schemas() -> None:
     assert committed["RunRequest"]["oneOf"] == [
         {"$ref": "#/components/schemas/RetailRun"},
         {"$ref": "#/components/schemas/SmsRun"},
+        {"$ref": "#/components/schemas/TelemetryRun"},
     ]
     assert [r["$ref"].rsplit("/", 1)[1] for r in committed["ControlEvent"]["oneOf"]] == [
         "ServiceEvent",

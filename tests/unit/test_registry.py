@@ -14,9 +14,11 @@ from herald.services import registry
 
 
 def test_the_scenario_registry_finds_every_scenario_module() -> None:
-    assert list(base.scenarios()) == ["retail", "sms"]
+    assert list(base.scenarios()) == ["retail", "sms", "telemetry"]
     assert base.get("sms") is sms.SCENARIO and base.get("retail") is retail.SCENARIO
-    with pytest.raises(ConfigError, match=r"^no scenario 'nope'; scenarios: retail, sms$"):
+    with pytest.raises(
+        ConfigError, match=r"^no scenario 'nope'; scenarios: retail, sms, telemetry$"
+    ):
         base.get("nope")
     assert [t.name for t in base.all_topics()] == [
         "herald.retail.enter",
@@ -25,6 +27,9 @@ def test_the_scenario_registry_finds_every_scenario_module() -> None:
         "herald.retail.injections",
         "herald.sms.outbound",
         "herald.sms.results",
+        "herald.telemetry.commands",
+        "herald.telemetry.streams",
+        "herald.telemetry.frames",
     ]
     settings = load_settings(overrides={"kafka": {"namespace": "ns"}})
     assert list(base.by_facts_topic(settings)) == [

@@ -413,6 +413,149 @@
                 ],
                 "additionalProperties": false,
                 "x-parser-schema-id": "SmsRun"
+              },
+              {
+                "title": "TelemetryRun",
+                "description": "A simulated ground pass (`sim.run --scenario telemetry`): one stream per ship. Its\n    streams are schedules that the scheduler starts; the request only records the run.",
+                "type": "object",
+                "properties": {
+                  "run_id": {
+                    "description": "Run id",
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                    "x-parser-schema-id": "<anonymous-schema-49>"
+                  },
+                  "scenario": {
+                    "description": "The workload",
+                    "enum": [
+                      "telemetry"
+                    ],
+                    "default": "telemetry",
+                    "x-parser-schema-id": "<anonymous-schema-50>"
+                  },
+                  "seed": {
+                    "description": "Seed of the content: the same seed, the same messages",
+                    "type": "integer",
+                    "minimum": 0,
+                    "x-parser-schema-id": "<anonymous-schema-51>"
+                  },
+                  "requested_at": {
+                    "format": "date-time",
+                    "description": "When the run was asked for",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-52>"
+                  },
+                  "config": {
+                    "description": "Settings the run was asked with, for the record",
+                    "type": "object",
+                    "default": {},
+                    "x-parser-schema-id": "<anonymous-schema-53>"
+                  },
+                  "callback_url": {
+                    "anyOf": [
+                      {
+                        "description": "POSTed once, with the run's totals, when it completes (a webhook the notifier delivers, `webhook-id` `run-<run_id>-completed`)",
+                        "type": "string",
+                        "maxLength": 2048,
+                        "x-parser-schema-id": "<anonymous-schema-55>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-56>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-54>"
+                  },
+                  "status_callback_url": {
+                    "anyOf": [
+                      {
+                        "description": "POSTed once per message outcome (`webhook-id` `<message id>-status`), as the recorder stores it",
+                        "type": "string",
+                        "maxLength": 2048,
+                        "x-parser-schema-id": "<anonymous-schema-58>"
+                      },
+                      {
+                        "type": "null",
+                        "x-parser-schema-id": "<anonymous-schema-59>"
+                      }
+                    ],
+                    "default": null,
+                    "x-parser-schema-id": "<anonymous-schema-57>"
+                  },
+                  "ships": {
+                    "type": "array",
+                    "items": {
+                      "description": "The ship's name",
+                      "examples": [
+                        "voyager-1"
+                      ],
+                      "type": "string",
+                      "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,31}$",
+                      "x-parser-schema-id": "<anonymous-schema-61>"
+                    },
+                    "maxItems": 1000,
+                    "minItems": 1,
+                    "x-parser-schema-id": "<anonymous-schema-60>"
+                  },
+                  "start_at": {
+                    "format": "date-time",
+                    "description": "When the streams start",
+                    "type": "string",
+                    "x-parser-schema-id": "<anonymous-schema-62>"
+                  },
+                  "duration_s": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 604800,
+                    "x-parser-schema-id": "<anonymous-schema-63>"
+                  },
+                  "rate_hz": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 100000,
+                    "x-parser-schema-id": "<anonymous-schema-64>"
+                  },
+                  "loss": {
+                    "type": "number",
+                    "minimum": 0,
+                    "exclusiveMaximum": 1,
+                    "default": 0,
+                    "x-parser-schema-id": "<anonymous-schema-65>"
+                  },
+                  "host": {
+                    "description": "Host name or address",
+                    "type": "string",
+                    "maxLength": 253,
+                    "minLength": 1,
+                    "default": "127.0.0.1",
+                    "x-parser-schema-id": "<anonymous-schema-66>"
+                  },
+                  "ports": {
+                    "description": "The ingestors' ports",
+                    "type": "array",
+                    "items": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 65535,
+                      "x-parser-schema-id": "<anonymous-schema-68>"
+                    },
+                    "minItems": 1,
+                    "x-parser-schema-id": "<anonymous-schema-67>"
+                  }
+                },
+                "required": [
+                  "run_id",
+                  "seed",
+                  "requested_at",
+                  "ships",
+                  "start_at",
+                  "duration_s",
+                  "rate_hz",
+                  "ports"
+                ],
+                "additionalProperties": false,
+                "x-parser-schema-id": "TelemetryRun"
               }
             ],
             "x-parser-schema-id": "RunRequest"
@@ -497,6 +640,32 @@
                 "messages": 10000,
                 "rate": 500
               }
+            },
+            {
+              "name": "two-ships",
+              "summary": "Two ships, 30 s at 20 Hz",
+              "payload": {
+                "run_id": "9d2b4f6a8c0e",
+                "scenario": "telemetry",
+                "seed": 7,
+                "requested_at": "2026-12-01T09:00:00Z",
+                "config": {},
+                "callback_url": null,
+                "status_callback_url": null,
+                "ships": [
+                  "ship-1",
+                  "ship-2"
+                ],
+                "start_at": "2026-12-01T09:00:03Z",
+                "duration_s": 30,
+                "rate_hz": 20,
+                "loss": 0,
+                "host": "127.0.0.1",
+                "ports": [
+                  47100,
+                  47101
+                ]
+              }
             }
           ],
           "x-parser-unique-object-id": "RunRequest"
@@ -536,19 +705,19 @@
                 "description": "herald's event id, `{run_id}-{seq}`",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-49>"
+                "x-parser-schema-id": "<anonymous-schema-69>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-50>"
+                "x-parser-schema-id": "<anonymous-schema-70>"
               },
               "seq": {
                 "description": "The event's place on the run's timeline",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-51>"
+                "x-parser-schema-id": "<anonymous-schema-71>"
               },
               "id": {
                 "description": "The customer; the record key",
@@ -557,27 +726,27 @@
                 ],
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-52>"
+                "x-parser-schema-id": "<anonymous-schema-72>"
               },
               "ts": {
                 "description": "Event time, epoch seconds (simulated), to the millisecond",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-53>"
+                "x-parser-schema-id": "<anonymous-schema-73>"
               },
               "x": {
                 "description": "Column of the cell, from 0",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 999,
-                "x-parser-schema-id": "<anonymous-schema-54>"
+                "x-parser-schema-id": "<anonymous-schema-74>"
               },
               "y": {
                 "description": "Row of the cell, from 0 (the front wall)",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 999,
-                "x-parser-schema-id": "<anonymous-schema-55>"
+                "x-parser-schema-id": "<anonymous-schema-75>"
               },
               "source": {
                 "description": "The generator, an injection, or the walk out at closing",
@@ -586,38 +755,38 @@
                   "injected",
                   "simulated"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-56>"
+                "x-parser-schema-id": "<anonymous-schema-76>"
               },
               "tick": {
                 "description": "The producer's tick that published it",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-57>"
+                "x-parser-schema-id": "<anonymous-schema-77>"
               },
               "backlog": {
                 "description": "Due events still waiting at that tick",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-58>"
+                "x-parser-schema-id": "<anonymous-schema-78>"
               },
               "lateness_ms": {
                 "description": "How late it was published after its time, ms",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-59>"
+                "x-parser-schema-id": "<anonymous-schema-79>"
               },
               "published_at": {
                 "format": "date-time",
                 "description": "When the producer published it",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-60>"
+                "x-parser-schema-id": "<anonymous-schema-80>"
               },
               "type": {
                 "enum": [
                   "enter"
                 ],
                 "default": "enter",
-                "x-parser-schema-id": "<anonymous-schema-61>"
+                "x-parser-schema-id": "<anonymous-schema-81>"
               }
             },
             "required": [
@@ -704,19 +873,19 @@
                 "description": "herald's event id, `{run_id}-{seq}`",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-62>"
+                "x-parser-schema-id": "<anonymous-schema-82>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-63>"
+                "x-parser-schema-id": "<anonymous-schema-83>"
               },
               "seq": {
                 "description": "The event's place on the run's timeline",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-64>"
+                "x-parser-schema-id": "<anonymous-schema-84>"
               },
               "id": {
                 "description": "The customer; the record key",
@@ -725,27 +894,27 @@
                 ],
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-65>"
+                "x-parser-schema-id": "<anonymous-schema-85>"
               },
               "ts": {
                 "description": "Event time, epoch seconds (simulated), to the millisecond",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-66>"
+                "x-parser-schema-id": "<anonymous-schema-86>"
               },
               "x": {
                 "description": "Column of the cell, from 0",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 999,
-                "x-parser-schema-id": "<anonymous-schema-67>"
+                "x-parser-schema-id": "<anonymous-schema-87>"
               },
               "y": {
                 "description": "Row of the cell, from 0 (the front wall)",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 999,
-                "x-parser-schema-id": "<anonymous-schema-68>"
+                "x-parser-schema-id": "<anonymous-schema-88>"
               },
               "source": {
                 "description": "The generator, an injection, or the walk out at closing",
@@ -754,38 +923,38 @@
                   "injected",
                   "simulated"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-69>"
+                "x-parser-schema-id": "<anonymous-schema-89>"
               },
               "tick": {
                 "description": "The producer's tick that published it",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-70>"
+                "x-parser-schema-id": "<anonymous-schema-90>"
               },
               "backlog": {
                 "description": "Due events still waiting at that tick",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-71>"
+                "x-parser-schema-id": "<anonymous-schema-91>"
               },
               "lateness_ms": {
                 "description": "How late it was published after its time, ms",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-72>"
+                "x-parser-schema-id": "<anonymous-schema-92>"
               },
               "published_at": {
                 "format": "date-time",
                 "description": "When the producer published it",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-73>"
+                "x-parser-schema-id": "<anonymous-schema-93>"
               },
               "type": {
                 "enum": [
                   "move"
                 ],
                 "default": "move",
-                "x-parser-schema-id": "<anonymous-schema-74>"
+                "x-parser-schema-id": "<anonymous-schema-94>"
               }
             },
             "required": [
@@ -872,19 +1041,19 @@
                 "description": "herald's event id, `{run_id}-{seq}`",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-75>"
+                "x-parser-schema-id": "<anonymous-schema-95>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-76>"
+                "x-parser-schema-id": "<anonymous-schema-96>"
               },
               "seq": {
                 "description": "The event's place on the run's timeline",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-77>"
+                "x-parser-schema-id": "<anonymous-schema-97>"
               },
               "id": {
                 "description": "The customer; the record key",
@@ -893,27 +1062,27 @@
                 ],
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-78>"
+                "x-parser-schema-id": "<anonymous-schema-98>"
               },
               "ts": {
                 "description": "Event time, epoch seconds (simulated), to the millisecond",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-79>"
+                "x-parser-schema-id": "<anonymous-schema-99>"
               },
               "x": {
                 "description": "Column of the cell, from 0",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 999,
-                "x-parser-schema-id": "<anonymous-schema-80>"
+                "x-parser-schema-id": "<anonymous-schema-100>"
               },
               "y": {
                 "description": "Row of the cell, from 0 (the front wall)",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 999,
-                "x-parser-schema-id": "<anonymous-schema-81>"
+                "x-parser-schema-id": "<anonymous-schema-101>"
               },
               "source": {
                 "description": "The generator, an injection, or the walk out at closing",
@@ -922,38 +1091,38 @@
                   "injected",
                   "simulated"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-82>"
+                "x-parser-schema-id": "<anonymous-schema-102>"
               },
               "tick": {
                 "description": "The producer's tick that published it",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-83>"
+                "x-parser-schema-id": "<anonymous-schema-103>"
               },
               "backlog": {
                 "description": "Due events still waiting at that tick",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-84>"
+                "x-parser-schema-id": "<anonymous-schema-104>"
               },
               "lateness_ms": {
                 "description": "How late it was published after its time, ms",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-85>"
+                "x-parser-schema-id": "<anonymous-schema-105>"
               },
               "published_at": {
                 "format": "date-time",
                 "description": "When the producer published it",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-86>"
+                "x-parser-schema-id": "<anonymous-schema-106>"
               },
               "type": {
                 "enum": [
                   "exit"
                 ],
                 "default": "exit",
-                "x-parser-schema-id": "<anonymous-schema-87>"
+                "x-parser-schema-id": "<anonymous-schema-107>"
               }
             },
             "required": [
@@ -1040,19 +1209,19 @@
                 "description": "Chosen by the web",
                 "type": "string",
                 "pattern": "^[0-9a-f]{32}$",
-                "x-parser-schema-id": "<anonymous-schema-88>"
+                "x-parser-schema-id": "<anonymous-schema-108>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-89>"
+                "x-parser-schema-id": "<anonymous-schema-109>"
               },
               "number": {
                 "description": "Its order among the run's injections",
                 "type": "integer",
                 "minimum": 1,
-                "x-parser-schema-id": "<anonymous-schema-90>"
+                "x-parser-schema-id": "<anonymous-schema-110>"
               },
               "type": {
                 "enum": [
@@ -1060,7 +1229,7 @@
                   "exit",
                   "move"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-91>"
+                "x-parser-schema-id": "<anonymous-schema-111>"
               },
               "id": {
                 "description": "A customer of the injections' own",
@@ -1069,30 +1238,30 @@
                 ],
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-92>"
+                "x-parser-schema-id": "<anonymous-schema-112>"
               },
               "ts": {
                 "description": "Event time, epoch seconds (simulated), to the millisecond",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-93>"
+                "x-parser-schema-id": "<anonymous-schema-113>"
               },
               "x": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 999,
-                "x-parser-schema-id": "<anonymous-schema-94>"
+                "x-parser-schema-id": "<anonymous-schema-114>"
               },
               "y": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 999,
-                "x-parser-schema-id": "<anonymous-schema-95>"
+                "x-parser-schema-id": "<anonymous-schema-115>"
               },
               "requested_at": {
                 "format": "date-time",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-96>"
+                "x-parser-schema-id": "<anonymous-schema-116>"
               }
             },
             "required": [
@@ -1173,19 +1342,19 @@
                 "description": "Stable message id: `{run_id}-{seq}`; the key",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-97>"
+                "x-parser-schema-id": "<anonymous-schema-117>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-98>"
+                "x-parser-schema-id": "<anonymous-schema-118>"
               },
               "seq": {
                 "description": "The message's position in its run, from 0",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-99>"
+                "x-parser-schema-id": "<anonymous-schema-119>"
               },
               "phone": {
                 "description": "E.164 phone number",
@@ -1194,20 +1363,20 @@
                 ],
                 "type": "string",
                 "pattern": "^\\+[1-9][0-9]{7,14}$",
-                "x-parser-schema-id": "<anonymous-schema-100>"
+                "x-parser-schema-id": "<anonymous-schema-120>"
               },
               "text": {
                 "description": "SMS body, 1-100 chars",
                 "type": "string",
                 "maxLength": 100,
                 "minLength": 1,
-                "x-parser-schema-id": "<anonymous-schema-101>"
+                "x-parser-schema-id": "<anonymous-schema-121>"
               },
               "created_at": {
                 "format": "date-time",
                 "description": "When the producer created the message",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-102>"
+                "x-parser-schema-id": "<anonymous-schema-122>"
               }
             },
             "required": [
@@ -1282,26 +1451,26 @@
                 "description": "The message's id; the record key",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-103>"
+                "x-parser-schema-id": "<anonymous-schema-123>"
               },
               "run_id": {
                 "description": "Run id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-104>"
+                "x-parser-schema-id": "<anonymous-schema-124>"
               },
               "seq": {
                 "description": "The message's position in its run",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-105>"
+                "x-parser-schema-id": "<anonymous-schema-125>"
               },
               "sender_id": {
                 "description": "Sender index",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 1000000,
-                "x-parser-schema-id": "<anonymous-schema-106>"
+                "x-parser-schema-id": "<anonymous-schema-126>"
               },
               "status": {
                 "description": "`sent`, or `failed` after the last attempt",
@@ -1309,52 +1478,52 @@
                   "failed",
                   "sent"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-107>"
+                "x-parser-schema-id": "<anonymous-schema-127>"
               },
               "latency_ms": {
                 "description": "Simulated send time, all attempts and backoff included",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-108>"
+                "x-parser-schema-id": "<anonymous-schema-128>"
               },
               "attempts": {
                 "description": "Send attempts made (1 = no retry)",
                 "type": "integer",
                 "minimum": 1,
-                "x-parser-schema-id": "<anonymous-schema-109>"
+                "x-parser-schema-id": "<anonymous-schema-129>"
               },
               "created_at": {
                 "format": "date-time",
                 "description": "When the producer created the message",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-110>"
+                "x-parser-schema-id": "<anonymous-schema-130>"
               },
               "received_at": {
                 "format": "date-time",
                 "description": "When the sender took the message",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-111>"
+                "x-parser-schema-id": "<anonymous-schema-131>"
               },
               "completed_at": {
                 "format": "date-time",
                 "description": "When the send completed or failed",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-112>"
+                "x-parser-schema-id": "<anonymous-schema-132>"
               },
               "failure_reason": {
                 "description": "Why the send failed; null when sent",
                 "anyOf": [
                   {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-114>"
+                    "x-parser-schema-id": "<anonymous-schema-134>"
                   },
                   {
                     "type": "null",
-                    "x-parser-schema-id": "<anonymous-schema-115>"
+                    "x-parser-schema-id": "<anonymous-schema-135>"
                   }
                 ],
                 "default": null,
-                "x-parser-schema-id": "<anonymous-schema-113>"
+                "x-parser-schema-id": "<anonymous-schema-133>"
               }
             },
             "required": [
@@ -1431,6 +1600,483 @@
       },
       "x-parser-unique-object-id": "smsResults"
     },
+    "telemetryCommands": {
+      "address": "herald.telemetry.commands",
+      "title": "herald.telemetry.commands",
+      "description": "Start and stop commands of telemetry streams: the scheduler's at a schedule's start, the API's to stop one (work). Key: schedule id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "work"
+        }
+      ],
+      "messages": {
+        "StreamCommand": {
+          "name": "StreamCommand",
+          "title": "StreamCommand",
+          "summary": "Start a stream (the scheduler, at its ``start_at``) or stop one (the API's DELETE).",
+          "contentType": "application/json",
+          "payload": {
+            "title": "StreamCommand",
+            "description": "Start a stream (the scheduler, at its ``start_at``) or stop one (the API's DELETE).",
+            "type": "object",
+            "properties": {
+              "action": {
+                "enum": [
+                  "start",
+                  "stop"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-136>"
+              },
+              "schedule_id": {
+                "description": "Schedule id",
+                "type": "string",
+                "pattern": "^[0-9a-f]{32}$",
+                "x-parser-schema-id": "<anonymous-schema-137>"
+              },
+              "ship": {
+                "description": "The ship's name",
+                "examples": [
+                  "voyager-1"
+                ],
+                "type": "string",
+                "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,31}$",
+                "x-parser-schema-id": "<anonymous-schema-138>"
+              },
+              "host": {
+                "description": "Host name or address",
+                "type": "string",
+                "maxLength": 253,
+                "minLength": 1,
+                "x-parser-schema-id": "<anonymous-schema-139>"
+              },
+              "port": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 65535,
+                "x-parser-schema-id": "<anonymous-schema-140>"
+              },
+              "rate_hz": {
+                "description": "Samples a second",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 100000,
+                "x-parser-schema-id": "<anonymous-schema-141>"
+              },
+              "duration_s": {
+                "description": "Seconds of streaming",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 604800,
+                "x-parser-schema-id": "<anonymous-schema-142>"
+              },
+              "start_at": {
+                "format": "date-time",
+                "description": "When the first sample is due",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-143>"
+              },
+              "loss": {
+                "description": "Fraction of datagrams dropped before sending",
+                "type": "number",
+                "minimum": 0,
+                "exclusiveMaximum": 1,
+                "default": 0,
+                "x-parser-schema-id": "<anonymous-schema-144>"
+              },
+              "seed": {
+                "description": "The battery model's seed",
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "x-parser-schema-id": "<anonymous-schema-145>"
+              },
+              "run_id": {
+                "anyOf": [
+                  {
+                    "description": "Run id",
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                    "x-parser-schema-id": "<anonymous-schema-147>"
+                  },
+                  {
+                    "type": "null",
+                    "x-parser-schema-id": "<anonymous-schema-148>"
+                  }
+                ],
+                "default": null,
+                "x-parser-schema-id": "<anonymous-schema-146>"
+              }
+            },
+            "required": [
+              "action",
+              "schedule_id",
+              "ship",
+              "host",
+              "port",
+              "rate_hz",
+              "duration_s",
+              "start_at"
+            ],
+            "additionalProperties": false,
+            "x-parser-schema-id": "StreamCommand"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "type": "string",
+                "description": "The schedule id: its records stay in order."
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "start",
+              "summary": "Start voyager-1's stream",
+              "payload": {
+                "action": "start",
+                "schedule_id": "5e0c7a1d9b3f4e2a8c6d0f1b3a5c7e9d",
+                "ship": "voyager-1",
+                "host": "127.0.0.1",
+                "port": 47100,
+                "rate_hz": 20,
+                "duration_s": 30,
+                "start_at": "2026-12-01T09:00:00Z",
+                "loss": 0,
+                "seed": 7,
+                "run_id": null
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "StreamCommand"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.telemetry.commands",
+          "partitions": 12,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "telemetryCommands"
+    },
+    "telemetryStreams": {
+      "address": "herald.telemetry.streams",
+      "title": "herald.telemetry.streams",
+      "description": "Each telemetry stream's start and end, with the packets its spaceship sent (facts). Key: schedule id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "facts"
+        }
+      ],
+      "messages": {
+        "StreamEvent": {
+          "name": "StreamEvent",
+          "title": "StreamEvent",
+          "summary": "A spaceship's account of one stream: it started, or it ended (with what it sent).",
+          "contentType": "application/json",
+          "payload": {
+            "title": "StreamEvent",
+            "description": "A spaceship's account of one stream: it started, or it ended (with what it sent).",
+            "type": "object",
+            "properties": {
+              "schedule_id": {
+                "description": "Schedule id",
+                "type": "string",
+                "pattern": "^[0-9a-f]{32}$",
+                "x-parser-schema-id": "<anonymous-schema-149>"
+              },
+              "ship": {
+                "description": "The ship's name",
+                "examples": [
+                  "voyager-1"
+                ],
+                "type": "string",
+                "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,31}$",
+                "x-parser-schema-id": "<anonymous-schema-150>"
+              },
+              "event": {
+                "enum": [
+                  "failed",
+                  "finished",
+                  "started",
+                  "stopped"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-151>"
+              },
+              "packets_sent": {
+                "description": "Datagrams sent so far",
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "x-parser-schema-id": "<anonymous-schema-152>"
+              },
+              "dropped": {
+                "description": "Datagrams dropped on purpose (loss)",
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "x-parser-schema-id": "<anonymous-schema-153>"
+              },
+              "spaceship": {
+                "description": "The instance streaming it",
+                "type": "string",
+                "maxLength": 255,
+                "x-parser-schema-id": "<anonymous-schema-154>"
+              },
+              "at": {
+                "format": "date-time",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-155>"
+              },
+              "reason": {
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 500,
+                    "x-parser-schema-id": "<anonymous-schema-157>"
+                  },
+                  {
+                    "type": "null",
+                    "x-parser-schema-id": "<anonymous-schema-158>"
+                  }
+                ],
+                "default": null,
+                "x-parser-schema-id": "<anonymous-schema-156>"
+              }
+            },
+            "required": [
+              "schedule_id",
+              "ship",
+              "event",
+              "spaceship",
+              "at"
+            ],
+            "additionalProperties": false,
+            "x-parser-schema-id": "StreamEvent"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "type": "string",
+                "description": "The schedule id: its records stay in order."
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "finished",
+              "summary": "A stream ended",
+              "payload": {
+                "schedule_id": "5e0c7a1d9b3f4e2a8c6d0f1b3a5c7e9d",
+                "ship": "voyager-1",
+                "event": "finished",
+                "packets_sent": 600,
+                "dropped": 0,
+                "spaceship": "spaceship@ground-1:4702",
+                "at": "2026-12-01T09:00:30Z",
+                "reason": null
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "StreamEvent"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.telemetry.streams",
+          "partitions": 12,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "telemetryStreams"
+    },
+    "telemetryFrames": {
+      "address": "herald.telemetry.frames",
+      "title": "herald.telemetry.frames",
+      "description": "Telemetry frames as the ingestors received them, keyed by ship (facts). Key: ship. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "tags": [
+        {
+          "name": "facts"
+        }
+      ],
+      "messages": {
+        "TelemetryFrame": {
+          "name": "TelemetryFrame",
+          "title": "TelemetryFrame",
+          "summary": "One datagram as the ingestor received it: the packet's header and sample, its place",
+          "contentType": "application/json",
+          "payload": {
+            "title": "TelemetryFrame",
+            "description": "One datagram as the ingestor received it: the packet's header and sample, its place\n    in the stream, and where and when it came from.",
+            "type": "object",
+            "properties": {
+              "id": {
+                "description": "Stable message id",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
+                "x-parser-schema-id": "<anonymous-schema-159>"
+              },
+              "schedule_id": {
+                "description": "Schedule id",
+                "type": "string",
+                "pattern": "^[0-9a-f]{32}$",
+                "x-parser-schema-id": "<anonymous-schema-160>"
+              },
+              "ship": {
+                "description": "The ship's name",
+                "examples": [
+                  "voyager-1"
+                ],
+                "type": "string",
+                "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,31}$",
+                "x-parser-schema-id": "<anonymous-schema-161>"
+              },
+              "apid": {
+                "description": "The packet's APID (the ship's)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2047,
+                "x-parser-schema-id": "<anonymous-schema-162>"
+              },
+              "seq": {
+                "description": "The packet's 14-bit sequence count",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 16383,
+                "x-parser-schema-id": "<anonymous-schema-163>"
+              },
+              "n": {
+                "description": "Its number in the stream, from 0 (seq unwrapped)",
+                "type": "integer",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-164>"
+              },
+              "t": {
+                "description": "Sample time, epoch seconds",
+                "type": "number",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-165>"
+              },
+              "voltage": {
+                "description": "Bus voltage, V",
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-166>"
+              },
+              "current": {
+                "description": "Battery current, A (> 0: discharging)",
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-167>"
+              },
+              "temperature": {
+                "description": "Battery temperature, °C",
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-168>"
+              },
+              "soc": {
+                "description": "State of charge, 0 to 1",
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "x-parser-schema-id": "<anonymous-schema-169>"
+              },
+              "sunlit": {
+                "type": "boolean",
+                "x-parser-schema-id": "<anonymous-schema-170>"
+              },
+              "reordered": {
+                "description": "It came after a later packet of its stream",
+                "type": "boolean",
+                "x-parser-schema-id": "<anonymous-schema-171>"
+              },
+              "sender": {
+                "description": "host:port it came from",
+                "type": "string",
+                "maxLength": 300,
+                "x-parser-schema-id": "<anonymous-schema-172>"
+              },
+              "ingestor": {
+                "description": "The ingestor that took it",
+                "type": "string",
+                "maxLength": 255,
+                "x-parser-schema-id": "<anonymous-schema-173>"
+              },
+              "received_at": {
+                "format": "date-time",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-174>"
+              }
+            },
+            "required": [
+              "id",
+              "schedule_id",
+              "ship",
+              "apid",
+              "seq",
+              "n",
+              "t",
+              "voltage",
+              "current",
+              "temperature",
+              "soc",
+              "sunlit",
+              "reordered",
+              "sender",
+              "ingestor",
+              "received_at"
+            ],
+            "additionalProperties": false,
+            "x-parser-schema-id": "TelemetryFrame"
+          },
+          "bindings": {
+            "kafka": {
+              "key": {
+                "type": "string",
+                "description": "The ship: its records stay in order."
+              },
+              "bindingVersion": "0.5.0"
+            }
+          },
+          "examples": [
+            {
+              "name": "frame",
+              "summary": "The stream's first frame",
+              "payload": {
+                "id": "5e0c7a1d9b3f4e2a8c6d0f1b3a5c7e9d:0",
+                "schedule_id": "5e0c7a1d9b3f4e2a8c6d0f1b3a5c7e9d",
+                "ship": "voyager-1",
+                "apid": 1824,
+                "seq": 0,
+                "n": 0,
+                "t": 1796115600,
+                "voltage": 29.334,
+                "current": 7.448,
+                "temperature": 13.474,
+                "soc": 0.794,
+                "sunlit": false,
+                "reordered": false,
+                "sender": "127.0.0.1:52114",
+                "ingestor": "ingestor@ground-1:4711",
+                "received_at": "2026-12-01T09:00:00.002000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "TelemetryFrame"
+        }
+      },
+      "bindings": {
+        "kafka": {
+          "topic": "herald.telemetry.frames",
+          "partitions": 12,
+          "replicas": 1,
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "telemetryFrames"
+    },
     "timersFire": {
       "address": "herald.timers.fire",
       "title": "herald.timers.fire",
@@ -1455,14 +2101,14 @@
                 "description": "Timer id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-116>"
+                "x-parser-schema-id": "<anonymous-schema-175>"
               },
               "url": {
                 "description": "The callback URL",
                 "type": "string",
                 "maxLength": 2048,
                 "minLength": 8,
-                "x-parser-schema-id": "<anonymous-schema-117>"
+                "x-parser-schema-id": "<anonymous-schema-176>"
               },
               "mode": {
                 "description": "`at_least_once` or `at_most_once`",
@@ -1470,13 +2116,13 @@
                   "at_least_once",
                   "at_most_once"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-118>"
+                "x-parser-schema-id": "<anonymous-schema-177>"
               },
               "due_at": {
                 "format": "date-time",
                 "description": "When it was due",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-119>"
+                "x-parser-schema-id": "<anonymous-schema-178>"
               },
               "not_after": {
                 "description": "Never delivered after this",
@@ -1484,21 +2130,21 @@
                   {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-121>"
+                    "x-parser-schema-id": "<anonymous-schema-180>"
                   },
                   {
                     "type": "null",
-                    "x-parser-schema-id": "<anonymous-schema-122>"
+                    "x-parser-schema-id": "<anonymous-schema-181>"
                   }
                 ],
                 "default": null,
-                "x-parser-schema-id": "<anonymous-schema-120>"
+                "x-parser-schema-id": "<anonymous-schema-179>"
               },
               "fence": {
                 "description": "The scheduler claim's fencing token: a notifier delivers only the command of the timer's latest claim",
                 "type": "integer",
                 "minimum": 1,
-                "x-parser-schema-id": "<anonymous-schema-123>"
+                "x-parser-schema-id": "<anonymous-schema-182>"
               }
             },
             "required": [
@@ -1586,28 +2232,28 @@
                     "enum": [
                       "service"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-124>"
+                    "x-parser-schema-id": "<anonymous-schema-183>"
                   },
                   "service": {
                     "description": "The service's name in the registry",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-125>"
+                    "x-parser-schema-id": "<anonymous-schema-184>"
                   },
                   "instance": {
                     "description": "The instance: `sender-2`, `recorder`, ...",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-126>"
+                    "x-parser-schema-id": "<anonymous-schema-185>"
                   },
                   "host": {
                     "description": "The host it runs on",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-127>"
+                    "x-parser-schema-id": "<anonymous-schema-186>"
                   },
                   "pid": {
                     "description": "Its process id on that host",
                     "type": "integer",
                     "minimum": 1,
-                    "x-parser-schema-id": "<anonymous-schema-128>"
+                    "x-parser-schema-id": "<anonymous-schema-187>"
                   },
                   "state": {
                     "enum": [
@@ -1615,37 +2261,37 @@
                       "started",
                       "stopped"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-129>"
+                    "x-parser-schema-id": "<anonymous-schema-188>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-130>"
+                    "x-parser-schema-id": "<anonymous-schema-189>"
                   },
                   "partitions": {
                     "description": "`topic[partition]`s it holds, when ready",
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-132>"
+                      "x-parser-schema-id": "<anonymous-schema-191>"
                     },
                     "default": [],
-                    "x-parser-schema-id": "<anonymous-schema-131>"
+                    "x-parser-schema-id": "<anonymous-schema-190>"
                   },
                   "exit_code": {
                     "description": "Its exit code, when stopped",
                     "anyOf": [
                       {
                         "type": "integer",
-                        "x-parser-schema-id": "<anonymous-schema-134>"
+                        "x-parser-schema-id": "<anonymous-schema-193>"
                       },
                       {
                         "type": "null",
-                        "x-parser-schema-id": "<anonymous-schema-135>"
+                        "x-parser-schema-id": "<anonymous-schema-194>"
                       }
                     ],
                     "default": null,
-                    "x-parser-schema-id": "<anonymous-schema-133>"
+                    "x-parser-schema-id": "<anonymous-schema-192>"
                   }
                 },
                 "required": [
@@ -1668,36 +2314,36 @@
                     "enum": [
                       "run-completed"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-136>"
+                    "x-parser-schema-id": "<anonymous-schema-195>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-137>"
+                    "x-parser-schema-id": "<anonymous-schema-196>"
                   },
                   "scenario": {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-138>"
+                    "x-parser-schema-id": "<anonymous-schema-197>"
                   },
                   "expected": {
                     "type": "integer",
                     "minimum": 0,
-                    "x-parser-schema-id": "<anonymous-schema-139>"
+                    "x-parser-schema-id": "<anonymous-schema-198>"
                   },
                   "counts": {
                     "description": "Outcomes stored, by status",
                     "type": "object",
                     "additionalProperties": {
                       "type": "integer",
-                      "x-parser-schema-id": "<anonymous-schema-141>"
+                      "x-parser-schema-id": "<anonymous-schema-200>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-140>"
+                    "x-parser-schema-id": "<anonymous-schema-199>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-142>"
+                    "x-parser-schema-id": "<anonymous-schema-201>"
                   }
                 },
                 "required": [
@@ -1719,28 +2365,28 @@
                     "enum": [
                       "run-produced"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-143>"
+                    "x-parser-schema-id": "<anonymous-schema-202>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-144>"
+                    "x-parser-schema-id": "<anonymous-schema-203>"
                   },
                   "scenario": {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-145>"
+                    "x-parser-schema-id": "<anonymous-schema-204>"
                   },
                   "produced": {
                     "description": "Records published: the run's outcomes",
                     "type": "integer",
                     "minimum": 0,
-                    "x-parser-schema-id": "<anonymous-schema-146>"
+                    "x-parser-schema-id": "<anonymous-schema-205>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-147>"
+                    "x-parser-schema-id": "<anonymous-schema-206>"
                   }
                 },
                 "required": [
@@ -1761,27 +2407,27 @@
                     "enum": [
                       "run-figures"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-148>"
+                    "x-parser-schema-id": "<anonymous-schema-207>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-149>"
+                    "x-parser-schema-id": "<anonymous-schema-208>"
                   },
                   "complete": {
                     "type": "boolean",
-                    "x-parser-schema-id": "<anonymous-schema-150>"
+                    "x-parser-schema-id": "<anonymous-schema-209>"
                   },
                   "figures": {
                     "description": "The monitor's summary of the run",
                     "type": "object",
-                    "x-parser-schema-id": "<anonymous-schema-151>"
+                    "x-parser-schema-id": "<anonymous-schema-210>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-152>"
+                    "x-parser-schema-id": "<anonymous-schema-211>"
                   }
                 },
                 "required": [
@@ -1900,38 +2546,38 @@
                 "type": "string",
                 "maxLength": 1000,
                 "description": "Why the record could not be processed (the decoder's error).",
-                "x-parser-schema-id": "<anonymous-schema-154>"
+                "x-parser-schema-id": "<anonymous-schema-213>"
               },
               "herald.dlq.topic": {
                 "type": "string",
                 "minLength": 1,
                 "description": "The topic the record was read from.",
-                "x-parser-schema-id": "<anonymous-schema-155>"
+                "x-parser-schema-id": "<anonymous-schema-214>"
               },
               "herald.dlq.partition": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its partition.",
-                "x-parser-schema-id": "<anonymous-schema-156>"
+                "x-parser-schema-id": "<anonymous-schema-215>"
               },
               "herald.dlq.offset": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its offset.",
-                "x-parser-schema-id": "<anonymous-schema-157>"
+                "x-parser-schema-id": "<anonymous-schema-216>"
               },
               "herald.dlq.service": {
                 "type": "string",
                 "pattern": "^(notifier|producer|recorder|sender-[0-9]+)$",
                 "description": "The service that dead-lettered it.",
-                "x-parser-schema-id": "<anonymous-schema-158>"
+                "x-parser-schema-id": "<anonymous-schema-217>"
               }
             },
-            "x-parser-schema-id": "<anonymous-schema-153>"
+            "x-parser-schema-id": "<anonymous-schema-212>"
           },
           "payload": {
             "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8; cut to its first 900,000 bytes when longer.",
-            "x-parser-schema-id": "<anonymous-schema-159>"
+            "x-parser-schema-id": "<anonymous-schema-218>"
           },
           "bindings": {
             "kafka": {
@@ -2412,7 +3058,11 @@
       "ServiceEvent": "$ref:$.channels.control.messages.ControlEvent.payload.oneOf[0]",
       "SmsMessage": "$ref:$.channels.smsOutbound.messages.SmsMessage.payload",
       "SmsResult": "$ref:$.channels.smsResults.messages.SmsResult.payload",
-      "SmsRun": "$ref:$.channels.runs.messages.RunRequest.payload.oneOf[1]"
+      "SmsRun": "$ref:$.channels.runs.messages.RunRequest.payload.oneOf[1]",
+      "StreamCommand": "$ref:$.channels.telemetryCommands.messages.StreamCommand.payload",
+      "StreamEvent": "$ref:$.channels.telemetryStreams.messages.StreamEvent.payload",
+      "TelemetryFrame": "$ref:$.channels.telemetryFrames.messages.TelemetryFrame.payload",
+      "TelemetryRun": "$ref:$.channels.runs.messages.RunRequest.payload.oneOf[2]"
     },
     "messages": {
       "RunRequest": "$ref:$.channels.runs.messages.RunRequest",
@@ -2422,6 +3072,9 @@
       "RetailInjection": "$ref:$.channels.retailInjections.messages.RetailInjection",
       "SmsMessage": "$ref:$.channels.smsOutbound.messages.SmsMessage",
       "SmsResult": "$ref:$.channels.smsResults.messages.SmsResult",
+      "StreamCommand": "$ref:$.channels.telemetryCommands.messages.StreamCommand",
+      "StreamEvent": "$ref:$.channels.telemetryStreams.messages.StreamEvent",
+      "TelemetryFrame": "$ref:$.channels.telemetryFrames.messages.TelemetryFrame",
       "FireCommand": "$ref:$.channels.timersFire.messages.FireCommand",
       "ControlEvent": "$ref:$.channels.control.messages.ControlEvent",
       "DeadLetter": "$ref:$.channels.dlq.messages.DeadLetter"

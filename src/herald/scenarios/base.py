@@ -273,6 +273,8 @@ class Scenario(ABC):
     # What `sim.run` asks for when neither a flag nor a setting says (keys of the scenario's
     # settings section): defaults that finish in seconds.
     sim_defaults: ClassVar[Mapping[str, Any]] = {}
+    # Whether ``POST /api/runs`` starts its runs (a telemetry run's streams are schedules).
+    runs_api: ClassVar[bool] = True
 
     @abstractmethod
     def make_request(self, settings: Settings, **params: Any) -> RunRequest:

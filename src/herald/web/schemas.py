@@ -37,6 +37,15 @@ def _scenario_names() -> list[str]:
 _SCENARIOS: list[Any] = _scenario_names()  # the registry's: the OpenAPI document lists them
 
 
+def _runnable_names() -> list[str]:
+    from herald.scenarios import base
+
+    return sorted(name for name, s in base.scenarios().items() if s.runs_api)
+
+
+_RUNNABLE: list[Any] = _runnable_names()  # those POST /api/runs starts
+
+
 def _known(scenario: str | None) -> str | None:
     """``scenario`` when it is a registered scenario's name (or None)."""
     from herald.scenarios import base
@@ -44,6 +53,16 @@ def _known(scenario: str | None) -> str | None:
     if scenario is not None and scenario not in base.scenarios():
         raise ValueError(f"no scenario {scenario!r}; scenarios: {', '.join(base.scenarios())}")
     return scenario
+
+
+def _runnable(scenario: str | None) -> str | None:
+    """``scenario`` when ``POST /api/runs`` starts its runs (a telemetry stream is a schedule)."""
+    from herald.scenarios import base
+
+    known = _known(scenario)
+    if known is not None and not base.get(known).runs_api:
+        raise ValueError(f"{known} streams are scheduled, not run: POST /api/{known}/schedules")
+    return known
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -85,7 +104,7 @@ class StartRun(_Model):
     )
     # The enum is the string's: null (unset) is allowed too, as the document says.
     scenario: (
-        Annotated[str, Field(pattern=SCENARIO_PATTERN, json_schema_extra={"enum": _SCENARIOS})]
+        Annotated[str, Field(pattern=SCENARIO_PATTERN, json_schema_extra={"enum": _RUNNABLE})]
         | None
     ) = Field(
         None, description="The scenario to run (unset: `producer.scenario`, `sms` by default)"
@@ -112,7 +131,7 @@ class StartRun(_Model):
         "time; the run's resource exists from then, its timer (`timer_url`) from now.",
     )
 
-    _known_scenario = field_validator("scenario")(classmethod(lambda cls, v: _known(v)))
+    _known_scenario = field_validator("scenario")(classmethod(lambda cls, v: _runnable(v)))
 
 
 def document_limits(doc: dict[str, Any], limits: LimitsSettings) -> None:
