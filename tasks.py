@@ -25,6 +25,12 @@ PY = sys.executable
 
 # -- sim ------------------------------------------------------------------------------------
 
+ENGINE_HELP = (
+    "the broker started when kafka.bootstrap is unset: tansu (default, embedded) or kafka "
+    "(Apache Kafka from its jars: Java 17+ and Maven; env HERALD_KAFKA_ENGINE)"
+)
+BROKERS_HELP = "nodes of the kafka engine: 1 (default) or 3 (env HERALD_KAFKA_BROKERS)"
+
 
 @task(
     help={
@@ -42,6 +48,8 @@ PY = sys.executable
         "monitor_output": "stdout, stderr or a file path",
         "monitor": "file, terminal or web (web: also serve the run's live page)",
         "timeout": "give up after this many seconds",
+        "engine": ENGINE_HELP,
+        "brokers": BROKERS_HELP,
         "incident": "KIND:SERVICE@START[-END] or db-outage@START-END, repeatable "
         "(kill, crash, restart, pause; e.g. kill:sender-2@3s)",
         "no_restart": "do not restart a service that exits unplanned (default: restart it)",
@@ -69,6 +77,8 @@ def run(
     monitor_output: str | None = None,
     monitor: str | None = None,
     timeout: float | None = None,
+    engine: str | None = None,
+    brokers: int | None = None,
     incident: list[str] | None = None,
     no_restart: bool = False,
     duration: str | None = None,
@@ -98,6 +108,8 @@ def run(
             monitor=monitor,
             json_path=Path(json) if json else None,
             timeout=_number(float, "timeout", timeout),
+            engine=engine,
+            brokers=_number(int, "brokers", brokers),
             incidents=tuple(incident or ()),
             no_restart=no_restart,
             duration=str(duration) if duration is not None else None,
@@ -222,6 +234,8 @@ def gen_asyncapi_spec(c: Context, fmt: str = "yaml") -> None:
         "no_services": "do not run producer, senders and recorder (by default they run when "
         "the broker is embedded, so that runs started from the dashboard progress)",
         "config": "config file (JSON)",
+        "engine": ENGINE_HELP,
+        "brokers": BROKERS_HELP,
     },
 )
 def app_run(
@@ -231,6 +245,8 @@ def app_run(
     dev: bool = False,
     no_services: bool = False,
     config: str | None = None,
+    engine: str | None = None,
+    brokers: int | None = None,
 ) -> None:
     """Serve the dashboard and REST API (embedded broker and database unless configured)."""
     from herald.web.server import main as web_main
@@ -238,6 +254,8 @@ def app_run(
     args = ["--host", host, "--port", str(port)] + (["--dev"] if dev else [])
     args += ["--no-services"] if no_services else []
     args += ["--config", config] if config else []
+    args += ["--engine", engine] if engine else []
+    args += ["--brokers", str(brokers)] if brokers is not None else []
     code = web_main(args)
     if code:
         raise Exit(code=code)
@@ -287,10 +305,25 @@ def _pytest(c: Context, *args: str) -> None:
     c.run(shlex.join(argv), pty=False, env={"PYTHONUNBUFFERED": "1"})
 
 
-@task(help={"k": "only tests matching this expression", "m": "only tests with this marker"})
-def tests(c: Context, k: str = "", m: str = "") -> None:
+@task(
+    help={
+        "k": "only tests matching this expression",
+        "m": "only tests with this marker",
+        "engine": "the broker the integration tests use: tansu (default) or kafka (Apache "
+        "Kafka, one broker, started once for the session)",
+    }
+)
+def tests(c: Context, k: str = "", m: str = "", engine: str = "") -> None:
     """Run every test tier (unit, integration, e2e) without coverage."""
-    _pytest(c, *(["-k", k] if k else []), *(["-m", m] if m else []))
+    _pytest(c, *_engine_args(engine), *(["-k", k] if k else []), *(["-m", m] if m else []))
+
+
+def _engine_args(engine: str) -> list[str]:
+    from herald.config import ENGINES
+
+    if engine and engine not in ENGINES:
+        raise Exit(f"--engine {engine!r}: one of {', '.join(ENGINES)}", code=2)
+    return [f"--engine={engine}"] if engine else []
 
 
 @task

@@ -59,6 +59,7 @@ def common(replicas: int, min_isr: int) -> dict[str, str]:
         "unclean.leader.election.enable": "false",
         "auto.create.topics.enable": "false",
         "group.initial.rebalance.delay.ms": "0",
+        "group.min.session.timeout.ms": "1000",
         "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
         "broker.session.timeout.ms": "6000",
         "broker.heartbeat.interval.ms": "1000",
