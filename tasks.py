@@ -424,6 +424,16 @@ def up(c: Context, profile: str = "all", build: bool = False, timeout: float = 1
     print(format_status(stack.status(), state))
 
 
+@task(name="gen-compose")
+def gen_compose(c: Context) -> None:
+    """Write docker-compose.yml's cluster brokers from the local engine's node settings."""
+    from herald.runtime.compose import with_cluster_services
+
+    path = ROOT / "docker-compose.yml"
+    path.write_text(with_cluster_services(path.read_text()))
+    print(f"wrote the cluster's brokers in {path.relative_to(ROOT)}")
+
+
 @task
 def down(c: Context) -> None:
     """Stop every service of the stack (its data stays)."""
@@ -665,7 +675,7 @@ ns.add_collection(Collection("db", create, drop, migrate))
 ns.add_collection(Collection("app", gen_config_docs, gen_asyncapi_spec, app_run, gen_api_spec))
 ns.add_collection(Collection("linting", lint, type_check))
 ns.add_collection(Collection("testing", tests, coverage))
-ns.add_collection(Collection("stack", up, down, destroy, ps, logs, build_service))
+ns.add_collection(Collection("stack", up, down, destroy, ps, logs, build_service, gen_compose))
 ns.add_collection(Collection("seed", seed_database, seed_kafka))
 ns.add_collection(Collection("load", load_run))
 bench_ns = Collection("bench")

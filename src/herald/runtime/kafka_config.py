@@ -153,6 +153,34 @@ def docker_environment(props: Mapping[str, str], *, cluster_id: str) -> dict[str
     return env
 
 
+# The compose `cluster` profile: three nodes named as their services, on the image's ports.
+COMPOSE_CLUSTER_ID = "4L6g3nShT-eMCtK--X86sw"
+COMPOSE_DATA_DIR = "/var/lib/kafka/data"
+COMPOSE_CLIENT_PORT, COMPOSE_INTERNAL_PORT, COMPOSE_CONTROLLER_PORT = 9092, 19092, 9093
+
+
+def compose_nodes(brokers: int = 3) -> list[NodeAddress]:
+    """The compose cluster's nodes: ``kafka-1`` ... on the same ports each."""
+    return [
+        NodeAddress(
+            f"kafka-{node_id(i)}",
+            COMPOSE_CLIENT_PORT,
+            COMPOSE_INTERNAL_PORT,
+            COMPOSE_CONTROLLER_PORT,
+        )
+        for i in range(brokers)
+    ]
+
+
+def compose_environment(index: int, brokers: int = 3) -> dict[str, str]:
+    """The ``environment`` of the compose cluster's node ``index``: the very settings the local
+    engine runs with (:func:`server_properties`), listening on every interface."""
+    props = server_properties(
+        index, compose_nodes(brokers), log_dirs=COMPOSE_DATA_DIR, bind_host=""
+    )
+    return docker_environment(props, cluster_id=COMPOSE_CLUSTER_ID)
+
+
 LOG4J2_PROPERTIES = """\
 # written by herald: the broker's log lines, to the file its output goes to
 status = warn
