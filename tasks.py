@@ -38,6 +38,12 @@ _byte_compile()
 
 # -- sim ------------------------------------------------------------------------------------
 
+ENGINE_HELP = (
+    "the broker started when kafka.bootstrap is unset: tansu (default, embedded) or kafka "
+    "(Apache Kafka from its jars: Java 17+ and Maven; env HERALD_KAFKA_ENGINE)"
+)
+BROKERS_HELP = "nodes of the kafka engine: 1 (default) or 3 (env HERALD_KAFKA_BROKERS)"
+
 
 @task(
     help={
@@ -55,6 +61,8 @@ _byte_compile()
         "monitor_output": "stdout, stderr or a file path",
         "monitor": "file, terminal or web (web: also serve the run's live page)",
         "timeout": "give up after this many seconds",
+        "engine": ENGINE_HELP,
+        "brokers": BROKERS_HELP,
         "incident": "KIND:SERVICE@START[-END] or db-outage@START-END, repeatable "
         "(kill, crash, restart, pause; e.g. kill:sender-2@3s)",
         "no_restart": "do not restart a service that exits unplanned (default: restart it)",
@@ -82,6 +90,8 @@ def run(
     monitor_output: str | None = None,
     monitor: str | None = None,
     timeout: float | None = None,
+    engine: str | None = None,
+    brokers: int | None = None,
     incident: list[str] | None = None,
     no_restart: bool = False,
     duration: str | None = None,
@@ -111,6 +121,8 @@ def run(
             monitor=monitor,
             json_path=Path(json) if json else None,
             timeout=_number(float, "timeout", timeout),
+            engine=engine,
+            brokers=_number(int, "brokers", brokers),
             incidents=tuple(incident or ()),
             no_restart=no_restart,
             duration=str(duration) if duration is not None else None,
@@ -235,6 +247,8 @@ def gen_asyncapi_spec(c: Context, fmt: str = "yaml") -> None:
         "no_services": "do not run producer, senders and recorder (by default they run when "
         "the broker is embedded, so that runs started from the dashboard progress)",
         "config": "config file (JSON)",
+        "engine": ENGINE_HELP,
+        "brokers": BROKERS_HELP,
     },
 )
 def app_run(
@@ -244,6 +258,8 @@ def app_run(
     dev: bool = False,
     no_services: bool = False,
     config: str | None = None,
+    engine: str | None = None,
+    brokers: int | None = None,
 ) -> None:
     """Serve the dashboard and REST API (embedded broker and database unless configured)."""
     from herald.web.server import main as web_main
@@ -251,6 +267,8 @@ def app_run(
     args = ["--host", host, "--port", str(port)] + (["--dev"] if dev else [])
     args += ["--no-services"] if no_services else []
     args += ["--config", config] if config else []
+    args += ["--engine", engine] if engine else []
+    args += ["--brokers", str(brokers)] if brokers is not None else []
     code = web_main(args)
     if code:
         raise Exit(code=code)
@@ -300,10 +318,25 @@ def _pytest(c: Context, *args: str) -> None:
     c.run(shlex.join(argv), pty=False, env={"PYTHONUNBUFFERED": "1"})
 
 
-@task(help={"k": "only tests matching this expression", "m": "only tests with this marker"})
-def tests(c: Context, k: str = "", m: str = "") -> None:
+@task(
+    help={
+        "k": "only tests matching this expression",
+        "m": "only tests with this marker",
+        "engine": "the broker the integration tests use: tansu (default) or kafka (Apache "
+        "Kafka, one broker, started once for the session)",
+    }
+)
+def tests(c: Context, k: str = "", m: str = "", engine: str = "") -> None:
     """Run every test tier (unit, integration, e2e) without coverage."""
-    _pytest(c, *(["-k", k] if k else []), *(["-m", m] if m else []))
+    _pytest(c, *_engine_args(engine), *(["-k", k] if k else []), *(["-m", m] if m else []))
+
+
+def _engine_args(engine: str) -> list[str]:
+    from herald.config import ENGINES
+
+    if engine and engine not in ENGINES:
+        raise Exit(f"--engine {engine!r}: one of {', '.join(ENGINES)}", code=2)
+    return [f"--engine={engine}"] if engine else []
 
 
 @task
@@ -402,6 +435,16 @@ def up(c: Context, profile: str = "all", build: bool = False, timeout: float = 1
     except HeraldError as exc:
         raise Exit(f"herald: {exc}", code=exc.exit_code) from None
     print(format_status(stack.status(), state))
+
+
+@task(name="gen-compose")
+def gen_compose(c: Context) -> None:
+    """Write docker-compose.yml's cluster brokers from the local engine's node settings."""
+    from herald.runtime.compose import with_cluster_services
+
+    path = ROOT / "docker-compose.yml"
+    path.write_text(with_cluster_services(path.read_text()))
+    print(f"wrote the cluster's brokers in {path.relative_to(ROOT)}")
 
 
 @task
@@ -645,7 +688,7 @@ ns.add_collection(Collection("db", create, drop, migrate))
 ns.add_collection(Collection("app", gen_config_docs, gen_asyncapi_spec, app_run, gen_api_spec))
 ns.add_collection(Collection("linting", lint, type_check))
 ns.add_collection(Collection("testing", tests, coverage))
-ns.add_collection(Collection("stack", up, down, destroy, ps, logs, build_service))
+ns.add_collection(Collection("stack", up, down, destroy, ps, logs, build_service, gen_compose))
 ns.add_collection(Collection("seed", seed_database, seed_kafka))
 ns.add_collection(Collection("load", load_run))
 bench_ns = Collection("bench")

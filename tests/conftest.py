@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from herald import kafka
-from herald.config import Settings
+from herald.config import ENGINES, Settings
 from herald.db.engine import migrate
+from herald.runtime.apache_kafka import ApacheKafkaCluster
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from tests.support.cluster import make_settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,8 +28,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, tier))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine",
+        choices=ENGINES,
+        default="tansu",
+        help="the broker of the session's `broker` fixture: tansu (the embedded default) or "
+        "kafka (one Apache Kafka broker, jars in the checkout's .herald/; invoke testing.tests "
+        "--engine kafka)",
+    )
+
+
 @pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine the session's broker runs: ``tansu`` or ``kafka``."""
+    return str(request.config.getoption("engine"))
+
+
+@pytest.fixture(scope="session")
+def broker(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    if engine == "kafka":
+        # The tests speak to it as to the embedded broker: its bootstrap, short group timeouts
+        # (the local cluster accepts them: group.min.session.timeout.ms).
+        logs = tmp_path_factory.mktemp("kafka")
+        with ApacheKafkaCluster(brokers=1, home=ROOT / ".herald", log_dir=logs) as cluster:
+            yield cluster  # type: ignore[misc]
+        return
     with EmbeddedBroker() as b:
         yield b
 

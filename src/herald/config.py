@@ -42,6 +42,9 @@ DEFAULT_CONFIG_FILE = "config.json"
 # Classic layout key -> herald key. The classic file keeps working unchanged.
 _CLASSIC_KEYS: dict[str, str] = {"progress_monitor": "monitor", "sender": "senders"}
 
+Engine = Literal["tansu", "kafka"]
+ENGINES: tuple[Engine, ...] = ("tansu", "kafka")
+LOCAL_BROKERS = (1, 3)
 LatencyDistribution = Literal["exponential", "constant", "uniform", "normal"]
 
 
@@ -55,6 +58,17 @@ class KafkaSettings(_Section):
     bootstrap: str | None = Field(
         None,
         description="Kafka bootstrap servers (host:port,...). Unset: start the embedded broker.",
+    )
+    engine: Engine = Field(
+        "tansu",
+        description="The broker herald starts when `bootstrap` is unset: `tansu` (embedded, "
+        "in memory, nothing to install) or `kafka` (Apache Kafka in KRaft mode from its jars: "
+        "Java 17+, and Maven or KAFKA_HOME; docs/engines.md). Ignored when `bootstrap` is set.",
+    )
+    brokers: int = Field(
+        1,
+        description="Nodes of the local Apache Kafka engine: 1, or 3 (topics with replication "
+        "factor 3 and min.insync.replicas 2).",
     )
     namespace: str = Field(
         "",
@@ -93,6 +107,19 @@ class KafkaSettings(_Section):
         description="Extra librdkafka properties for every client (e.g. security.protocol, "
         "sasl.mechanism, sasl.username, sasl.password, ssl.ca.location).",
     )
+
+    @field_validator("brokers")
+    @classmethod
+    def _brokers_of_engine(cls, brokers: int, info: ValidationInfo) -> int:
+        # A field rule (engine comes first): reported on `brokers`, beside any other error.
+        if brokers not in LOCAL_BROKERS:
+            raise ValueError("a local Apache Kafka cluster has 1 or 3 brokers")
+        if brokers != 1 and info.data.get("engine") == "tansu":
+            raise ValueError(
+                f"{brokers} brokers need kafka.engine = kafka (Tansu runs one), e.g. "
+                "--engine kafka or HERALD_KAFKA_ENGINE=kafka"
+            )
+        return brokers
 
 
 class DatabaseSettings(_Section):

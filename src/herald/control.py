@@ -130,7 +130,7 @@ class Listener:
         # one's are), and an event published just before we look must not be missed.
         for tp in parts:
             tp.offset = int(since.timestamp() * 1000) - 1000
-        found = self._consumer.offsets_for_times(parts, timeout=10)
+        found = kafka.offsets_for_times(self._consumer, parts)
         start = [
             TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
             for tp in found

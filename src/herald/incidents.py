@@ -3,11 +3,15 @@
 A spec is ``KIND:SERVICE@START`` or ``KIND:SERVICE@START-END`` (seconds after the run starts,
 that is after every service is ready and the run is asked for), or ``db-outage@START-END``:
 
-``kill``      SIGKILL, not restarted (senders only: the others take over its partitions)
+``kill``      SIGKILL, not restarted (senders only: the others take over its partitions; or
+              one broker of a 3-node Apache Kafka cluster: ``kill:broker-2@3s``)
 ``crash``     SIGKILL, then started again at once (as a supervisor would)
 ``restart``   SIGTERM (graceful), then started again once it has exited
 ``pause``     SIGSTOP at START, SIGCONT at END
 ``db-outage`` the embedded database is stopped at START and started again at END
+
+A SERVICE is a service instance (``sender-2``, ``recorder``) or, on ``--engine kafka``, a broker
+(``broker-1`` ... ``broker-3``: Kafka's node ids).
 """
 
 from __future__ import annotations
@@ -67,12 +71,31 @@ class Incident:
         return cls(spec, kind, target, start, end)
 
 
-def check(incidents: Iterable[Incident], services: Iterable[str], embedded_db: bool) -> None:
-    """Refuse incidents the run could not survive or apply, before anything starts."""
-    names = set(services)
+def check(
+    incidents: Iterable[Incident],
+    services: Iterable[str],
+    embedded_db: bool,
+    brokers: Iterable[str] = (),
+) -> None:
+    """Refuse incidents the run could not survive or apply, before anything starts.
+
+    ``brokers``: the nodes of the Apache Kafka cluster the run starts (``broker-1`` ...); one
+    of three may be killed for good (two hold every partition, ``min.insync.replicas`` 2).
+    """
+    nodes = list(brokers)
+    names = set(services) | set(nodes)
     senders = {n for n in names if n.startswith("sender-")}
     killed: set[str] = set()
     for incident in incidents:
+        if incident.kind == "kill" and incident.target in nodes:
+            if len(nodes) < 3 or killed & set(nodes):
+                raise ConfigError(
+                    f"--incident {incident.spec!r}: only one broker of three can be killed for "
+                    "good (the others hold every partition); use crash or restart, or "
+                    "--brokers 3"
+                )
+            killed.add(incident.target)
+            continue
         if incident.target is not None and incident.target not in names:
             raise ConfigError(
                 f"--incident {incident.spec!r}: no service {incident.target!r} "

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 from confluent_kafka.cimpl import NewTopic
 
 from herald.config import KafkaSettings, Settings
 from herald.contracts import PLATFORM_TOPICS, Topic
 from herald.errors import BrokerError
-from herald.waiting import Backoff, Episode, wait_until
+from herald.waiting import Backoff, Deadline, Episode, wait_until
 
 if TYPE_CHECKING:
     from herald.services.dlq import DeadLetters
@@ -163,6 +164,20 @@ def all_topics(settings: Settings | None = None) -> tuple[Topic, ...]:
     return (*PLATFORM_TOPICS, *timers.TOPICS, *scenario_topics(settings))
 
 
+def min_insync_replicas(replication_factor: int) -> int:
+    """``min.insync.replicas`` for a topic of ``replication_factor`` copies: all but one (2 of
+    3), so that an ``acks=all`` write survives one broker down and is on two brokers."""
+    return max(1, replication_factor - 1)
+
+
+def topic_config(replication_factor: int) -> dict[str, str]:
+    """The settings herald creates a topic with: ``min.insync.replicas`` when it is replicated
+    (set on the topic, not left to a cluster's default; a single copy keeps the broker's)."""
+    if replication_factor == 1:
+        return {}
+    return {"min.insync.replicas": str(min_insync_replicas(replication_factor))}
+
+
 def ensure_topics(
     settings: KafkaSettings,
     topics: Iterable[Topic] | None = None,
@@ -183,6 +198,7 @@ def ensure_topics(
             t.qualified(settings.namespace),
             num_partitions=t.partitions or settings.partitions,
             replication_factor=settings.replication_factor,
+            config=topic_config(settings.replication_factor),
         )
         for t in (all_topics() if topics is None else topics)
         if t.qualified(settings.namespace) not in existing
@@ -198,7 +214,53 @@ def ensure_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BrokerError(f"cannot create topic {name}: {exc}") from None
     logger.info("created topics %s", ", ".join(sorted(created)))
+    _wait_for_leaders(client, created)
     return created
+
+
+def _wait_for_leaders(client: AdminClient, topics: Sequence[str], timeout: float = 60.0) -> None:
+    """Until every partition of ``topics`` answers a ListOffsets: Apache Kafka answers a
+    creation before its brokers have made the new partitions (seconds for a hundred on a busy
+    machine), and a read of them meanwhile fails with NOT_LEADER_FOR_PARTITION."""
+    if not topics:
+        return
+    meta = client.list_topics(timeout=10).topics
+    asked = {
+        TopicPartition(name, p): OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        for name in topics
+        if name in meta
+        for p in meta[name].partitions
+    }
+    deadline = Deadline(timeout)
+    while asked:
+        futures = client.list_offsets(asked, request_timeout=max(1.0, deadline.remaining))
+        for tp, future in futures.items():
+            try:
+                future.result()
+                asked.pop(tp)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not _not_ready_yet(err) or deadline.expired():
+                    raise BrokerError(
+                        f"topic {tp.topic} partition {tp.partition} not ready: {err.str()}"
+                    ) from None
+        if asked:
+            time.sleep(0.2)
+
+
+_NOT_READY = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError.UNKNOWN_LEADER_EPOCH,
+    KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.REPLICA_NOT_AVAILABLE,
+}
+
+
+def _not_ready_yet(err: KafkaError) -> bool:
+    # librdkafka does not flag a partition's own error in a ListOffsets answer as retriable.
+    return bool(err.retriable()) or err.code() in _NOT_READY
 
 
 def partitions_of(consumer: Consumer, topic: str, timeout: float = 10.0) -> list[TopicPartition]:
@@ -214,6 +276,26 @@ def partitions_of(consumer: Consumer, topic: str, timeout: float = 10.0) -> list
     parts = wait_until(found, timeout=timeout, what=what, every=0.1, error=BrokerError)
     assert parts is not None
     return parts
+
+
+def offsets_for_times(
+    consumer: Consumer, partitions: list[TopicPartition], timeout: float = 10.0
+) -> list[TopicPartition]:
+    """``consumer.offsets_for_times``, asked again while the broker answers with a retriable
+    error: Apache Kafka answers NOT_LEADER_FOR_PARTITION for a moment after a topic is made,
+    or while a broker that led a partition is down."""
+    deadline = Deadline(timeout)
+    while True:
+        try:
+            found: list[TopicPartition] = consumer.offsets_for_times(
+                partitions, timeout=max(0.5, deadline.remaining)
+            )
+            return found
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not _not_ready_yet(err) or deadline.expired():
+                raise BrokerError(f"cannot look up offsets by time: {err.str()}") from None
+            time.sleep(0.1)
 
 
 def raise_if_fatal(err: KafkaError, episode: Episode) -> None:

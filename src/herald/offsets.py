@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
+from herald import kafka
+
 EARLIEST, LATEST = "earliest", "latest"
 
 
@@ -42,7 +44,7 @@ def start_offsets(
         return []
     ms = int(datetime.fromisoformat(parse_start(start)).timestamp() * 1000)
     asked = [TopicPartition(tp.topic, tp.partition, ms) for tp in partitions]
-    found = consumer.offsets_for_times(asked, timeout=timeout)
+    found = kafka.offsets_for_times(consumer, asked, timeout)
     return [
         TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
         for tp in found

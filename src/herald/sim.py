@@ -28,13 +28,13 @@ from rich.console import Console
 
 from herald import completion, control, kafka, runs
 from herald.completion import Watch
-from herald.config import Settings, load_settings, resolved_json, secret_environment
+from herald.config import ENGINES, Settings, load_settings, resolved_json, secret_environment
 from herald.contracts import RunRequest
 from herald.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ConfigError, HeraldError
 from herald.incidents import Incident, Timeline
 from herald.incidents import check as check_incidents
 from herald.report import print_summary
-from herald.runtime.broker import EmbeddedBroker
+from herald.runtime import engines
 from herald.runtime.launcher import Launcher, RunDatabase, incident_actions
 from herald.runtime.processes import ProcessGroup, Supervisor, child_environment
 from herald.scenarios import base
@@ -60,6 +60,8 @@ class SimOptions:
     refresh: float | None = None
     monitor_output: str | None = None
     monitor: str | None = None
+    engine: str | None = None
+    brokers: int | None = None
     json_path: Path | None = None
     timeout: float | None = None
     incidents: tuple[str, ...] = ()
@@ -103,6 +105,8 @@ def settings_for(options: SimOptions) -> Settings:
     put("monitor", "refresh_secs", options.refresh, "--refresh")
     put("monitor", "output_location", options.monitor_output, "--monitor-output")
     put("monitor", "kind", options.monitor, "--monitor")
+    put("kafka", "engine", options.engine, "--engine")
+    put("kafka", "brokers", options.brokers, "--brokers")
     worker_flags = {
         k: (v, flag)
         for k, v, flag in (
@@ -185,6 +189,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--monitor", choices=("file", "terminal", "web"), help="web: also serve the live page"
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="the broker to start when kafka.bootstrap is unset: tansu (default) or kafka",
+    )
+    p.add_argument("--brokers", type=int, help="nodes of the kafka engine: 1 (default) or 3")
     p.add_argument("--json", dest="json_path", type=Path, help="write the summary here as JSON")
     p.add_argument(
         "--timeout",
@@ -243,10 +253,13 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
         settings = settings_for(options)
         incidents = [Incident.parse(spec) for spec in options.incidents]
         names = [i.name for i in registry.instances(settings, scenario=settings.producer.scenario)]
-        check_incidents(incidents, names, settings.database.url is None)
+        check_incidents(
+            incidents, names, settings.database.url is None, engines.broker_names(settings)
+        )
         base.get(settings.producer.scenario)
         if options.sink == "stdout":
             return print_records(settings, out or sys.stdout)
+        engines.check(settings)  # Java and Kafka's jars, before anything starts
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -375,7 +388,7 @@ class _Run:
             f"herald run [bold]{self.request.run_id}[/]: {self.size}{workers} "
             f"(logs in {self.run_dir})"
         )
-        self.broker: EmbeddedBroker | None = None
+        self.broker: engines.LocalBroker | None = None
         self.database = RunDatabase(settings, home)  # the embedded one starts in the background
         self.group = ProcessGroup()
         self.timeline = Timeline(list(incidents))
@@ -386,7 +399,7 @@ class _Run:
         """The broker, the services (the database meanwhile), then the request once ready."""
         ks = self.settings.kafka
         if ks.bootstrap is None:
-            self.broker = EmbeddedBroker(log_path=self.logs / "broker.log").start()
+            self.broker = engines.start(self.settings, log_dir=self.logs)
             ks = self.broker.client_settings(ks)
         existing = kafka.wait_for_broker(ks, stop=self.stop.is_set)
         kafka.ensure_topics(ks, kafka.all_topics(self.settings), existing=existing)
@@ -427,7 +440,10 @@ class _Run:
         if web_url is not None:
             page = f"{web_url}/runs/{self.request.run_id}"
             _announce_page(self.database.url, self.request.run_id, page, self.console)
-        self.timeline.actions = incident_actions(launcher, self.supervisor, self.database)
+        actions = incident_actions(launcher, self.supervisor, self.database)
+        if self.broker is not None:
+            actions = engines.with_broker_incidents(actions, self.broker)
+        self.timeline.actions = actions
         self.timeout = self.options.timeout or _default_timeout(live, self.request)
         self.run_started = time.monotonic()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from herald.errors import EXIT_BROKER
+from herald.runtime import kafka_jars
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.ports import free_port
@@ -187,6 +190,16 @@ def test_external_services_and_sender_statistics(
              " [setting senders]"],
         ),
         (
+            ["--brokers", "3"],
+            ["--brokers 3: 3 brokers need kafka.engine = kafka (Tansu runs one), e.g. --engine"
+             " kafka or HERALD_KAFKA_ENGINE=kafka [setting kafka.brokers]"],
+        ),
+        (
+            ["--engine", "kafka", "--brokers", "2"],
+            ["--brokers 2: a local Apache Kafka cluster has 1 or 3 brokers"
+             " [setting kafka.brokers]"],
+        ),
+        (
             ["--messages", "0"],
             ["--messages 0: Input should be greater than or equal to 1"
              " [setting producer.num_messages]"],
@@ -209,6 +222,39 @@ def test_invalid_flags_stop_before_anything_starts(
         *(f"  {line}" for line in expected),
     ]
     assert not (tmp_path / "runs").exists() and not (tmp_path / "pgdata").exists()
+
+
+@pytest.mark.parametrize("missing", ["java", "mvn"])
+def test_the_kafka_engine_without_java_or_maven_says_what_to_install_and_starts_nothing(
+    missing: str, tmp_path: Path
+) -> None:
+    # A PATH with herald, and with Java but no Maven, or with neither.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "herald").symlink_to(HERALD)
+    if missing == "mvn":
+        java = shutil.which("java")
+        assert java is not None, "this test needs the machine's Java"
+        (bin_dir / "java").symlink_to(java)
+    env = clean_env(HERALD_HOME=str(tmp_path / "home"))
+    env.pop("JAVA_HOME", None)
+    env.pop("KAFKA_HOME", None)
+    env["PATH"] = str(bin_dir)
+    proc = subprocess.run(
+        [HERALD, "sim", "--engine", "kafka", "--messages", "100"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == EXIT_BROKER == 3, proc.stderr
+    expected = (
+        kafka_jars.JAVA_MISSING.format(min=17) if missing == "java" else kafka_jars.MAVEN_MISSING
+    )
+    assert proc.stderr.splitlines() == [f"herald: {expected}"]
+    assert proc.stdout == ""
+    home = tmp_path / "home"
+    assert not (home / "runs").exists() and not (home / "pgdata").exists()
 
 
 def test_invoke_sim_run_exits_2_on_a_bad_config_file(tmp_path: Path) -> None:

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError
 
+from herald.config import KafkaSettings
 from herald.errors import EXIT_BROKER, BrokerError
 from herald.runtime import kafka_jars
 from herald.runtime.kafka_config import (
     NodeAddress,
+    compose_nodes,
     docker_environment,
     properties_text,
     quorum_voters,
@@ -59,6 +61,7 @@ def common(replicas: int, min_isr: int) -> dict[str, str]:
         "unclean.leader.election.enable": "false",
         "auto.create.topics.enable": "false",
         "group.initial.rebalance.delay.ms": "0",
+        "group.min.session.timeout.ms": "1000",
         "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
         "broker.session.timeout.ms": "6000",
         "broker.heartbeat.interval.ms": "1000",
@@ -450,3 +453,15 @@ def test_jars_are_resolved_once_even_by_concurrent_callers(tmp_path: Path) -> No
     kafka_jars.resolve(home=home, environ={**env, "FAKE_MVN_FAIL": "1"})  # cached: no Maven
     assert (tmp_path / "runs").read_text().splitlines() == ["run"]
     assert os.access(lib.parent / "lib.complete", os.R_OK)
+
+
+def test_replicated_topics_are_made_with_all_but_one_copy_in_sync() -> None:
+    from herald import kafka
+
+    assert [kafka.min_insync_replicas(rf) for rf in (1, 2, 3, 5)] == [1, 1, 2, 4]
+    # A single copy keeps the broker's default (Tansu is never sent a topic setting).
+    assert kafka.topic_config(1) == {}
+    assert kafka.topic_config(3) == {"min.insync.replicas": "2"}
+    assert kafka.producer_config(KafkaSettings(bootstrap="h:1"))["acks"] == "all"
+    three = server_properties(0, compose_nodes(), log_dirs="/d")
+    assert three["min.insync.replicas"] == "2" and three["default.replication.factor"] == "3"

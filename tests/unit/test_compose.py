@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from herald.config import KafkaSettings, env_vars
-from herald.runtime import stack
+from herald.runtime import compose as compose_file
+from herald.runtime import kafka_config, stack
 
 pytestmark = pytest.mark.unit
 
@@ -212,7 +213,9 @@ def test_cluster_replication_settings_are_consistent(compose: dict[str, Any]) ->
     voters = ",".join(f"{i}@{b}:9093" for i, b in zip(node_ids, stack.CLUSTER_BROKERS, strict=True))
     for broker, env in zip(stack.CLUSTER_BROKERS, envs, strict=True):
         assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == voters
-        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{broker}:9092"
+        assert (
+            env["KAFKA_ADVERTISED_LISTENERS"] == f"CLIENT://{broker}:9092,INTERNAL://{broker}:19092"
+        )
         assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == str(factor)
         assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == str(factor)
         assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == str(factor)
@@ -271,3 +274,31 @@ def test_deploy_docs_name_only_real_settings() -> None:
         pinned = {s["image"] for s in yaml.safe_load(COMPOSE.read_text())["services"].values()}
         (tag,) = (i for i in pinned if i.startswith(image))
         assert f"`{tag}`" in text, tag
+
+
+def test_the_cluster_brokers_run_the_local_engines_settings(compose: dict[str, Any]) -> None:
+    # One place writes a node's settings: the local engine's server.properties and, as the
+    # image's KAFKA_* variables, the compose cluster's (`invoke stack.gen-compose`).
+    services = _services(compose)
+    for index, broker in enumerate(stack.CLUSTER_BROKERS):
+        assert services[broker]["environment"] == kafka_config.compose_environment(index)
+    local = kafka_config.server_properties(
+        1, kafka_config.compose_nodes(), log_dirs=kafka_config.COMPOSE_DATA_DIR, bind_host=""
+    )
+    assert services["kafka-2"]["environment"]["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+    assert len(services["kafka-2"]["environment"]) == len(local) + 1  # and CLUSTER_ID
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert compose_file.with_cluster_services(text) == text, (
+        "run: poetry run invoke stack.gen-compose"
+    )
+
+
+def test_the_generated_region_is_found_or_its_absence_said() -> None:
+    text = f"services:\n{compose_file.CLUSTER_BEGIN}\n  old: {{}}\n{compose_file.CLUSTER_END}\n"
+    out = compose_file.with_cluster_services(text)
+    assert "  old: {}" not in out
+    assert yaml.safe_load(out.replace("<<: *kafka-common", "image: x"))["services"]["kafka-3"][
+        "environment"
+    ] == kafka_config.compose_environment(2)
+    with pytest.raises(ValueError, match=r'docker-compose\.yml has no "# -- the cluster'):
+        compose_file.with_cluster_services("services: {}\n")

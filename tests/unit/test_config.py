@@ -195,3 +195,36 @@ def test_a_child_process_gets_the_secrets_the_settings_file_leaves_out(tmp_path:
         check=True,
     )
     assert json.loads(done.stdout) == [token, secrets]
+
+
+def test_the_engine_is_tansu_unless_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.kafka.engine, s.kafka.brokers) == ("tansu", 1)
+    monkeypatch.setenv("HERALD_KAFKA_ENGINE", "kafka")
+    monkeypatch.setenv("HERALD_KAFKA_BROKERS", "3")
+    s = load_settings()
+    assert (s.kafka.engine, s.kafka.brokers) == ("kafka", 3)
+
+
+def test_bad_engine_settings_name_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERALD_KAFKA_ENGINE", "redpanda")
+    monkeypatch.setenv("HERALD_KAFKA_BROKERS", "2")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.exit_code == 2
+    assert str(info.value).splitlines() == [
+        "invalid configuration (2 error(s)):",
+        "  kafka.engine = \"redpanda\": Input should be 'tansu' or 'kafka' "
+        "[config key kafka.engine, env HERALD_KAFKA_ENGINE]",
+        '  kafka.brokers = "2": a local Apache Kafka cluster has 1 or 3 brokers '
+        "[config key kafka.brokers, env HERALD_KAFKA_BROKERS]",
+    ]
+
+
+def test_three_brokers_need_the_kafka_engine() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(overrides={"kafka": {"brokers": 3}}, flags={"kafka.brokers": "--brokers 3"})
+    assert str(info.value).splitlines()[1:] == [
+        "  --brokers 3: 3 brokers need kafka.engine = kafka (Tansu runs one), e.g. --engine "
+        "kafka or HERALD_KAFKA_ENGINE=kafka [setting kafka.brokers]"
+    ]

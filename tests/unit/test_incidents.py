@@ -63,3 +63,28 @@ def test_timeline_applies_events_in_time_order_once() -> None:
     assert done == ["pause sender-1", "kill sender-0", "resume sender-1"]
     assert [a["at_secs"] for a in timeline.applied] == [2.0, 2.0, 10.0]
     assert timeline.pending() == []
+
+
+def test_one_broker_of_three_may_be_killed() -> None:
+    services = ["sender-0", "sender-1", "producer", "monitor", "recorder"]
+    three = ["broker-1", "broker-2", "broker-3"]
+    check([Incident.parse("kill:broker-2@3s")], services, embedded_db=True, brokers=three)
+    check(
+        [Incident.parse("restart:broker-2@3s"), Incident.parse("pause:broker-1@1s-4s")],
+        services,
+        embedded_db=True,
+        brokers=three,
+    )
+    only = "only one broker of three can be killed for good"
+    with pytest.raises(ConfigError, match=f"'kill:broker-3@4s': {only}"):
+        check(
+            [Incident.parse("kill:broker-2@3s"), Incident.parse("kill:broker-3@4s")],
+            services,
+            embedded_db=True,
+            brokers=three,
+        )
+    with pytest.raises(ConfigError, match=f"'kill:broker-1@3s': {only}"):
+        check([Incident.parse("kill:broker-1@3s")], services, embedded_db=True, brokers=three[:1])
+    # Without the kafka engine there is no broker to name.
+    with pytest.raises(ConfigError, match="no service 'broker-2' \\(services: monitor, producer"):
+        check([Incident.parse("restart:broker-2@3s")], services, embedded_db=True)

@@ -56,3 +56,50 @@ def compose_environment(home: Path, profile: str) -> dict[str, str]:
                 path.chmod(0o600)
             env[variable] = path.read_text().strip()
     return env
+
+
+# docker-compose.yml's cluster brokers are written by `invoke stack.gen-compose` between these
+# lines, from the local engine's own node settings (kafka_config): they cannot drift apart.
+CLUSTER_BEGIN = "  # -- the cluster's brokers: written by `poetry run invoke stack.gen-compose` --"
+CLUSTER_END = "  # -- end of the cluster's brokers --"
+
+
+def cluster_services_yaml() -> str:
+    """The compose services of the ``cluster`` profile's brokers (YAML, indented as in the
+    ``services:`` mapping), their environment from :func:`kafka_config.compose_environment`."""
+    from herald.runtime import kafka_config
+
+    out: list[str] = []
+    for index, name in enumerate(stack.CLUSTER_BROKERS):
+        out += [
+            f"  {name}:",
+            "    <<: *kafka-common",
+            "    profiles: [cluster]",
+            "    environment:",
+        ]
+        env = kafka_config.compose_environment(index, len(stack.CLUSTER_BROKERS))
+        out += [f"      {key}: {_yaml_scalar(value)}" for key, value in env.items()]
+        out += [
+            "    networks: {default: {aliases: [kafka]}}",
+            f"    volumes: [{name}-data:{kafka_config.COMPOSE_DATA_DIR}]",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def _yaml_scalar(value: str) -> str:
+    # Quoted: compose wants strings, and digits or `false` would be read as numbers, booleans.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def with_cluster_services(text: str) -> str:
+    """``text`` (docker-compose.yml) with its generated region rewritten."""
+    lines = text.split("\n")
+    try:
+        begin, end = lines.index(CLUSTER_BEGIN), lines.index(CLUSTER_END)
+    except ValueError:
+        raise ValueError(
+            f"docker-compose.yml has no {CLUSTER_BEGIN.strip()!r} ... {CLUSTER_END.strip()!r} "
+            "region"
+        ) from None
+    return "\n".join([*lines[: begin + 1], cluster_services_yaml(), *lines[end:]])

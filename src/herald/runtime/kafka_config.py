@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from herald.kafka import min_insync_replicas
 from herald.runtime.kafka_security import NO_SECURITY, SCRAM_MECHANISM, Security
 
 CLIENT, INTERNAL, CONTROLLER = "CLIENT", "INTERNAL", "CONTROLLER"
@@ -15,6 +16,7 @@ INTERNAL_TOPIC_PARTITIONS = 10
 # How often the transaction coordinator looks for transactions past their timeout. Kafka's
 # 10 s would let a dead producer's transaction stay open up to 10 s past its timeout.
 ABORT_CHECK_INTERVAL_MS = 1000
+MIN_SESSION_TIMEOUT_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def server_properties(
     me = nodes[index]
     bind = me.host if bind_host is None else bind_host
     replicas = len(nodes)
-    min_isr = 2 if replicas == 3 else 1
+    min_isr = min_insync_replicas(replicas)
     props = {
         "process.roles": "broker,controller",
         "node.id": str(node_id(index)),
@@ -91,6 +93,9 @@ def server_properties(
         "auto.create.topics.enable": "false",  # herald creates its topics, with their settings
         # A new group's first member is not kept waiting for others that may never come.
         "group.initial.rebalance.delay.ms": "0",
+        # Clients may ask for a session timeout as short as on the embedded broker (4 s; the
+        # tests use 2 s); Kafka's floor is 6 s. Its default, 45 s, is what herald asks for.
+        "group.min.session.timeout.ms": str(MIN_SESSION_TIMEOUT_MS),
         "transaction.abort.timed.out.transaction.cleanup.interval.ms": str(ABORT_CHECK_INTERVAL_MS),
         # A killed broker is fenced (its partitions get new leaders) after 6 s, not 9 s.
         "broker.session.timeout.ms": "6000",
@@ -146,6 +151,34 @@ def docker_environment(props: Mapping[str, str], *, cluster_id: str) -> dict[str
         name = "".join(_ENV_ESCAPES.get(c, c) for c in key).upper()
         env[f"KAFKA_{name}"] = value
     return env
+
+
+# The compose `cluster` profile: three nodes named as their services, on the image's ports.
+COMPOSE_CLUSTER_ID = "4L6g3nShT-eMCtK--X86sw"
+COMPOSE_DATA_DIR = "/var/lib/kafka/data"
+COMPOSE_CLIENT_PORT, COMPOSE_INTERNAL_PORT, COMPOSE_CONTROLLER_PORT = 9092, 19092, 9093
+
+
+def compose_nodes(brokers: int = 3) -> list[NodeAddress]:
+    """The compose cluster's nodes: ``kafka-1`` ... on the same ports each."""
+    return [
+        NodeAddress(
+            f"kafka-{node_id(i)}",
+            COMPOSE_CLIENT_PORT,
+            COMPOSE_INTERNAL_PORT,
+            COMPOSE_CONTROLLER_PORT,
+        )
+        for i in range(brokers)
+    ]
+
+
+def compose_environment(index: int, brokers: int = 3) -> dict[str, str]:
+    """The ``environment`` of the compose cluster's node ``index``: the very settings the local
+    engine runs with (:func:`server_properties`), listening on every interface."""
+    props = server_properties(
+        index, compose_nodes(brokers), log_dirs=COMPOSE_DATA_DIR, bind_host=""
+    )
+    return docker_environment(props, cluster_id=COMPOSE_CLUSTER_ID)
 
 
 LOG4J2_PROPERTIES = """\

@@ -160,7 +160,7 @@ def resolve(
     java = find_java(environ)
     if kafka_home is not None:
         return from_kafka_home(kafka_home, java)
-    base = home / "kafka" / version
+    base = home.resolve() / "kafka" / version  # absolute: Maven runs in this folder
     lib = base / "lib"
     if (base / _COMPLETE).is_file():
         return KafkaRuntime(java=java, lib=lib, version=version)

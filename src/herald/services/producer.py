@@ -362,7 +362,7 @@ class _Inputs:
         since = int(request.requested_at.timestamp() * 1000) - 1000
         for tp in parts:
             tp.offset = since
-        found = self._consumer.offsets_for_times(parts, timeout=10)
+        found = kafka.offsets_for_times(self._consumer, parts)
         self._consumer.assign(
             [
                 TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)

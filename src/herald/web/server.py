@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from herald import kafka
-from herald.config import Settings, resolved_json, secret_environment
+from herald.config import ENGINES, Settings, resolved_json, secret_environment
 from herald.services import common
 
 logger = logging.getLogger(__name__)
@@ -256,23 +256,23 @@ def run_stack(
     service that exits is restarted. Default: when the broker is embedded (nothing else can
     reach it).
     """
-    from herald.runtime.broker import EmbeddedBroker
+    from herald.runtime import engines
     from herald.runtime.database import EmbeddedDatabase
     from herald.runtime.processes import ProcessGroup
     from herald.web.security import check_binding
 
     check_binding(host, settings.web)  # before anything is started
     home = settings.home.expanduser().resolve()
-    broker: EmbeddedBroker | None = None
+    broker: engines.LocalBroker | None = None
     database: EmbeddedDatabase | None = None
     group = ProcessGroup()
     watching = threading.Event()
     try:
         ks = settings.kafka
         if ks.bootstrap is None:
-            broker = EmbeddedBroker(log_path=home / "web" / "broker.log").start()
+            broker = engines.start(settings, log_dir=home / "web")
             ks = broker.client_settings(ks)
-            logger.info("embedded broker on %s (memory only)", broker.bootstrap)
+            logger.info("%s broker on %s", settings.kafka.engine, broker.bootstrap)
         kafka.wait_for_broker(ks, stop=stop.is_set)
         kafka.ensure_topics(ks)
         url = settings.database.url
@@ -345,7 +345,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also run the services of a run (workers, producer, monitor, recorder), supervised "
         "(default: when the broker is embedded)",
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="the broker to start when kafka.bootstrap is unset: tansu (default) or kafka",
+    )
+    p.add_argument("--brokers", type=int, help="nodes of the kafka engine: 1 (default) or 3")
     args = p.parse_args(common.argv_or_default(argv))
+    chosen = {
+        k: v for k, v in (("engine", args.engine), ("brokers", args.brokers)) if v is not None
+    }
+    from herald.runtime import engines
+
     return common.service_main(
         args,
         lambda s, stop, _announcer: run_stack(
@@ -358,5 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             services=args.services,
         ),
         service="web",
+        overrides={"kafka": chosen} if chosen else None,
         broker=False,  # it may start the embedded one; its health is GET /api/health
+        check=engines.check,  # Java and Kafka's jars for the kafka engine, before anything
     )
