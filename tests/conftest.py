@@ -40,14 +40,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
-def engine(request: pytest.FixtureRequest) -> str:
-    """The engine the session's broker runs: ``tansu`` or ``kafka``."""
+def broker_engine(request: pytest.FixtureRequest) -> str:
+    """The engine the session's broker runs: ``tansu`` or ``kafka`` (not ``engine``: tests
+    name their SQLAlchemy engines so)."""
     return str(request.config.getoption("engine"))
 
 
 @pytest.fixture(scope="session")
-def broker(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    if engine == "kafka":
+def broker(
+    broker_engine: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmbeddedBroker]:
+    if broker_engine == "kafka":
         # The tests speak to it as to the embedded broker: its bootstrap, short group timeouts
         # (the local cluster accepts them: group.min.session.timeout.ms).
         logs = tmp_path_factory.mktemp("kafka")
