@@ -49,3 +49,23 @@ def test_docker_engine_detection(
 def test_no_docker_client_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert compose.docker_available() is False
+
+
+def test_a_transactional_call_is_retried_until_told_to_give_up() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    from herald.services.worker import retrying
+
+    calls: list[int] = []
+
+    def commit() -> None:
+        calls.append(len(calls) + 1)
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out", retriable=True))
+
+    with pytest.raises(KafkaException, match="timed out"):
+        retrying(commit, what="committing", attempts=10, give_up=lambda: len(calls) >= 3)
+    assert calls == [1, 2, 3]  # not 10: told to give up after the third
+    calls.clear()
+    with pytest.raises(KafkaException):
+        retrying(commit, what="committing", attempts=4)
+    assert calls == [1, 2, 3, 4]

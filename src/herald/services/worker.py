@@ -60,6 +60,14 @@ BATCH = 500  # records per consume() call
 TXN_MAX_RECORDS = 5000  # commit a transaction after this many released records...
 TXN_MAX_SECS = 0.2  # ...or this long after it began, whichever comes first
 TXN_TIMEOUT_SECS = 30.0
+# One call's wait for a commit; a timed-out call is retried (librdkafka resumes the same
+# commit), and between the calls the worker sees a stop.
+COMMIT_CALL_SECS = 5.0
+COMMIT_ATTEMPTS = 12
+# After a stop, how long the worker keeps retrying a commit before it aborts instead (the next
+# owner of the partition processes that work again: nothing is lost). Seen: a paused and
+# resumed sender whose commit the embedded broker never answered hung its shutdown.
+STOP_GRACE_SECS = 10.0
 ABORT_TIMEOUT_SECS = 5.0
 DRAIN_SECS = 5.0
 # Errors that mean the partition has a new owner: our generation or producer is fenced.
@@ -165,6 +173,8 @@ class Worker:
         self._seq = 0
         self._txn_started = 0.0  # when the oldest open transaction began
         self._rejoin = False  # a partition was given up while the group still assigns it
+        self._stop: threading.Event | None = None
+        self._stop_seen: float | None = None
         self._consume_errors = Episode(logger, f"{self.name}: Kafka consume error")
         self.done = self.failed = self.invalid = self.aborted = 0
 
@@ -361,13 +371,17 @@ class Worker:
                 producer = state.producer
                 retrying(
                     partial(
-                        producer.send_offsets_to_transaction, offsets, metadata, TXN_TIMEOUT_SECS
+                        producer.send_offsets_to_transaction, offsets, metadata, COMMIT_CALL_SECS
                     ),
                     what=f"{self.name}: partition {p}: sending offsets",
+                    attempts=COMMIT_ATTEMPTS,
+                    give_up=self._past_stop_grace,
                 )
                 retrying(
-                    partial(producer.commit_transaction, TXN_TIMEOUT_SECS),
+                    partial(producer.commit_transaction, COMMIT_CALL_SECS),
                     what=f"{self.name}: partition {p}: committing",
+                    attempts=COMMIT_ATTEMPTS,
+                    give_up=self._past_stop_grace,
                 )
             except KafkaException as exc:
                 self._fail(p, state, exc)
@@ -375,6 +389,15 @@ class Worker:
             state.committed = state.released
             state.txn_records = 0
             state.in_txn = False
+
+    def _past_stop_grace(self) -> bool:
+        """Whether the worker was told to stop more than ``STOP_GRACE_SECS`` ago."""
+        if self._stop is None or not self._stop.is_set():
+            return False
+        now = time.monotonic()
+        if self._stop_seen is None:
+            self._stop_seen = now
+        return now - self._stop_seen > STOP_GRACE_SECS
 
     def _fail(self, partition: int, state: _Partition, exc: KafkaException) -> None:
         """A transaction of ``partition`` failed: abort it and start again, or let go."""
@@ -454,6 +477,7 @@ class Worker:
 
     def run(self, stop: threading.Event) -> int:
         """The main loop, until ``stop``; then drain, commit and close."""
+        self._stop = stop
         self._subscribe()
         p = self.profile
         logger.info(
@@ -525,16 +549,24 @@ class Worker:
             )
 
 
-def retrying(call: Callable[[], object], *, what: str, attempts: int = 10) -> None:
+def retrying(
+    call: Callable[[], object],
+    *,
+    what: str,
+    attempts: int = 10,
+    give_up: Callable[[], bool] | None = None,
+) -> None:
     """Call a transactional operation again, with backoff, while it fails with a retriable
-    error (logged once); the last error is raised after ``attempts``."""
+    error (logged once); the last error is raised after ``attempts``, or as soon as
+    ``give_up()`` says so."""
     backoff = Backoff(initial=0.05, maximum=1.0)
     episode = Episode(logger, what)
     for attempt in range(1, attempts + 1):
         try:
             call()
         except KafkaException as exc:
-            if not exc.args[0].retriable() or attempt == attempts:
+            last = attempt == attempts or (give_up is not None and give_up())
+            if not exc.args[0].retriable() or last:
                 raise
             episode.seen(f"retriable, retrying: {kafka.reason(exc)}")
             backoff.wait()
