@@ -30,6 +30,8 @@ HERALD = {
     "recorder",
     "scheduler",
     "notifier",
+    "spaceship",
+    "ingestor",
     "web",
 }
 EXPECTED = {
