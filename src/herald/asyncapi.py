@@ -199,6 +199,12 @@ def _dead_letter_headers() -> dict[str, Any]:
                 "pattern": registry.dead_letter_service_pattern(),
                 "description": "The service that dead-lettered it.",
             },
+            contracts.DLQ_SENDER: {
+                "type": "string",
+                "description": "A datagram's sender, `host:port` (the telemetry ingestor's "
+                "dead letters; their topic is `udp:<port>`, their offset the datagram's "
+                "number on that port).",
+            },
         },
     }
 

@@ -161,6 +161,8 @@ DLQ_PARTITION: Final = "herald.dlq.partition"
 DLQ_OFFSET: Final = "herald.dlq.offset"
 DLQ_SERVICE: Final = "herald.dlq.service"
 DLQ_HEADERS: Final = (DLQ_REASON, DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET, DLQ_SERVICE)
+# A datagram's dead letter (the telemetry ingestor's) also says who sent it: "host:port".
+DLQ_SENDER: Final = "herald.dlq.sender"
 # Bytes kept of a dead record's reason and value: with its headers, a dead letter must stay
 # under the producer's message.max.bytes (1,000,000), or dead-lettering it would fail in turn.
 DLQ_MAX_REASON: Final = 1000

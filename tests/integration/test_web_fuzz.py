@@ -21,7 +21,8 @@ from tests.support.cluster import make_settings
 EXAMPLES = 25  # per operation; most findings come in the first few
 TIMER_CREATION = ("/api/timers", "/timer")
 RETAIL_INJECTION = ("/api/retail/events", "/produce_entry", "/produce_move", "/produce_exit")
-BEYOND_THE_SCHEMA = (*TIMER_CREATION, *RETAIL_INJECTION)
+TELEMETRY_SCHEDULES = ("/api/telemetry/schedules",)
+BEYOND_THE_SCHEMA = (*TIMER_CREATION, *RETAIL_INJECTION, *TELEMETRY_SCHEDULES)
 CALLBACKS = ("callback_url", "status_callback_url")
 TOKEN = "fuzzing-token-0123456789"
 
@@ -79,7 +80,8 @@ def test_every_operation_conforms_and_never_fails(case: schemathesis.Case) -> No
     if post and (case.operation.path in BEYOND_THE_SCHEMA or timed or other):
         # Rules beyond the schema: a delay above 0 in all, a due time (or a run's start_at) in
         # the future, a host that resolves outside the deny-list; an injected event within its
-        # run's timeline. A schema-valid body may get 422 (with the field: test_timers and
+        # run's timeline; a telemetry stream's start not long past, its host in the allowed
+        # networks. A schema-valid body may get 422 (with the field: test_timers and
         # test_retail check each), never a 5xx or an undocumented answer.
         case.call_and_validate(excluded_checks=[positive_data_acceptance])
         return

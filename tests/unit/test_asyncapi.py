@@ -152,6 +152,13 @@ def test_operations_say_who_sends_and_receives_and_in_which_group() -> None:
         "monitorRetailEnter": ("receive", "herald.retail.enter", None),
         "monitorRetailMove": ("receive", "herald.retail.move", None),
         "monitorRetailExit": ("receive", "herald.retail.exit", None),
+        "startTelemetryStreams": ("send", "herald.telemetry.commands", None),
+        "stopTelemetryStreams": ("send", "herald.telemetry.commands", None),
+        "runTelemetryStreams": ("receive", "herald.telemetry.commands", ["herald-spaceships"]),
+        "reportTelemetryStreams": ("send", "herald.telemetry.streams", None),
+        "ingestTelemetryFrames": ("send", "herald.telemetry.frames", None),
+        "recordTelemetryStreams": ("receive", "herald.telemetry.streams", ["herald-recorders"]),
+        "recordTelemetryFrames": ("receive", "herald.telemetry.frames", ["herald-recorders"]),
         "recordRunProduced": ("receive", "herald.control", ["herald-recorders"]),
         "monitorRunProduced": ("receive", "herald.control", None),
         "announce": ("send", "herald.control", None),
@@ -220,12 +227,13 @@ def test_payload_schemas_are_the_models_schemas() -> None:
 def test_dead_letter_headers_are_the_ones_the_services_write() -> None:
     message = committed_document()["components"]["messages"]["DeadLetter"]
     names = set(contracts.DLQ_HEADERS)
-    assert set(message["headers"]["properties"]) == names
+    # A datagram's dead letter (the telemetry ingestor's) also names its sender.
+    assert set(message["headers"]["properties"]) == {*names, contracts.DLQ_SENDER}
     assert set(message["headers"]["required"]) == names
     assert message["contentType"] == "application/octet-stream"
     # Every service that dead-letters, by the name it writes (from the service registry).
     service = message["headers"]["properties"][contracts.DLQ_SERVICE]["pattern"]
-    assert service == "^(notifier|producer|recorder|sender-[0-9]+)$"
+    assert service == "^(ingestor|notifier|producer|recorder|sender-[0-9]+|spaceship)$"
     assert service == registry.dead_letter_service_pattern()
 
 

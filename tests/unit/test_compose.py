@@ -31,6 +31,8 @@ HERALD = {
     "recorder",
     "scheduler",
     "notifier",
+    "spaceship",
+    "ingestor",
     "web",
 }
 EXPECTED = {

@@ -42,6 +42,12 @@ def test_document_covers_every_operation_and_documents_422() -> None:
         ("POST", "/produce_entry"),
         ("POST", "/produce_move"),
         ("POST", "/produce_exit"),
+        ("POST", "/api/telemetry/schedules"),
+        ("GET", "/api/telemetry/schedules"),
+        ("GET", "/api/telemetry/schedules/{schedule_id}"),
+        ("DELETE", "/api/telemetry/schedules/{schedule_id}"),
+        ("GET", "/api/telemetry/streams"),
+        ("GET", "/stream/"),
     }
     for path, item in doc["paths"].items():
         for op in item.values():
@@ -64,4 +70,8 @@ def test_document_covers_every_operation_and_documents_422() -> None:
         ("POST", "/produce_move"),
         ("POST", "/produce_exit"),
     }
-    assert secured == {("POST", "/api/runs")} | timer_routes | retail_routes
+    telemetry_writes = {
+        ("POST", "/api/telemetry/schedules"),
+        ("DELETE", "/api/telemetry/schedules/{schedule_id}"),
+    }
+    assert secured == telemetry_writes | {("POST", "/api/runs")} | timer_routes | retail_routes

@@ -2568,16 +2568,21 @@
               },
               "herald.dlq.service": {
                 "type": "string",
-                "pattern": "^(notifier|producer|recorder|sender-[0-9]+)$",
+                "pattern": "^(ingestor|notifier|producer|recorder|sender-[0-9]+|spaceship)$",
                 "description": "The service that dead-lettered it.",
                 "x-parser-schema-id": "<anonymous-schema-217>"
+              },
+              "herald.dlq.sender": {
+                "type": "string",
+                "description": "A datagram's sender, `host:port` (the telemetry ingestor's dead letters; their topic is `udp:<port>`, their offset the datagram's number on that port).",
+                "x-parser-schema-id": "<anonymous-schema-218>"
               }
             },
             "x-parser-schema-id": "<anonymous-schema-212>"
           },
           "payload": {
             "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8; cut to its first 900,000 bytes when longer.",
-            "x-parser-schema-id": "<anonymous-schema-218>"
+            "x-parser-schema-id": "<anonymous-schema-219>"
           },
           "bindings": {
             "kafka": {
@@ -2919,6 +2924,52 @@
       },
       "x-parser-unique-object-id": "recordSmsResults"
     },
+    "recordTelemetryStreams": {
+      "action": "receive",
+      "channel": "$ref:$.channels.telemetryStreams",
+      "title": "recorder: receive herald.telemetry.streams",
+      "summary": "The recorder keeps `herald.telemetry.streams` in the scenario's own tables.",
+      "description": "Idempotent (a frame once per stream and number; a stream's end is final); offsets are committed after the database commit.",
+      "messages": [
+        "$ref:$.channels.telemetryStreams.messages.StreamEvent"
+      ],
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-recorders"
+            ],
+            "description": "`{namespace}.herald-recorders` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "recordTelemetryStreams"
+    },
+    "recordTelemetryFrames": {
+      "action": "receive",
+      "channel": "$ref:$.channels.telemetryFrames",
+      "title": "recorder: receive herald.telemetry.frames",
+      "summary": "The recorder keeps `herald.telemetry.frames` in the scenario's own tables.",
+      "description": "Idempotent (a frame once per stream and number; a stream's end is final); offsets are committed after the database commit.",
+      "messages": [
+        "$ref:$.channels.telemetryFrames.messages.TelemetryFrame"
+      ],
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-recorders"
+            ],
+            "description": "`{namespace}.herald-recorders` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "recordTelemetryFrames"
+    },
     "recordRunProduced": {
       "action": "receive",
       "channel": "$ref:$.channels.control",
@@ -2953,6 +3004,17 @@
       ],
       "x-parser-unique-object-id": "submitRun"
     },
+    "stopTelemetryStreams": {
+      "action": "send",
+      "channel": "$ref:$.channels.telemetryCommands",
+      "title": "web: send herald.telemetry.commands",
+      "summary": "`DELETE /api/telemetry/schedules/{id}` publishes a running stream's stop command.",
+      "description": "Keyed by schedule id, so it reaches the spaceship that runs the stream; acknowledged by the broker before the 202.",
+      "messages": [
+        "$ref:$.channels.telemetryCommands.messages.StreamCommand"
+      ],
+      "x-parser-unique-object-id": "stopTelemetryStreams"
+    },
     "injectRetailInjections": {
       "action": "send",
       "channel": "$ref:$.channels.retailInjections",
@@ -2985,6 +3047,17 @@
       ],
       "x-parser-unique-object-id": "startScheduledRuns"
     },
+    "startTelemetryStreams": {
+      "action": "send",
+      "channel": "$ref:$.channels.telemetryCommands",
+      "title": "scheduler: send herald.telemetry.commands",
+      "summary": "The scheduler publishes a telemetry schedule's start command at its `start_at` (never after its `not_after`: the schedule expires).",
+      "description": "Keyed by schedule id. At least once, like every due item: a spaceship starts a schedule's stream once however often its command comes.",
+      "messages": [
+        "$ref:$.channels.telemetryCommands.messages.StreamCommand"
+      ],
+      "x-parser-unique-object-id": "startTelemetryStreams"
+    },
     "deliverTimers": {
       "action": "receive",
       "channel": "$ref:$.channels.timersFire",
@@ -3007,6 +3080,51 @@
         }
       },
       "x-parser-unique-object-id": "deliverTimers"
+    },
+    "runTelemetryStreams": {
+      "action": "receive",
+      "channel": "$ref:$.channels.telemetryCommands",
+      "title": "spaceship: receive herald.telemetry.commands",
+      "summary": "The spaceships start and stop streams, as one consumer group.",
+      "description": "A start begins `rate_hz × duration_s` UDP datagrams (CCSDS space packets) to the schedule's `host:port`, one loop for all of a process's streams; a stop (same key, same member) ends one. The offset is committed once the stream is taken on.",
+      "messages": [
+        "$ref:$.channels.telemetryCommands.messages.StreamCommand"
+      ],
+      "bindings": {
+        "kafka": {
+          "groupId": {
+            "type": "string",
+            "enum": [
+              "herald-spaceships"
+            ],
+            "description": "`{namespace}.herald-spaceships` under a namespace."
+          },
+          "bindingVersion": "0.5.0"
+        }
+      },
+      "x-parser-unique-object-id": "runTelemetryStreams"
+    },
+    "reportTelemetryStreams": {
+      "action": "send",
+      "channel": "$ref:$.channels.telemetryStreams",
+      "title": "spaceship: send herald.telemetry.streams",
+      "summary": "Each spaceship reports its streams' starts and ends, with the packets sent and dropped.",
+      "description": "Keyed by schedule id: a stream's events stay in order.",
+      "messages": [
+        "$ref:$.channels.telemetryStreams.messages.StreamEvent"
+      ],
+      "x-parser-unique-object-id": "reportTelemetryStreams"
+    },
+    "ingestTelemetryFrames": {
+      "action": "send",
+      "channel": "$ref:$.channels.telemetryFrames",
+      "title": "ingestor: send herald.telemetry.frames",
+      "summary": "The ingestor publishes each valid datagram as a frame, keyed by ship.",
+      "description": "Numbered within its stream from the 14-bit sequence count; malformed datagrams go to `herald.dlq` with the reason and the sender's address (`herald.dlq.sender`).",
+      "messages": [
+        "$ref:$.channels.telemetryFrames.messages.TelemetryFrame"
+      ],
+      "x-parser-unique-object-id": "ingestTelemetryFrames"
     },
     "announce": {
       "action": "send",

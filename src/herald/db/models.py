@@ -144,3 +144,63 @@ retail_injections = Table(
     Column("y", Integer, nullable=False),
     Column("requested_at", DateTime(timezone=True), nullable=False),
 )
+
+# Spacecraft telemetry (migration 0006): scheduled streams, the frames received, per ship.
+telemetry_schedules = Table(
+    "telemetry_schedules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("ship", String(32), nullable=False),
+    Column("run_id", String(64)),
+    Column("start_at", DateTime(timezone=True), nullable=False),
+    Column("not_after", DateTime(timezone=True), nullable=False),
+    Column("duration_s", Double, nullable=False),
+    Column("rate_hz", Double, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("loss", Double, nullable=False, server_default="0"),
+    Column("seed", BigInteger, nullable=False),
+    Column("packets_expected", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("packets_sent", BigInteger, nullable=False, server_default="0"),
+    Column("dropped", BigInteger, nullable=False, server_default="0"),
+    Column("spaceship", String(255)),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+telemetry_frames = Table(
+    "telemetry_frames",
+    metadata,
+    Column("schedule_id", String(32), primary_key=True),
+    Column("n", BigInteger, primary_key=True),
+    Column("ship", String(32), nullable=False),
+    Column("apid", SmallInteger, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("t", DateTime(timezone=True), nullable=False),
+    Column("voltage", Double, nullable=False),
+    Column("current", Double, nullable=False),
+    Column("temperature", Double, nullable=False),
+    Column("soc", Double, nullable=False),
+    Column("sunlit", Boolean, nullable=False),
+    Column("reordered", Boolean, nullable=False),
+    Column("sender", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("telemetry_frames_ship_t", "ship", "t"),
+)
+
+telemetry_ships = Table(
+    "telemetry_ships",
+    metadata,
+    Column("ship", String(32), primary_key=True),
+    Column("frames", BigInteger, nullable=False, server_default="0"),
+    Column("reordered", BigInteger, nullable=False, server_default="0"),
+    Column("last_t", DateTime(timezone=True)),
+    Column("last_soc", Double),
+    Column("last_voltage", Double),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

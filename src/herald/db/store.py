@@ -1456,3 +1456,281 @@ def recent_failures(conn: Connection, *, limit: int) -> list[Row[Any]]:
             .limit(limit)
         )
     )
+
+
+# -- telemetry: schedules of streams, the frames received, per ship ---------------------------
+
+
+def _schedules_query() -> Any:
+    """Schedules with the state their readers see: until its stream starts, its start's
+    timer says whether it was cancelled or expired."""
+    from sqlalchemy import case
+
+    from herald.db.models import telemetry_schedules as s
+    from herald.db.models import timers as t
+
+    waiting = (s.c.state == "scheduled") & t.c.state.in_(("cancelled", "expired"))
+    state = case((waiting, t.c.state), else_=s.c.state)
+    return select(*s.c, state.label("effective_state"), t.c.state.label("timer_state")).select_from(
+        s.outerjoin(t, t.c.id == s.c.id)
+    )
+
+
+def insert_schedule(conn: Connection, row: Mapping[str, Any], timer: Mapping[str, Any]) -> None:
+    """Store a schedule and its start's due item (one id), in the caller's transaction."""
+    from herald.db.models import telemetry_schedules
+
+    conn.execute(insert(telemetry_schedules).values(**row, updated_at=func.clock_timestamp()))
+    insert_timer(conn, timer)
+
+
+def insert_schedules(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], timers_: Sequence[Mapping[str, Any]]
+) -> None:
+    """Store many schedules and their starts at once (``sim.run``'s streams)."""
+    from herald.db.models import telemetry_schedules
+
+    if rows:
+        conn.execute(
+            insert(telemetry_schedules).values(updated_at=func.clock_timestamp()), list(rows)
+        )
+        insert_timers(conn, timers_)
+
+
+def get_schedule(conn: Connection, schedule_id: str) -> Row[Any] | None:
+    from herald.db.models import telemetry_schedules as s
+
+    return conn.execute(_schedules_query().where(s.c.id == schedule_id)).first()
+
+
+def list_schedules(
+    conn: Connection, *, state: str | None, ship: str | None, offset: int, limit: int
+) -> tuple[int, list[Row[Any]]]:
+    """Schedules, newest first, optionally of one (effective) state or ship: (total, page)."""
+    query = _schedules_query().subquery()
+    where = []
+    if state is not None:
+        where.append(query.c.effective_state == state)
+    if ship is not None:
+        where.append(query.c.ship == ship)
+    total = conn.execute(select(func.count()).select_from(query).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(query)
+        .where(*where)
+        .order_by(query.c.created_at.desc(), query.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total), list(rows)
+
+
+def schedules_of_run(conn: Connection, run_id: str) -> list[Row[Any]]:
+    from herald.db.models import telemetry_schedules as s
+
+    return list(conn.execute(_schedules_query().where(s.c.run_id == run_id).order_by(s.c.ship)))
+
+
+def cancel_schedule(conn: Connection, schedule_id: str) -> bool:
+    """Cancel a schedule whose start has not been published: its timer and itself."""
+    from herald.db.models import telemetry_schedules
+
+    waiting = conn.execute(
+        select(telemetry_schedules.c.state)
+        .where(telemetry_schedules.c.id == schedule_id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if waiting != "scheduled" or cancel_timer(conn, schedule_id) is None:
+        return False
+    conn.execute(
+        update(telemetry_schedules)
+        .where(telemetry_schedules.c.id == schedule_id, telemetry_schedules.c.state == "scheduled")
+        .values(
+            state="cancelled",
+            finished_at=func.clock_timestamp(),
+            updated_at=func.clock_timestamp(),
+        )
+    )
+    return True
+
+
+def mark_stopping(conn: Connection, schedule_id: str) -> bool:
+    """A stream asked to stop (its stop command is being published): ``stopping``."""
+    from herald.db.models import telemetry_schedules as s
+
+    done = conn.execute(
+        update(s)
+        .where(s.c.id == schedule_id, s.c.state.in_(("scheduled", "streaming")))
+        .values(state="stopping", updated_at=func.clock_timestamp())
+        .returning(s.c.id)
+    ).first()
+    return done is not None
+
+
+# What each stream event makes of a schedule: its state, and the states it may come from.
+_STREAM_EVENT = text(
+    """
+    UPDATE telemetry_schedules s
+    SET state = CASE
+            WHEN e.event = 'started' AND s.state = 'stopping' THEN 'stopping'
+            WHEN e.event = 'started' THEN 'streaming'
+            WHEN e.event = 'finished' THEN 'done'
+            ELSE e.event END,
+        packets_sent = greatest(s.packets_sent, e.packets_sent),
+        dropped = greatest(s.dropped, e.dropped),
+        spaceship = e.spaceship,
+        reason = coalesce(e.reason, s.reason),
+        started_at = coalesce(s.started_at, CASE WHEN e.event = 'started' THEN e.at END),
+        finished_at = CASE WHEN e.event = 'started' THEN s.finished_at ELSE e.at END,
+        updated_at = clock_timestamp()
+    FROM unnest(CAST(:ids AS text[]), CAST(:events AS text[]), CAST(:sent AS bigint[]),
+                CAST(:dropped AS bigint[]), CAST(:spaceships AS text[]),
+                CAST(:reasons AS text[]), CAST(:ats AS timestamptz[]))
+         AS e(id, event, packets_sent, dropped, spaceship, reason, at)
+    WHERE s.id = e.id
+      AND (s.state IN ('scheduled', 'stopping', 'streaming')
+           OR (s.state = 'cancelled' AND e.event <> 'started'))
+      AND NOT (e.event = 'started' AND s.state = 'streaming')
+    """
+)
+
+
+def record_stream_events(conn: Connection, events: Sequence[Any]) -> None:
+    """Apply spaceships' stream events (:class:`herald.scenarios.telemetry.StreamEvent`) in
+    order: a start makes a schedule ``streaming``, an end ``done``, ``stopped`` or
+    ``failed``; an end is final (a start read again after it changes nothing)."""
+    for e in events:  # in order: a start and its end may be in one batch
+        conn.execute(
+            _STREAM_EVENT,
+            {
+                "ids": [e.schedule_id],
+                "events": [e.event],
+                "sent": [e.packets_sent],
+                "dropped": [e.dropped],
+                "spaceships": [e.spaceship],
+                "reasons": [e.reason],
+                "ats": [e.at],
+            },
+        )
+
+
+FRAME_COLUMNS = (
+    "schedule_id",
+    "n",
+    "ship",
+    "apid",
+    "seq",
+    "t",
+    "voltage",
+    "current",
+    "temperature",
+    "soc",
+    "sunlit",
+    "reordered",
+    "sender",
+    "received_at",
+)
+# The frames not stored yet, and their ships' totals incremented by exactly those rows.
+_INSERT_FRAMES = text(
+    """
+    WITH inserted AS (
+        INSERT INTO telemetry_frames (schedule_id, n, ship, apid, seq, t, voltage, current,
+                                      temperature, soc, sunlit, reordered, sender, received_at)
+        SELECT * FROM unnest(
+            CAST(:schedule_id AS text[]), CAST(:n AS bigint[]), CAST(:ship AS text[]),
+            CAST(:apid AS smallint[]), CAST(:seq AS int[]), CAST(:t AS timestamptz[]),
+            CAST(:voltage AS float8[]), CAST(:current AS float8[]),
+            CAST(:temperature AS float8[]), CAST(:soc AS float8[]), CAST(:sunlit AS bool[]),
+            CAST(:reordered AS bool[]), CAST(:sender AS text[]),
+            CAST(:received_at AS timestamptz[]))
+        ON CONFLICT (schedule_id, n) DO NOTHING
+        RETURNING ship, t, soc, voltage, reordered
+    ), totals AS (
+        INSERT INTO telemetry_ships AS s (ship, frames, reordered, last_t, last_soc,
+                                          last_voltage, updated_at)
+        SELECT ship, count(*), count(*) FILTER (WHERE reordered), max(t),
+               (array_agg(soc ORDER BY t DESC))[1], (array_agg(voltage ORDER BY t DESC))[1],
+               clock_timestamp()
+        FROM inserted GROUP BY ship
+        ON CONFLICT (ship) DO UPDATE SET
+            frames = s.frames + excluded.frames,
+            reordered = s.reordered + excluded.reordered,
+            last_soc = CASE WHEN excluded.last_t >= coalesce(s.last_t, excluded.last_t)
+                            THEN excluded.last_soc ELSE s.last_soc END,
+            last_voltage = CASE WHEN excluded.last_t >= coalesce(s.last_t, excluded.last_t)
+                                THEN excluded.last_voltage ELSE s.last_voltage END,
+            last_t = greatest(s.last_t, excluded.last_t),
+            updated_at = clock_timestamp()
+        RETURNING 1
+    )
+    SELECT count(*) FROM inserted
+    """
+)
+
+
+def write_frames(conn: Connection, frames: Sequence[Any]) -> int:
+    """Store frames (:class:`herald.scenarios.telemetry.TelemetryFrame`) once each, and add
+    those actually inserted to their ships' totals in the same statement: the frames new."""
+    if not frames:
+        return 0
+    columns: dict[str, list[Any]] = {c: [] for c in FRAME_COLUMNS}
+    for f in frames:
+        for c in FRAME_COLUMNS:
+            columns[c].append(getattr(f, c))
+    columns["t"] = [datetime.fromtimestamp(t, UTC) for t in columns["t"]]
+    return int(conn.execute(_INSERT_FRAMES, columns).scalar_one())
+
+
+def active_streams(conn: Connection) -> dict[str, int]:
+    """Streams under way (``streaming`` or ``stopping``), per ship."""
+    from herald.db.models import telemetry_schedules as s
+
+    rows = conn.execute(
+        select(s.c.ship, func.count())
+        .where(s.c.state.in_(("streaming", "stopping")))
+        .group_by(s.c.ship)
+        .order_by(s.c.ship)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+_STREAM_FIGURES = text(
+    """
+    SELECT s.id, s.ship, s.packets_expected, s.packets_sent, s.dropped,
+           count(f.n) AS stored, count(f.n) FILTER (WHERE f.reordered) AS reordered,
+           count(DISTINCT f.n) AS distinct_stored
+    FROM telemetry_schedules s LEFT JOIN telemetry_frames f ON f.schedule_id = s.id
+    WHERE s.id = ANY(CAST(:ids AS text[]))
+    GROUP BY s.id, s.ship, s.packets_expected, s.packets_sent, s.dropped
+    ORDER BY s.ship, s.id
+    """
+)
+
+
+def stream_figures(conn: Connection, schedule_ids: Sequence[str]) -> list[Row[Any]]:
+    """Per stream: packets expected, sent (the spaceship's count), dropped, frames stored."""
+    return list(conn.execute(_STREAM_FIGURES, {"ids": list(schedule_ids)}))
+
+
+def ship_summaries(conn: Connection) -> list[Row[Any]]:
+    from herald.db.models import telemetry_ships
+
+    return list(conn.execute(select(telemetry_ships).order_by(telemetry_ships.c.ship)))
+
+
+def frames_of(
+    conn: Connection, ship: str, *, since: datetime | None = None, limit: int = 1000
+) -> list[Row[Any]]:
+    """A ship's frames in time order (from ``since``): the dashboard's charts."""
+    from herald.db.models import telemetry_frames as f
+
+    where = [f.c.ship == ship]
+    if since is not None:
+        where.append(f.c.t >= since)
+    return list(
+        conn.execute(
+            select(f.c.t, f.c.voltage, f.c.current, f.c.temperature, f.c.soc, f.c.sunlit)
+            .where(*where)
+            .order_by(f.c.t.desc())
+            .limit(limit)
+        )
+    )[::-1]

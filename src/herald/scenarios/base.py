@@ -47,7 +47,7 @@ from herald.errors import ConfigError
 from herald.timeline import Clock, Tick, Ticker, Timeline
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
     from herald.config import Settings, WorkerSettings
 
@@ -275,6 +275,8 @@ class Scenario(ABC):
     sim_defaults: ClassVar[Mapping[str, Any]] = {}
     # Whether ``POST /api/runs`` starts its runs (a telemetry run's streams are schedules).
     runs_api: ClassVar[bool] = True
+    # Topics the recorder stores in the scenario's own tables, not as outcomes (:meth:`record`).
+    records: ClassVar[tuple[Topic, ...]] = ()
 
     @abstractmethod
     def make_request(self, settings: Settings, **params: Any) -> RunRequest:
@@ -313,6 +315,11 @@ class Scenario(ABC):
     def topic_names(self, settings: Settings) -> Mapping[str, str]:
         """Topics the settings rename: declared name -> name to use (default: none)."""
         return {}
+
+    def record(self, conn: Connection, topic: Topic, values: list[Any]) -> None:
+        """Store a batch of one of :attr:`records` (decoded), in the caller's transaction,
+        idempotently (a batch may come again)."""
+        raise NotImplementedError(f"{self.name} records no topic of its own")
 
     def figures(self) -> Figures | None:
         """The monitor's accumulator of this scenario's own figures for one run (or None)."""
@@ -429,6 +436,16 @@ def by_facts_topic(settings: Settings) -> dict[str, Fact]:
             topic = renamed(declared, settings)
             out[topic.qualified(namespace)] = Fact(scenario, topic)
     return out
+
+
+def by_records_topic(settings: Settings) -> dict[str, Fact]:
+    """Every scenario's own recorded topics (:attr:`Scenario.records`), by qualified name."""
+    namespace = settings.kafka.namespace
+    return {
+        t.qualified(namespace): Fact(scenario, t)
+        for scenario in scenarios().values()
+        for t in scenario.records
+    }
 
 
 def all_topics(settings: Settings | None = None) -> tuple[Topic, ...]:

@@ -54,6 +54,8 @@ from herald.scenarios.base import CountSource, Example, Parameters, Scenario, ch
 from herald.scenarios.retail import parse_duration
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from herald.config import Settings
 
 # -- parameters ---------------------------------------------------------------------------------
@@ -646,6 +648,7 @@ class Telemetry(Scenario):
     request_type = TelemetryRun
     topics = (COMMANDS, STREAMS, FRAMES)
     facts = ()  # frames and stream events go to the scenario's own tables, not outcomes
+    records = (STREAMS, FRAMES)
     statuses = MappingProxyType({"received": True})
     worker_label = "spaceship"
     clocked = True
@@ -678,6 +681,14 @@ class Telemetry(Scenario):
         # The scheduler starts a telemetry run's streams (its schedules); the producer has
         # nothing to publish for it.
         return CountSource(total=0, rate=None, records=lambda _start, _count: iter(()))
+
+    def record(self, conn: Connection, topic: Topic, values: list[Any]) -> None:
+        from herald.db import store
+
+        if topic is FRAMES:
+            store.write_frames(conn, values)
+        else:
+            store.record_stream_events(conn, values)
 
     def examples(self) -> Mapping[str, list[Example]]:
         start = StreamCommand(

@@ -77,6 +77,7 @@ def run(
     runs_topic = contracts.RUNS.qualified(ks.namespace)
     control_topic = contracts.CONTROL.qualified(ks.namespace)
     by_topic = base.by_facts_topic(settings)
+    own = base.by_records_topic(settings)
     database_ready = threading.Event()
     assigned: list[TopicPartition] = []
 
@@ -86,7 +87,7 @@ def run(
             fresh = [
                 tp
                 for tp in consumer.committed(partitions, timeout=10)
-                if tp.offset < 0 and tp.topic in by_topic
+                if tp.offset < 0 and (tp.topic in by_topic or tp.topic in own)
             ]
             moved = {
                 (tp.topic, tp.partition): tp
@@ -99,7 +100,7 @@ def run(
             announcer.ready(partitions)
 
     consumer = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "recorders")))
-    consumer.subscribe([runs_topic, *by_topic, control_topic], on_assign=on_assign)
+    consumer.subscribe([runs_topic, *by_topic, *own, control_topic], on_assign=on_assign)
     try:
         # The group join goes on while the database is awaited (both take seconds on a fresh
         # start): the consumer is polled meanwhile, its partitions paused, and rewound to
@@ -117,17 +118,11 @@ def run(
     if announcer is not None and assigned:
         announcer.ready(assigned)
     engine = make_engine(db.url)
-    recorder = _Recorder(engine, by_topic, announcer, stop, control_topic=control_topic)
+    recorder = _Recorder(engine, by_topic, announcer, stop, control_topic=control_topic, own=own)
     dead = DeadLetters(
         Producer(kafka.producer_config(ks)), contracts.DLQ.qualified(ks.namespace), "recorder"
     )
-    decoders: dict[str, kafka.Decoder] = {
-        runs_topic: base.decode_request,
-        control_topic: control.run_produced,
-    }
-    for topic, fact in by_topic.items():
-        assert fact.topic.payload is not None
-        decoders[topic] = msgspec.json.Decoder(fact.topic.payload).decode
+    decoders = _decoders(runs_topic, control_topic, {**by_topic, **own})
     logger.info("recorder ready: %s, %s -> %s", runs_topic, ", ".join(by_topic), safe_url(db.url))
     cfg = settings.recorder
     try:
@@ -155,6 +150,19 @@ def run(
         recorder.announced,
     )
     return 0
+
+
+def _decoders(
+    runs_topic: str, control_topic: str, facts: dict[str, base.Fact]
+) -> dict[str, kafka.Decoder]:
+    decoders: dict[str, kafka.Decoder] = {
+        runs_topic: base.decode_request,
+        control_topic: control.run_produced,
+    }
+    for topic, fact in facts.items():
+        assert fact.topic.payload is not None
+        decoders[topic] = msgspec.json.Decoder(fact.topic.payload).decode
+    return decoders
 
 
 def _await_database(consumer: Consumer, url: str, timeout: float, stop: threading.Event) -> None:
@@ -197,11 +205,14 @@ class _Recorder:
         stop: threading.Event,
         *,
         control_topic: str = "",
+        own: dict[str, base.Fact] | None = None,
     ) -> None:
         from herald.db.store import OutcomeWriter
 
         self.writer = OutcomeWriter(engine)
+        self._engine = engine
         self._by_topic = by_topic
+        self._own = own or {}
         self._control_topic = control_topic
         self._announcer = announcer
         self._stop = stop
@@ -212,19 +223,22 @@ class _Recorder:
         rows: list[base.OutcomeRow] = []
         requests: list[RunRequest] = []
         produced: list[RunProduced] = []
+        own: dict[str, list[Any]] = {}
         by_topic, control_topic = self._by_topic, self._control_topic
         for msg, value in batch.records:
             topic = msg.topic() or ""
             fact = by_topic.get(topic)
             if fact is not None:
                 rows.append(fact.scenario.outcome(value))
+            elif topic in self._own:
+                own.setdefault(topic, []).append(value)
             elif topic == control_topic:
                 if value is not None:
                     produced.append(value)
             else:
                 requests.append(value)
         started = time.monotonic()
-        written = self._write_until_stored(rows, requests, produced)
+        written = self._write_until_stored(rows, requests, produced, own)
         logger.debug(
             "batch of %d outcomes (%d new) and %d requests written in %.1f ms",
             len(rows),
@@ -245,14 +259,22 @@ class _Recorder:
         rows: list[base.OutcomeRow],
         requests: list[RunRequest],
         produced: Sequence[RunProduced] = (),
+        own: dict[str, list[Any]] | None = None,
     ) -> Any:
-        """Write a batch, backing off while the database is away; one log line per outage."""
+        """Write a batch, backing off while the database is away; one log line per outage.
+        Outcomes and a scenario's own records are written in two transactions, both
+        idempotent: a batch written again after a failure adds nothing."""
         from sqlalchemy.exc import DBAPIError
 
         backoff = Backoff(initial=0.1, maximum=2.0)
         while True:
             try:
                 written = self.writer.write(rows, requests, produced)
+                if own:
+                    with self._engine.begin() as conn:
+                        for topic, values in own.items():
+                            fact = self._own[topic]
+                            fact.scenario.record(conn, fact.topic, values)
             except DBAPIError as exc:
                 if not exc.connection_invalidated and not _is_outage(exc):
                     raise

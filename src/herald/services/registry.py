@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from herald import contracts, timers
 from herald.contracts import Topic
 from herald.errors import ConfigError
-from herald.scenarios import base
+from herald.scenarios import base, telemetry
 
 if TYPE_CHECKING:
     from herald.config import Settings
@@ -56,6 +56,9 @@ class Service:
     needs_database: bool = False
     in_run: bool = False  # started by sim.run (and by herald web's embedded stack)
     in_web: bool = False  # started by herald web's embedded stack (timers need them)
+    # An in_run service herald web's embedded stack leaves out: it holds fixed UDP ports that
+    # another stack on the machine may hold (the telemetry ingestor), or goes with one that does.
+    web_stack: bool = True
     dead_letters: bool = False  # may write to herald.dlq (its name is in the header pattern)
     usage: str = ""  # arguments shown in ``herald --help``
     scenario: str | None = None  # a worker service: the scenario whose step it runs
@@ -131,6 +134,7 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
     # A scenario without workers has its facts made by the producer (a timeline's events).
     timeline = [t for s in scenarios if s.worker is None for t in s.facts]
     inputs = [t for s in scenarios for t in s.inputs]
+    own = [t for s in scenarios for t in s.records]
     return [
         Service(
             "producer",
@@ -267,6 +271,18 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
                     )
                     for t in results
                 ),
+                *(
+                    Operation(
+                        f"record{_camel(t.name)}",
+                        "receive",
+                        t,
+                        f"The recorder keeps `{t.name}` in the scenario's own tables.",
+                        "Idempotent (a frame once per stream and number; a stream's end is "
+                        "final); offsets are committed after the database commit.",
+                        "recorders",
+                    )
+                    for t in own
+                ),
                 Operation(
                     "recordRunProduced",
                     "receive",
@@ -294,6 +310,15 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
                     "The web API, `herald submit` and `sim.run` ask for a run.",
                     "One record per run, keyed by its `run_id`, acknowledged by the broker "
                     "before the caller reports the run id.",
+                ),
+                Operation(
+                    "stopTelemetryStreams",
+                    "send",
+                    telemetry.COMMANDS,
+                    "`DELETE /api/telemetry/schedules/{id}` publishes a running stream's stop "
+                    "command.",
+                    "Keyed by schedule id, so it reaches the spaceship that runs the stream; "
+                    "acknowledged by the broker before the 202.",
                 ),
                 *(
                     Operation(
@@ -334,6 +359,15 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
                     runs,
                     "The scheduler publishes a scheduled run's request at its `start_at`.",
                 ),
+                Operation(
+                    "startTelemetryStreams",
+                    "send",
+                    telemetry.COMMANDS,
+                    "The scheduler publishes a telemetry schedule's start command at its "
+                    "`start_at` (never after its `not_after`: the schedule expires).",
+                    "Keyed by schedule id. At least once, like every due item: a spaceship "
+                    "starts a schedule's stream once however often its command comes.",
+                ),
             ),
         ),
         Service(
@@ -355,6 +389,61 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
                     "records every attempt, and commits the command's offset only once the "
                     "timer's state is durable.",
                     "notifiers",
+                ),
+            ),
+        ),
+        Service(
+            "spaceship",
+            "herald.services.spaceship:main",
+            "streams telemetry over UDP when told to (one member of the spaceships' group)",
+            "group",
+            "control",
+            in_run=True,
+            dead_letters=True,
+            web_stack=False,
+            scenario="telemetry",
+            operations=(
+                Operation(
+                    "runTelemetryStreams",
+                    "receive",
+                    telemetry.COMMANDS,
+                    "The spaceships start and stop streams, as one consumer group.",
+                    "A start begins `rate_hz × duration_s` UDP datagrams (CCSDS space packets) "
+                    "to the schedule's `host:port`, one loop for all of a process's streams; a "
+                    "stop (same key, same member) ends one. The offset is committed once the "
+                    "stream is taken on.",
+                    "spaceships",
+                ),
+                Operation(
+                    "reportTelemetryStreams",
+                    "send",
+                    telemetry.STREAMS,
+                    "Each spaceship reports its streams' starts and ends, with the packets "
+                    "sent and dropped.",
+                    "Keyed by schedule id: a stream's events stay in order.",
+                ),
+            ),
+        ),
+        Service(
+            "ingestor",
+            "herald.services.ingestor:main",
+            "UDP telemetry datagrams -> frames on Kafka (one per port range or --port N)",
+            "one",
+            "control",
+            in_run=True,
+            dead_letters=True,
+            usage="[--port N]",
+            web_stack=False,
+            scenario="telemetry",
+            operations=(
+                Operation(
+                    "ingestTelemetryFrames",
+                    "send",
+                    telemetry.FRAMES,
+                    "The ingestor publishes each valid datagram as a frame, keyed by ship.",
+                    "Numbered within its stream from the 14-bit sequence count; malformed "
+                    "datagrams go to `herald.dlq` with the reason and the sender's address "
+                    "(`herald.dlq.sender`).",
                 ),
             ),
         ),
@@ -457,7 +546,7 @@ def instances(
     for svc in services():
         if role == "run" and not svc.in_run:
             continue
-        if role == "web" and not (svc.in_run or svc.in_web):
+        if role == "web" and not (svc.in_web or (svc.in_run and svc.web_stack)):
             continue
         if scenario is not None and svc.scenario not in (None, scenario):
             continue

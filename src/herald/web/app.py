@@ -132,7 +132,7 @@ def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return guards.json_error(exc.code or 500, exc.description or exc.name, headers)
 
-    from herald.web import retail, timers
+    from herald.web import retail, telemetry, timers
     from herald.web.api import api, register_metrics
     from herald.web.dashboard import dashboard, redoc_assets, swagger_assets
 
@@ -141,6 +141,8 @@ def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
     app.register_api(timers.aliases)
     app.register_api(retail.api)
     app.register_api(retail.classic)
+    app.register_api(telemetry.api)
+    app.register_api(telemetry.aliases)
     register_metrics(app)
     app.register_blueprint(dashboard)
     app.register_blueprint(retail.pages)

@@ -1,0 +1,318 @@
+"""Telemetry schedules on the real broker and database: the API (Flask's test client), the
+scheduler (in threads) publishing start commands, stream events and frames in Postgres."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, text
+
+from herald.config import Settings
+from herald.db import store
+from herald.runtime.broker import EmbeddedBroker
+from herald.runtime.database import EmbeddedDatabase
+from herald.scenarios import telemetry
+from herald.scenarios.telemetry import StreamCommand, StreamEvent, TelemetryFrame
+from herald.services import scheduler
+from herald.web import create_app
+from herald.web.app import state
+from tests.support.cluster import ServiceThread
+from tests.support.timers import engine_for, timer_settings, wait_for_state
+from tests.support.topics import read_topic
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+def tsettings(broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str) -> Settings:
+    return timer_settings(broker, database, namespace, telemetry={"not_after_secs": 1.0})
+
+
+@pytest.fixture
+def engine(tsettings: Settings) -> Iterator[Engine]:
+    eng = engine_for(tsettings)
+    clear(eng)
+    yield eng
+    eng.dispose()
+
+
+def clear(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("TRUNCATE timers, telemetry_schedules, telemetry_frames, telemetry_ships")
+        )
+
+
+@pytest.fixture
+def web(tsettings: Settings, engine: Engine) -> Iterator[FlaskClient]:
+    app = create_app(tsettings)
+    app.config["TESTING"] = True
+    yield app.test_client()
+    state(app).close()
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    start = datetime.now(UTC) + timedelta(seconds=60)
+    return {
+        "ship": "voyager-1",
+        "start_at": start.isoformat(),
+        "duration_s": 2.0,
+        "rate_hz": 10.0,
+        "host": "127.0.0.1",
+        "port": 47100,
+        **changes,
+    }
+
+
+def fields(response: Any) -> dict[str, str]:
+    assert response.status_code == 422, response.get_json()
+    return {d["field"]: d["reason"] for d in response.get_json()["detail"]}
+
+
+def test_a_bad_schedule_gets_422_naming_the_field(web: FlaskClient) -> None:
+    post = lambda **c: web.post("/api/telemetry/schedules", json=body(**c))  # noqa: E731
+    assert fields(post(ship="9lives")) == {
+        "ship": "String should match pattern '^[A-Za-z][A-Za-z0-9_-]{0,31}$'"
+    }
+    past = (datetime.now(UTC) - timedelta(seconds=60)).replace(microsecond=0)
+    assert fields(post(start_at=past.isoformat())) == {
+        "start_at": f"{past.isoformat()} is more than telemetry.start_grace_secs (5 s) in the past"
+    }
+    assert fields(post(duration_s=0)) == {"duration_s": "Input should be greater than 0"}
+    assert fields(post(rate_hz=-1)) == {"rate_hz": "Input should be greater than 0"}
+    assert fields(post(rate_hz="fast")) == {"rate_hz": "Value error, must be a JSON number"}
+    assert fields(post(port=70000)) == {"port": "Input should be less than or equal to 65535"}
+    assert fields(post(port=0)) == {"port": "Input should be greater than or equal to 1"}
+    assert fields(post(host="10.1.2.3")) == {
+        "host": "10.1.2.3 is outside the allowed networks (127.0.0.0/8, ::1/128)"
+    }
+    assert fields(post(host="ground.example")) == {
+        "host": "'ground.example' is not an IP address (or localhost)"
+    }
+    assert fields(post(rate_hz=5000)) == {
+        "rate_hz": "5000 Hz is more than telemetry.max_rate_hz (1000 Hz)"
+    }
+    assert fields(post(loss=1)) == {"loss": "Input should be less than 1"}
+    assert fields(post(colour="red")) == {"colour": "Extra inputs are not permitted"}
+    assert fields(web.post("/api/runs", json={"messages": 5, "scenario": "telemetry"})) == {
+        "scenario": "Value error, telemetry streams are scheduled, not run: "
+        "POST /api/telemetry/schedules"
+    }
+
+
+def test_a_schedule_is_stored_listed_and_cancelled(web: FlaskClient, engine: Engine) -> None:
+    created = web.post("/api/telemetry/schedules", json=body(rate_hz=20.0, duration_s=1.5))
+    assert created.status_code == 201, created.get_json()
+    schedule = created.get_json()
+    sid = schedule["id"]
+    assert created.headers["Location"] == f"/api/telemetry/schedules/{sid}"
+    assert (schedule["state"], schedule["packets_expected"], schedule["packets_sent"]) == (
+        "scheduled",
+        30,
+        0,
+    )
+    assert web.get(f"/api/telemetry/schedules/{sid}").get_json() == schedule
+    other = web.post("/api/telemetry/schedules", json=body(ship="pioneer-10")).get_json()
+    page = web.get("/api/telemetry/schedules?per_page=1").get_json()
+    assert (page["total"], page["pages"], [s["id"] for s in page["items"]]) == (2, 2, [other["id"]])
+    mine = web.get("/api/telemetry/schedules?ship=voyager-1").get_json()
+    assert [s["id"] for s in mine["items"]] == [sid]
+    # Its start is a due item of the scheduler's, with the start command as its record.
+    with engine.connect() as conn:
+        timer = store.get_timer(conn, sid)
+    assert timer is not None and (timer.kind, timer.topic, timer.key) == (
+        "publish",
+        "herald.telemetry.commands",
+        sid,
+    )
+    command = msgspec.json.decode(timer.payload, type=StreamCommand)
+    assert (command.action, command.ship, command.rate_hz, command.port) == (
+        "start",
+        "voyager-1",
+        20.0,
+        47100,
+    )
+    cancelled = web.delete(f"/api/telemetry/schedules/{sid}")
+    assert (cancelled.status_code, cancelled.get_json()["state"]) == (200, "cancelled")
+    again = web.delete(f"/api/telemetry/schedules/{sid}")
+    assert (again.status_code, again.get_json()["error"]) == (
+        409,
+        f"schedule {sid} is cancelled: it cannot be stopped",
+    )
+    with engine.connect() as conn:
+        assert store.get_timer(conn, sid).state == "cancelled"  # type: ignore[union-attr]
+    listed = web.get("/api/telemetry/schedules?state=cancelled").get_json()
+    assert [s["id"] for s in listed["items"]] == [sid]
+    missing = web.get(f"/api/telemetry/schedules/{'0' * 32}")
+    assert (missing.status_code, missing.get_json()["error"]) == (404, f"no schedule {'0' * 32}")
+    assert web.delete(f"/api/telemetry/schedules/{'0' * 32}").status_code == 404
+
+
+def _commands(settings: Settings, count: int) -> list[StreamCommand]:
+    topic = telemetry.COMMANDS.qualified(settings.kafka.namespace)
+    return [
+        msgspec.json.decode(m.value(), type=StreamCommand)
+        for m in read_topic(settings, topic, count)
+    ]
+
+
+def test_the_scheduler_starts_a_stream_at_its_time_even_across_a_restart(
+    web: FlaskClient, engine: Engine, tsettings: Settings
+) -> None:
+    start = datetime.now(UTC) + timedelta(seconds=1.5)
+    sid = web.post("/api/telemetry/schedules", json=body(start_at=start.isoformat())).get_json()[
+        "id"
+    ]
+    # A scheduler that claims it, then stops before it is due: its claim lapses, and the next
+    # scheduler publishes it.
+    first = ServiceThread(scheduler.run, tsettings)
+    wait_for(lambda: _lease_owner(engine, sid), 10, "the first scheduler's claim")
+    first.join()
+    with engine.connect() as conn:
+        assert store.get_timer(conn, sid).state == "scheduled"  # type: ignore[union-attr]
+    second = ServiceThread(scheduler.run, tsettings)
+    try:
+        fired = wait_for_state(engine, sid, {"delivered"})
+    finally:
+        second.join()
+    assert fired.fired_at >= start
+    (command,) = _commands(tsettings, 1)
+    assert (command.action, command.schedule_id, command.ship) == ("start", sid, "voyager-1")
+    assert command.start_at == start.replace(microsecond=start.microsecond)
+    # Published, not yet started by a spaceship: still scheduled to its readers.
+    assert web.get(f"/api/telemetry/schedules/{sid}").get_json()["state"] == "scheduled"
+
+
+def _lease_owner(engine: Engine, sid: str) -> str | None:
+    with engine.connect() as conn:
+        row = store.get_timer(conn, sid)
+    return row.lease_owner if row is not None else None
+
+
+def test_a_stream_not_started_by_its_not_after_expires(
+    web: FlaskClient, engine: Engine, tsettings: Settings
+) -> None:
+    # Stored while no scheduler ran: by the time one does, its start is 3 s past, beyond
+    # telemetry.not_after_secs (1 s).
+    now = datetime.now(UTC)
+    row, timer = telemetry.schedule_rows(
+        tsettings,
+        ship="ship-1",
+        start_at=now - timedelta(seconds=3),
+        duration_s=1.0,
+        rate_hz=5.0,
+        host="127.0.0.1",
+        port=47100,
+        now=now,
+    )
+    with engine.begin() as conn:
+        store.insert_schedule(conn, row, timer)
+    running = ServiceThread(scheduler.run, tsettings)
+    try:
+        wait_for_state(engine, row["id"], {"expired"})
+    finally:
+        running.join()
+    got = web.get(f"/api/telemetry/schedules/{row['id']}").get_json()
+    assert (got["state"], got["packets_sent"]) == ("expired", 0)
+    assert _commands(tsettings, 0) == []  # never started
+    listed = web.get("/api/telemetry/schedules?state=expired").get_json()
+    assert [s["id"] for s in listed["items"]] == [row["id"]]
+
+
+def test_stream_events_move_a_schedule_on_and_count_its_active_streams(
+    web: FlaskClient, engine: Engine, tsettings: Settings
+) -> None:
+    sid = web.post("/api/telemetry/schedules", json=body()).get_json()["id"]
+    other = web.post("/api/telemetry/schedules", json=body()).get_json()["id"]
+    at = datetime.now(UTC)
+
+    def event(schedule_id: str, kind: Any, sent: int = 0, **more: Any) -> StreamEvent:
+        return StreamEvent(
+            schedule_id=schedule_id,
+            ship="voyager-1",
+            event=kind,
+            packets_sent=sent,
+            spaceship="spaceship@test:1",
+            at=at,
+            **more,
+        )
+
+    with engine.begin() as conn:
+        store.record_stream_events(conn, [event(sid, "started"), event(other, "started")])
+    streams = web.get("/api/telemetry/streams").get_json()
+    assert streams == {"active": 2, "ships": {"voyager-1": 2}}
+    assert web.get("/stream/").get_json() == streams
+    got = web.get(f"/api/telemetry/schedules/{sid}").get_json()
+    assert (got["state"], got["spaceship"]) == ("streaming", "spaceship@test:1")
+    with engine.begin() as conn:
+        # The end, then its start read again (a replay): the end is final.
+        store.record_stream_events(conn, [event(sid, "finished", 20), event(sid, "started")])
+    got = web.get(f"/api/telemetry/schedules/{sid}").get_json()
+    assert (got["state"], got["packets_sent"]) == ("done", 20)
+    assert got["finished_at"] is not None
+    assert web.get("/stream/").get_json() == {"active": 1, "ships": {"voyager-1": 1}}
+    # Stopping a running stream: its stop command is out before the 202.
+    stopping = web.delete(f"/api/telemetry/schedules/{other}")
+    assert (stopping.status_code, stopping.get_json()["state"]) == (202, "stopping")
+    (stop,) = _commands(tsettings, 1)
+    assert (stop.action, stop.schedule_id) == ("stop", other)
+    with engine.begin() as conn:
+        store.record_stream_events(conn, [event(other, "stopped", 7, dropped=1)])
+    got = web.get(f"/api/telemetry/schedules/{other}").get_json()
+    assert (got["state"], got["packets_sent"], got["dropped"]) == ("stopped", 7, 1)
+    assert web.get("/api/telemetry/streams").get_json() == {"active": 0, "ships": {}}
+    done = web.delete(f"/api/telemetry/schedules/{sid}")
+    assert (done.status_code, done.get_json()["error"]) == (
+        409,
+        f"schedule {sid} is done: it cannot be stopped",
+    )
+
+
+def _frame(sid: str, n: int, ship: str = "voyager-1", **changes: Any) -> TelemetryFrame:
+    values: dict[str, Any] = {
+        "id": f"{sid}:{n}",
+        "schedule_id": sid,
+        "ship": ship,
+        "apid": telemetry.apid_of(ship),
+        "seq": n % 16384,
+        "n": n,
+        "t": 1_800_000_000.0 + n / 10,
+        "voltage": 28.0 + n / 100,
+        "current": 8.0,
+        "temperature": 12.0,
+        "soc": 0.5 + n / 1000,
+        "sunlit": False,
+        "reordered": False,
+        "sender": "127.0.0.1:5000",
+        "ingestor": "ingestor@test:1",
+        "received_at": datetime.now(UTC),
+        **changes,
+    }
+    return TelemetryFrame(**values)
+
+
+def test_each_frame_is_stored_once_and_counted_once_per_ship(engine: Engine) -> None:
+    sid, other = "a" * 32, "b" * 32
+    batch = [_frame(sid, n) for n in (0, 1, 3)] + [_frame(sid, 2, reordered=True)]
+    batch += [_frame(other, 0, ship="pioneer-10")]
+    with engine.begin() as conn:
+        assert store.write_frames(conn, batch) == 5
+    with engine.begin() as conn:
+        # The same batch again (a replay after a crash), and a duplicate within one batch.
+        assert store.write_frames(conn, [*batch, _frame(sid, 4), _frame(sid, 4)]) == 1
+    with engine.connect() as conn:
+        ships = {r.ship: r for r in store.ship_summaries(conn)}
+        rows = conn.execute(
+            text("SELECT n FROM telemetry_frames WHERE schedule_id = :s ORDER BY n"), {"s": sid}
+        ).all()
+    assert [r.n for r in rows] == [0, 1, 2, 3, 4]
+    voyager = ships["voyager-1"]
+    assert (voyager.frames, voyager.reordered) == (5, 1)
+    assert (voyager.last_soc, voyager.last_voltage) == (0.504, 28.04)
+    assert (ships["pioneer-10"].frames, ships["pioneer-10"].reordered) == (1, 0)
+    assert json.dumps(sorted(ships)) == '["pioneer-10", "voyager-1"]'
