@@ -6,7 +6,8 @@ that is after every service is ready and the run is asked for), or ``db-outage@S
 ``kill``      SIGKILL, not restarted (senders only: the others take over its partitions; or
               one broker of a 3-node Apache Kafka cluster: ``kill:broker-2@3s``)
 ``crash``     SIGKILL, then started again at once (as a supervisor would)
-``restart``   SIGTERM (graceful), then started again once it has exited
+``restart``   SIGTERM (graceful), then started again once it has exited; with END, started
+              again at END (down in between: ``restart:broker-2@3s-8s``)
 ``pause``     SIGSTOP at START, SIGCONT at END
 ``db-outage`` the embedded database is stopped at START and started again at END
 
@@ -66,7 +67,9 @@ class Incident:
             )
         if kind in ("pause", "db-outage") and (end is None or end <= start):
             raise ConfigError(f"--incident {spec!r}: {kind} needs START-END with END after START")
-        if kind not in ("pause", "db-outage") and end is not None:
+        if kind == "restart" and end is not None and end <= start:
+            raise ConfigError(f"--incident {spec!r}: restart's END must come after its START")
+        if kind in ("kill", "crash") and end is not None:
             raise ConfigError(f"--incident {spec!r}: {kind} happens at one time; no END")
         return cls(spec, kind, target, start, end)
 
@@ -131,6 +134,8 @@ class Timeline:
             if i.kind == "pause":
                 assert i.end is not None
                 events += [(i.start, "pause", i), (i.end, "resume", i)]
+            elif i.kind == "restart" and i.end is not None:
+                events += [(i.start, "stop", i), (i.end, "start", i)]
             elif i.kind == "db-outage":
                 assert i.end is not None
                 events += [(i.start, "db-down", i), (i.end, "db-up", i)]
@@ -140,8 +145,15 @@ class Timeline:
 
     @property
     def killed(self) -> set[str]:
-        """Services killed for good so far (their exit is expected)."""
-        return {a["what"].split()[1] for a in self.applied if a["action"] == "kill"}
+        """Services killed for good so far, or stopped and not started again yet (their exit
+        is expected)."""
+        down: set[str] = set()
+        for a in self.applied:
+            if a["action"] in ("kill", "stop"):
+                down.add(a["what"].split()[1])
+            elif a["action"] == "start":
+                down.discard(a["what"].split()[0])
+        return down
 
     def pending(self) -> list[Incident]:
         """Incidents with an event still to come."""

@@ -269,6 +269,9 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger().setLevel("WARNING")  # the console shows progress; logs are for services
+    # librdkafka's retried hiccups (a coordinator loading, a broker killed by an incident)
+    # are the services' to log; the console keeps its errors only.
+    logging.getLogger("librdkafka").setLevel("ERROR")
     stop = threading.Event()
     restore = _install_signals(stop)
     try:

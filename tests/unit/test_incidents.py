@@ -88,3 +88,25 @@ def test_one_broker_of_three_may_be_killed() -> None:
     # Without the kafka engine there is no broker to name.
     with pytest.raises(ConfigError, match="no service 'broker-2' \\(services: monitor, producer"):
         check([Incident.parse("restart:broker-2@3s")], services, embedded_db=True)
+
+
+def test_a_restart_with_an_end_is_down_in_between() -> None:
+    spec = Incident.parse("restart:broker-2@3s-8s")
+    assert (spec.kind, spec.target, spec.start, spec.end) == ("restart", "broker-2", 3.0, 8.0)
+    with pytest.raises(ConfigError, match="restart's END must come after its START"):
+        Incident.parse("restart:recorder@5s-2s")
+    with pytest.raises(ConfigError, match="kill happens at one time; no END"):
+        Incident.parse("kill:sender-1@1s-2s")
+    calls: list[str] = []
+    timeline = Timeline(
+        [spec],
+        actions={
+            "stop": lambda n: calls.append(f"stop {n}") or f"SIGTERM {n} (pid 7)",
+            "start": lambda n: calls.append(f"start {n}") or f"{n} started again (pid 8)",
+        },
+    )
+    timeline.apply_due(3.5)
+    assert calls == ["stop broker-2"] and timeline.killed == {"broker-2"}
+    timeline.apply_due(8.0)
+    assert calls == ["stop broker-2", "start broker-2"] and timeline.killed == set()
+    assert [a["action"] for a in timeline.applied] == ["stop", "start"]

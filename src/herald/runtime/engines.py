@@ -10,6 +10,7 @@ from typing import Protocol
 
 from herald.config import KafkaSettings, Settings
 from herald.runtime import kafka_config, kafka_jars
+from herald.runtime.apache_kafka import ApacheKafkaCluster
 
 Action = Callable[[str | None], str]
 BROKER_PREFIX = "broker-"
@@ -44,15 +45,31 @@ def check(settings: Settings) -> None:
 def start(settings: Settings, *, log_dir: Path) -> LocalBroker:
     """Start the engine of ``settings`` (its logs in ``log_dir``); return it once it serves."""
     if starts_kafka(settings):
-        from herald.runtime.apache_kafka import ApacheKafkaCluster
-
-        cluster = ApacheKafkaCluster(
-            brokers=settings.kafka.brokers, home=_home(settings), log_dir=log_dir
-        )
+        cluster = RunCluster(brokers=settings.kafka.brokers, home=_home(settings), log_dir=log_dir)
         return cluster.start()
     from herald.runtime.broker import EmbeddedBroker
 
     return EmbeddedBroker(log_path=log_dir / "broker.log").start()
+
+
+# A run's own cluster: a member that is gone (a killed broker took its LeaveGroup with it, a
+# killed sender) holds up its group's rebalance until its session expires; Kafka's 45 s
+# default stalled a run past its timeout when a broker of three was killed.
+RUN_SESSION_TIMEOUT_MS = 6000
+RUN_HEARTBEAT_MS = 1000
+
+
+class RunCluster(ApacheKafkaCluster):
+    """A run's own Apache Kafka: its clients' group sessions are short, unless set."""
+
+    def client_settings(self, settings: KafkaSettings, *, user: str | None = None) -> KafkaSettings:
+        out = super().client_settings(settings, user=user)
+        return out.model_copy(
+            update={
+                "session_timeout_ms": settings.session_timeout_ms or RUN_SESSION_TIMEOUT_MS,
+                "heartbeat_interval_ms": settings.heartbeat_interval_ms or RUN_HEARTBEAT_MS,
+            }
+        )
 
 
 def broker_names(settings: Settings) -> list[str]:
@@ -67,8 +84,6 @@ def with_broker_incidents(actions: dict[str, Action], broker: LocalBroker) -> di
     """``actions`` (the services'), with those naming a broker applied to ``broker``'s nodes:
     kill (SIGKILL), crash (SIGKILL, started again), restart (a clean stop, started again),
     pause and resume (SIGSTOP, SIGCONT)."""
-    from herald.runtime.apache_kafka import ApacheKafkaCluster
-
     if not isinstance(broker, ApacheKafkaCluster):
         return actions
     cluster = broker
@@ -90,6 +105,15 @@ def with_broker_incidents(actions: dict[str, Action], broker: LocalBroker) -> di
         cluster.stop_node(index)
         return again(index, f"SIGTERM {name} (pid {was})")
 
+    def stop(index: int, name: str) -> str:
+        was = pid(index)
+        cluster.stop_node(index)
+        return f"SIGTERM {name} (pid {was})"
+
+    def start(index: int, name: str) -> str:
+        cluster.start_node(index)
+        return f"{name} started again (pid {pid(index)}), back in the cluster"
+
     def pause(index: int, name: str) -> str:
         cluster.pause(index)
         return f"SIGSTOP {name} (pid {pid(index)})"
@@ -102,6 +126,8 @@ def with_broker_incidents(actions: dict[str, Action], broker: LocalBroker) -> di
         "kill": kill,
         "crash": lambda i, n: again(i, kill(i, n)),
         "restart": restart,
+        "stop": stop,
+        "start": start,
         "pause": pause,
         "resume": resume,
     }

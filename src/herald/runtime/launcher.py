@@ -143,6 +143,8 @@ def incident_actions(
         "kill": lambda n: stop_it(n, signal.SIGKILL),
         "crash": lambda n: again(n, stop_it(n, signal.SIGKILL)),
         "restart": lambda n: again(n, stop_it(n, signal.SIGTERM)),
+        "stop": lambda n: stop_it(n, signal.SIGTERM),
+        "start": lambda n: f"{n} started again (pid {launcher.respawn(str(n)).pid})",
         "pause": signal_only(signal.SIGSTOP),
         "resume": signal_only(signal.SIGCONT),
         "db-down": lambda _n: database.outage(down=True),

@@ -70,16 +70,29 @@ COMMIT_ATTEMPTS = 12
 STOP_GRACE_SECS = 10.0
 ABORT_TIMEOUT_SECS = 5.0
 DRAIN_SECS = 5.0
-# Errors that mean the partition has a new owner: our generation or producer is fenced.
+# How long a rejoin may take before the worker leaves the group again (a join that never
+# reached the group); a rebalance normally completes within a session timeout.
+REJOIN_PATIENCE_SECS = 30.0
+# Errors that mean the partition has a new owner: our producer is fenced.
 TAKEN_OVER = frozenset(
     {
         KafkaError._FENCED,
-        KafkaError.ILLEGAL_GENERATION,
-        KafkaError.UNKNOWN_MEMBER_ID,
         KafkaError.FENCED_INSTANCE_ID,
         KafkaError.PRODUCER_FENCED,
         KafkaError.INVALID_PRODUCER_EPOCH,
         KafkaError._FATAL,  # a transactional producer's fatal error: fenced, in practice
+    }
+)
+# Errors that mean the group is rebalancing: the offsets were sent with a generation the
+# group has left behind. The transaction is aborted and the partition read again from its
+# committed offset; the rebalance itself revokes it, keeps it here, or reports it lost. Leaving
+# the group for these (as for a fence) made every member's next commit fail the same way on
+# Apache Kafka: a rebalance storm that never let a run finish.
+REBALANCING = frozenset(
+    {
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.REBALANCE_IN_PROGRESS,
     }
 )
 Headers = list[tuple[str, str | bytes | None]]
@@ -175,6 +188,11 @@ class Worker:
         self._rejoin = False  # a partition was given up while the group still assigns it
         self._stop: threading.Event | None = None
         self._stop_seen: float | None = None
+        # When this worker last left the group to rejoin it, until the group's next assignment
+        # reaches it: meanwhile records of the partitions it gave up keep arriving (the
+        # consumer's queue, a cooperative revocation not yet served), and leaving again for
+        # each would restart the join every loop and never let it finish (seen on Kafka).
+        self._rejoined_at: float | None = None
         self._consume_errors = Episode(logger, f"{self.name}: Kafka consume error")
         self.done = self.failed = self.invalid = self.aborted = 0
 
@@ -188,6 +206,7 @@ class Worker:
         return producer
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._rejoined_at = None  # the group has assigned again: a rejoin is over
         if not partitions:
             return
         # One producer per partition, initialised side by side: each init is a round trip to
@@ -402,6 +421,15 @@ class Worker:
     def _fail(self, partition: int, state: _Partition, exc: KafkaException) -> None:
         """A transaction of ``partition`` failed: abort it and start again, or let go."""
         err: KafkaError = exc.args[0]
+        if err.code() in REBALANCING and not err.fatal():
+            logger.warning(
+                "%s: the group is rebalancing (%s); partition %d's transaction is aborted",
+                self.name,
+                err.str(),
+                partition,
+            )
+            self._abort_and_rewind(partition, state)
+            return
         if err.fatal() or err.code() in TAKEN_OVER:
             # Another worker has taken the partition over (this one was paused or cut off
             # from the group); the broker refused our work. It stays uncommitted: the new
@@ -465,13 +493,18 @@ class Worker:
         )
 
     def _rejoin_group(self) -> None:
-        """Leave the group and join it again, so that it assigns every partition afresh."""
+        """Leave the group and join it again, so that it assigns every partition afresh
+        (once per rejoin: not again until the group has assigned, or a while has passed)."""
+        self._rejoin = False
+        now = time.monotonic()
+        if self._rejoined_at is not None and now - self._rejoined_at < REJOIN_PATIENCE_SECS:
+            return  # joining already: let the group finish
         logger.warning(
             "%s: partitions given up after failed transactions are still assigned here; "
             "leaving and rejoining the group",
             self.name,
         )
-        self._rejoin = False
+        self._rejoined_at = now
         self.consumer.unsubscribe()  # revokes everything: what is releasable is committed
         self._subscribe()
 
