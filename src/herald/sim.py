@@ -5,6 +5,10 @@ elsewhere) and every service of the registry as its own process, supervised (an 
 exit is reported and the service restarted), asks for a run on ``herald.runs``, waits on the
 control topic until the recorder announces the run complete and the monitor its figures,
 re-counts Postgres, prints the summary and stops everything in order.
+
+Every run it submitted ends in a terminal state in Postgres: ``completed`` (the recorder's),
+or, marked here once its services have drained, ``interrupted`` (a signal) or ``failed`` (it
+could not complete).
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ from herald import completion, control, kafka, runs
 from herald.completion import Watch
 from herald.config import Settings, load_settings, resolved_json, secret_environment
 from herald.contracts import RunRequest
-from herald.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ConfigError, HeraldError
+from herald.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ConfigError,
+    HeraldError,
+)
 from herald.incidents import Incident, Timeline
 from herald.incidents import check as check_incidents
 from herald.report import print_summary
@@ -324,9 +334,15 @@ def simulate(
     run = _Run(settings, options, stop=stop, console=console, incidents=incidents)
     try:
         run.start()
-        return run.follow()
+        result = run.follow()
+    except HeraldError as exc:
+        run.failure = str(exc).splitlines()[0]
+        raise
     finally:
         run.close()
+    if run.ended is not None and not result.summary:
+        result.summary = run.ended
+    return result
 
 
 class _Run:
@@ -381,6 +397,9 @@ class _Run:
         self.timeline = Timeline(list(incidents))
         self.closers: list[Callable[[], object]] = []
         self.watch = Watch(self.request.run_id, want_figures=True)
+        self.submitted = False
+        self.failure: str | None = None  # why it could not complete
+        self.ended: dict[str, Any] | None = None  # its row once marked interrupted or failed
 
     def start(self) -> None:
         """The broker, the services (the database meanwhile), then the request once ready."""
@@ -424,6 +443,7 @@ class _Run:
         if self.scenario.clocked:  # its clock starts when it is asked for: now, not at start-up
             self.request = msgspec.structs.replace(self.request, requested_at=datetime.now(UTC))
         runs.submit(ks, self.request, producer=submitter)
+        self.submitted = True
         if web_url is not None:
             page = f"{web_url}/runs/{self.request.run_id}"
             _announce_page(self.database.url, self.request.run_id, page, self.console)
@@ -449,13 +469,10 @@ class _Run:
             stopped=self.stop.is_set,
         )
         if not done:
-            recorded = _recorded(self.database.url, request.run_id)
-            if self.stop.is_set():
-                self.console.print(
-                    f"[yellow]interrupted: {recorded:,} of {self.outcomes} recorded; "
-                    "stopping services[/]"
-                )
+            if self.stop.is_set():  # what was kept is counted once the services have drained
+                self.console.print("[yellow]interrupted: stopping services[/]")
                 return SimResult(request.run_id, request.expected, exit_code=EXIT_INTERRUPTED)
+            recorded = _recorded(self.database.url, request.run_id)
             raise HeraldError(
                 f"run {request.run_id} not complete after {self.timeout:g}s: {recorded:,} of "
                 f"{self.outcomes} recorded (--timeout)"
@@ -485,14 +502,10 @@ class _Run:
         )
 
     def close(self) -> None:
-        """Stop everything, in order; then print the summary, if there is one."""
-        for close in self.closers:
-            close()
-        codes = self.group.stop()
-        killed = self.timeline.killed
-        bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM) and n not in killed}
-        if bad:
-            self.console.print(f"[yellow]services exited with {bad}; logs in {self.logs}[/]")
+        """Stop everything, in order, marking the run's terminal state after the drain; then
+        print the summary, if there is one."""
+        self._stop_services()
+        self._end()
         self.database.stop()
         if self.broker is not None:
             self.broker.stop()
@@ -500,6 +513,62 @@ class _Run:
             print_summary(self.console, self.summary)
             for problem in self.problems:
                 self.console.print(f"[red]{problem}[/]")
+
+    def _stop_services(self) -> None:
+        for close in self.closers:
+            close()
+        codes = self.group.stop()
+        killed = self.timeline.killed
+        bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM) and n not in killed}
+        if bad:
+            self.console.print(f"[yellow]services exited with {bad}; logs in {self.logs}[/]")
+
+    def _end(self) -> None:
+        """Mark a submitted run that did not complete ``interrupted`` or ``failed``, with what
+        Postgres holds of it now that its services are stopped, and say so."""
+        if not self.submitted or self.watch.done:
+            return
+        if self.stop.is_set():
+            state, reason = "interrupted", "stopped by a signal to herald sim"
+        else:
+            state, reason = "failed", self.failure or "herald sim ended before it completed"
+        ended = _end_run(self.database.url, self.request, state, reason)
+        if ended is None:
+            return  # the database cannot say: the run is abandoned at its next start
+        self.ended = {
+            "run_id": self.request.run_id,
+            "scenario": self.request.scenario,
+            "state": ended.state,
+            "state_reason": ended.reason,
+            "expected": ended.expected,
+            "outcomes_in_database": ended.recorded,
+        }
+        if state == "interrupted":
+            of = f" of {ended.expected:,}" if ended.expected is not None else ""
+            self.console.print(
+                f"[yellow]interrupted: {ended.recorded:,}{of} outcomes kept in Postgres; "
+                f"run {self.request.run_id} is {ended.state}[/]"
+            )
+
+
+def _end_run(url: str, request: RunRequest, state: str, reason: str) -> Any:
+    """The run's row (its request, so that it keeps its size and config) with its terminal
+    state: :class:`herald.db.store.Ended`, or None if the database cannot be reached."""
+    from sqlalchemy.exc import DBAPIError
+
+    from herald.db import store
+    from herald.db.engine import make_engine
+
+    engine = make_engine(url, connect_args={"connect_timeout": 2})
+    try:
+        with engine.begin() as conn:
+            store.upsert_run(conn, request)
+            return store.end_run(conn, request.run_id, state, reason)
+    except DBAPIError as exc:
+        logger.info("run %s not marked %s: %s", request.run_id, state, exc.orig or exc)
+        return None
+    finally:
+        engine.dispose()
 
 
 def _recorded(url: str, run_id: str) -> int:
