@@ -8,7 +8,8 @@ re-counts Postgres, prints the summary and stops everything in order.
 
 Every run it submitted ends in a terminal state in Postgres: ``completed`` (the recorder's),
 or, marked here once its services have drained, ``interrupted`` (a signal) or ``failed`` (it
-could not complete).
+could not complete). A second signal stops everything at once: the services are killed, the
+broker and the database stopped.
 """
 
 from __future__ import annotations
@@ -267,9 +268,12 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
     )
     logging.getLogger().setLevel("WARNING")  # the console shows progress; logs are for services
     stop = threading.Event()
-    restore = _install_signals(stop)
+    urgent = threading.Event()
+    restore = _install_signals(stop, urgent)
     try:
-        result = simulate(settings, options, stop=stop, console=console, incidents=incidents)
+        result = simulate(
+            settings, options, stop=stop, console=console, incidents=incidents, urgent=urgent
+        )
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -304,11 +308,17 @@ def print_records(settings: Settings, out: IO[str]) -> int:
     return EXIT_INTERRUPTED if stop.is_set() else EXIT_OK
 
 
-def _install_signals(stop: threading.Event) -> Any:
+def _install_signals(stop: threading.Event, urgent: threading.Event | None = None) -> Any:
+    """SIGINT/SIGTERM set ``stop``; a second one sets ``urgent`` and exits at once (130),
+    ignoring any further signal while what was started is stopped."""
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
+            if urgent is not None:
+                urgent.set()
+            for s in previous:
+                signal.signal(s, signal.SIG_IGN)
             raise SystemExit(EXIT_INTERRUPTED)
         stop.set()
 
@@ -329,9 +339,11 @@ def simulate(
     stop: threading.Event,
     console: Console,
     incidents: Sequence[Incident] = (),
+    urgent: threading.Event | None = None,
 ) -> SimResult:
     """One run, start to finish (see :class:`_Run`)."""
     run = _Run(settings, options, stop=stop, console=console, incidents=incidents)
+    run.urgent = urgent or threading.Event()
     try:
         run.start()
         result = run.follow()
@@ -397,6 +409,7 @@ class _Run:
         self.timeline = Timeline(list(incidents))
         self.closers: list[Callable[[], object]] = []
         self.watch = Watch(self.request.run_id, want_figures=True)
+        self.urgent = threading.Event()  # a second signal: stop everything at once
         self.submitted = False
         self.failure: str | None = None  # why it could not complete
         self.ended: dict[str, Any] | None = None  # its row once marked interrupted or failed
@@ -502,13 +515,23 @@ class _Run:
         )
 
     def close(self) -> None:
-        """Stop everything, in order, marking the run's terminal state after the drain; then
-        print the summary, if there is one."""
-        self._stop_services()
-        self._end()
-        self.database.stop()
-        if self.broker is not None:
-            self.broker.stop()
+        """Stop everything, in order (each step even if the one before failed or a second
+        signal cut it short), mark the run's terminal state after the drain; then print the
+        summary, if there is one."""
+        try:
+            try:
+                self._stop_services()
+            except BaseException:
+                self.group.kill()  # a second signal, say: no drain
+                raise
+            finally:
+                self._end()
+        finally:
+            try:
+                self.database.stop()
+            finally:
+                if self.broker is not None:
+                    self.broker.stop()
         if getattr(self, "summary", None):
             print_summary(self.console, self.summary)
             for problem in self.problems:
@@ -517,6 +540,9 @@ class _Run:
     def _stop_services(self) -> None:
         for close in self.closers:
             close()
+        if self.urgent.is_set():
+            self.group.kill()
+            return
         codes = self.group.stop()
         killed = self.timeline.killed
         bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM) and n not in killed}

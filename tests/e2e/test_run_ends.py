@@ -6,6 +6,7 @@ the user gets one line, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -134,3 +135,60 @@ def test_an_interrupted_run_says_what_postgres_kept_and_its_row_says_so(tmp_path
         "expected": 200_000,
         "outcomes_in_database": kept,
     }
+
+
+@pytest.mark.parametrize(
+    ("signum", "when"),
+    [(signal.SIGINT, "back to back"), (signal.SIGTERM, "during the drain")],
+)
+def test_a_second_signal_stops_everything_at_once_and_leaves_nothing_running(
+    tmp_path: Path, signum: int, when: str
+) -> None:
+    proc, run_id = _start(tmp_path)
+    started = _started_by(proc, tmp_path)
+    os.kill(proc.pid, signum)
+    if when == "during the drain":
+        assert proc.stdout is not None
+        for line in proc.stdout:  # sim has begun to stop its services
+            if "interrupted: stopping services" in line:
+                break
+    os.kill(proc.pid, signum)
+    assert proc.wait(60) == 130
+    stderr = _rest(proc.stderr)
+    assert "Traceback" not in stderr, stderr
+    # sim returned once everything it started was stopped: nothing is left to wait for.
+    assert [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    assert processes_under(tmp_path) == []
+    row = _run_row(tmp_path, run_id)
+    assert (row.state, row.done) == ("interrupted", row.rows)
+
+
+def test_sigkill_of_sim_leaves_nothing_running_and_the_next_start_abandons_its_run(
+    tmp_path: Path,
+) -> None:
+    proc, run_id = _start(tmp_path)
+    started = _started_by(proc, tmp_path)
+    proc.kill()
+    proc.wait()
+    # The services and the broker die with their parent (PR_SET_PDEATHSIG); the guard sees its
+    # pipe close and stops the database, the last user being gone.
+    _, alive = psutil.wait_procs(started, timeout=60)
+    assert alive == []
+    assert processes_under(tmp_path) == []
+    assert not EmbeddedDatabase(tmp_path / "home" / "pgdata").running()
+    second = subprocess.run(
+        [HERALD, "sim", "--messages", "500", "--refresh", "1"],
+        env=clean_env(HERALD_HOME=str(tmp_path / "home")),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "left running by a process" not in second.stderr  # nothing was left to adopt
+    row = _run_row(tmp_path, run_id)
+    assert (row.state, row.state_reason) == (
+        "abandoned",
+        "its services were gone when the embedded database was next started",
+    )
+    assert row.expected == 200_000 and row.done == row.rows

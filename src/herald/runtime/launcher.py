@@ -54,6 +54,8 @@ class RunDatabase:
             self._starting.result()
         wait_for_database(self.url, self._settings.connect_timeout_secs, stop=stop.is_set)
         migrate_if_needed(self.url)
+        if self._embedded is not None:
+            self._embedded.abandon_left_runs()
         return self.url
 
     def outage(self, *, down: bool) -> str:
