@@ -131,7 +131,11 @@ class DatabaseSettings(_Section):
         "Unset: start the embedded PostgreSQL under `home`.",
     )
     connect_timeout_secs: float = Field(
-        30.0, gt=0, le=3600, description="How long a service waits for the database at start."
+        30.0,
+        gt=0,
+        le=3600,
+        description="How long a service waits for the database at start; and how long "
+        "`herald sim` waits for it to answer again mid-run before it gives up (exit 4).",
     )
 
     @field_validator("url")

@@ -5,6 +5,11 @@ elsewhere) and every service of the registry as its own process, supervised (an 
 exit is reported and the service restarted), asks for a run on ``herald.runs``, waits on the
 control topic until the recorder announces the run complete and the monitor its figures,
 re-counts Postgres, prints the summary and stops everything in order.
+
+Every run it submitted ends in a terminal state in Postgres: ``completed`` (the recorder's),
+or, marked here once its services have drained, ``interrupted`` (a signal) or ``failed`` (it
+could not complete). A second signal stops everything at once: the services are killed, the
+broker and the database stopped.
 """
 
 from __future__ import annotations
@@ -30,7 +35,14 @@ from herald import completion, control, kafka, runs
 from herald.completion import Watch
 from herald.config import ENGINES, Settings, load_settings, resolved_json, secret_environment
 from herald.contracts import RunRequest
-from herald.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ConfigError, HeraldError
+from herald.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ConfigError,
+    HeraldError,
+    StorageError,
+)
 from herald.incidents import Incident, Timeline
 from herald.incidents import check as check_incidents
 from herald.report import print_summary
@@ -273,9 +285,12 @@ def run_cli(options: SimOptions, *, out: IO[str] | None = None) -> int:
     # are the services' to log; the console keeps its errors only.
     logging.getLogger("librdkafka").setLevel("ERROR")
     stop = threading.Event()
-    restore = _install_signals(stop)
+    urgent = threading.Event()
+    restore = _install_signals(stop, urgent)
     try:
-        result = simulate(settings, options, stop=stop, console=console, incidents=incidents)
+        result = simulate(
+            settings, options, stop=stop, console=console, incidents=incidents, urgent=urgent
+        )
     except HeraldError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -310,11 +325,17 @@ def print_records(settings: Settings, out: IO[str]) -> int:
     return EXIT_INTERRUPTED if stop.is_set() else EXIT_OK
 
 
-def _install_signals(stop: threading.Event) -> Any:
+def _install_signals(stop: threading.Event, urgent: threading.Event | None = None) -> Any:
+    """SIGINT/SIGTERM set ``stop``; a second one sets ``urgent`` and exits at once (130),
+    ignoring any further signal while what was started is stopped."""
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
+            if urgent is not None:
+                urgent.set()
+            for s in previous:
+                signal.signal(s, signal.SIG_IGN)
             raise SystemExit(EXIT_INTERRUPTED)
         stop.set()
 
@@ -335,14 +356,30 @@ def simulate(
     stop: threading.Event,
     console: Console,
     incidents: Sequence[Incident] = (),
+    urgent: threading.Event | None = None,
 ) -> SimResult:
     """One run, start to finish (see :class:`_Run`)."""
     run = _Run(settings, options, stop=stop, console=console, incidents=incidents)
+    run.urgent = urgent or threading.Event()
     try:
         run.start()
-        return run.follow()
+        result = run.follow()
+    except HeraldError as exc:
+        run.failure = str(exc).splitlines()[0]
+        raise
+    except Exception as exc:
+        from sqlalchemy.exc import DBAPIError
+
+        if not isinstance(exc, DBAPIError):
+            raise
+        # The database went away under one of sim's own queries: one line, no traceback.
+        run.failure = f"Postgres went away: {str(exc.orig or exc).strip().splitlines()[0]}"
+        raise StorageError(run.failure) from None
     finally:
         run.close()
+    if run.ended is not None and not result.summary:
+        result.summary = run.ended
+    return result
 
 
 class _Run:
@@ -397,6 +434,10 @@ class _Run:
         self.timeline = Timeline(list(incidents))
         self.closers: list[Callable[[], object]] = []
         self.watch = Watch(self.request.run_id, want_figures=True)
+        self.urgent = threading.Event()  # a second signal: stop everything at once
+        self.submitted = False
+        self.failure: str | None = None  # why it could not complete
+        self.ended: dict[str, Any] | None = None  # its row once marked interrupted or failed
 
     def start(self) -> None:
         """The broker, the services (the database meanwhile), then the request once ready."""
@@ -440,6 +481,7 @@ class _Run:
         if self.scenario.clocked:  # its clock starts when it is asked for: now, not at start-up
             self.request = msgspec.structs.replace(self.request, requested_at=datetime.now(UTC))
         runs.submit(ks, self.request, producer=submitter)
+        self.submitted = True
         if web_url is not None:
             page = f"{web_url}/runs/{self.request.run_id}"
             _announce_page(self.database.url, self.request.run_id, page, self.console)
@@ -452,6 +494,7 @@ class _Run:
 
     def _tick(self) -> None:
         self.timeline.apply_due(time.monotonic() - self.run_started)
+        self.database.check()
         for event in self.supervisor.check():
             if not event.planned:
                 self.console.print(f"[yellow]{event.what}[/]")
@@ -468,13 +511,10 @@ class _Run:
             stopped=self.stop.is_set,
         )
         if not done:
-            recorded = _recorded(self.database.url, request.run_id)
-            if self.stop.is_set():
-                self.console.print(
-                    f"[yellow]interrupted: {recorded:,} of {self.outcomes} recorded; "
-                    "stopping services[/]"
-                )
+            if self.stop.is_set():  # what was kept is counted once the services have drained
+                self.console.print("[yellow]interrupted: stopping services[/]")
                 return SimResult(request.run_id, request.expected, exit_code=EXIT_INTERRUPTED)
+            recorded = _recorded(self.database.url, request.run_id)
             raise HeraldError(
                 f"run {request.run_id} not complete after {self.timeout:g}s: {recorded:,} of "
                 f"{self.outcomes} recorded (--timeout)"
@@ -504,21 +544,86 @@ class _Run:
         )
 
     def close(self) -> None:
-        """Stop everything, in order; then print the summary, if there is one."""
+        """Stop everything, in order (each step even if the one before failed or a second
+        signal cut it short), mark the run's terminal state after the drain; then print the
+        summary, if there is one."""
+        try:
+            try:
+                self._stop_services()
+            except BaseException:
+                self.group.kill()  # a second signal, say: no drain
+                raise
+            finally:
+                self._end()
+        finally:
+            try:
+                self.database.stop()
+            finally:
+                if self.broker is not None:
+                    self.broker.stop()
+        if getattr(self, "summary", None):
+            print_summary(self.console, self.summary)
+            for problem in self.problems:
+                self.console.print(f"[red]{problem}[/]")
+
+    def _stop_services(self) -> None:
         for close in self.closers:
             close()
+        if self.urgent.is_set():
+            self.group.kill()
+            return
         codes = self.group.stop()
         killed = self.timeline.killed
         bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM) and n not in killed}
         if bad:
             self.console.print(f"[yellow]services exited with {bad}; logs in {self.logs}[/]")
-        self.database.stop()
-        if self.broker is not None:
-            self.broker.stop()
-        if getattr(self, "summary", None):
-            print_summary(self.console, self.summary)
-            for problem in self.problems:
-                self.console.print(f"[red]{problem}[/]")
+
+    def _end(self) -> None:
+        """Mark a submitted run that did not complete ``interrupted`` or ``failed``, with what
+        Postgres holds of it now that its services are stopped, and say so."""
+        if not self.submitted or self.watch.done:
+            return
+        if self.stop.is_set():
+            state, reason = "interrupted", "stopped by a signal to herald sim"
+        else:
+            state, reason = "failed", self.failure or "herald sim ended before it completed"
+        ended = _end_run(self.database.url, self.request, state, reason)
+        if ended is None:
+            return  # the database cannot say: the run is abandoned at its next start
+        self.ended = {
+            "run_id": self.request.run_id,
+            "scenario": self.request.scenario,
+            "state": ended.state,
+            "state_reason": ended.reason,
+            "expected": ended.expected,
+            "outcomes_in_database": ended.recorded,
+        }
+        if state == "interrupted":
+            of = f" of {ended.expected:,}" if ended.expected is not None else ""
+            self.console.print(
+                f"[yellow]interrupted: {ended.recorded:,}{of} outcomes kept in Postgres; "
+                f"run {self.request.run_id} is {ended.state}[/]"
+            )
+
+
+def _end_run(url: str, request: RunRequest, state: str, reason: str) -> Any:
+    """The run's row (its request, so that it keeps its size and config) with its terminal
+    state: :class:`herald.db.store.Ended`, or None if the database cannot be reached."""
+    from sqlalchemy.exc import DBAPIError
+
+    from herald.db import store
+    from herald.db.engine import make_engine
+
+    engine = make_engine(url, connect_args={"connect_timeout": 2})
+    try:
+        with engine.begin() as conn:
+            store.upsert_run(conn, request)
+            return store.end_run(conn, request.run_id, state, reason)
+    except DBAPIError as exc:
+        logger.info("run %s not marked %s: %s", request.run_id, state, exc.orig or exc)
+        return None
+    finally:
+        engine.dispose()
 
 
 def _recorded(url: str, run_id: str) -> int:

@@ -314,7 +314,7 @@ def test_herald_web_on_an_embedded_broker_runs_its_services_and_completes_a_post
                 assert response.status == 202
                 accepted = json.loads(response.read())
             run = wait_for(
-                lambda: (r := get_json(f"{url}{accepted['url']}"))["status"] == "finished" and r,
+                lambda: (r := get_json(f"{url}{accepted['url']}"))["status"] == "completed" and r,
                 90,
                 "the run finished",
             )

@@ -110,7 +110,7 @@ def test_start_a_run_from_the_form_and_watch_it_finish(
         lambda: browser.execute_script("return window.herald.events") >= 1, 60, "a first event"
     )
     wait_for(lambda: text(browser, "count-total") == f"{MESSAGES:,}", 30, "the total")
-    wait_for(lambda: text(browser, "run-status") == "finished", 120, "the run to finish")
+    wait_for(lambda: text(browser, "run-status") == "completed", 120, "the run to finish")
 
     sent, failed = (
         int(text(browser, "count-sent").replace(",", "")),
@@ -164,7 +164,7 @@ def test_start_a_run_from_the_form_and_watch_it_finish(
 
     browser.get(web_url + "/")
     wait_for(
-        lambda: run_id in text(browser, "runs") and "finished" in text(browser, "runs"),
+        lambda: run_id in text(browser, "runs") and "completed" in text(browser, "runs"),
         30,
         "the run, finished, in the runs list",
     )

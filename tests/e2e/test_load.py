@@ -131,7 +131,7 @@ class FakeHerald:
                 if run_id not in fake.runs:
                     return self.reply(404, {"error": f"no run {run_id}", "status": 404})
                 n = fake.runs[run_id]
-                status, done = ("finished", fake.done.get(run_id, n)) if finish else ("running", 0)
+                status, done = ("completed", fake.done.get(run_id, n)) if finish else ("running", 0)
                 return self.reply(200, {"status": status, "done": done, "expected": n})
 
             def do_POST(self) -> None:

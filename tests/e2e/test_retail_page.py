@@ -94,7 +94,7 @@ def test_the_heatmap_shades_each_cell_by_its_events(settings: Settings, web_url:
             30,
             "the page's last update",
         )
-        assert browser.find_element(By.ID, "run-status").text == "finished"
+        assert browser.find_element(By.ID, "run-status").text == "completed"
         assert browser.find_element(By.ID, "count-inside").text == "0"
         assert browser.find_element(By.ID, "count-events").text == f"{len(truth):,}"
         page: Any = browser.execute_script(

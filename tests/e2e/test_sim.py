@@ -86,6 +86,13 @@ def test_three_runs_at_once_in_one_folder_share_the_database_and_each_counts_exa
             assert outcome_count(database.url, s["run_id"]) == 3000
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:  # gone, or a zombie (a pg_ctl the run has not reaped yet)
+        return ""
+
+
 def test_a_database_left_by_a_killed_run_is_adopted_and_stopped_by_the_next(
     tmp_path: Path,
 ) -> None:
@@ -100,9 +107,24 @@ def test_a_database_left_by_a_killed_run_is_adopted_and_stopped_by_the_next(
         if line.startswith("herald run "):
             break
     wait_for(database.running, 60, "the first run's database")
+    # Its guard would stop the database once the run is gone: both are killed, as by a
+    # `kill -9` of the process group.
+    guard = wait_for(
+        lambda: [
+            c
+            for c in psutil.Process(first.pid).children()
+            if "herald.runtime.database" in _cmdline(c)
+        ],
+        60,
+        "the first run's database guard",
+    )
+    assert len(guard) == 1
+    guard[0].kill()
+    # Dead, not yet reaped by its parent (the run, killed next, never reaps it).
+    wait_for(lambda: guard[0].status() == psutil.STATUS_ZOMBIE, 30, "the guard killed")
     first.kill()
     first.communicate(timeout=30)  # reaped, its pipe closed
-    assert database.running()  # a daemon: SIGKILL leaves it behind
+    assert database.running()  # a daemon: SIGKILL of both leaves it behind
     second = subprocess.run(
         [HERALD, "sim", "--messages", "1000", "--refresh", "1"],
         env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path,

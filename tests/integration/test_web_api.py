@@ -152,7 +152,7 @@ def test_post_run_rejects_bad_bodies_with_the_field_and_reason(app: OpenAPI) -> 
 def test_run_detail_has_exact_counts_latency_and_senders(app: OpenAPI, settings: Settings) -> None:
     run_id, batch = finished_run(settings, 1000)
     detail = client_of(app).get(f"/api/runs/{run_id}").get_json()
-    assert detail["status"] == "finished"
+    assert detail["status"] == "completed"
     assert detail["finished_at"] is not None
     assert (detail["expected"], detail["sent"], detail["failed"], detail["done"]) == (
         1000,
@@ -388,7 +388,7 @@ def test_a_finished_runs_event_stream_sends_its_final_state_and_ends(
     name, data = events[0].split("\n", 1)
     assert name == "event: end"
     payload = json.loads(data.removeprefix("data: "))
-    assert (payload["run"]["done"], payload["run"]["status"]) == (200, "finished")
+    assert (payload["run"]["done"], payload["run"]["status"]) == (200, "completed")
     assert sum(b["n"] for b in payload["series"]) == 200
     assert sum(b["failed"] for b in payload["series"]) == 50
     assert payload["lag"]["group"].endswith("herald-senders")

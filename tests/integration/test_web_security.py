@@ -190,7 +190,7 @@ def _going_runs(settings: Settings, stale_secs: float) -> int:
         with engine.connect() as conn:
             found = conn.execute(
                 text(
-                    "SELECT count(*) FROM runs WHERE finished_at IS NULL "
+                    "SELECT count(*) FROM runs WHERE state IN ('requested', 'running') "
                     "AND updated_at > now() - make_interval(secs => :s)"
                 ),
                 {"s": stale_secs},
@@ -239,7 +239,7 @@ def test_runs_beyond_max_concurrent_runs_get_429_until_one_finishes_or_goes_stal
     # The first run finishes (every outcome recorded): a place is free.
     first_id = first.get_json()["run_id"]
     assert record(settings, results(first_id, 40)).new == 40
-    assert client(make_app()).get(f"/api/runs/{first_id}").get_json()["status"] == "finished"
+    assert client(make_app()).get(f"/api/runs/{first_id}").get_json()["status"] == "completed"
     third = app.post("/api/runs", json={"messages": 20})
     assert third.status_code == 202
     assert app.post("/api/runs", json={"messages": 20}).status_code == 429

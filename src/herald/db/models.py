@@ -47,6 +47,9 @@ runs = Table(
     Column("callback_url", Text),
     Column("status_callback_url", Text),
     Column("request", JSONB),  # the run request as asked: its scenario's parameters
+    Column("state", String(16), nullable=False, server_default="requested"),
+    Column("ended_at", DateTime(timezone=True)),  # when it reached its terminal state
+    Column("state_reason", Text),  # why it ended so (interrupted, failed, abandoned)
 )
 
 outcomes = Table(

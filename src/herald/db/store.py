@@ -13,6 +13,10 @@ Writes:
 
 * :func:`set_expected` — a run's size announced by the producer once it is produced (a
   timeline's), which completes the run when its totals are there already.
+* A run's ``state``: each of these writes moves it on (``requested`` → ``running`` →
+  ``completed``) in the same statement as its counters; :func:`end_run` gives it the terminal
+  state its owner saw (``interrupted``, ``failed``) and :func:`abandon_runs` marks those whose
+  services are gone.
 
 Reads: a run's row, its outcomes by status and by worker (exact percentiles), per-second
 series, pages of runs and outcomes, metrics; the retail store's figures, heatmap and
@@ -29,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 
@@ -76,6 +80,33 @@ MERGE_STAGING = text(
 
 # -- runs ---------------------------------------------------------------------------------------
 
+GOING = ("requested", "running")
+TERMINAL = ("completed", "interrupted", "failed", "abandoned")
+
+
+def _state_after(total: Any, expected: Any, *, recording: bool = False) -> Any:
+    """A run's state after a write: ``completed`` once every expected outcome is recorded
+    (from any state: it did complete); ``running`` when outcomes are being recorded for a run
+    ``requested`` or ``abandoned`` (its services turned out to be there); else unchanged."""
+    whens: list[tuple[Any, Any]] = [(expected.is_not(None) & (total >= expected), "completed")]
+    if recording:
+        whens.append((runs.c.state.in_(("requested", "abandoned")), "running"))
+    return case(*whens, else_=runs.c.state)
+
+
+def _state_columns(state: Any) -> dict[str, Any]:
+    """``state`` and what goes with it: when it ended (kept while the state stays), why."""
+    same = state == runs.c.state
+    return {
+        "state": state,
+        "ended_at": case(
+            (same, runs.c.ended_at),
+            (state.in_(TERMINAL), func.clock_timestamp()),
+            else_=None,
+        ),
+        "state_reason": case((same, runs.c.state_reason), else_=None),
+    }
+
 
 def upsert_run(conn: Connection, request: RunRequest) -> None:
     """Record a run's request (again: the request's fields win, the totals stay)."""
@@ -113,6 +144,7 @@ def upsert_run(conn: Connection, request: RunRequest) -> None:
                     runs.c.finished_at,
                     _when(total >= expected, func.clock_timestamp()),
                 ),
+                **_state_columns(_state_after(total, expected)),
                 "updated_at": func.clock_timestamp(),
             },
         )
@@ -135,6 +167,7 @@ def set_expected(conn: Connection, event: RunProduced) -> None:
                     runs.c.finished_at,
                     _when(total >= stmt.excluded.expected, func.clock_timestamp()),
                 ),
+                **_state_columns(_state_after(total, stmt.excluded.expected)),
                 "updated_at": func.clock_timestamp(),
             },
         )
@@ -142,9 +175,71 @@ def set_expected(conn: Connection, event: RunProduced) -> None:
 
 
 def _when(condition: Any, value: Any) -> Any:
-    from sqlalchemy import case
-
     return case((condition, value), else_=None)
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A run's row once it has ended: its state and what Postgres holds of it."""
+
+    state: str
+    recorded: int
+    expected: int | None
+    reason: str | None
+
+
+def end_run(conn: Connection, run_id: str, state: str, reason: str) -> Ended | None:
+    """Give a run that is still going the terminal ``state`` its owner saw (``interrupted``,
+    ``failed``), with ``reason``; ``completed`` instead if every expected outcome is recorded
+    after all. A run that has ended already keeps its state. None: no such run."""
+    assert state in TERMINAL, state
+    total = runs.c.succeeded + runs.c.failed
+    complete = runs.c.expected.is_not(None) & (total >= runs.c.expected)
+    new = case((complete, "completed"), else_=state)
+    conn.execute(
+        update(runs)
+        .where(runs.c.run_id == run_id, runs.c.state.in_(GOING))
+        .values(
+            state=new,
+            ended_at=func.clock_timestamp(),
+            state_reason=case((new == state, reason), else_=None),
+            updated_at=func.clock_timestamp(),
+        )
+    )
+    row = conn.execute(
+        select(runs.c.state, total, runs.c.expected, runs.c.state_reason).where(
+            runs.c.run_id == run_id
+        )
+    ).first()
+    if row is None:
+        return None
+    expected = int(row[2]) if row[2] is not None else None
+    return Ended(str(row[0]), int(row[1]), expected, row[3])
+
+
+def abandon_runs(
+    conn: Connection,
+    *,
+    reason: str,
+    changed_before: datetime | None = None,
+    idle_secs: float | None = None,
+) -> list[str]:
+    """Mark ``abandoned`` the runs still going whose row last changed before
+    ``changed_before``, or longer than ``idle_secs`` ago: their services are gone. Their ids."""
+    where: list[Any] = [runs.c.state.in_(GOING)]
+    if changed_before is not None:
+        where.append(runs.c.updated_at < changed_before)
+    if idle_secs is not None:
+        where.append(
+            runs.c.updated_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, idle_secs)
+        )
+    done = conn.execute(
+        update(runs)
+        .where(*where)
+        .values(state="abandoned", ended_at=func.clock_timestamp(), state_reason=reason)
+        .returning(runs.c.run_id)
+    )
+    return sorted(str(r[0]) for r in done)
 
 
 @dataclass
@@ -170,6 +265,7 @@ def _add_totals(conn: Connection, run_id: str, totals: _Totals) -> None:
         succeeded=totals.succeeded,
         failed=totals.failed,
         started_at=totals.started,
+        state="running",
     )
     total = runs.c.succeeded + runs.c.failed + stmt.excluded.succeeded + stmt.excluded.failed
     conn.execute(
@@ -186,6 +282,7 @@ def _add_totals(conn: Connection, run_id: str, totals: _Totals) -> None:
                         func.clock_timestamp(),
                     ),
                 ),
+                **_state_columns(_state_after(total, runs.c.expected, recording=True)),
                 "updated_at": func.clock_timestamp(),
             },
         )
@@ -645,16 +742,17 @@ ADMISSION_LOCK = 0x686572616C64
 
 
 def admit_run(conn: Connection, *, stale_after_secs: float) -> int:
-    """Take the run-admission lock (held until the connection's transaction ends) and count
-    the runs still going: not finished, and changed within ``stale_after_secs``."""
+    """Take the run-admission lock (held until the connection's transaction ends), mark
+    ``abandoned`` the runs unchanged for ``stale_after_secs`` and count those still going."""
     conn.execute(select(func.pg_advisory_xact_lock(ADMISSION_LOCK)))
-    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after_secs)
-    going = (
-        select(func.count())
-        .select_from(runs)
-        .where(runs.c.finished_at.is_(None), runs.c.updated_at > cutoff)
-    )
+    abandon_runs(conn, idle_secs=stale_after_secs, reason=idle_reason(stale_after_secs))
+    going = select(func.count()).select_from(runs).where(runs.c.state.in_(GOING))
     return int(conn.execute(going).scalar_one())
+
+
+def idle_reason(secs: float) -> str:
+    """Why a run idle for ``secs`` is abandoned."""
+    return f"nothing recorded for {secs:g}s (limits.stale_run_secs): its services are gone"
 
 
 # -- the retail store (the retail_events and retail_visits views; retail_injections) ----------
@@ -808,12 +906,12 @@ def retail_events(conn: Connection, run_id: str) -> list[Row[Any]]:
 
 
 def current_retail_run(conn: Connection) -> Row[Any] | None:
-    """The retail run asked for most recently that is not finished: (run_id, request)."""
+    """The retail run asked for most recently that is still going: (run_id, request)."""
     return conn.execute(
         select(runs.c.run_id, runs.c.request)
         .where(
             runs.c.scenario == "retail",
-            runs.c.finished_at.is_(None),
+            runs.c.state.in_(GOING),
             runs.c.request.is_not(None),
         )
         .order_by(runs.c.requested_at.desc(), runs.c.run_id)
@@ -822,9 +920,11 @@ def current_retail_run(conn: Connection) -> Row[Any] | None:
 
 
 def run_request(conn: Connection, run_id: str) -> Row[Any] | None:
-    """(scenario, request, finished_at) of a run."""
+    """(scenario, request, finished_at, state) of a run."""
     return conn.execute(
-        select(runs.c.scenario, runs.c.request, runs.c.finished_at).where(runs.c.run_id == run_id)
+        select(runs.c.scenario, runs.c.request, runs.c.finished_at, runs.c.state).where(
+            runs.c.run_id == run_id
+        )
     ).first()
 
 

@@ -43,7 +43,7 @@ def check_runs(ctx: LoadContext) -> CheckResult:
                 continue
             done, expected = body.get("done"), body.get("expected")
             seen[run_id] = f"{body.get('status')}, done {done}/{expected}"
-            if body.get("status") == "finished":
+            if body.get("status") == "completed":
                 asked = pending.pop(run_id)
                 if done != expected or (asked is not None and expected != asked):
                     wrong.append(f"{run_id} finished with done {done}/{expected}, asked {asked}")

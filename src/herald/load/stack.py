@@ -128,7 +128,7 @@ def warm_up(api: Api, *, stop: threading.Event, timeout: float = WARM_UP_SECS) -
 
     def finished() -> bool:
         code, run = api.get(url)
-        return code == 200 and isinstance(run, dict) and run.get("status") == "finished"
+        return code == 200 and isinstance(run, dict) and run.get("status") == "completed"
 
     wait_until(finished, timeout=timeout, what="the warm-up run finished", every=0.2, stop=stop,
                error=StackError)  # fmt: skip

@@ -11,6 +11,7 @@ from herald.config import KafkaSettings
 from herald.errors import BrokerError
 from herald.kafka import for_embedded
 from herald.runtime.ports import free_port, wait_for_port
+from herald.runtime.processes import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ class EmbeddedBroker:
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C in the terminal is ours to pass on, in order
+            # SIGTERM when this process dies, however (Linux). The thread that starts it must
+            # outlive it: the kernel sends the signal when that thread ends.
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, nothing imported
         )
         if not wait_for_port(HOST, self.port, timeout) or self._proc.poll() is not None:
             self.stop()

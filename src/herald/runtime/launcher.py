@@ -6,14 +6,15 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from herald.config import Settings
-from herald.errors import HeraldError
+from herald.errors import HeraldError, StorageError
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.processes import (
     ProcessGroup,
@@ -40,6 +41,10 @@ class RunDatabase:
             self._starting = self._pool.submit(self._embedded.start)
         else:
             self.url = self._settings.url
+        self.planned_outage = False  # a db-outage incident has it down on purpose
+        self._probe: Any = None  # a connection kept for check()
+        self._next_check = 0.0
+        self._away_since: float | None = None
 
     @property
     def embedded(self) -> bool:
@@ -54,18 +59,66 @@ class RunDatabase:
             self._starting.result()
         wait_for_database(self.url, self._settings.connect_timeout_secs, stop=stop.is_set)
         migrate_if_needed(self.url)
+        if self._embedded is not None:
+            self._embedded.abandon_left_runs()
         return self.url
+
+    def check(self, every: float = 1.0) -> None:
+        """Raise StorageError once the database has not answered for
+        ``database.connect_timeout_secs`` (asked at most every ``every`` seconds), unless an
+        outage is planned."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + every
+        if self.planned_outage or self._answers():
+            self._away_since = None
+            return
+        if self._away_since is None:
+            self._away_since = now
+        patience = self._settings.connect_timeout_secs
+        if now - self._away_since >= patience:
+            from herald.db.pg import safe_url
+
+            raise StorageError(
+                f"Postgres at {safe_url(self.url)} went away mid-run: no answer for {patience:g}s "
+                "(database.connect_timeout_secs)"
+            )
+
+    def _answers(self) -> bool:
+        import psycopg
+
+        from herald.db.pg import conninfo
+
+        try:
+            if self._probe is None:
+                self._probe = psycopg.connect(
+                    conninfo(self.url), connect_timeout=2, autocommit=True
+                )
+            self._probe.execute("SELECT 1")
+        except psycopg.Error:
+            self._close_probe()
+            return False
+        return True
+
+    def _close_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.close()
 
     def outage(self, *, down: bool) -> str:
         """Stop (``down``) or start the embedded database: a rehearsed outage."""
         assert self._embedded is not None
         if down:
+            self.planned_outage = True
             self._embedded.stop(force=True)
             return "embedded database stopped"
         self._embedded.start()
+        self.planned_outage = False
         return "embedded database started"
 
     def stop(self) -> None:
+        self._close_probe()
         if self._starting is None or self._embedded is None:
             return
         try:

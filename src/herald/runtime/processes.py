@@ -148,6 +148,13 @@ class ProcessGroup:
                 codes[m.name] = m.wait()
         return codes
 
+    def kill(self) -> None:
+        """SIGKILL every member still running and reap it: stop at once, no drain."""
+        for m in self.members:
+            m.signal(signal.SIGKILL)
+        for m in self.members:
+            m.wait()
+
 
 @dataclass(frozen=True)
 class Exit:

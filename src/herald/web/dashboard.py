@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import Connection
 
+from herald.db import store
 from herald.web import queries, schemas
 from herald.web.app import API_VERSION, WebState, state
 
@@ -136,7 +137,8 @@ def run_events(run_id: str) -> Response:
         if buckets:
             last_bucket[0] = buckets[-1].t
         # The final event carries a fresh reading: the page keeps showing it.
-        if detail.status == "finished" or time.monotonic() - lag["at"] >= LAG_EVERY_SECS:
+        ended = detail.status in store.TERMINAL
+        if ended or time.monotonic() - lag["at"] >= LAG_EVERY_SECS:
             lag["at"] = time.monotonic()
             lag["value"] = web.broker.lag(run.scenario).model_dump(mode="json")
         payload = {
@@ -144,7 +146,7 @@ def run_events(run_id: str) -> Response:
             "series": [b.as_json() for b in buckets],
             "lag": lag["value"],
         }
-        return ("end" if detail.status == "finished" else "progress"), payload
+        return ("end" if ended else "progress"), payload
 
     return _event_stream(web, snapshot)
 

@@ -24,19 +24,13 @@ def pages(total: int, per_page: int) -> int:
 
 
 def summary(run: Row[Any]) -> schemas.RunSummary:
-    """A run's counters and status from its row."""
+    """A run's counters and state from its row."""
     done = run.succeeded + run.failed
-    if run.finished_at is not None:
-        status: schemas.RunStatus = "finished"
-    elif done:
-        status = "running"
-    else:
-        status = "requested"
     expected = run.expected
     return schemas.RunSummary(
         run_id=run.run_id,
         scenario=run.scenario,
-        status=status,
+        status=run.state,
         expected=expected,
         sent=run.succeeded,
         failed=run.failed,
@@ -46,6 +40,8 @@ def summary(run: Row[Any]) -> schemas.RunSummary:
         requested_at=run.requested_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
+        ended_at=run.ended_at,
+        state_reason=run.state_reason,
         url=f"/api/runs/{run.run_id}",
     )
 

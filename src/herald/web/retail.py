@@ -277,8 +277,8 @@ def _run(conn: Connection, run_id: str | None) -> RetailRun:
             raise _NoRun(404, f"no run {run_id}")
         if row.scenario != retail.SCENARIO.name or row.request is None:
             raise _Refused("run_id", f"run {run_id} is not a retail run")
-        if row.finished_at is not None:
-            raise _NoRun(409, f"run {run_id} is finished")
+        if row.state in store.TERMINAL:
+            raise _NoRun(409, f"run {run_id} is {row.state}")
         raw = row.request
     return msgspec.convert(raw, RetailRun, strict=False)
 
@@ -347,10 +347,11 @@ def run_events(run_id: str) -> Response:
 
     def snapshot(conn: Connection) -> tuple[str, dict[str, Any]]:
         row = store.get_run(conn, run_id)
-        finished = row is not None and row.finished_at is not None
+        status = row.state if row is not None else "requested"
+        finished = status in store.TERMINAL
         payload = {
             "run_id": run_id,
-            "status": "finished" if finished else "running",
+            "status": status,
             "store": shape,
             "figures": store.retail_store(conn, run_id),
         }

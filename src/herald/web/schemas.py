@@ -19,7 +19,7 @@ MAX_MESSAGES = 1_000_000_000
 MAX_SENDER = 1_000_000
 MAX_PAGE = 1_000_000
 
-RunStatus = Literal["requested", "running", "finished"]
+RunStatus = Literal["requested", "running", "completed", "interrupted", "failed", "abandoned"]
 SCENARIO_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 STATUS_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
@@ -223,8 +223,11 @@ class RunSummary(_Model):
     scenario: str
     status: RunStatus = Field(
         ...,
-        description="requested: nothing recorded yet; running: outcomes arriving; "
-        "finished: every expected outcome recorded",
+        description="requested: nothing recorded yet; running: outcomes arriving; then one "
+        "terminal state: completed (every expected outcome recorded), interrupted (stopped by "
+        "its user; the counts are what Postgres kept), failed (it could not complete: see "
+        "`state_reason`) or abandoned (its services are gone: found at the next start of the "
+        "embedded database, or after `limits.stale_run_secs` without an outcome)",
     )
     expected: int | None = Field(..., description="Messages asked for (unknown: null)")
     sent: int = Field(
@@ -236,7 +239,13 @@ class RunSummary(_Model):
     percent: float | None = Field(..., description="done / expected * 100")
     requested_at: datetime | None
     started_at: datetime | None = Field(..., description="When its first message was created")
-    finished_at: datetime | None
+    finished_at: datetime | None = Field(
+        ..., description="When every expected outcome was recorded"
+    )
+    ended_at: datetime | None = Field(..., description="When it reached its terminal state")
+    state_reason: str | None = Field(
+        ..., description="Why it ended so, when not completed (interrupted, failed, abandoned)"
+    )
     url: str
 
 

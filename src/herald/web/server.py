@@ -285,6 +285,8 @@ def run_stack(
 
         wait_for_database(url, settings.database.connect_timeout_secs, stop=stop.is_set)
         migrate(url)
+        if database is not None:
+            database.abandon_left_runs()
         live = settings.model_copy(
             update={"kafka": ks, "database": settings.database.model_copy(update={"url": url})}
         )

@@ -138,6 +138,7 @@
     const status = $("run-status");
     status.className = `badge ${run.status}`;
     status.textContent = run.status;
+    status.title = run.state_reason || "";
     $("progress-bar").style.width = `${run.percent || 0}%`;
     $("progress-text").textContent = run.percent === null
       ? `${fmt(run.done)} outcomes recorded`
