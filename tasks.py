@@ -99,6 +99,7 @@ def run(
     consume_from: str | None = None,
     param: list[str] | None = None,
     sink: str = "kafka",
+    ships: int | None = None,
 ) -> None:
     """Run one complete simulation end to end: live progress, final report."""
     from herald.sim import SimOptions, run_cli
@@ -130,6 +131,7 @@ def run(
             consume_from=consume_from,
             params=tuple(param or ()),
             sink=sink,
+            ships=_number(int, "ships", ships),
         )
     )
     if code:

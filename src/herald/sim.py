@@ -31,7 +31,7 @@ from typing import IO, Any
 import msgspec
 from rich.console import Console
 
-from herald import completion, control, kafka, runs
+from herald import completion, control, kafka, runs, streams
 from herald.completion import Watch
 from herald.config import ENGINES, Settings, load_settings, resolved_json, secret_environment
 from herald.contracts import RunRequest
@@ -50,6 +50,7 @@ from herald.runtime import engines
 from herald.runtime.launcher import Launcher, RunDatabase, incident_actions
 from herald.runtime.processes import ProcessGroup, Supervisor, child_environment
 from herald.scenarios import base
+from herald.scenarios.telemetry import TelemetryRun
 from herald.services import registry
 from herald.waiting import Deadline, wait_until
 
@@ -85,6 +86,7 @@ class SimOptions:
     consume_from: str | None = None
     params: tuple[str, ...] = ()
     sink: str = "kafka"
+    ships: int | None = None  # telemetry: ships streaming at once
 
 
 SINKS = ("kafka", "stdout")
@@ -112,7 +114,12 @@ def settings_for(options: SimOptions) -> Settings:
 
     put("producer", "scenario", options.scenario, "--scenario")
     put("producer", "num_messages", options.messages, "--messages")
-    put("producer", "rate", options.rate, "--rate")
+    # --rate is the producer's rate limit, unless the scenario gives it its own meaning
+    # (telemetry: each stream's samples a second).
+    if options.rate is not None:
+        name = options.scenario or load_settings(options.config).producer.scenario
+        if base.get(name).rate_param is None:
+            put("producer", "rate", options.rate, "--rate")
     put("producer", "seed", options.seed, "--seed")
     put("monitor", "refresh_secs", options.refresh, "--refresh")
     put("monitor", "output_location", options.monitor_output, "--monitor-output")
@@ -164,8 +171,10 @@ def _scenario_parameters(settings: Settings, options: SimOptions) -> dict[str, A
             ("duration", options.duration),
             ("speed", options.speed),
             ("consume_from", options.consume_from),
+            ("ships", options.ships),
+            (scenario.rate_param, options.rate if scenario.rate_param else None),
         )
-        if v is not None
+        if v is not None and k is not None
     }
     for item in options.params:
         key, sep, value = item.partition("=")
@@ -231,6 +240,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--speed", help="simulated seconds per wall second; max: as fast as possible")
     p.add_argument("--consume-from", help="where the timeline starts: earliest, latest, a time")
+    p.add_argument("--ships", type=int, help="telemetry: ships streaming at once (default 5)")
     p.add_argument(
         "--param",
         dest="params",
@@ -480,6 +490,17 @@ class _Run:
         _wait_until_ready(self.listener, self.watch, self.group, self.stop)
         if self.scenario.clocked:  # its clock starts when it is asked for: now, not at start-up
             self.request = msgspec.structs.replace(self.request, requested_at=datetime.now(UTC))
+        self.live = live
+        if not self.scenario.runs_api:
+            # Its streams are schedules: stored now, started by the scheduler.
+            assert isinstance(self.request, TelemetryRun)
+            streams.schedule(live, self.database.url, self.request)
+            self.timeout = self.options.timeout or _default_timeout(live, self.request) + (
+                live.telemetry.start_delay_secs
+            )
+            self.timeline.actions = incident_actions(launcher, self.supervisor, self.database)
+            self.run_started = time.monotonic()
+            return
         runs.submit(ks, self.request, producer=submitter)
         self.submitted = True
         if web_url is not None:
@@ -503,6 +524,8 @@ class _Run:
     def follow(self) -> SimResult:
         """Wait for the run's completion (incidents and supervision meanwhile); report."""
         request = self.request
+        if isinstance(request, TelemetryRun):
+            return self._follow_streams(request)
         done = completion.wait(
             self.listener.poll,
             self.watch,
@@ -543,6 +566,25 @@ class _Run:
             request.run_id, request.expected, summary, EXIT_FAILURE if problems else EXIT_OK
         )
 
+    def _follow_streams(self, request: TelemetryRun) -> SimResult:
+        """A telemetry run: until its streams end; their counts checked against each other."""
+        figures = streams.wait(
+            self.live,
+            self.database.url,
+            request,
+            timeout=self.timeout,
+            stopped=self.stop.is_set,
+            tick=self._tick,
+        )
+        if self.stop.is_set():
+            return SimResult(request.run_id, None, exit_code=EXIT_INTERRUPTED)
+        published = streams.received(self.live, {f.id for f in figures})
+        outcome = streams.summarise(request, figures, published, time.monotonic() - self.started)
+        self.summary, self.problems = outcome.summary, outcome.problems
+        self.print_summary = lambda: streams.print_summary(self.console, outcome.summary)
+        code = EXIT_FAILURE if outcome.problems else EXIT_OK
+        return SimResult(request.run_id, None, outcome.summary, code)
+
     def close(self) -> None:
         """Stop everything, in order (each step even if the one before failed or a second
         signal cut it short), mark the run's terminal state after the drain; then print the
@@ -562,7 +604,7 @@ class _Run:
                 if self.broker is not None:
                     self.broker.stop()
         if getattr(self, "summary", None):
-            print_summary(self.console, self.summary)
+            getattr(self, "print_summary", lambda: print_summary(self.console, self.summary))()
             for problem in self.problems:
                 self.console.print(f"[red]{problem}[/]")
 

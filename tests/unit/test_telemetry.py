@@ -217,3 +217,18 @@ def test_a_telemetry_run_is_a_plan_of_streams_the_producer_has_nothing_for() -> 
         scenario.make_request(settings, run_id="r1", seed=1, requested_at=START, nope=1)
     with pytest.raises(ConfigError, match="invalid telemetry run"):
         scenario.make_request(settings, run_id="r1", seed=1, requested_at=START, ships=[])
+
+
+def test_sim_flags_fit_the_telemetry_scenario_and_leave_the_others_rate_alone() -> None:
+    from herald.services import registry
+    from herald.sim import SimOptions, settings_for
+
+    chosen = settings_for(
+        SimOptions(scenario="telemetry", ships=3, duration="4s", rate=25.0, params=("loss=0.1",))
+    )
+    cfg = chosen.telemetry
+    assert (cfg.ships, cfg.duration, cfg.rate_hz, cfg.loss) == (3, 4.0, 25.0, 0.1)
+    assert chosen.producer.rate is None  # --rate is the streams' rate here
+    assert settings_for(SimOptions(rate=250.0)).producer.rate == 250.0  # and the SMS producer's
+    names = [i.name for i in registry.instances(chosen, scenario="telemetry")]
+    assert names == ["producer", "monitor", "recorder", "scheduler", "spaceship", "ingestor"]

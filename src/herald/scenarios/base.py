@@ -275,6 +275,11 @@ class Scenario(ABC):
     sim_defaults: ClassVar[Mapping[str, Any]] = {}
     # Whether ``POST /api/runs`` starts its runs (a telemetry run's streams are schedules).
     runs_api: ClassVar[bool] = True
+    # The parameter of its settings section that ``sim.run --rate`` sets (None: the
+    # producer's rate limit, messages a second).
+    rate_param: ClassVar[str | None] = None
+    # Services its runs need beyond those every run starts (a telemetry run: the scheduler).
+    run_services: ClassVar[tuple[str, ...]] = ()
     # Topics the recorder stores in the scenario's own tables, not as outcomes (:meth:`record`).
     records: ClassVar[tuple[Topic, ...]] = ()
 

@@ -649,6 +649,8 @@ class Telemetry(Scenario):
     topics = (COMMANDS, STREAMS, FRAMES)
     facts = ()  # frames and stream events go to the scenario's own tables, not outcomes
     records = (STREAMS, FRAMES)
+    rate_param = "rate_hz"
+    run_services = ("scheduler",)
     statuses = MappingProxyType({"received": True})
     worker_label = "spaceship"
     clocked = True

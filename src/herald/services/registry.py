@@ -543,8 +543,9 @@ def instances(
     """The processes of a run (``sim.run``), of ``herald web``'s embedded stack, or of a whole
     stack, in start order; with ``scenario``, without the workers of other scenarios."""
     out: list[Instance] = []
+    extra = base.get(scenario).run_services if scenario is not None else ()
     for svc in services():
-        if role == "run" and not svc.in_run:
+        if role == "run" and not (svc.in_run or svc.name in extra):
             continue
         if role == "web" and not (svc.in_web or (svc.in_run and svc.web_stack)):
             continue
