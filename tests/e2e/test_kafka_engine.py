@@ -96,11 +96,6 @@ def test_a_run_on_three_brokers_is_exact(tmp_path: Path, kafka_dist: Path) -> No
     no_broker_left(tmp_path / "home")
 
 
-@pytest.mark.skip(
-    reason="known, not fixed yet: after a broker of three is SIGKILLed, the senders' "
-    "transactions fail with ILLEGAL_GENERATION and their leave-and-rejoin stalls the run "
-    "past its timeout (docs/engines.md)"
-)
 def test_a_broker_of_three_killed_mid_run_loses_and_doubles_nothing(
     tmp_path: Path, kafka_dist: Path
 ) -> None:
