@@ -341,8 +341,8 @@ def _engine_args(engine: str) -> list[str]:
     return [f"--engine={engine}"] if engine else []
 
 
-@task
-def coverage(c: Context) -> None:
+@task(help={"engine": "the broker the integration tests use: tansu (default) or kafka"})
+def coverage(c: Context, engine: str = "") -> None:
     """Run every test with coverage (subprocesses included); fail under 95%.
 
     First makes sure the browser tests' Chromium is there (Debian's chromium and
@@ -354,6 +354,7 @@ def coverage(c: Context) -> None:
     # environment and exit cleanly on SIGTERM, which writes their data).
     _pytest(
         c,
+        *_engine_args(engine),
         "--cov=herald",
         "--cov-report=term-missing:skip-covered",
         "--cov-fail-under=95",

@@ -279,7 +279,7 @@ def partitions_of(consumer: Consumer, topic: str, timeout: float = 10.0) -> list
 
 
 def offsets_for_times(
-    consumer: Consumer, partitions: list[TopicPartition], timeout: float = 10.0
+    consumer: Consumer, partitions: list[TopicPartition], timeout: float = 30.0
 ) -> list[TopicPartition]:
     """``consumer.offsets_for_times``, asked again while the broker answers with a retriable
     error: Apache Kafka answers NOT_LEADER_FOR_PARTITION for a moment after a topic is made,

@@ -47,6 +47,10 @@ def sim(
             "0.005",
             "--max-in-flight",
             "500",
+            # A generous bound: the first transactions wait for the coordinator's partitions,
+            # seconds on three JVMs sharing two busy cores.
+            "--timeout",
+            "400",
             *args,
         ],
         env=clean_env(HERALD_HOME=str(home), KAFKA_HOME=str(kafka_dist)),
@@ -84,23 +88,6 @@ def test_a_run_on_one_apache_kafka_broker_is_exact(tmp_path: Path, kafka_dist: P
     assert list((tmp_path / "home" / "kafka" / "run").iterdir()) == []
 
 
-def test_a_run_on_three_brokers_is_exact(tmp_path: Path, kafka_dist: Path) -> None:
-    summary, _ = sim(tmp_path, kafka_dist, "--brokers", "3", "--messages", "20000")
-    assert_exact(summary, 20000)
-    logs = tmp_path / "home" / "runs" / summary["run_id"] / "logs"
-    assert sorted(p.name for p in logs.glob("node-*.log")) == [
-        "node-1.log",
-        "node-2.log",
-        "node-3.log",
-    ]
-    no_broker_left(tmp_path / "home")
-
-
-@pytest.mark.skip(
-    reason="known, not fixed yet: after a broker of three is SIGKILLed, the senders' "
-    "transactions fail with ILLEGAL_GENERATION and their leave-and-rejoin stalls the run "
-    "past its timeout (docs/engines.md)"
-)
 def test_a_broker_of_three_killed_mid_run_loses_and_doubles_nothing(
     tmp_path: Path, kafka_dist: Path
 ) -> None:
@@ -116,4 +103,10 @@ def test_a_broker_of_three_killed_mid_run_loses_and_doubles_nothing(
     pid = int(applied["what"].split("pid ")[1].rstrip(")"))
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert "kill:broker-2@2s" in proc.stdout  # the printed summary lists it too
+    logs = tmp_path / "home" / "runs" / summary["run_id"] / "logs"
+    assert sorted(p.name for p in logs.glob("node-*.log")) == [
+        "node-1.log",
+        "node-2.log",
+        "node-3.log",
+    ]
     no_broker_left(tmp_path / "home")
