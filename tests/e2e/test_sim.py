@@ -10,9 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sqlalchemy import text
 
-from herald.db.engine import make_engine
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.ports import free_port
@@ -25,6 +23,7 @@ from tests.support.processes import (
     outcome_count,
     processes_under,
     run_id_of,
+    run_state,
     service_of,
 )
 from tests.support.waiting import wait_for
@@ -390,17 +389,7 @@ def test_timeout_exits_1_with_the_count_so_far(
     assert found, proc.stderr
     assert "services exited with" not in proc.stdout  # every service stopped cleanly (0)
     # Its row says so: failed, and why (the line above, with the count before the drain).
-    engine = make_engine(database.url)
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT state, state_reason, expected FROM runs WHERE run_id = :r"),
-                {"r": found[1]},
-            ).one()
-    finally:
-        engine.dispose()
-    assert (row.state, row.expected) == ("failed", 100_000)
-    assert row.state_reason == found[0]
+    assert run_state(database.url, found[1]) == ("failed", found[0], 100_000)
 
 
 def test_web_monitor_serves_the_runs_live_page(
