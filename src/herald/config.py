@@ -417,9 +417,10 @@ class LimitsSettings(_Section):
         3600.0,
         gt=0,
         le=30 * 24 * 3600,
-        description="An unfinished run whose row has not changed for this long (no outcome "
-        "recorded) no longer counts toward `max_concurrent_runs`: its request was lost (an "
-        "embedded broker forgets everything when it stops) or its services are gone.",
+        description="A run still going whose row has not changed for this long (no outcome "
+        "recorded) is marked `abandoned` by the next `POST /api/runs` and no longer counts "
+        "toward `max_concurrent_runs`: its request was lost (an embedded broker forgets "
+        "everything when it stops) or its services are gone.",
     )
 
 

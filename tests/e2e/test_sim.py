@@ -26,6 +26,7 @@ from tests.support.processes import (
     outcome_count,
     processes_under,
     run_id_of,
+    run_state,
     service_of,
 )
 from tests.support.waiting import wait_for
@@ -426,12 +427,15 @@ def test_timeout_exits_1_with_the_count_so_far(
         timeout=120,
     )
     assert proc.returncode == 1
-    assert re.search(
-        r"run \w+ not complete after 3s: [\d,]+ of 100,000 outcomes recorded "
+    found = re.search(
+        r"run (\w+) not complete after 3s: [\d,]+ of 100,000 outcomes recorded "
         r"\(--timeout\)",
         proc.stderr,
-    ), proc.stderr
+    )
+    assert found, proc.stderr
     assert "services exited with" not in proc.stdout  # every service stopped cleanly (0)
+    # Its row says so: failed, and why (the line above, with the count before the drain).
+    assert run_state(database.url, found[1]) == ("failed", found[0], 100_000)
 
 
 def test_web_monitor_serves_the_runs_live_page(

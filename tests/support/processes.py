@@ -59,6 +59,20 @@ def outcome_count(url: str, run_id: str) -> int:
     return outcome_rows(url, run_id)[0]
 
 
+def run_state(url: str, run_id: str) -> tuple[str, str | None, int | None]:
+    """(state, state_reason, expected) of a run's row."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT state, state_reason, expected FROM runs WHERE run_id = :r"),
+                {"r": run_id},
+            ).one()
+            return str(row[0]), row[1], row[2]
+    finally:
+        engine.dispose()
+
+
 def processes_under(folder: Path) -> list[psutil.Process]:
     """Processes whose command line names ``folder`` (a run's services, broker, database)."""
     return [
