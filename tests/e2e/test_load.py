@@ -510,3 +510,46 @@ def test_check_timers_counts_missing_duplicated_refused_and_early(
         assert deliver(receiver, "t-f", secret) == 200
         early = timers_context(tmp_path, fake, receiver, {"t-f": time.time() + 30}, secret)
         assert check_timers(early).details == ("1 arrived before their due time: t-f",)
+
+
+@pytest.mark.timeout(300)
+def test_telemetry_schedules_load_on_the_embedded_stack_runs_every_schedule(
+    tmp_path: Path,
+) -> None:
+    proc = load_run(tmp_path, "--scenario", "telemetry-schedules", "--users", "3",
+                    "--spawn-rate", "3", "--run-time", "4s")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = the_report(tmp_path)
+    assert re.fullmatch(r"\d{8}T\d{6}Z-telemetry-schedules", report.name)
+    for name in ("report.html", "locust_stats.csv", "locust_failures.csv", "created.jsonl",
+                 "summary.json", "locust.log", "stack/web.log", "stack/spaceship.log"):  # fmt: skip
+        assert (report / name).is_file(), name
+    rows = stats_rows(report)
+    posts = int(rows["POST /api/telemetry/schedules"]["Request Count"])
+    assert posts >= 3  # each user schedules a stream first (the heavier task) or soon after
+    assert [r["Failure Count"] for r in rows.values()] == ["0"] * len(rows)
+    created = created_lines(report)
+    assert [c["kind"] for c in created] == ["schedule"] * posts
+    assert len({c["id"] for c in created}) == posts
+    # 1 or 2 s at 10 Hz each: 10 or 20 packets.
+    assert all(c["packets"] == round(c["duration_s"] * 10) in (10, 20) for c in created)
+    asked = sum(c["packets"] for c in created)
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["passed"] is True and summary["check"]["passed"] is True
+    figures = summary["check"]["figures"]
+    assert (figures["created"], figures["done"]) == (posts, posts)
+    assert (figures["packets_asked"], figures["packets_sent"], figures["packets_received"]) == (
+        asked, asked, asked
+    )  # fmt: skip
+    for key in ("not_ended", "not_done", "sent_other_than_asked", "missing_packets",
+                "duplicate_packets", "strangers"):  # fmt: skip
+        assert figures[key] == [], key
+    assert figures["malformed"] == {}
+    assert (
+        f"check telemetry-schedules: passed: {posts} schedules created, {posts} done, "
+        f"0 not ended; packets {asked} asked, {asked} sent, {asked} received"
+    ) in proc.stdout
+    assert re.search(r"^POST /api/telemetry/schedules\s+" + str(posts) + r"\s+0\s", proc.stdout,
+                     re.M)  # fmt: skip
+    assert not (report / "stack" / "pgdata").exists()
+    assert processes_under(tmp_path) == []

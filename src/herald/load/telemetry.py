@@ -3,7 +3,8 @@ the load created run, and did each of its packets arrive?
 
 The fixture (:func:`udp_receiver`) binds a UDP receiver on loopback (a thread of this process
 that decodes every datagram as a space packet and counts it by schedule id, duplicates kept)
-and tells the locustfile its port. ``herald web``'s embedded stack leaves the spaceship out
+and tells the locustfile its port, then streams one short warm-up schedule to it (ignored
+by the check). ``herald web``'s embedded stack leaves the spaceship out
 (it streams to fixed UDP ports another stack may hold), so for an embedded stack the fixture
 starts one, with the stack's own settings (``stack/web/settings.json``); a stack at ``--host``
 runs its own. The check (:func:`check_schedules`) waits, after the load, until each created
@@ -23,12 +24,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 from herald.load import STACK_DIR, UDP_PORT_ENV
 from herald.load.context import CheckResult, LoadContext
-from herald.waiting import Deadline
+from herald.load.stack import WARM_UP_SECS, StackError
+from herald.waiting import Deadline, wait_until
 
 SHOWN = 5
 ENDPOINT = "POST /api/telemetry/schedules"
@@ -77,8 +80,35 @@ class UdpReceiver:
 
 @dataclass(frozen=True)
 class TelemetryFixture:
+    """What the check is given: the receiver, and the warm-up schedule it ignores."""
+
     receiver: UdpReceiver
     spaceship: subprocess.Popen[bytes] | None
+    warm_up_id: str = ""
+
+
+def _warm_up(ctx: LoadContext, port: int) -> str:
+    """One short schedule streamed to the receiver first: the load then meets a spaceship
+    that has joined its group (seconds, here) and a warm API and scheduler."""
+    start = datetime.now(UTC) + timedelta(seconds=0.5)
+    body = {"ship": "warm-up", "start_at": start.isoformat(), "duration_s": 0.5,
+            "rate_hz": 10.0, "host": "127.0.0.1", "port": port}  # fmt: skip
+    status, row = ctx.api.post("/api/telemetry/schedules", body)
+    if status != HTTPStatus.CREATED or not isinstance(row, dict) or "id" not in row:
+        raise StackError(f"warm-up schedule: POST answered {status}: {str(row)[:200]}")
+    sid = str(row["id"])
+    last = ["not asked"]
+
+    def ended() -> bool:
+        code, got = ctx.api.get(f"/api/telemetry/schedules/{sid}")
+        last[0] = f"HTTP {code}: {str(got)[:200]}"
+        return code == HTTPStatus.OK and isinstance(got, dict) and got.get("state") in ENDED
+
+    wait_until(ended, timeout=WARM_UP_SECS, what=f"the warm-up schedule {sid} ended",
+               every=0.2, stop=ctx.stop, error=StackError)  # fmt: skip
+    if "'done'" not in last[0]:
+        raise StackError(f"the warm-up schedule {sid} did not run: {last[0]}")
+    return sid
 
 
 def _spaceship(ctx: LoadContext) -> subprocess.Popen[bytes] | None:
@@ -108,7 +138,8 @@ def udp_receiver(ctx: LoadContext) -> Iterator[TelemetryFixture]:
     ctx.locust_env[UDP_PORT_ENV] = str(receiver.port)
     spaceship = _spaceship(ctx)
     try:
-        yield TelemetryFixture(receiver=receiver, spaceship=spaceship)
+        warm_up_id = _warm_up(ctx, receiver.port)
+        yield TelemetryFixture(receiver=receiver, spaceship=spaceship, warm_up_id=warm_up_id)
     finally:
         if spaceship is not None:
             spaceship.terminate()
@@ -169,7 +200,7 @@ def check_schedules(ctx: LoadContext) -> CheckResult:
         if all(counts[s] >= asked[s] for s in rows) or deadline.expired() or ctx.pause():
             break
     return _verdict(ctx, ids=ids, asked=asked, rows=rows, seen=seen, counts=counts,
-                    malformed=malformed)  # fmt: skip
+                    malformed=malformed, warm_up_id=fixture.warm_up_id)  # fmt: skip
 
 
 def _verdict(
@@ -181,6 +212,7 @@ def _verdict(
     seen: dict[str, str],
     counts: Counter[str],
     malformed: Counter[str],
+    warm_up_id: str,
 ) -> CheckResult:
     not_ended = [f"{s} ({seen.get(s, 'not asked')})" for s in ids if s not in rows]
     not_done = [f"{s} ({rows[s]['state']})" for s in rows if rows[s]["state"] != "done"]
@@ -192,7 +224,7 @@ def _verdict(
     ]
     short = [f"{s} ({counts[s]}/{asked[s]})" for s in rows if counts[s] < asked[s]]
     extra = [f"{s} ({counts[s]}/{asked[s]})" for s in rows if counts[s] > asked[s]]
-    strangers = sorted(set(counts) - set(ids))
+    strangers = sorted(set(counts) - set(ids) - {warm_up_id})
     sent = sum(int(r["packets_sent"]) for r in rows.values())
     received = sum(counts[s] for s in ids)
     expected = sum(asked.values())
