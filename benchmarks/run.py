@@ -5,8 +5,10 @@
 Each round runs, in this order: the raw relay baseline, the end-to-end run, the
 latency-bound run, the producer at two sizes, and POST /api/timers under Locust, so that
 drift of a shared machine affects every figure alike; each figure is the median of the
-rounds. ``--quick`` runs one round at small sizes to check the scripts work and prints the
-report without writing it (unless ``--output`` is given).
+rounds. After the rounds, as many runs each of the retail scenario at maximum speed and of
+the telemetry figures (concurrent 10 Hz streams one spaceship sustains; the ingestor's
+frames/s into Postgres). ``--quick`` runs one round at small sizes to check the scripts work
+and prints the report without writing it (unless ``--output`` is given).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import producer_rss
 import relay
 import report
 import retail
+import telemetry
 import timer_lateness
 from _util import ProcessSampler
 from e2e import run_sim
@@ -47,6 +50,11 @@ class Sizes:
 
 
 RETAIL_DURATION = {False: "8h", True: "1h"}  # the retail run's simulated day (full, quick)
+TELEMETRY_STREAMS = {  # counts of 10 Hz streams tried, seconds each (full, quick)
+    False: (telemetry.STREAMS_FULL, telemetry.SECS_FULL),
+    True: (telemetry.STREAMS_QUICK, telemetry.SECS_QUICK),
+}
+TELEMETRY_FRAMES = {False: telemetry.FRAMES_FULL, True: telemetry.FRAMES_QUICK}
 FULL = Sizes(
     messages=100_000,
     producer_small=100_000,
@@ -128,6 +136,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         retail_runs = [retail.run_retail(home, RETAIL_DURATION[args.quick]) for _ in rounds]
         for r in retail_runs:
             print(f"retail at maximum speed: {r.rate:,.0f} events/s ({r.events:,})", flush=True)
+        streams_runs, ingest_runs = [], []
+        for _ in rounds:
+            streams_runs.append(telemetry.run_streams(*TELEMETRY_STREAMS[args.quick]))
+            print(f"telemetry: one spaceship sustains {streams_runs[-1].best:,} streams at "
+                  "10 Hz with no loss", flush=True)  # fmt: skip
+            ingest_runs.append(
+                telemetry.run_ingest(home / "telemetry", TELEMETRY_FRAMES[args.quick])
+            )
+            print(f"telemetry: ingestor {ingest_runs[-1].rate:,.0f} frames/s into Postgres",
+                  flush=True)  # fmt: skip
     finally:
         if args.keep:
             print(f"kept {home}")
@@ -144,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         minutes=(time.monotonic() - started) / 60,
     )
     text += retail.section(retail_runs, RETAIL_DURATION[args.quick])
+    text += telemetry.section(streams_runs, ingest_runs)
     print()
     print(text)
     if output is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -26,10 +27,13 @@ from herald.load.checks import check_runs
 from herald.load.context import CheckResult, LoadContext
 from herald.load.locust_process import EndpointStats
 from herald.load.receiver import Receiver
+from herald.load.telemetry import TelemetryFixture, UdpReceiver, check_schedules
 from herald.load.timers import TimersFixture, check_timers
 from herald.runtime.ports import free_port
+from herald.scenarios.telemetry import Sample, pack
 from herald.webhooks import generate_secret, headers
 from tests.support.processes import INVOKE, ROOT, clean_env, processes_under
+from tests.support.waiting import wait_for
 
 TOKEN = "load-test-token-0123456789"
 
@@ -111,6 +115,7 @@ class FakeHerald:
         self.runs: dict[str, int] = {}  # run id -> messages
         self.done: dict[str, int] = {}  # a finished run's done, when it is not its messages
         self.timers: dict[str, dict[str, Any]] = {}  # timer id -> GET /api/timers/{id}
+        self.schedules: dict[str, dict[str, Any]] = {}  # -> GET /api/telemetry/schedules/{id}
         self._lock = threading.Lock()
         fake = self
 
@@ -121,9 +126,10 @@ class FakeHerald:
                     return self.reply(200, {"status": "ok"})
                 if self.path == "/text":
                     return self.reply(200, "not JSON")
-                if self.path.startswith("/api/timers/"):
-                    timer = fake.timers.get(self.path.rsplit("/", 1)[-1])
-                    return self.reply(200, timer) if timer else self.reply(404, {"status": 404})
+                if self.path.startswith(("/api/timers/", "/api/telemetry/schedules/")):
+                    rows = fake.timers if self.path.startswith("/api/timers/") else fake.schedules
+                    row = rows.get(self.path.rsplit("/", 1)[-1])
+                    return self.reply(200, row) if row else self.reply(404, {"status": 404})
                 if self.path.startswith("/api/runs?"):
                     items = [{"run_id": r} for r in reversed(list(fake.runs))]
                     return self.reply(200, {"items": items})
@@ -510,3 +516,139 @@ def test_check_timers_counts_missing_duplicated_refused_and_early(
         assert deliver(receiver, "t-f", secret) == 200
         early = timers_context(tmp_path, fake, receiver, {"t-f": time.time() + 30}, secret)
         assert check_timers(early).details == ("1 arrived before their due time: t-f",)
+
+
+@pytest.mark.timeout(300)
+def test_telemetry_schedules_load_on_the_embedded_stack_runs_every_schedule(
+    tmp_path: Path,
+) -> None:
+    proc = load_run(tmp_path, "--scenario", "telemetry-schedules", "--users", "3",
+                    "--spawn-rate", "3", "--run-time", "4s")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = the_report(tmp_path)
+    assert re.fullmatch(r"\d{8}T\d{6}Z-telemetry-schedules", report.name)
+    for name in ("report.html", "locust_stats.csv", "locust_failures.csv", "created.jsonl",
+                 "summary.json", "locust.log", "stack/web.log", "stack/spaceship.log"):  # fmt: skip
+        assert (report / name).is_file(), name
+    rows = stats_rows(report)
+    posts = int(rows["POST /api/telemetry/schedules"]["Request Count"])
+    assert posts >= 3  # each user schedules a stream first (the heavier task) or soon after
+    assert [r["Failure Count"] for r in rows.values()] == ["0"] * len(rows)
+    created = created_lines(report)
+    assert [c["kind"] for c in created] == ["schedule"] * posts
+    assert len({c["id"] for c in created}) == posts
+    # 1 or 2 s at 10 Hz each: 10 or 20 packets.
+    assert all(c["packets"] == round(c["duration_s"] * 10) in (10, 20) for c in created)
+    asked = sum(c["packets"] for c in created)
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["passed"] is True and summary["check"]["passed"] is True
+    figures = summary["check"]["figures"]
+    assert (figures["created"], figures["done"]) == (posts, posts)
+    assert (figures["packets_asked"], figures["packets_sent"], figures["packets_received"]) == (
+        asked, asked, asked
+    )  # fmt: skip
+    for key in ("not_ended", "not_done", "sent_other_than_asked", "missing_packets",
+                "duplicate_packets", "strangers"):  # fmt: skip
+        assert figures[key] == [], key
+    assert figures["malformed"] == {}
+    assert (
+        f"check telemetry-schedules: passed: {posts} schedules created, {posts} done, "
+        f"0 not ended; packets {asked} asked, {asked} sent, {asked} received"
+    ) in proc.stdout
+    assert re.search(r"^POST /api/telemetry/schedules\s+" + str(posts) + r"\s+0\s", proc.stdout,
+                     re.M)  # fmt: skip
+    assert not (report / "stack" / "pgdata").exists()
+    assert processes_under(tmp_path) == []
+
+
+def schedules_context(
+    tmp_path: Path, fake: FakeHerald, fixture: TelemetryFixture, asked: dict[str, int], posts: int
+) -> LoadContext:
+    """What load.run hands check_schedules after a load that created schedules (1 s at 10 Hz
+    asking ``asked`` packets each), ended a second ago."""
+    start = datetime.fromtimestamp(time.time() - 2.0, UTC).isoformat()
+    lines = [json.dumps({"kind": "schedule", "id": i, "packets": n, "start_at": start,
+                         "duration_s": 1.0}) for i, n in asked.items()]  # fmt: skip
+    (tmp_path / "created.jsonl").write_text("".join(f"{line}\n" for line in lines))
+    post = EndpointStats("POST", "/api/telemetry/schedules", posts, 0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    return LoadContext(
+        scenario="telemetry-schedules",
+        report_dir=tmp_path,
+        api=Api(fake.url),
+        check_timeout=0.5,
+        locust_env={},
+        stop=threading.Event(),
+        poll_every=0.05,
+        stats={post.key: post},
+        fixture=fixture,
+    )
+
+
+def schedule_row(state: str, expected: int, sent: int) -> dict[str, Any]:
+    return {"state": state, "packets_expected": expected, "packets_sent": sent}
+
+
+def test_check_schedules_names_what_did_not_run_or_arrive(tmp_path: Path, serve: Any) -> None:
+    fake = serve(finish=True)
+    names = ("ok", "short", "dup", "failed", "wrong", "never", "warm", "zzz")
+    ids = {name: f"{n:032x}" for n, name in enumerate(names)}
+    fake.schedules.update({
+        ids["ok"]: schedule_row("done", 10, 10),
+        ids["short"]: schedule_row("done", 10, 10),
+        ids["dup"]: schedule_row("done", 10, 10),
+        ids["failed"]: schedule_row("failed", 10, 0),
+        ids["wrong"]: schedule_row("done", 10, 9),
+        ids["never"]: schedule_row("scheduled", 10, 0),
+    })  # fmt: skip
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    receiver = UdpReceiver(sock)
+    thread = threading.Thread(target=receiver.serve, daemon=True)
+    thread.start()
+    sample = Sample(1.7e9, 3.7, 1.0, 20.0, 0.5, True)
+    sends = {"ok": 10, "short": 7, "dup": 11, "wrong": 9, "warm": 3, "zzz": 2}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+        for name, n in sends.items():
+            for seq in range(n):
+                out.sendto(pack("voyager-1", ids[name], seq, sample), ("127.0.0.1", receiver.port))
+        out.sendto(b"junk", ("127.0.0.1", receiver.port))
+    total = sum(sends.values())
+    wait_for(
+        lambda: sum(receiver.snapshot()[0].values()) == total and receiver.snapshot()[1],
+        timeout=10,
+        what="every datagram at the receiver",
+    )
+    fixture = TelemetryFixture(receiver=receiver, spaceship=None, warm_up_id=ids["warm"])
+    asked = {ids[n]: 10 for n in ("ok", "short", "dup", "failed", "wrong", "never")}
+    try:
+        assert check_schedules(schedules_context(tmp_path, fake, fixture, asked, posts=7)) == (
+            CheckResult(passed=False, summary="7 schedules were accepted but 6 recorded")
+        )
+        checked = check_schedules(schedules_context(tmp_path, fake, fixture, asked, posts=6))
+        receiver.malformed.clear()  # the junk datagram: only a clean stream is left to check
+        ok = check_schedules(schedules_context(tmp_path, fake, fixture, {ids["ok"]: 10}, posts=1))
+    finally:
+        receiver.stop.set()
+        thread.join(5)
+        sock.close()
+    assert not checked.passed
+    i = ids
+    assert checked.details == (
+        f"1 not ended: {i['never']} (scheduled, 0 sent)",
+        f"1 not done: {i['failed']} (failed)",
+        f"2 sent other than asked: {i['failed']} (asked 10, expected 10, sent 0), "
+        f"{i['wrong']} (asked 10, expected 10, sent 9)",
+        f"3 with packets missing at the receiver: {i['short']} (7/10), {i['failed']} (0/10), "
+        f"{i['wrong']} (9/10)",
+        f"1 with duplicate packets at the receiver: {i['dup']} (11/10)",
+        "1 malformed datagrams: too short: 4 bytes, a packet has at least 48",
+    )
+    assert checked.summary.startswith(
+        "6 schedules created, 4 done, 1 not ended; packets 60 asked, 39 sent, 37 received; "
+    )
+    assert checked.figures["strangers"] == [i["zzz"]]  # the warm-up is not a stranger
+    assert checked.notes == (f"1 streams this load did not record: {i['zzz']}",)
+    assert ok.passed and ok.summary.startswith(
+        "1 schedules created, 1 done, 0 not ended; packets 10 asked, 10 sent, 10 received ("
+    )

@@ -19,6 +19,7 @@ CREATED_ENV = "HERALD_LOAD_CREATED"
 WAIT_SCALE_ENV = "HERALD_LOAD_WAIT_SCALE"
 PACE_ENV = "HERALD_LOAD_PACE"
 RECEIVER_ENV = "HERALD_LOAD_RECEIVER_URL"  # the timers scenario's webhook receiver
+UDP_PORT_ENV = "HERALD_LOAD_UDP_PORT"  # the telemetry-schedules scenario's UDP receiver
 
 # The files of a report directory.
 CREATED_FILE = "created.jsonl"

@@ -16,6 +16,7 @@ from pathlib import Path
 from herald.errors import ConfigError
 from herald.load.checks import check_runs
 from herald.load.context import CheckResult, LoadContext
+from herald.load.telemetry import check_schedules, udp_receiver
 from herald.load.timers import check_timers, webhook_receiver
 
 Check = Callable[[LoadContext], CheckResult]
@@ -71,6 +72,16 @@ SCENARIOS: dict[str, LoadScenario] = {
             check=check_timers,
             fixture=webhook_receiver,
             receives_webhooks=True,
+        ),
+        LoadScenario(
+            name="telemetry-schedules",
+            locustfile="telemetry_schedules.py",
+            description="users schedule telemetry streams a second or two ahead, 1-2 s long "
+            "at 10 Hz (POST /api/telemetry/schedules), to a UDP receiver of this process, and "
+            "follow them (GET /api/telemetry/schedules/{id}); check: each ran (done, packets "
+            "sent as asked) and its packets reached the receiver",
+            check=check_schedules,
+            fixture=udp_receiver,
         ),
     )
 }
