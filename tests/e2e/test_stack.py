@@ -145,7 +145,7 @@ def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_st
     ps = _ps(home)
     services = {s["name"]: s for s in ps["services"]}
     expected = {"broker", "postgres", "migrate", "producer", "monitor", "recorder", "web"}
-    expected |= {"scheduler", "notifier"}
+    expected |= {"scheduler", "notifier", "spaceship", "ingestor"}
     # A sender per profile of the registry's expansion, each its own --id.
     expected |= {s.name for s in stack.stack_services() if s.service.scaling == "profiles"}
     assert {f"sender-{i}" for i in range(4)} <= expected
