@@ -41,13 +41,23 @@ def test_wait_for_broker_waits_until_it_answers(caplog: pytest.LogCaptureFixture
     late = EmbeddedBroker(port=free_port())
     ks = KafkaSettings(bootstrap=late.bootstrap, connect_timeout_secs=20)
     caplog.set_level(logging.INFO, logger="herald.kafka")
-    starter = threading.Timer(1.0, late.start)
+    done = threading.Event()
+
+    def start_late() -> None:
+        # The broker dies with the thread that started it (PR_SET_PDEATHSIG): this one stays
+        # until the test is done with it.
+        if not done.wait(1.0):
+            late.start()
+            done.wait()
+
+    starter = threading.Thread(target=start_late)
     starter.start()
     try:
         kafka.wait_for_broker(ks)
     finally:
-        starter.join()
         late.stop()
+        done.set()
+        starter.join()
     waiting = [r.getMessage() for r in caplog.records if "waiting for Kafka" in r.getMessage()]
     assert len(waiting) == 2  # when it began, and when it was over: one episode
     assert waiting[0].startswith(f"waiting for Kafka at {late.bootstrap} (up to 20s")
