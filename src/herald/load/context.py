@@ -26,6 +26,33 @@ class CheckResult:
     notes: tuple[str, ...] = ()
     figures: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        counted: str,
+        problems: list[str],
+        *,
+        after: float,
+        notes: list[str],
+        figures: dict[str, Any],
+    ) -> CheckResult:
+        """A check's verdict: failed with every problem on its line, or passed saying how long
+        after the load it was made; ``counted`` opens the line either way."""
+        if problems:
+            return cls(
+                passed=False,
+                summary=f"{counted}; " + "; ".join(problems),
+                details=tuple(problems),
+                notes=tuple(notes),
+                figures=figures,
+            )
+        return cls(
+            passed=True,
+            summary=f"{counted} ({after:.1f}s after the load)",
+            notes=tuple(notes),
+            figures=figures,
+        )
+
 
 @dataclass(kw_only=True)
 class LoadContext:

@@ -265,20 +265,7 @@ def _verdict(
         "packets_received": received,
         "checked_secs_after_load": round(after, 3),
     }
-    if problems:
-        return CheckResult(
-            passed=False,
-            summary=f"{counted}; " + "; ".join(problems),
-            details=tuple(problems),
-            notes=tuple(notes),
-            figures=figures,
-        )
-    return CheckResult(
-        passed=True,
-        summary=f"{counted} ({after:.1f}s after the load)",
-        notes=tuple(notes),
-        figures=figures,
-    )
+    return CheckResult.of(counted, problems, after=after, notes=notes, figures=figures)
 
 
 __all__ = ["TelemetryFixture", "UdpReceiver", "check_schedules", "udp_receiver"]

@@ -249,17 +249,4 @@ def _verdict(
         "lateness_in_ledger": in_ledger,
         "checked_secs_after_load": round(after, 3),
     }
-    if problems:
-        return CheckResult(
-            passed=False,
-            summary=f"{counted}; " + "; ".join(problems),
-            details=tuple(problems),
-            notes=tuple(notes),
-            figures=figures,
-        )
-    return CheckResult(
-        passed=True,
-        summary=f"{counted} ({after:.1f}s after the load)",
-        notes=tuple(notes),
-        figures=figures,
-    )
+    return CheckResult.of(counted, problems, after=after, notes=notes, figures=figures)
