@@ -31,7 +31,7 @@ from typing import IO, Any
 import msgspec
 from rich.console import Console
 
-from herald import completion, control, kafka, runs, streams
+from herald import completion, control, kafka, runs
 from herald.completion import Watch
 from herald.config import ENGINES, Settings, load_settings, resolved_json, secret_environment
 from herald.contracts import RunRequest
@@ -50,7 +50,6 @@ from herald.runtime import engines
 from herald.runtime.launcher import Launcher, RunDatabase, incident_actions
 from herald.runtime.processes import ProcessGroup, Supervisor, child_environment
 from herald.scenarios import base
-from herald.scenarios.telemetry import TelemetryRun
 from herald.services import registry
 from herald.waiting import Deadline, wait_until
 
@@ -492,12 +491,13 @@ class _Run:
             self.request = msgspec.structs.replace(self.request, requested_at=datetime.now(UTC))
         self.live = live
         if not self.scenario.runs_api:
-            # Its streams are schedules: stored now, started by the scheduler.
-            assert isinstance(self.request, TelemetryRun)
-            streams.schedule(live, self.database.url, self.request)
-            self.timeout = self.options.timeout or _default_timeout(live, self.request) + (
-                live.telemetry.start_delay_secs
-            )
+            # Not the producer's: the scenario's runner starts it (a telemetry run's streams
+            # are schedules, stored now and started by the scheduler).
+            self.scenario.runner().start(live, self.database.url, self.request)
+            if web_url is not None:
+                page = f"{web_url}/{self.scenario.name}?run_id={self.request.run_id}"
+                self.console.print(f"live page: {page}")
+            self.timeout = self.options.timeout or _default_timeout(live, self.request)
             self.timeline.actions = incident_actions(launcher, self.supervisor, self.database)
             self.run_started = time.monotonic()
             return
@@ -524,8 +524,8 @@ class _Run:
     def follow(self) -> SimResult:
         """Wait for the run's completion (incidents and supervision meanwhile); report."""
         request = self.request
-        if isinstance(request, TelemetryRun):
-            return self._follow_streams(request)
+        if not self.scenario.runs_api:
+            return self._follow_runner(request)
         done = completion.wait(
             self.listener.poll,
             self.watch,
@@ -566,24 +566,24 @@ class _Run:
             request.run_id, request.expected, summary, EXIT_FAILURE if problems else EXIT_OK
         )
 
-    def _follow_streams(self, request: TelemetryRun) -> SimResult:
-        """A telemetry run: until its streams end; their counts checked against each other."""
-        figures = streams.wait(
+    def _follow_runner(self, request: RunRequest) -> SimResult:
+        """A run the scenario's runner follows (a telemetry run: until its streams end)."""
+        followed = self.scenario.runner().follow(
             self.live,
             self.database.url,
             request,
             timeout=self.timeout,
             stopped=self.stop.is_set,
             tick=self._tick,
+            console=self.console,
+            started=self.started,
         )
-        if self.stop.is_set():
+        if followed is None:
             return SimResult(request.run_id, None, exit_code=EXIT_INTERRUPTED)
-        published = streams.received(self.live, {f.id for f in figures})
-        outcome = streams.summarise(request, figures, published, time.monotonic() - self.started)
-        self.summary, self.problems = outcome.summary, outcome.problems
-        self.print_summary = lambda: streams.print_summary(self.console, outcome.summary)
-        code = EXIT_FAILURE if outcome.problems else EXIT_OK
-        return SimResult(request.run_id, None, outcome.summary, code)
+        self.summary, self.problems = followed.summary, followed.problems
+        self.print_summary = followed.print_summary
+        code = EXIT_FAILURE if followed.problems else EXIT_OK
+        return SimResult(request.run_id, None, followed.summary, code)
 
     def close(self) -> None:
         """Stop everything, in order (each step even if the one before failed or a second

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError
@@ -33,7 +33,13 @@ from herald.db import store
 from herald.db.engine import make_engine
 from herald.errors import HeraldError
 from herald.scenarios import telemetry
+from herald.scenarios.base import Followed
 from herald.scenarios.telemetry import TelemetryFrame, TelemetryRun
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from herald.contracts import RunRequest
 
 FINAL = frozenset({"done", "stopped", "failed", "expired", "cancelled"})
 SETTLE_SECS = 3.0  # after every stream ended: frames still on their way get this long
@@ -85,9 +91,11 @@ def wait(
     timeout: float,
     stopped: Callable[[], bool],
     tick: Callable[[], None] = lambda: None,
+    watch: Callable[[Connection], None] = lambda _conn: None,
 ) -> list[Any]:
     """Until every stream of the run has ended and its frames are stored (or have stopped
-    coming for :data:`SETTLE_SECS`): the streams' figures."""
+    coming for :data:`SETTLE_SECS`): the streams' figures. ``watch`` is given the connection
+    every round (the monitor's view)."""
     engine = make_engine(url)
     deadline = time.monotonic() + timeout
     settled_since: float | None = None
@@ -99,6 +107,7 @@ def wait(
                 states = [r.effective_state for r in store.schedules_of_run(conn, request.run_id)]
                 ids = [r.id for r in store.schedules_of_run(conn, request.run_id)]
                 figures = store.stream_figures(conn, ids)
+                watch(conn)
             if states and all(s in FINAL for s in states):
                 if all(f.stored >= f.packets_sent for f in figures):
                     return figures
@@ -237,3 +246,63 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
             f"{ship['loss_pct']:.2f}",
         )
     console.print(table)
+
+
+# -- sim.run's hooks (:class:`herald.scenarios.base.SimRunner`) --------------------------------
+
+
+def start(settings: Settings, url: str, request: RunRequest) -> None:
+    """A telemetry run starts as its schedules, stored now; the scheduler starts them."""
+    assert isinstance(request, TelemetryRun)
+    schedule(settings, url, request)
+
+
+def follow(
+    settings: Settings,
+    url: str,
+    request: RunRequest,
+    *,
+    timeout: float,
+    stopped: Callable[[], bool],
+    tick: Callable[[], None],
+    console: Console,
+    started: float,
+) -> Followed | None:
+    """Until the run's streams end, with the telemetry monitor on the monitor's output every
+    ``monitor.refresh_secs``; then the summary checked against the ground truth (None if
+    ``stopped`` cut it short)."""
+    from herald import telemetry_monitor
+    from herald.services.monitor import open_view
+
+    assert isinstance(request, TelemetryRun)
+    view = open_view(
+        settings.monitor,
+        draw=lambda snap: telemetry_monitor.table(snap, title=f"telemetry run {request.run_id}"),
+        lines=lambda snap: [telemetry_monitor.line(snap)],
+    )
+    shown = [0.0]
+
+    def watch(conn: Connection) -> None:
+        if time.monotonic() - shown[0] >= settings.monitor.refresh_secs:
+            shown[0] = time.monotonic()
+            view.show(telemetry_monitor.snapshot(conn, run_id=request.run_id))
+
+    try:
+        figures = wait(
+            settings,
+            url,
+            request,
+            timeout=timeout + settings.telemetry.start_delay_secs,
+            stopped=stopped,
+            tick=tick,
+            watch=watch,
+        )
+    finally:
+        view.close()
+    if stopped():
+        return None
+    published = received(settings, {f.id for f in figures})
+    outcome = summarise(request, figures, published, time.monotonic() - started)
+    return Followed(
+        outcome.summary, outcome.problems, lambda: print_summary(console, outcome.summary)
+    )

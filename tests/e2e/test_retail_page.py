@@ -3,13 +3,10 @@ cell for its events, as the generator made them, and the occupancy chart draws t
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from selenium.webdriver.common.by import By
 
 from herald import runs
@@ -18,42 +15,20 @@ from herald.db import store
 from herald.db.engine import make_engine
 from herald.scenarios.retail import RunTimeline, Truth
 from herald.services import producer, recorder
-from herald.web.server import serve
 from tests.support.browser import chromium
 from tests.support.cluster import ServiceThread
 from tests.support.retail import retail_request
 from tests.support.waiting import wait_for
+from tests.support.web import web_url  # noqa: F401 - a fixture
 
 HIGH = [183, 28, 28]  # the busiest cell's shade (retail.js)
 WHITE = [255, 255, 255]
 
 
-@pytest.fixture
-def web_url(settings: Settings) -> Iterator[str]:
-    stop = threading.Event()
-    urls: list[str] = []
-    thread = threading.Thread(
-        target=serve,
-        args=(settings,),
-        kwargs={
-            "host": "127.0.0.1",
-            "port": 0,
-            "stop": stop,
-            "threads": 4,
-            "on_ready": urls.append,
-        },
-        daemon=True,
-    )
-    thread.start()
-    try:
-        yield wait_for(lambda: urls and urls[0], 30, "the web server")
-    finally:
-        stop.set()
-        thread.join(30)
-        assert not thread.is_alive()
-
-
-def test_the_heatmap_shades_each_cell_by_its_events(settings: Settings, web_url: str) -> None:
+def test_the_heatmap_shades_each_cell_by_its_events(
+    settings: Settings,
+    web_url: str,  # noqa: F811 - the fixture
+) -> None:
     request = retail_request(
         settings,
         run_id=runs.new_run_id(),

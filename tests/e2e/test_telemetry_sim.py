@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,16 @@ def test_the_telemetry_sim_matches_postgres_and_the_spaceships_counts(tmp_path: 
     per_ship = {s["ship"]: s for s in summary["per_ship"]}
     assert sorted(per_ship) == ["ship-1", "ship-2", "ship-3"]
     assert "frames stored (Postgres)" in proc.stdout and "lost in transit" in proc.stdout
+    # The monitor's line a refresh (stdout is not a TTY): the frames stored only ever grow,
+    # never beyond the packets sent.
+    views = [
+        re.search(r"stored (\d+) of (\d+) due", line)
+        for line in proc.stdout.splitlines()
+        if line.startswith("telemetry: ")
+    ]
+    stored = [int(m.group(1)) for m in views if m is not None]
+    assert len(stored) == len(views) >= 1, proc.stdout[-3000:]
+    assert stored == sorted(stored) and stored[-1] <= summary["packets_sent"]
     assert processes_under(tmp_path) == []
     # An independent look at Postgres: the run's schedules and their frames.
     with EmbeddedDatabase(tmp_path / "home" / "pgdata") as db:

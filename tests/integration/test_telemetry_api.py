@@ -26,6 +26,7 @@ from tests.support.cluster import ServiceThread
 from tests.support.timers import engine_for, timer_settings, wait_for_state
 from tests.support.topics import read_topic
 from tests.support.waiting import wait_for
+from tests.support.web import first_event
 
 
 @pytest.fixture
@@ -316,3 +317,73 @@ def test_each_frame_is_stored_once_and_counted_once_per_ship(engine: Engine) -> 
     assert (voyager.last_soc, voyager.last_voltage) == (0.504, 28.04)
     assert (ships["pioneer-10"].frames, ships["pioneer-10"].reordered) == (1, 0)
     assert json.dumps(sorted(ships)) == '["pioneer-10", "voyager-1"]'
+
+
+def test_the_telemetry_monitor_counts_streams_frames_and_loss_per_ship(
+    web: FlaskClient, engine: Engine
+) -> None:
+    voyager = web.post("/api/telemetry/schedules", json=body()).get_json()["id"]
+    pioneer = web.post("/api/telemetry/schedules", json=body(ship="pioneer-10")).get_json()["id"]
+    at = datetime.now(UTC)
+
+    def event(sid: str, ship: str, kind: Any, sent: int = 0, dropped: int = 0) -> StreamEvent:
+        return StreamEvent(
+            schedule_id=sid,
+            ship=ship,
+            event=kind,
+            packets_sent=sent,
+            dropped=dropped,
+            spaceship="spaceship@test:1",
+            at=at,
+        )
+
+    # voyager-1: packets 0, 1 and 3 arrive (2 lost so far); pioneer-10: 0..4, none lost.
+    frames = [_frame(voyager, n, received_at=at) for n in (0, 1, 3)]
+    frames += [_frame(pioneer, n, ship="pioneer-10", received_at=at) for n in range(5)]
+    with engine.begin() as conn:
+        store.record_stream_events(
+            conn, [event(voyager, "voyager-1", "started"), event(pioneer, "pioneer-10", "started")]
+        )
+        assert store.write_frames(conn, frames) == 8
+    with engine.connect() as conn:
+        rows = {r.ship: r for r in store.telemetry_figures(conn, recent=3600)}
+    assert {
+        ship: (r.active, r.expected, r.due, r.stored, r.recent) for ship, r in rows.items()
+    } == {
+        "pioneer-10": (1, 20, 5, 5, 5),
+        "voyager-1": (1, 20, 4, 3, 3),
+    }
+    # voyager-1 ends having sent 5 and dropped 1 on purpose: its last two never arrived, so
+    # 6 were due and 3 are lost (the drop included); pioneer-10 streams on.
+    with engine.begin() as conn:
+        store.record_stream_events(conn, [event(voyager, "voyager-1", "finished", 5, 1)])
+    name, snap = first_event(web, "/telemetry/events")
+    assert name == "telemetry"
+    assert {
+        k: snap[k] for k in ("streams_active", "streams", "sent", "dropped", "due", "stored")
+    } == {
+        "streams_active": 1,
+        "streams": 2,
+        "sent": 5,
+        "dropped": 1,
+        "due": 11,
+        "stored": 8,
+    }
+    assert (snap["lost"], snap["loss_pct"]) == (3, round(100 * 3 / 11, 3))
+    by_ship = {s["ship"]: s for s in snap["ships"]}
+    assert [(s["ship"], s["active"], s["due"], s["stored"], s["lost"]) for s in snap["ships"]] == [
+        ("pioneer-10", 1, 5, 5, 0),
+        ("voyager-1", 0, 6, 3, 3),
+    ]
+    assert (by_ship["voyager-1"]["soc"], by_ship["voyager-1"]["voltage"]) == (0.503, 28.03)
+    # The charts: each ship's samples averaged per second (these all fall in one second).
+    assert snap["series"] == {
+        "pioneer-10": [{"t": 1_800_000_000, "soc": 0.502, "voltage": 28.02, "temperature": 12.0}],
+        "voyager-1": [{"t": 1_800_000_000, "soc": 0.5013, "voltage": 28.013, "temperature": 12.0}],
+    }
+    # One run's streams only: these schedules belong to none.
+    assert first_event(web, "/telemetry/events?run_id=9d2b4f6a8c0e")[1]["ships"] == []
+    page = web.get("/telemetry?run_id=9d2b4f6a8c0e")
+    assert page.status_code == 200
+    assert 'data-run-id="9d2b4f6a8c0e"' in page.get_data(as_text=True)
+    assert web.get("/telemetry?run_id=../etc").status_code == 404

@@ -37,6 +37,7 @@ from tests.support.timers import (
 )
 from tests.support.topics import read_topic
 from tests.support.waiting import wait_for
+from tests.support.web import first_event
 from tests.support.webhook_receiver import Respond, WebhookReceiver
 
 TOKEN = "timer-test-token-0123456789"
@@ -620,19 +621,6 @@ def test_a_stale_claim_cannot_mark_or_deliver_after_another_took_it_over(
 
 
 # -- operations: /metrics and the dashboard's timers page -----------------------------------
-
-
-def first_event(web: FlaskClient, path: str) -> tuple[str, Any]:
-    response = web.get(path, buffered=False)
-    assert response.status_code == 200
-    assert response.mimetype == "text/event-stream"
-    chunks = iter(response.response)
-    try:
-        assert next(chunks) == b"retry: 3000\n\n"
-        name, data = next(chunks).decode().strip().split("\n", 1)
-    finally:
-        response.close()
-    return name.removeprefix("event: "), json.loads(data.removeprefix("data: "))
 
 
 def test_metrics_and_the_timers_page_count_states_attempts_and_lateness(

@@ -1834,3 +1834,78 @@ def frames_of(
             .limit(limit)
         )
     )[::-1]
+
+
+# The telemetry monitor's figures, per ship, over the streams in view: those of one run, or
+# those under way or started in the last ``window`` seconds. Per stream, its frames are read
+# through the frames' primary key (schedule_id, n): how many are stored, the highest packet
+# index received (so the packets due so far, received or not) and how many were recorded in
+# the last ``recent`` seconds (frames/s). A stream's packets due are those up to the latest
+# received, or once it ended every packet it sent or dropped (its last ones may be lost).
+_TELEMETRY_FIGURES = text(
+    """
+    SELECT s.ship,
+           count(*) AS streams,
+           count(*) FILTER (WHERE s.state IN ('streaming', 'stopping')) AS active,
+           sum(s.packets_expected)::bigint AS expected,
+           sum(s.packets_sent)::bigint AS sent,
+           sum(s.dropped)::bigint AS dropped,
+           sum(f.stored)::bigint AS stored,
+           sum(CASE WHEN s.state IN ('scheduled', 'streaming', 'stopping') THEN f.due
+                    ELSE greatest(f.due, s.packets_sent + s.dropped) END)::bigint AS due,
+           sum(f.recent)::bigint AS recent,
+           max(sh.last_soc) AS soc,
+           max(sh.last_voltage) AS voltage,
+           max(sh.last_t) AS last_t
+    FROM telemetry_schedules s
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS stored, coalesce(max(fr.n) + 1, 0) AS due,
+               count(*) FILTER (
+                   WHERE fr.recorded_at > clock_timestamp() - make_interval(secs => :recent)
+               ) AS recent
+        FROM telemetry_frames fr WHERE fr.schedule_id = s.id
+    ) f
+    LEFT JOIN telemetry_ships sh ON sh.ship = s.ship
+    WHERE (CAST(:run_id AS text) IS NOT NULL AND s.run_id = :run_id)
+       OR (CAST(:run_id AS text) IS NULL
+           AND (s.state IN ('streaming', 'stopping')
+                OR s.start_at > clock_timestamp() - make_interval(secs => :window)))
+    GROUP BY s.ship
+    ORDER BY s.ship
+    """
+)
+
+
+def telemetry_figures(
+    conn: Connection, *, run_id: str | None = None, window: float = 900.0, recent: float = 5.0
+) -> list[Row[Any]]:
+    """The telemetry monitor's rows, one per ship (see :data:`_TELEMETRY_FIGURES`)."""
+    return list(
+        conn.execute(_TELEMETRY_FIGURES, {"run_id": run_id, "window": window, "recent": recent})
+    )
+
+
+_TELEMETRY_SERIES = text(
+    """
+    SELECT f.ship, floor(extract(epoch FROM f.t))::bigint AS second,
+           avg(f.soc) AS soc, avg(f.voltage) AS voltage, avg(f.temperature) AS temperature
+    FROM telemetry_frames f JOIN telemetry_ships sh ON sh.ship = f.ship
+    WHERE f.ship = ANY(CAST(:ships AS text[]))
+      AND f.t >= sh.last_t - make_interval(secs => :secs)
+    GROUP BY f.ship, second
+    ORDER BY f.ship, second
+    """
+)
+
+
+def telemetry_series(
+    conn: Connection, ships: Sequence[str], secs: float
+) -> dict[str, list[tuple[int, float, float, float]]]:
+    """Per ship, its last ``secs`` seconds of samples (up to its latest), averaged per second
+    of sample time: (second, SoC, voltage, temperature) in time order — the dashboard's
+    charts, read through the index on (ship, t)."""
+    out: dict[str, list[tuple[int, float, float, float]]] = {ship: [] for ship in ships}
+    rows = conn.execute(_TELEMETRY_SERIES, {"ships": list(ships), "secs": secs})
+    for r in rows:
+        out[r.ship].append((int(r.second), float(r.soc), float(r.voltage), float(r.temperature)))
+    return out

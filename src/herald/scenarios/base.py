@@ -47,6 +47,7 @@ from herald.errors import ConfigError
 from herald.timeline import Clock, Tick, Ticker, Timeline
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from sqlalchemy import Connection, Engine
 
     from herald.config import Settings, WorkerSettings
@@ -233,6 +234,38 @@ class Figures(Protocol):
         """The figures as short lines for the terminal views."""
 
 
+class Followed(NamedTuple):
+    """How a run that ``sim.run`` followed ended: its summary, what contradicts it, and how
+    to print the summary."""
+
+    summary: dict[str, Any]
+    problems: list[str]
+    print_summary: Callable[[], None]
+
+
+class SimRunner(Protocol):
+    """How ``sim.run`` starts and follows the runs of a scenario the producer does not run
+    (:attr:`Scenario.runs_api` False): a module of the platform, named by
+    :attr:`Scenario.sim_runner`, that defines these two functions."""
+
+    def start(self, settings: Settings, url: str, request: RunRequest) -> None:
+        """Start the run (its services are up; ``url`` is the database's)."""
+
+    def follow(
+        self,
+        settings: Settings,
+        url: str,
+        request: RunRequest,
+        *,
+        timeout: float,
+        stopped: Callable[[], bool],
+        tick: Callable[[], None],
+        console: Console,
+        started: float,
+    ) -> Followed | None:
+        """Until the run ends (``tick`` every round): its summary, or None if ``stopped``."""
+
+
 class UnknownParameters(ConfigError):
     """A run asked with parameters its scenario does not have: ``fields``, sorted."""
 
@@ -282,6 +315,16 @@ class Scenario(ABC):
     run_services: ClassVar[tuple[str, ...]] = ()
     # Topics the recorder stores in the scenario's own tables, not as outcomes (:meth:`record`).
     records: ClassVar[tuple[Topic, ...]] = ()
+    # The module (a :class:`SimRunner`) that starts and follows its runs in ``sim.run`` when
+    # the producer does not (``runs_api`` False), imported when a run needs it.
+    sim_runner: ClassVar[str | None] = None
+
+    def runner(self) -> SimRunner:
+        """The :attr:`sim_runner` module (a ConfigError if the scenario names none)."""
+        if self.sim_runner is None:
+            raise ConfigError(f"sim.run cannot run the {self.name} scenario without the producer")
+        runner: SimRunner = importlib.import_module(self.sim_runner)
+        return runner
 
     @abstractmethod
     def make_request(self, settings: Settings, **params: Any) -> RunRequest:

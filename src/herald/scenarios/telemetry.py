@@ -655,8 +655,10 @@ class Telemetry(Scenario):
     worker_label = "spaceship"
     clocked = True
     sim_defaults = MappingProxyType({"ships": 5, "duration": 30.0, "rate_hz": 20.0})
-    # Its streams are schedules (the schedules API), not runs of the producer.
+    # Its streams are schedules (the schedules API), not runs of the producer: sim.run
+    # stores them and follows them with herald.streams.
     runs_api = False
+    sim_runner = "herald.streams"
 
     def make_request(self, settings: Settings, **params: Any) -> TelemetryRun:
         cfg: TelemetrySettings = settings.telemetry

@@ -17,13 +17,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
 import msgspec
 from confluent_kafka import Consumer
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -320,8 +320,16 @@ class View:
         """Release the output."""
 
 
-def open_view(cfg: MonitorSettings, out: IO[str] | None = None) -> View:
-    """A live table on a terminal, one plain line per refresh anywhere else."""
+def open_view(
+    cfg: MonitorSettings,
+    out: IO[str] | None = None,
+    *,
+    draw: Callable[[dict[str, Any]], RenderableType] | None = None,
+    lines: Callable[[dict[str, Any]], list[str]] | None = None,
+) -> View:
+    """A live table on a terminal, one plain line per refresh anywhere else: of the runs'
+    snapshots by default (:func:`render`, :func:`run_lines`), or of any snapshot ``draw``
+    draws and ``lines`` writes."""
     owned = False
     if out is None:
         if cfg.kind == "terminal" or cfg.output_location == "stdout":
@@ -332,8 +340,8 @@ def open_view(cfg: MonitorSettings, out: IO[str] | None = None) -> View:
             out = open(cfg.output_location, "a", encoding="utf-8")  # noqa: SIM115 - closed by view
             owned = True
     if out.isatty():
-        return LiveView(out)
-    return LineView(out, owned=owned)
+        return LiveView(out, draw)
+    return LineView(out, owned=owned, lines=lines or run_lines)
 
 
 def _ms(value: float | None) -> str:
@@ -371,21 +379,34 @@ def format_line(run: dict[str, Any]) -> str:
     )
 
 
+def run_lines(snapshot: dict[str, Any]) -> list[str]:
+    """The runs' snapshot as plain lines: one per run, its scenario's figures indented."""
+    lines = []
+    for run in snapshot["runs"]:
+        lines.append(format_line(run))
+        lines.extend(f"  {line}" for line in run.get("figure_lines", ()))
+    if snapshot["invalid"]:
+        lines.append(f"invalid records (dead-lettered): {snapshot['invalid']}")
+    return lines
+
+
 class LineView(View):
     """One line per run per refresh: for files, pipes and logs."""
 
-    def __init__(self, out: IO[str], *, owned: bool = False) -> None:
+    def __init__(
+        self,
+        out: IO[str],
+        *,
+        owned: bool = False,
+        lines: Callable[[dict[str, Any]], list[str]] | None = None,
+    ) -> None:
         self._out = out
         self._owned = owned
+        self._lines = lines or run_lines
         self._last: list[str] = []
 
     def show(self, snapshot: dict[str, Any]) -> None:
-        lines = []
-        for run in snapshot["runs"]:
-            lines.append(format_line(run))
-            lines.extend(f"  {line}" for line in run.get("figure_lines", ()))
-        if snapshot["invalid"]:
-            lines.append(f"invalid records (dead-lettered): {snapshot['invalid']}")
+        lines = self._lines(snapshot)
         if not lines or lines == self._last:
             return  # nothing new: do not fill a file with identical lines
         self._last = lines
@@ -400,12 +421,15 @@ class LineView(View):
 class LiveView(View):
     """A rich live table, redrawn in place."""
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(
+        self, out: IO[str], draw: Callable[[dict[str, Any]], RenderableType] | None = None
+    ) -> None:
+        self._draw = draw or render
         self._live = Live(console=Console(file=out), auto_refresh=False, transient=False)
         self._live.start()
 
     def show(self, snapshot: dict[str, Any]) -> None:
-        self._live.update(render(snapshot), refresh=True)
+        self._live.update(self._draw(snapshot), refresh=True)
 
     def close(self) -> None:
         self._live.stop()

@@ -146,6 +146,7 @@ def create_app(settings: Settings, *, stream_interval: float = 1.0) -> OpenAPI:
     register_metrics(app)
     app.register_blueprint(dashboard)
     app.register_blueprint(retail.pages)
+    app.register_blueprint(telemetry.pages)
     app.register_blueprint(swagger_assets())
     app.register_blueprint(redoc_assets())
     return app

@@ -12,15 +12,17 @@ it (``stopped``). See docs/telemetry.md.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
-from flask import Response
+from flask import Blueprint, Response, abort, render_template, request
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy import Connection
 from sqlalchemy.engine import Row
 
 from herald.db import store
@@ -29,12 +31,14 @@ from herald.scenarios import telemetry
 from herald.web import guards, schemas
 from herald.web.api import INVALID, Responses, _json
 from herald.web.app import db, state
+from herald.web.dashboard import _event_stream
 from herald.web.timers import ALIASES
 
 TELEMETRY = Tag(name="telemetry", description="Spacecraft telemetry: schedules of streams")
 
 api = APIBlueprint("telemetry_api", __name__, url_prefix="/api/telemetry")
 aliases = APIBlueprint("telemetry_aliases", __name__)
+pages = Blueprint("telemetry_pages", __name__, url_prefix="/telemetry")
 
 FOUND: Responses = {404: schemas.ErrorBody, **INVALID}
 ScheduleState = Literal[
@@ -364,3 +368,36 @@ def active_streams() -> Response:
 )
 def active_streams_alias() -> Response:
     return _active()
+
+
+# -- the telemetry page -------------------------------------------------------------------------
+
+SERIES_SECS = 120.0  # the charts show the last two minutes of each ship's samples
+_RUN_ID = schemas.RUN_ID_PATTERN
+
+
+def _run_id() -> str | None:
+    run_id = request.args.get("run_id") or None
+    if run_id is not None and not re.match(_RUN_ID, run_id):
+        abort(404, description=f"no run {run_id}")
+    return run_id
+
+
+@pages.get("")
+def page() -> str:
+    """The telemetry monitor: streams active, frames/s, per ship its counts and charts (the
+    streams under way or started in the last 15 minutes, or one run's with ``?run_id=``)."""
+    return render_template("telemetry.html", run_id=_run_id())
+
+
+@pages.get("/events")
+def events() -> Response:
+    """The telemetry monitor's figures and each ship's last two minutes, when they change."""
+    from herald import telemetry_monitor
+
+    run_id = _run_id()
+
+    def snapshot(conn: Connection) -> tuple[str, dict[str, Any]]:
+        return "telemetry", telemetry_monitor.snapshot(conn, run_id=run_id, series_secs=SERIES_SECS)
+
+    return _event_stream(state(), snapshot)
