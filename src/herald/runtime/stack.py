@@ -46,6 +46,8 @@ class StackService:
         out = list(self.args)
         if self.service.health == "http":
             out += ["--host", host, "--port", str(port)]
+        elif self.service.udp_listener:
+            out += ["--host", host]
         return out
 
 

@@ -60,6 +60,9 @@ class Service:
     # another stack on the machine may hold (the telemetry ingestor), or goes with one that does.
     web_stack: bool = True
     dead_letters: bool = False  # may write to herald.dlq (its name is in the header pattern)
+    # Listens on UDP (the ingestor): a stack gives it ``--host``, as it does an HTTP service
+    # (all interfaces in a container, where the senders are other containers).
+    udp_listener: bool = False
     usage: str = ""  # arguments shown in ``herald --help``
     scenario: str | None = None  # a worker service: the scenario whose step it runs
     operations: tuple[Operation, ...] = field(default=(), compare=False)
@@ -432,8 +435,9 @@ def _platform_services(scenarios: Sequence[base.Scenario]) -> list[Service]:
             "control",
             in_run=True,
             dead_letters=True,
-            usage="[--port N]",
+            usage="[--port N] [--host ADDRESS]",
             web_stack=False,
+            udp_listener=True,
             scenario="telemetry",
             operations=(
                 Operation(
