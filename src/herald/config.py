@@ -43,6 +43,8 @@ DEFAULT_CONFIG_FILE = "config.json"
 _CLASSIC_KEYS: dict[str, str] = {"progress_monitor": "monitor", "sender": "senders"}
 
 Engine = Literal["tansu", "kafka"]
+SecurityProtocol = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 ENGINES: tuple[Engine, ...] = ("tansu", "kafka")
 LOCAL_BROKERS = (1, 3)
 LatencyDistribution = Literal["exponential", "constant", "uniform", "normal"]
@@ -102,11 +104,96 @@ class KafkaSettings(_Section):
     connect_timeout_secs: float = Field(
         30.0, gt=0, le=3600, description="How long a service waits for the broker at start."
     )
+    security_protocol: SecurityProtocol = Field(
+        "plaintext",
+        description="How clients connect: `plaintext`, `ssl` (TLS), `sasl_plaintext` or "
+        "`sasl_ssl` (SASL over TLS). docs/security.md.",
+    )
+    sasl_mechanism: SaslMechanism = Field(
+        "SCRAM-SHA-512", description="The SASL mechanism, with a `sasl_*` protocol."
+    )
+    sasl_username: str | None = Field(
+        None, min_length=1, description="The SASL user, with a `sasl_*` protocol."
+    )
+    sasl_password: SecretStr | None = Field(
+        None,
+        exclude=True,  # never written to a settings file or a log
+        description="The SASL user's password (`HERALD_KAFKA_SASL_PASSWORD`); never logged, "
+        "never written to a settings file.",
+    )
+    ssl_ca_location: Path | None = Field(
+        None,
+        description="PEM file of the CA certificate(s) that sign the brokers' certificates, "
+        "with `ssl` or `sasl_ssl`. Unset: the system's CA certificates.",
+    )
+    ssl_certificate_location: Path | None = Field(
+        None,
+        description="PEM file of this client's certificate (mutual TLS), with `ssl_key_location`.",
+    )
+    ssl_key_location: Path | None = Field(
+        None, description="PEM file of this client's private key (mutual TLS)."
+    )
+    ssl_key_password: SecretStr | None = Field(
+        None,
+        exclude=True,
+        description="The client key's passphrase, if it is encrypted "
+        "(`HERALD_KAFKA_SSL_KEY_PASSWORD`); never logged.",
+    )
     client_config: dict[str, str] = Field(
         default_factory=dict,
-        description="Extra librdkafka properties for every client (e.g. security.protocol, "
-        "sasl.mechanism, sasl.username, sasl.password, ssl.ca.location).",
+        description="Extra librdkafka properties for every client (applied last: they win "
+        "over the settings above).",
     )
+
+    @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
+    @classmethod
+    def _readable_file(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> KafkaSettings:
+        protocol = self.security_protocol
+        sasl, tls = protocol.startswith("sasl_"), protocol.endswith("ssl")
+        if sasl and (self.sasl_username is None or self.sasl_password is None):
+            missing = "sasl_username" if self.sasl_username is None else "sasl_password"
+            raise ValueError(f"kafka.{missing} is needed with kafka.security_protocol = {protocol}")
+        if not sasl and self.sasl_username is not None:
+            raise ValueError(
+                "kafka.sasl_username is set but kafka.security_protocol is "
+                f"{protocol}: use sasl_plaintext or sasl_ssl"
+            )
+        files = ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
+        given = [f for f in files if getattr(self, f) is not None]
+        if given and not tls:
+            raise ValueError(
+                f"kafka.{given[0]} is set but kafka.security_protocol is {protocol}: "
+                "use ssl or sasl_ssl"
+            )
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError(
+                "kafka.ssl_certificate_location and kafka.ssl_key_location go together "
+                "(a client certificate and its private key)"
+            )
+        return self
+
+    def security_properties(self) -> dict[str, str]:
+        """The librdkafka properties of these security settings (passwords included: for
+        a client's configuration only, never for a log)."""
+        props = {"security.protocol": self.security_protocol.upper()}
+        if self.security_protocol.startswith("sasl_"):
+            assert self.sasl_username is not None and self.sasl_password is not None
+            props["sasl.mechanism"] = self.sasl_mechanism
+            props["sasl.username"] = self.sasl_username
+            props["sasl.password"] = self.sasl_password.get_secret_value()
+        for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location"):
+            value = getattr(self, name)
+            if value is not None:
+                props[name.replace("_", ".")] = str(value)
+        if self.ssl_key_password is not None:
+            props["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+        return props
 
     @field_validator("brokers")
     @classmethod
@@ -715,10 +802,16 @@ def resolved_json(settings: Settings) -> str:
 
 def secret_environment(settings: Settings) -> dict[str, str]:
     """The secrets a settings file leaves out, as the variables a child process reads them
-    from: the API token and the webhook signing secrets."""
+    from: Kafka's passwords, the API token and the webhook signing secrets."""
     import json
 
     env = {}
+    for name, secret in (
+        ("HERALD_KAFKA_SASL_PASSWORD", settings.kafka.sasl_password),
+        ("HERALD_KAFKA_SSL_KEY_PASSWORD", settings.kafka.ssl_key_password),
+    ):
+        if secret is not None:
+            env[name] = secret.get_secret_value()
     if settings.web.api_token is not None:
         env["HERALD_WEB_API_TOKEN"] = settings.web.api_token.get_secret_value()
     if settings.timers.signing_secrets:

@@ -32,6 +32,7 @@ def _type(field: FieldInfo) -> str:
     text = str(field.annotation).replace("typing.", "").replace("pathlib.", "")
     text = text.replace("<class '", "").replace("'>", "").replace(" | None", ", optional")
     text = text.replace("list[herald.config.WorkerSettings]", "list of senders")
+    text = text.replace("pydantic.types.SecretStr", "secret str")
     if text.startswith("Literal["):
         text = "one of " + text[len("Literal[") : -1].replace("'", "`")
     return text

@@ -54,6 +54,8 @@ def _base(settings: KafkaSettings) -> dict[str, Any]:
         "logger": logging.getLogger("librdkafka"),
         "log.connection.close": False,
     }
+    if settings.security_protocol != "plaintext":
+        conf.update(settings.security_properties())
     conf.update(settings.client_config)
     return conf
 
@@ -118,8 +120,22 @@ def admin(settings: KafkaSettings) -> AdminClient:
 
 def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None = None) -> set[str]:
     """Block until the broker answers a metadata request, or raise :class:`BrokerError`;
-    return the names of the topics it has (so that :func:`ensure_topics` need not ask)."""
-    client = admin(settings)
+    return the names of the topics it has (so that :func:`ensure_topics` need not ask).
+
+    An authentication or TLS failure (a wrong password, a broker certificate not trusted, a
+    client certificate refused) raises at once, saying which and naming the setting to fix,
+    never a password: waiting would not mend it."""
+    from herald.runtime.kafka_security import explain_connection_error, problem_kind
+
+    refusals: list[KafkaError] = []
+
+    def on_error(err: KafkaError) -> None:
+        if problem_kind(err) is not None:
+            refusals.append(err)
+
+    conf = _base(settings)
+    with_errors: dict[str, Any] = {**conf, "error_cb": on_error}
+    client = AdminClient(with_errors)
     away = Episode(
         logger,
         f"waiting for Kafka at {settings.bootstrap} "
@@ -135,6 +151,12 @@ def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None 
         try:
             topics.update(client.list_topics(timeout=1.0).topics)
         except KafkaException as exc:
+            client.poll(0)  # serves error_cb
+            if refusals:
+                raise BrokerError(
+                    f"cannot connect to Kafka at {settings.bootstrap}: "
+                    f"{explain_connection_error(refusals[0], conf)}"
+                ) from None
             away.seen(reason(exc))
             return False
         away.over()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -39,7 +40,8 @@ from herald.config import KafkaSettings
 from herald.errors import EXIT_BROKER, BrokerError
 from herald.runtime import kafka_jars
 from herald.runtime.apache_kafka import ApacheKafkaCluster
-from herald.runtime.kafka_security import Security, TlsFiles, check_connection
+from herald.runtime.kafka_security import Security, TlsFiles
+from tests.support.processes import HERALD, clean_env, processes_under
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
@@ -546,17 +548,45 @@ def test_pause_and_resume_stop_and_continue_a_node(trio: ApacheKafkaCluster) -> 
 # -- SCRAM over TLS --------------------------------------------------------------------------
 
 
+def refused(ks: KafkaSettings, **fields: Any) -> BrokerError:
+    """What :func:`herald.kafka.wait_for_broker` (every service's first step) raises for
+    ``ks`` with ``fields`` changed: at once, not after ``connect_timeout_secs``."""
+    changed = KafkaSettings.model_validate(
+        {
+            **ks.model_dump(),
+            "sasl_password": ks.sasl_password,
+            "connect_timeout_secs": 120,
+            **fields,
+        }
+    )
+    with pytest.raises(BrokerError) as caught:
+        kafka.wait_for_broker(changed)
+    # A refusal, not "unreachable after 120s" (the message a timeout gives).
+    assert "unreachable after" not in str(caught.value)
+    assert caught.value.exit_code == EXIT_BROKER
+    return caught.value
+
+
 def test_scram_users_produce_and_consume(
     scram_tls: ApacheKafkaCluster, certs: Certificates
 ) -> None:
     ks = settings_for(scram_tls)
-    assert ks.client_config == {
+    assert (ks.security_protocol, ks.sasl_mechanism, ks.sasl_username) == (
+        "sasl_ssl",
+        "SCRAM-SHA-512",
+        "alice",
+    )
+    assert ks.ssl_ca_location == certs.ca
+    assert ks.client_config == {}
+    config = kafka.producer_config(ks)
+    assert {k: config[k] for k in config if k.startswith(("sasl", "security", "ssl"))} == {
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.username": "alice",
         "sasl.password": PASSWORD,
         "ssl.ca.location": str(certs.ca),
     }
+    assert kafka.wait_for_broker(ks) is not None
     topic = create_topic(ks, partitions=2)
     bob = scram_tls.client_settings(ks, user="bob")
     producer = Producer(kafka.producer_config(bob))
@@ -571,22 +601,14 @@ def test_a_wrong_password_is_reported_as_such_and_never_shown(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     ks = settings_for(scram_tls)
-    config = {
-        "bootstrap.servers": ks.bootstrap,
-        **ks.client_config,
-        "sasl.password": WRONG_PASSWORD,
-        "logger": logging.getLogger("librdkafka"),
-    }
-    with pytest.raises(BrokerError) as caught:
-        check_connection(config, timeout=60)
-    message = str(caught.value)
+    err = refused(ks, sasl_password=WRONG_PASSWORD)
+    message = str(err)
     assert message.startswith(
         f"cannot connect to Kafka at {scram_tls.bootstrap}: authentication failed for user "
-        "alice (SASL SCRAM-SHA-512): wrong username or password ("
+        "alice (SASL SCRAM-SHA-512): wrong username or password (kafka.sasl_username, "
+        "kafka.sasl_password) ("
     )
-    assert caught.value.exit_code == EXIT_BROKER
-    with pytest.raises(BrokerError, match="authentication failed for user mallory"):
-        check_connection({**config, "sasl.username": "mallory"}, timeout=60)
+    assert "authentication failed for user mallory" in str(refused(ks, sasl_username="mallory"))
     assert "Authentication failed" in caplog.text  # librdkafka's own lines were captured
     for secret in (WRONG_PASSWORD, PASSWORD):
         assert secret not in message
@@ -603,16 +625,13 @@ def test_the_broker_never_sees_a_password_in_clear(scram_tls: ApacheKafkaCluster
 def test_a_client_not_trusting_the_broker_is_told_so(
     scram_tls: ApacheKafkaCluster, certs: Certificates
 ) -> None:
-    ks = settings_for(scram_tls)
-    config = {"bootstrap.servers": ks.bootstrap, **ks.client_config}
-    with pytest.raises(BrokerError) as caught:
-        check_connection({**config, "ssl.ca.location": str(certs.rogue_ca)}, timeout=60)
-    assert str(caught.value).startswith(
+    err = refused(settings_for(scram_tls), ssl_ca_location=certs.rogue_ca)
+    assert str(err).startswith(
         f"cannot connect to Kafka at {scram_tls.bootstrap}: TLS handshake failed: the broker's "
-        f"certificate is not trusted by ssl.ca.location={certs.rogue_ca}, or does not name the "
-        "host connected to ("
+        f"certificate is not trusted by kafka.ssl_ca_location={certs.rogue_ca}, or does not "
+        "name the host connected to ("
     )
-    assert PASSWORD not in str(caught.value)
+    assert PASSWORD not in str(err)
 
 
 # -- mutual TLS ------------------------------------------------------------------------------
@@ -622,12 +641,11 @@ def test_a_client_certificate_of_the_ca_produces_and_consumes(
     mtls: ApacheKafkaCluster, certs: Certificates
 ) -> None:
     ks = settings_for(mtls)
-    assert ks.client_config == {
-        "security.protocol": "SSL",
-        "ssl.ca.location": str(certs.ca),
-        "ssl.certificate.location": str(certs.client.cert),
-        "ssl.key.location": str(certs.client.key),
-    }
+    assert (ks.security_protocol, ks.ssl_ca_location) == ("ssl", certs.ca)
+    assert (ks.ssl_certificate_location, ks.ssl_key_location) == (
+        certs.client.cert,
+        certs.client.key,
+    )
     topic = create_topic(ks)
     producer = Producer(kafka.producer_config(ks))
     for i in range(50):
@@ -637,12 +655,8 @@ def test_a_client_certificate_of_the_ca_produces_and_consumes(
 
 
 def test_a_client_without_a_certificate_is_refused(mtls: ApacheKafkaCluster) -> None:
-    ks = settings_for(mtls)
-    config = {"bootstrap.servers": ks.bootstrap, **ks.client_config}
-    del config["ssl.certificate.location"], config["ssl.key.location"]
-    with pytest.raises(BrokerError) as caught:
-        check_connection(config, timeout=60)
-    assert str(caught.value).startswith(
+    err = refused(settings_for(mtls), ssl_certificate_location=None, ssl_key_location=None)
+    assert str(err).startswith(
         f"cannot connect to Kafka at {mtls.bootstrap}: TLS handshake failed: the broker refused "
         "this client's certificate"
     )
@@ -651,21 +665,61 @@ def test_a_client_without_a_certificate_is_refused(mtls: ApacheKafkaCluster) -> 
 def test_a_client_certificate_of_another_ca_is_refused(
     mtls: ApacheKafkaCluster, certs: Certificates
 ) -> None:
-    ks = settings_for(mtls)
-    config = {
-        "bootstrap.servers": ks.bootstrap,
-        **ks.client_config,
-        "ssl.certificate.location": str(certs.rogue_client.cert),
-        "ssl.key.location": str(certs.rogue_client.key),
-    }
-    with pytest.raises(BrokerError, match="the broker refused this client's certificate"):
-        check_connection(config, timeout=60)
+    err = refused(
+        settings_for(mtls),
+        ssl_certificate_location=certs.rogue_client.cert,
+        ssl_key_location=certs.rogue_client.key,
+    )
+    assert "the broker refused this client's certificate" in str(err)
 
 
 def test_a_client_not_trusting_the_mtls_broker_is_told_so(
     mtls: ApacheKafkaCluster, certs: Certificates
 ) -> None:
-    ks = settings_for(mtls)
-    config = {"bootstrap.servers": ks.bootstrap, **ks.client_config}
-    with pytest.raises(BrokerError, match="TLS handshake failed: the broker's certificate is not"):
-        check_connection({**config, "ssl.ca.location": str(certs.rogue_ca)}, timeout=60)
+    err = refused(settings_for(mtls), ssl_ca_location=certs.rogue_ca)
+    assert "TLS handshake failed: the broker's certificate is not" in str(err)
+
+
+# -- a whole run, authenticated --------------------------------------------------------------
+
+
+def _sim(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HERALD, "sim", "--messages", "2000", "--mean-wait", "0", "--timeout", "300", *args],
+        env=clean_env(HERALD_HOME=str(tmp_path / "home"), **env),
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
+
+
+def test_a_run_over_scram_and_tls_is_exact_and_never_shows_the_password(
+    scram_tls: ApacheKafkaCluster, certs: Certificates, tmp_path: Path
+) -> None:
+    env = {
+        "HERALD_KAFKA_BOOTSTRAP": scram_tls.bootstrap,
+        "HERALD_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:8]}",
+        "HERALD_KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+        "HERALD_KAFKA_SASL_USERNAME": "bob",
+        "HERALD_KAFKA_SASL_PASSWORD": "bobs-" + PASSWORD,
+        "HERALD_KAFKA_SSL_CA_LOCATION": str(certs.ca),
+    }
+    out = tmp_path / "out.json"
+    proc = _sim(tmp_path, env, "--json", str(out), "--monitor-output", str(tmp_path / "m.log"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(out.read_text())
+    assert summary["total"] == summary["outcomes_in_database"] == 2000
+    assert summary["duplicate_results_ignored"] == 0
+    # Nowhere: not in the output, the summary, the settings files or any service's log.
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "pgdata" not in p.parts]
+    assert len([p for p in written if p.suffix == ".log"]) >= 5, written
+    for secret in (PASSWORD.encode(), b"bobs-"):
+        assert secret not in proc.stdout.encode() + proc.stderr.encode()
+        assert [p for p in written if secret in p.read_bytes()] == []
+
+    # The same run with a wrong password: refused at once, nothing started.
+    wrong = _sim(tmp_path / "wrong", {**env, "HERALD_KAFKA_SASL_PASSWORD": WRONG_PASSWORD})
+    assert wrong.returncode == EXIT_BROKER, wrong.stdout + wrong.stderr
+    assert "authentication failed for user bob (SASL SCRAM-SHA-512)" in wrong.stderr
+    assert WRONG_PASSWORD not in wrong.stdout + wrong.stderr
+    assert processes_under(tmp_path / "wrong") == []

@@ -10,6 +10,7 @@ import shutil
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError
@@ -28,7 +29,7 @@ from herald.runtime.kafka_config import (
 from herald.runtime.kafka_security import (
     Security,
     TlsFiles,
-    client_properties,
+    client_fields,
     explain_connection_error,
     scram_credential,
 )
@@ -209,28 +210,31 @@ def test_a_scram_credential_is_salted_never_the_password() -> None:
     assert scram_credential("alice", "s3cret") != scram_credential("alice", "s3cret")  # salt
 
 
-def test_client_properties_for_each_kind_of_listener(tmp_path: Path) -> None:
+def test_client_fields_for_each_kind_of_listener(tmp_path: Path) -> None:
     client = TlsFiles(tmp_path / "ca.pem", tmp_path / "client.pem", tmp_path / "client.key")
-    assert client_properties(Security()) == {"security.protocol": "PLAINTEXT"}
-    assert client_properties(Security(scram_users={"bob": "b", "alice": "a"})) == {
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.username": "alice",
-        "sasl.password": "a",
+
+    def plain(fields: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.get_secret_value() if hasattr(v, "get_secret_value") else v
+                for k, v in fields.items()}  # fmt: skip
+
+    assert client_fields(Security()) == {"security_protocol": "plaintext"}
+    assert plain(client_fields(Security(scram_users={"bob": "b", "alice": "a"}))) == {
+        "security_protocol": "sasl_plaintext",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_username": "alice",
+        "sasl_password": "a",
     }
-    assert (
-        client_properties(Security(scram_users={"bob": "b", "alice": "a"}), "bob")["sasl.username"]
-        == "bob"
-    )
-    assert client_properties(Security(tls=TLS)) == {
-        "security.protocol": "SSL",
-        "ssl.ca.location": "/certs/ca.pem",
+    bob = client_fields(Security(scram_users={"bob": "b", "alice": "a"}), "bob")
+    assert (bob["sasl_username"], bob["sasl_password"].get_secret_value()) == ("bob", "b")
+    assert client_fields(Security(tls=TLS)) == {
+        "security_protocol": "ssl",
+        "ssl_ca_location": Path("/certs/ca.pem"),
     }
-    assert client_properties(Security(tls=TLS, client_auth=True, client_tls=client)) == {
-        "security.protocol": "SSL",
-        "ssl.ca.location": str(client.ca),
-        "ssl.certificate.location": str(client.cert),
-        "ssl.key.location": str(client.key),
+    assert client_fields(Security(tls=TLS, client_auth=True, client_tls=client)) == {
+        "security_protocol": "ssl",
+        "ssl_ca_location": client.ca,
+        "ssl_certificate_location": client.cert,
+        "ssl_key_location": client.key,
     }
 
 
@@ -270,7 +274,7 @@ def test_a_wrong_password_is_named_as_such() -> None:
     message = explain_connection_error(err, CLIENT)
     assert message == (
         "authentication failed for user alice (SASL SCRAM-SHA-512): wrong username or password "
-        f"({WRONG_PASSWORD})"
+        f"(kafka.sasl_username, kafka.sasl_password) ({WRONG_PASSWORD})"
     )
     assert "not-the-password" not in message
 
@@ -279,7 +283,7 @@ def test_a_broker_certificate_the_ca_does_not_sign_is_named_as_such() -> None:
     err = KafkaError(KafkaError._SSL, UNTRUSTED_BROKER)
     assert explain_connection_error(err, CLIENT) == (
         "TLS handshake failed: the broker's certificate is not trusted by "
-        "ssl.ca.location=/certs/other-ca.pem, or does not name the host connected to "
+        "kafka.ssl_ca_location=/certs/other-ca.pem, or does not name the host connected to "
         f"({UNTRUSTED_BROKER})"
     )
 
@@ -288,8 +292,8 @@ def test_a_refused_client_certificate_is_named_as_such() -> None:
     err = KafkaError(KafkaError._TRANSPORT, NO_CLIENT_CERTIFICATE)
     assert explain_connection_error(err, CLIENT) == (
         "TLS handshake failed: the broker refused this client's certificate (its listener "
-        "requires one signed by a CA it trusts: set ssl.certificate.location and "
-        f"ssl.key.location) ({NO_CLIENT_CERTIFICATE})"
+        "requires one signed by a CA it trusts: set kafka.ssl_certificate_location and "
+        f"kafka.ssl_key_location) ({NO_CLIENT_CERTIFICATE})"
     )
 
 

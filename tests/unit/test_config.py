@@ -177,15 +177,29 @@ def test_a_child_process_gets_the_secrets_the_settings_file_leaves_out(tmp_path:
     from herald.runtime.processes import child_environment
 
     token, secrets = "t" * 24, ["whsec_" + "A" * 32, "whsec_" + "B" * 32]
-    settings = Settings(web={"api_token": token}, timers={"signing_secrets": secrets})
+    sasl, key = "correct-horse-battery", "key-passphrase"
+    settings = Settings(
+        web={"api_token": token},
+        timers={"signing_secrets": secrets},
+        kafka={
+            "security_protocol": "sasl_ssl",
+            "sasl_username": "alice",
+            "sasl_password": sasl,
+            "ssl_key_password": key,
+        },
+    )
     path = tmp_path / "settings.json"
     path.write_text(resolved_json(settings))
-    assert token not in path.read_text() and secrets[0] not in path.read_text()
+    for secret in (token, secrets[0], sasl, key):
+        assert secret not in path.read_text()
+        assert secret not in repr(settings)
     child = (
         "import json, sys; from herald.config import load_resolved; from pathlib import Path;"
         " s = load_resolved(Path(sys.argv[1]));"
         " print(json.dumps([s.web.api_token.get_secret_value(),"
-        " [x.get_secret_value() for x in s.timers.signing_secrets]]))"
+        " [x.get_secret_value() for x in s.timers.signing_secrets],"
+        " s.kafka.sasl_username, s.kafka.sasl_password.get_secret_value(),"
+        " s.kafka.ssl_key_password.get_secret_value()]))"
     )
     done = subprocess.run(
         [sys.executable, "-c", child, str(path)],
@@ -194,7 +208,7 @@ def test_a_child_process_gets_the_secrets_the_settings_file_leaves_out(tmp_path:
         text=True,
         check=True,
     )
-    assert json.loads(done.stdout) == [token, secrets]
+    assert json.loads(done.stdout) == [token, secrets, "alice", sasl, key]
 
 
 def test_the_engine_is_tansu_unless_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,3 +242,87 @@ def test_three_brokers_need_the_kafka_engine() -> None:
         "  --brokers 3: 3 brokers need kafka.engine = kafka (Tansu runs one), e.g. --engine "
         "kafka or HERALD_KAFKA_ENGINE=kafka [setting kafka.brokers]"
     ]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"HERALD_KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "HERALD_KAFKA_SASL_USERNAME": "alice"},
+            "kafka = {...}: kafka.sasl_password is needed with kafka.security_protocol = sasl_ssl",
+        ),
+        (
+            {"HERALD_KAFKA_SASL_USERNAME": "alice", "HERALD_KAFKA_SASL_PASSWORD": "pw"},
+            "kafka = {...}: kafka.sasl_username is set but kafka.security_protocol is "
+            "plaintext: use sasl_plaintext or sasl_ssl",
+        ),
+        (
+            {"HERALD_KAFKA_SSL_CA_LOCATION": "/no/such/ca.pem"},
+            'kafka.ssl_ca_location = "/no/such/ca.pem": no such file: /no/such/ca.pem',
+        ),
+        (
+            {"HERALD_KAFKA_SECURITY_PROTOCOL": "ssl", "HERALD_KAFKA_SSL_KEY_LOCATION": "{file}"},
+            "kafka = {...}: kafka.ssl_certificate_location and kafka.ssl_key_location go "
+            "together (a client certificate and its private key)",
+        ),
+        (
+            {"HERALD_KAFKA_SSL_CA_LOCATION": "{file}"},
+            "kafka = {...}: kafka.ssl_ca_location is set but kafka.security_protocol is "
+            "plaintext: use ssl or sasl_ssl",
+        ),
+        (
+            {"HERALD_KAFKA_SECURITY_PROTOCOL": "tls"},
+            "kafka.security_protocol = \"tls\": Input should be 'plaintext', 'ssl', "
+            "'sasl_plaintext' or 'sasl_ssl'",
+        ),
+    ],
+)
+def test_incomplete_or_contradictory_kafka_security_is_refused(
+    env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pem = tmp_path / "some.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.replace("{file}", str(pem)))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.exit_code == EXIT_CONFIG
+    (line,) = str(info.value).splitlines()[1:]
+    assert line.strip().startswith(message), line
+    assert "pw" not in line.split(":", 1)[0]
+
+
+def test_kafka_security_settings_become_client_properties(tmp_path: Path) -> None:
+    from herald import kafka
+
+    ca, cert, key = (tmp_path / n for n in ("ca.pem", "client.pem", "client.key"))
+    for f in (ca, cert, key):
+        f.write_text("pem")
+    s = Settings(
+        kafka={
+            "bootstrap": "b:9093",
+            "security_protocol": "sasl_ssl",
+            "sasl_mechanism": "SCRAM-SHA-256",
+            "sasl_username": "alice",
+            "sasl_password": "s3cret-s3cret",
+            "ssl_ca_location": str(ca),
+            "ssl_certificate_location": str(cert),
+            "ssl_key_location": str(key),
+            "ssl_key_password": "k3y",
+            "client_config": {"ssl.endpoint.identification.algorithm": "none"},
+        }
+    )
+    conf = kafka.consumer_config(s.kafka, "g")
+    assert {k: v for k, v in conf.items() if k.startswith(("sasl", "ssl", "security"))} == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-256",
+        "sasl.username": "alice",
+        "sasl.password": "s3cret-s3cret",
+        "ssl.ca.location": str(ca),
+        "ssl.certificate.location": str(cert),
+        "ssl.key.location": str(key),
+        "ssl.key.password": "k3y",
+        "ssl.endpoint.identification.algorithm": "none",
+    }
+    plain = kafka.consumer_config(Settings(kafka={"bootstrap": "b:9092"}).kafka, "g")
+    assert [k for k in plain if k.startswith(("sasl", "ssl", "security"))] == []

@@ -26,7 +26,7 @@ from herald.runtime.kafka_config import NodeAddress
 from herald.runtime.kafka_security import (
     NO_SECURITY,
     Security,
-    client_properties,
+    client_fields,
     scram_credential,
 )
 from herald.runtime.ports import free_port
@@ -178,10 +178,7 @@ class ApacheKafkaCluster:
         every node unless ``replication_factor`` was set. Kafka's group timeouts stay."""
         update: dict[str, object] = {
             "bootstrap": self.bootstrap,
-            "client_config": {
-                **settings.client_config,
-                **client_properties(self.security, user),
-            },
+            **client_fields(self.security, user),
         }
         if "replication_factor" not in settings.model_fields_set:
             update["replication_factor"] = self.brokers

@@ -1,22 +1,19 @@
 """Client security of a local Apache Kafka cluster (SASL/SCRAM, TLS with PEM files), and what a
-failed connection means in words a user can act on."""
+failed connection means in words a user can act on (:func:`herald.kafka.wait_for_broker`
+raises with it at once)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import os
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
-
-from herald.errors import BrokerError
+from confluent_kafka import KafkaError
+from pydantic import SecretStr
 
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 SCRAM_ITERATIONS = 4096  # Kafka's minimum and kafka-configs' default for SCRAM-SHA-512
@@ -90,25 +87,22 @@ def scram_credential(
     )
 
 
-def client_properties(security: Security, user: str | None = None) -> dict[str, str]:
-    """librdkafka properties for a client of ``security``'s listener (``user``: the first)."""
-    props = {"security.protocol": security.protocol}
+def client_fields(security: Security, user: str | None = None) -> dict[str, Any]:
+    """The :class:`herald.config.KafkaSettings` fields of a client of ``security``'s listener
+    (``user``: the first SCRAM user by default), for ``model_copy(update=...)``."""
+    fields: dict[str, Any] = {"security_protocol": security.protocol.lower()}
     if security.scram_users:
         name = user if user is not None else sorted(security.scram_users)[0]
-        props.update(
-            {
-                "sasl.mechanism": SCRAM_MECHANISM,
-                "sasl.username": name,
-                "sasl.password": security.scram_users[name],
-            }
-        )
+        fields["sasl_mechanism"] = SCRAM_MECHANISM
+        fields["sasl_username"] = name
+        fields["sasl_password"] = SecretStr(security.scram_users[name])
     if security.tls is not None:
         client = security.client_tls
-        props["ssl.ca.location"] = str(client.ca if client else security.tls.ca)
+        fields["ssl_ca_location"] = client.ca if client else security.tls.ca
         if client is not None:
-            props["ssl.certificate.location"] = str(client.cert)
-            props["ssl.key.location"] = str(client.key)
-    return props
+            fields["ssl_certificate_location"] = client.cert
+            fields["ssl_key_location"] = client.key
+    return fields
 
 
 UNTRUSTED, REFUSED, CREDENTIALS = "untrusted broker", "refused client", "credentials"
@@ -140,58 +134,24 @@ def explain_connection_error(err: KafkaError, config: Mapping[str, Any]) -> str:
     if kind == CREDENTIALS:
         return (
             f"authentication failed for user {config.get('sasl.username', '?')} "
-            f"(SASL {config.get('sasl.mechanism', '?')}): wrong username or password ({detail})"
+            f"(SASL {config.get('sasl.mechanism', '?')}): wrong username or password "
+            f"(kafka.sasl_username, kafka.sasl_password) ({detail})"
         )
     if kind == UNTRUSTED:
-        ca = config.get("ssl.ca.location", "(the system's CA certificates)")
+        ca = config.get("ssl.ca.location", "(unset: the system's CA certificates)")
         return (
             f"TLS handshake failed: the broker's certificate is not trusted by "
-            f"ssl.ca.location={ca}, or does not name the host connected to ({detail})"
+            f"kafka.ssl_ca_location={ca}, or does not name the host connected to ({detail})"
         )
     if kind == REFUSED:
         return (
             "TLS handshake failed: the broker refused this client's certificate (its listener "
-            "requires one signed by a CA it trusts: set ssl.certificate.location and "
-            f"ssl.key.location) ({detail})"
+            "requires one signed by a CA it trusts: set kafka.ssl_certificate_location and "
+            f"kafka.ssl_key_location) ({detail})"
         )
     if err.code() == KafkaError._SSL:
         return f"TLS handshake failed: {detail}"
     return f"Kafka unreachable ({detail})"
-
-
-def check_connection(config: Mapping[str, Any], timeout: float = 15.0) -> None:
-    """Raise :class:`BrokerError` explaining why ``config`` cannot reach its brokers.
-
-    Returns once a metadata request is answered; an authentication or TLS failure raises at
-    once instead of retrying until ``timeout``.
-    """
-    failures: list[KafkaError] = []
-    seen = threading.Event()
-
-    def on_error(err: KafkaError) -> None:
-        failures.append(err)
-        if problem_kind(err) is not None:
-            seen.set()
-
-    conf: dict[str, Any] = {**config, "error_cb": on_error}
-    client = AdminClient(conf)
-    deadline = time.monotonic() + timeout
-    while not seen.is_set():
-        try:
-            client.list_topics(timeout=0.5)
-            return
-        except KafkaException as exc:
-            if not failures and exc.args:
-                failures.append(exc.args[0])
-        client.poll(0.1)  # serves error_cb
-        if time.monotonic() >= deadline:
-            break
-    worst = next((f for f in failures if problem_kind(f) is not None), None)
-    err = worst or (failures[-1] if failures else KafkaError(KafkaError._TIMED_OUT))
-    raise BrokerError(
-        f"cannot connect to Kafka at {config.get('bootstrap.servers')}: "
-        f"{explain_connection_error(err, config)}"
-    )
 
 
 def _redact(text: str, config: Mapping[str, Any]) -> str:
