@@ -126,7 +126,9 @@ def _stored(engine: Engine, sid: str, count: int) -> list[int] | None:
 def test_a_stream_sends_exactly_rate_times_duration_packets_each_stored_once(
     web: FlaskClient, engine: Engine, port: int
 ) -> None:
-    sid = schedule(web, port)["id"]
+    # 40 packets over 8 s: long enough that the recorder, however far behind on a loaded
+    # machine, applies the stream's start before its end (a 2 s stream's could come in one batch).
+    sid = schedule(web, port, duration_s=8.0, rate_hz=5.0)["id"]
     # The active-stream count rises while it streams...
     streams = wait_for(
         lambda: (s := web.get("/api/telemetry/streams").get_json())["active"] and s,
