@@ -13,6 +13,7 @@ dropped; *lost* is due less stored, the deliberate drops (``loss``) included.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -54,19 +55,9 @@ class ShipFigures:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "ship": self.ship,
-            "streams": self.streams,
-            "active": self.active,
-            "expected": self.expected,
-            "sent": self.sent,
-            "dropped": self.dropped,
-            "due": self.due,
-            "stored": self.stored,
+            **dataclasses.asdict(self),
             "lost": self.lost,
             "loss_pct": self.loss_pct,
-            "frames_per_sec": self.frames_per_sec,
-            "soc": self.soc,
-            "voltage": self.voltage,
             "last_t": self.last_t.isoformat() if self.last_t else None,
         }
 

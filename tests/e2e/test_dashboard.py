@@ -4,7 +4,6 @@ the form, watch the counters reach the total and the charts draw, save a screens
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ from herald.config import Settings
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.services import producer, recorder, worker
-from herald.web.server import serve
 from tests.support.browser import chromium
 from tests.support.cluster import ServiceThread, make_settings
 from tests.support.waiting import wait_for
+from tests.support.web import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 # The README's picture is refreshed with DASHBOARD_SCREENSHOT=docs/img/dashboard.png; other
@@ -58,27 +57,8 @@ def stack(broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str) ->
 
 @pytest.fixture
 def web_url(stack: Settings) -> Iterator[str]:
-    stop = threading.Event()
-    urls: list[str] = []
-    thread = threading.Thread(
-        target=serve,
-        args=(stack,),
-        kwargs={
-            "host": "127.0.0.1",
-            "port": 0,
-            "stop": stop,
-            "threads": 8,
-            "on_ready": urls.append,
-        },
-        daemon=True,
-    )
-    thread.start()
-    try:
-        yield wait_for(lambda: urls and urls[0], 30, "the web server")
-    finally:
-        stop.set()
-        thread.join(30)
-        assert not thread.is_alive()
+    with serving(stack, threads=8) as url:
+        yield url
 
 
 @pytest.fixture

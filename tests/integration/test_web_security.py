@@ -39,6 +39,7 @@ from tests.support.sms import record
 from tests.support.sms import results_for as results
 from tests.support.topics import read_topic
 from tests.support.waiting import wait_for
+from tests.support.web import serving
 
 TOKEN = "s3cret-token-for-the-tests-0123"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -353,29 +354,9 @@ def test_a_body_larger_than_the_limit_gets_413_without_being_read(make_app: Fact
 @pytest.fixture
 def server(settings: Settings) -> Iterator[tuple[str, int]]:
     """A real waitress server (``serve``) on a free loopback port: (host, port)."""
-    stop = threading.Event()
-    urls: list[str] = []
-    thread = threading.Thread(
-        target=serve,
-        args=(settings,),
-        kwargs={
-            "host": "127.0.0.1",
-            "port": 0,
-            "stop": stop,
-            "threads": 4,
-            "on_ready": urls.append,
-        },
-        daemon=True,
-    )
-    thread.start()
-    try:
-        url = wait_for(lambda: urls and urls[0], 30, "the web server")
+    with serving(settings) as url:
         host, port = url.removeprefix("http://").split(":")
         yield host, int(port)
-    finally:
-        stop.set()
-        thread.join(30)
-        assert not thread.is_alive()
 
 
 def _response(sock: socket.socket, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:

@@ -6,6 +6,7 @@ import json
 import math
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -27,10 +28,10 @@ def app(settings: Settings) -> Iterator[OpenAPI]:
     state(web).close()
 
 
-@pytest.fixture
-def web_url(settings: Settings) -> Iterator[str]:
-    """``herald web`` (waitress, no embedded stack) on the session's broker and database, on
-    a free port, in a thread: its URL. Stopped and joined afterwards."""
+@contextmanager
+def serving(settings: Settings, *, threads: int = 4) -> Iterator[str]:
+    """``herald web``'s server (waitress, no embedded stack) on ``settings``, on a free
+    loopback port, in a thread: its URL. Stopped and joined afterwards."""
     stop = threading.Event()
     urls: list[str] = []
     thread = threading.Thread(
@@ -40,7 +41,7 @@ def web_url(settings: Settings) -> Iterator[str]:
             "host": "127.0.0.1",
             "port": 0,
             "stop": stop,
-            "threads": 4,
+            "threads": threads,
             "on_ready": urls.append,
         },
         daemon=True,
@@ -52,6 +53,13 @@ def web_url(settings: Settings) -> Iterator[str]:
         stop.set()
         thread.join(30)
         assert not thread.is_alive()
+
+
+@pytest.fixture
+def web_url(settings: Settings) -> Iterator[str]:
+    """:func:`serving` on the session's broker and database."""
+    with serving(settings) as url:
+        yield url
 
 
 def percentile_cont(values: list[float], q: float) -> float:
