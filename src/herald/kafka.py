@@ -353,6 +353,9 @@ class Batch:
     """One consumed batch, decoded: ``(message, value)`` pairs in consumption order."""
 
     records: list[tuple[Message, Any]] = field(default_factory=list)
+    # Per (topic, partition): the offset after the batch's last record, dead-lettered ones
+    # included (what a consumer that commits by itself may commit once the batch is done).
+    ends: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def of(self, topic: str) -> list[Any]:
         """The decoded values of ``topic``'s records."""
@@ -451,6 +454,7 @@ class _Loop:
                 raise_if_fatal(err, self._errors)
                 continue
             self._errors.over()
+            batch.ends[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
             decode = self._decoders.get(msg.topic() or "")
             if decode is None:
                 continue

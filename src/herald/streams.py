@@ -8,8 +8,10 @@ summary compares three counts per ship: the packets the spaceship sent (its own 
 ``herald.telemetry.streams``), the frames the ingestor published (read back from
 ``herald.telemetry.frames``) and the frames Postgres holds. Loss is reported, not hidden:
 packets dropped on purpose (``loss``) and packets lost on the way (sent, never received) are
-both shown; the run fails only when the counts contradict each other (a frame stored twice
-or not at all, a stream that did not end, sent + dropped not the stream's size).
+both shown, and so are packets *missed* (a stream handed off or resumed after its spaceship
+died: those no spaceship sent, as far as their reports tell); the run fails only when the
+counts contradict each other (a frame stored twice or not at all, a stream that did not end,
+sent + dropped + missed not the stream's size).
 """
 
 from __future__ import annotations
@@ -176,6 +178,7 @@ def summarise(
                 "expected": int(f.packets_expected),
                 "sent": int(f.packets_sent),
                 "dropped": int(f.dropped),
+                "missed": int(f.missed),
                 "received": got,
                 "stored": int(f.stored),
                 "reordered": int(f.reordered),
@@ -183,10 +186,10 @@ def summarise(
                 "loss_pct": round(100.0 * (1 - f.stored / f.packets_expected), 3),
             }
         )
-        if f.packets_sent + f.dropped != f.packets_expected:
+        if f.packets_sent + f.dropped + f.missed != f.packets_expected:
             out.problems.append(
-                f"{f.ship}: sent {f.packets_sent} + dropped {f.dropped} is not the stream's "
-                f"{f.packets_expected} packets"
+                f"{f.ship}: sent {f.packets_sent} + dropped {f.dropped} + missed {f.missed} "
+                f"is not the stream's {f.packets_expected} packets"
             )
         if f.stored != f.distinct_stored:
             out.problems.append(f"{f.ship}: {f.stored - f.distinct_stored} frames stored twice")
@@ -194,7 +197,9 @@ def summarise(
             out.problems.append(f"{f.ship}: {f.stored} frames stored, {got} published")
         if got > f.packets_sent:
             out.problems.append(f"{f.ship}: {got} frames published, {f.packets_sent} sent")
-    total = {k: sum(s[k] for s in ships) for k in ("expected", "sent", "dropped", "stored")}
+    total = {
+        k: sum(s[k] for s in ships) for k in ("expected", "sent", "dropped", "missed", "stored")
+    }
     received_total = sum(s["received"] for s in ships)
     out.summary = {
         "run_id": request.run_id,
@@ -206,6 +211,7 @@ def summarise(
         "packets_expected": total["expected"],
         "packets_sent": total["sent"],
         "packets_dropped": total["dropped"],
+        "packets_missed": total["missed"],
         "frames_received": received_total,
         "frames_stored": total["stored"],
         "lost_in_transit": total["sent"] - total["stored"],
@@ -223,7 +229,10 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
     for label, value in (
         ("ships / rate / duration", f"{s['ships']} / {s['rate_hz']:g} Hz / {s['duration_s']:g} s"),
         ("packets expected", f"{s['packets_expected']:,}"),
-        ("sent / dropped (loss)", f"{s['packets_sent']:,} / {s['packets_dropped']:,}"),
+        (
+            "sent / dropped (loss) / missed",
+            f"{s['packets_sent']:,} / {s['packets_dropped']:,} / {s['packets_missed']:,}",
+        ),
         ("frames received (ingestor)", f"{s['frames_received']:,}"),
         ("frames stored (Postgres)", f"{s['frames_stored']:,}"),
         ("lost in transit", f"{s['lost_in_transit']:,}"),
@@ -233,7 +242,8 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
         totals.add_row(label, value)
     console.print(totals)
     table = Table()
-    for column in ("ship", "expected", "sent", "dropped", "received", "stored", "loss %"):
+    columns = ("ship", "expected", "sent", "dropped", "missed", "received", "stored", "loss %")
+    for column in columns:
         table.add_column(column, justify="left" if column == "ship" else "right")
     for ship in s["per_ship"]:
         table.add_row(
@@ -241,6 +251,7 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
             f"{ship['expected']:,}",
             f"{ship['sent']:,}",
             f"{ship['dropped']:,}",
+            f"{ship['missed']:,}",
             f"{ship['received']:,}",
             f"{ship['stored']:,}",
             f"{ship['loss_pct']:.2f}",

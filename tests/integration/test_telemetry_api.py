@@ -19,7 +19,7 @@ from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.scenarios import telemetry
 from herald.scenarios.telemetry import StreamCommand, StreamEvent, TelemetryFrame
-from herald.services import scheduler
+from herald.services import scheduler, spaceship
 from herald.web import create_app
 from herald.web.app import state
 from tests.support.cluster import ServiceThread
@@ -223,6 +223,96 @@ def test_a_stream_not_started_by_its_not_after_expires(
     assert _commands(tsettings, 0) == []  # never started
     listed = web.get("/api/telemetry/schedules?state=expired").get_json()
     assert [s["id"] for s in listed["items"]] == [row["id"]]
+
+
+def _figures(web: FlaskClient, sid: str) -> tuple[str, int, int, int]:
+    got = web.get(f"/api/telemetry/schedules/{sid}").get_json()
+    return got["state"], got["packets_sent"], got["dropped"], got["missed"]
+
+
+def test_a_stream_in_segments_adds_them_up_and_counts_the_packets_between_as_missed(
+    web: FlaskClient, engine: Engine
+) -> None:
+    # 200 packets: a first segment from 0 handed off after 40 sent and 3 dropped, a second
+    # resumed at packet 50 that finishes the stream: 7 missed in between.
+    sid = web.post("/api/telemetry/schedules", json=body(duration_s=20.0)).get_json()["id"]
+    at = datetime.now(UTC)
+
+    def event(kind: Any, first_k: int, sent: int = 0, dropped: int = 0, **more: Any) -> Any:
+        return StreamEvent(
+            schedule_id=sid,
+            ship="voyager-1",
+            event=kind,
+            packets_sent=sent,
+            dropped=dropped,
+            first_k=first_k,
+            spaceship=f"spaceship@test:{1 if first_k == 0 else 2}",
+            at=at,
+            **more,
+        )
+
+    first = [
+        event("started", 0),
+        event("progress", 0, 12, 1),
+        event("progress", 0, 30, 2),
+    ]
+    with engine.begin() as conn:
+        store.record_stream_events(conn, first)
+        store.record_stream_events(conn, first)  # read twice: adds nothing
+    assert _figures(web, sid) == ("streaming", 30, 2, 0)
+    with engine.begin() as conn:
+        store.record_stream_events(conn, [event("handed_off", 0, 40, 3, reason="moved")])
+    assert _figures(web, sid) == ("streaming", 40, 3, 0)
+    second = [event("started", 50), event("progress", 50, 60, 1)]
+    with engine.begin() as conn:
+        store.record_stream_events(conn, second)
+        # The first segment's report, late: an older segment changes nothing.
+        store.record_stream_events(conn, [event("progress", 0, 45, 3)])
+    assert _figures(web, sid) == ("streaming", 100, 4, 7)
+    got = web.get(f"/api/telemetry/schedules/{sid}").get_json()
+    assert (got["spaceship"], got["reason"]) == ("spaceship@test:2", None)
+    with engine.begin() as conn:
+        store.record_stream_events(conn, [*second, event("finished", 50, 148, 2)])
+    assert _figures(web, sid) == ("done", 188, 5, 7)
+    assert 188 + 5 + 7 == 200
+    with engine.begin() as conn:
+        # Its command read again after its time: the end stays the first one.
+        failed = event("failed", 200, reason=spaceship.TIME_PASSED)
+        store.record_stream_events(conn, [failed, *first, *second])
+        (figures,) = store.stream_figures(conn, [sid])
+    assert _figures(web, sid) == ("done", 188, 5, 7)
+    assert (figures.packets_sent, figures.dropped, figures.missed) == (188, 5, 7)
+
+
+def test_a_stream_whose_time_passed_while_no_spaceship_held_it_fails_with_its_misses(
+    web: FlaskClient, engine: Engine
+) -> None:
+    sid = web.post("/api/telemetry/schedules", json=body()).get_json()["id"]
+    at = datetime.now(UTC)
+    common = {"schedule_id": sid, "ship": "voyager-1", "spaceship": "spaceship@test:1", "at": at}
+    with engine.begin() as conn:
+        store.record_stream_events(
+            conn,
+            [
+                StreamEvent(event="started", **common),
+                # killed after this report: 6 sent, 1 dropped
+                StreamEvent(event="progress", packets_sent=6, dropped=1, **common),
+                StreamEvent(event="failed", first_k=20, reason=spaceship.TIME_PASSED, **common),
+            ],
+        )
+    got = web.get(f"/api/telemetry/schedules/{sid}").get_json()
+    assert _figures(web, sid) == ("failed", 6, 1, 13)
+    assert got["reason"] == "its time passed while no spaceship held it"
+    assert got["packets_expected"] == 6 + 1 + 13
+
+
+def test_a_stream_event_of_before_segments_decodes_as_a_first_segment() -> None:
+    old = (
+        b'{"schedule_id":"%s","ship":"voyager-1","event":"finished","packets_sent":5,'
+        b'"dropped":0,"spaceship":"spaceship@a:1","at":"2026-12-01T09:00:00Z"}' % (b"a" * 32)
+    )
+    event = msgspec.json.decode(old, type=StreamEvent)
+    assert (event.event, event.packets_sent, event.first_k) == ("finished", 5, 0)
 
 
 def test_stream_events_move_a_schedule_on_and_count_its_active_streams(

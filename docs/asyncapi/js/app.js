@@ -1764,7 +1764,7 @@
     "telemetryStreams": {
       "address": "herald.telemetry.streams",
       "title": "herald.telemetry.streams",
-      "description": "Each telemetry stream's start and end, with the packets its spaceship sent (facts). Key: schedule id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
+      "description": "Each telemetry stream's start, progress, hand-offs and end, with the packets each spaceship sent of it (facts). Key: schedule id. Partitions: `kafka.partitions` (12 by default); replication factor: `kafka.replication_factor` (1 by default, 3 on a cluster).",
       "tags": [
         {
           "name": "facts"
@@ -1774,11 +1774,11 @@
         "StreamEvent": {
           "name": "StreamEvent",
           "title": "StreamEvent",
-          "summary": "A spaceship's account of one stream: it started, or it ended (with what it sent).",
+          "summary": "A spaceship's account of one segment of a stream (the packets one spaceship sent of",
           "contentType": "application/json",
           "payload": {
             "title": "StreamEvent",
-            "description": "A spaceship's account of one stream: it started, or it ended (with what it sent).",
+            "description": "A spaceship's account of one segment of a stream (the packets one spaceship sent of\n    it, from ``first_k`` on): it started, how far it got (``progress``), it gave the stream\n    up in a rebalance (``handed_off``: the next owner resumes it), or the stream ended.",
             "type": "object",
             "properties": {
               "schedule_id": {
@@ -1800,50 +1800,59 @@
                 "enum": [
                   "failed",
                   "finished",
+                  "handed_off",
+                  "progress",
                   "started",
                   "stopped"
                 ],
                 "x-parser-schema-id": "<anonymous-schema-151>"
               },
               "packets_sent": {
-                "description": "Datagrams sent so far",
+                "description": "Datagrams sent so far in this segment",
                 "type": "integer",
                 "minimum": 0,
                 "default": 0,
                 "x-parser-schema-id": "<anonymous-schema-152>"
               },
               "dropped": {
-                "description": "Datagrams dropped on purpose (loss)",
+                "description": "Datagrams dropped on purpose (loss) in this segment",
                 "type": "integer",
                 "minimum": 0,
                 "default": 0,
                 "x-parser-schema-id": "<anonymous-schema-153>"
               },
+              "first_k": {
+                "description": "The segment's first packet: 0 for the stream's start; for a stream resumed after a hand-off or a crash, the first packet still due then (those before it that no one sent are counted as missed)",
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "x-parser-schema-id": "<anonymous-schema-154>"
+              },
               "spaceship": {
                 "description": "The instance streaming it",
                 "type": "string",
                 "maxLength": 255,
-                "x-parser-schema-id": "<anonymous-schema-154>"
+                "x-parser-schema-id": "<anonymous-schema-155>"
               },
               "at": {
                 "format": "date-time",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-155>"
+                "x-parser-schema-id": "<anonymous-schema-156>"
               },
               "reason": {
                 "anyOf": [
                   {
                     "type": "string",
                     "maxLength": 500,
-                    "x-parser-schema-id": "<anonymous-schema-157>"
+                    "x-parser-schema-id": "<anonymous-schema-158>"
                   },
                   {
                     "type": "null",
-                    "x-parser-schema-id": "<anonymous-schema-158>"
+                    "x-parser-schema-id": "<anonymous-schema-159>"
                   }
                 ],
                 "default": null,
-                "x-parser-schema-id": "<anonymous-schema-156>"
+                "x-parser-schema-id": "<anonymous-schema-157>"
               }
             },
             "required": [
@@ -1875,6 +1884,7 @@
                 "event": "finished",
                 "packets_sent": 600,
                 "dropped": 0,
+                "first_k": 0,
                 "spaceship": "spaceship@ground-1:4702",
                 "at": "2026-12-01T09:00:30Z",
                 "reason": null
@@ -1918,13 +1928,13 @@
                 "description": "Stable message id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_:.-]{1,128}$",
-                "x-parser-schema-id": "<anonymous-schema-159>"
+                "x-parser-schema-id": "<anonymous-schema-160>"
               },
               "schedule_id": {
                 "description": "Schedule id",
                 "type": "string",
                 "pattern": "^[0-9a-f]{32}$",
-                "x-parser-schema-id": "<anonymous-schema-160>"
+                "x-parser-schema-id": "<anonymous-schema-161>"
               },
               "ship": {
                 "description": "The ship's name",
@@ -1933,81 +1943,81 @@
                 ],
                 "type": "string",
                 "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,31}$",
-                "x-parser-schema-id": "<anonymous-schema-161>"
+                "x-parser-schema-id": "<anonymous-schema-162>"
               },
               "apid": {
                 "description": "The packet's APID (the ship's)",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 2047,
-                "x-parser-schema-id": "<anonymous-schema-162>"
+                "x-parser-schema-id": "<anonymous-schema-163>"
               },
               "seq": {
                 "description": "The packet's 14-bit sequence count",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 16383,
-                "x-parser-schema-id": "<anonymous-schema-163>"
+                "x-parser-schema-id": "<anonymous-schema-164>"
               },
               "n": {
                 "description": "Its number in the stream, from 0 (seq unwrapped)",
                 "type": "integer",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-164>"
+                "x-parser-schema-id": "<anonymous-schema-165>"
               },
               "t": {
                 "description": "Sample time, epoch seconds",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-165>"
+                "x-parser-schema-id": "<anonymous-schema-166>"
               },
               "voltage": {
                 "description": "Bus voltage, V",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-166>"
+                "x-parser-schema-id": "<anonymous-schema-167>"
               },
               "current": {
                 "description": "Battery current, A (> 0: discharging)",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-167>"
+                "x-parser-schema-id": "<anonymous-schema-168>"
               },
               "temperature": {
                 "description": "Battery temperature, °C",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-168>"
+                "x-parser-schema-id": "<anonymous-schema-169>"
               },
               "soc": {
                 "description": "State of charge, 0 to 1",
                 "type": "number",
                 "minimum": 0,
                 "maximum": 1,
-                "x-parser-schema-id": "<anonymous-schema-169>"
+                "x-parser-schema-id": "<anonymous-schema-170>"
               },
               "sunlit": {
                 "type": "boolean",
-                "x-parser-schema-id": "<anonymous-schema-170>"
+                "x-parser-schema-id": "<anonymous-schema-171>"
               },
               "reordered": {
                 "description": "It came after a later packet of its stream",
                 "type": "boolean",
-                "x-parser-schema-id": "<anonymous-schema-171>"
+                "x-parser-schema-id": "<anonymous-schema-172>"
               },
               "sender": {
                 "description": "host:port it came from",
                 "type": "string",
                 "maxLength": 300,
-                "x-parser-schema-id": "<anonymous-schema-172>"
+                "x-parser-schema-id": "<anonymous-schema-173>"
               },
               "ingestor": {
                 "description": "The ingestor that took it",
                 "type": "string",
                 "maxLength": 255,
-                "x-parser-schema-id": "<anonymous-schema-173>"
+                "x-parser-schema-id": "<anonymous-schema-174>"
               },
               "received_at": {
                 "format": "date-time",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-174>"
+                "x-parser-schema-id": "<anonymous-schema-175>"
               }
             },
             "required": [
@@ -2101,14 +2111,14 @@
                 "description": "Timer id",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "x-parser-schema-id": "<anonymous-schema-175>"
+                "x-parser-schema-id": "<anonymous-schema-176>"
               },
               "url": {
                 "description": "The callback URL",
                 "type": "string",
                 "maxLength": 2048,
                 "minLength": 8,
-                "x-parser-schema-id": "<anonymous-schema-176>"
+                "x-parser-schema-id": "<anonymous-schema-177>"
               },
               "mode": {
                 "description": "`at_least_once` or `at_most_once`",
@@ -2116,13 +2126,13 @@
                   "at_least_once",
                   "at_most_once"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-177>"
+                "x-parser-schema-id": "<anonymous-schema-178>"
               },
               "due_at": {
                 "format": "date-time",
                 "description": "When it was due",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-178>"
+                "x-parser-schema-id": "<anonymous-schema-179>"
               },
               "not_after": {
                 "description": "Never delivered after this",
@@ -2130,21 +2140,21 @@
                   {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-180>"
+                    "x-parser-schema-id": "<anonymous-schema-181>"
                   },
                   {
                     "type": "null",
-                    "x-parser-schema-id": "<anonymous-schema-181>"
+                    "x-parser-schema-id": "<anonymous-schema-182>"
                   }
                 ],
                 "default": null,
-                "x-parser-schema-id": "<anonymous-schema-179>"
+                "x-parser-schema-id": "<anonymous-schema-180>"
               },
               "fence": {
                 "description": "The scheduler claim's fencing token: a notifier delivers only the command of the timer's latest claim",
                 "type": "integer",
                 "minimum": 1,
-                "x-parser-schema-id": "<anonymous-schema-182>"
+                "x-parser-schema-id": "<anonymous-schema-183>"
               }
             },
             "required": [
@@ -2232,28 +2242,28 @@
                     "enum": [
                       "service"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-183>"
+                    "x-parser-schema-id": "<anonymous-schema-184>"
                   },
                   "service": {
                     "description": "The service's name in the registry",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-184>"
+                    "x-parser-schema-id": "<anonymous-schema-185>"
                   },
                   "instance": {
                     "description": "The instance: `sender-2`, `recorder`, ...",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-185>"
+                    "x-parser-schema-id": "<anonymous-schema-186>"
                   },
                   "host": {
                     "description": "The host it runs on",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-186>"
+                    "x-parser-schema-id": "<anonymous-schema-187>"
                   },
                   "pid": {
                     "description": "Its process id on that host",
                     "type": "integer",
                     "minimum": 1,
-                    "x-parser-schema-id": "<anonymous-schema-187>"
+                    "x-parser-schema-id": "<anonymous-schema-188>"
                   },
                   "state": {
                     "enum": [
@@ -2261,37 +2271,37 @@
                       "started",
                       "stopped"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-188>"
+                    "x-parser-schema-id": "<anonymous-schema-189>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-189>"
+                    "x-parser-schema-id": "<anonymous-schema-190>"
                   },
                   "partitions": {
                     "description": "`topic[partition]`s it holds, when ready",
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-191>"
+                      "x-parser-schema-id": "<anonymous-schema-192>"
                     },
                     "default": [],
-                    "x-parser-schema-id": "<anonymous-schema-190>"
+                    "x-parser-schema-id": "<anonymous-schema-191>"
                   },
                   "exit_code": {
                     "description": "Its exit code, when stopped",
                     "anyOf": [
                       {
                         "type": "integer",
-                        "x-parser-schema-id": "<anonymous-schema-193>"
+                        "x-parser-schema-id": "<anonymous-schema-194>"
                       },
                       {
                         "type": "null",
-                        "x-parser-schema-id": "<anonymous-schema-194>"
+                        "x-parser-schema-id": "<anonymous-schema-195>"
                       }
                     ],
                     "default": null,
-                    "x-parser-schema-id": "<anonymous-schema-192>"
+                    "x-parser-schema-id": "<anonymous-schema-193>"
                   }
                 },
                 "required": [
@@ -2314,36 +2324,36 @@
                     "enum": [
                       "run-completed"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-195>"
+                    "x-parser-schema-id": "<anonymous-schema-196>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-196>"
+                    "x-parser-schema-id": "<anonymous-schema-197>"
                   },
                   "scenario": {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-197>"
+                    "x-parser-schema-id": "<anonymous-schema-198>"
                   },
                   "expected": {
                     "type": "integer",
                     "minimum": 0,
-                    "x-parser-schema-id": "<anonymous-schema-198>"
+                    "x-parser-schema-id": "<anonymous-schema-199>"
                   },
                   "counts": {
                     "description": "Outcomes stored, by status",
                     "type": "object",
                     "additionalProperties": {
                       "type": "integer",
-                      "x-parser-schema-id": "<anonymous-schema-200>"
+                      "x-parser-schema-id": "<anonymous-schema-201>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-199>"
+                    "x-parser-schema-id": "<anonymous-schema-200>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-201>"
+                    "x-parser-schema-id": "<anonymous-schema-202>"
                   }
                 },
                 "required": [
@@ -2365,28 +2375,28 @@
                     "enum": [
                       "run-produced"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-202>"
+                    "x-parser-schema-id": "<anonymous-schema-203>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-203>"
+                    "x-parser-schema-id": "<anonymous-schema-204>"
                   },
                   "scenario": {
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-204>"
+                    "x-parser-schema-id": "<anonymous-schema-205>"
                   },
                   "produced": {
                     "description": "Records published: the run's outcomes",
                     "type": "integer",
                     "minimum": 0,
-                    "x-parser-schema-id": "<anonymous-schema-205>"
+                    "x-parser-schema-id": "<anonymous-schema-206>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-206>"
+                    "x-parser-schema-id": "<anonymous-schema-207>"
                   }
                 },
                 "required": [
@@ -2407,27 +2417,27 @@
                     "enum": [
                       "run-figures"
                     ],
-                    "x-parser-schema-id": "<anonymous-schema-207>"
+                    "x-parser-schema-id": "<anonymous-schema-208>"
                   },
                   "run_id": {
                     "description": "Run id",
                     "type": "string",
                     "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "x-parser-schema-id": "<anonymous-schema-208>"
+                    "x-parser-schema-id": "<anonymous-schema-209>"
                   },
                   "complete": {
                     "type": "boolean",
-                    "x-parser-schema-id": "<anonymous-schema-209>"
+                    "x-parser-schema-id": "<anonymous-schema-210>"
                   },
                   "figures": {
                     "description": "The monitor's summary of the run",
                     "type": "object",
-                    "x-parser-schema-id": "<anonymous-schema-210>"
+                    "x-parser-schema-id": "<anonymous-schema-211>"
                   },
                   "at": {
                     "format": "date-time",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-211>"
+                    "x-parser-schema-id": "<anonymous-schema-212>"
                   }
                 },
                 "required": [
@@ -2546,43 +2556,43 @@
                 "type": "string",
                 "maxLength": 1000,
                 "description": "Why the record could not be processed (the decoder's error).",
-                "x-parser-schema-id": "<anonymous-schema-213>"
+                "x-parser-schema-id": "<anonymous-schema-214>"
               },
               "herald.dlq.topic": {
                 "type": "string",
                 "minLength": 1,
                 "description": "The topic the record was read from.",
-                "x-parser-schema-id": "<anonymous-schema-214>"
+                "x-parser-schema-id": "<anonymous-schema-215>"
               },
               "herald.dlq.partition": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its partition.",
-                "x-parser-schema-id": "<anonymous-schema-215>"
+                "x-parser-schema-id": "<anonymous-schema-216>"
               },
               "herald.dlq.offset": {
                 "type": "string",
                 "pattern": "^[0-9]+$",
                 "description": "Its offset.",
-                "x-parser-schema-id": "<anonymous-schema-216>"
+                "x-parser-schema-id": "<anonymous-schema-217>"
               },
               "herald.dlq.service": {
                 "type": "string",
                 "pattern": "^(ingestor|notifier|producer|recorder|sender-[0-9]+|spaceship)$",
                 "description": "The service that dead-lettered it.",
-                "x-parser-schema-id": "<anonymous-schema-217>"
+                "x-parser-schema-id": "<anonymous-schema-218>"
               },
               "herald.dlq.sender": {
                 "type": "string",
                 "description": "A datagram's sender, `host:port` (the telemetry ingestor's dead letters; their topic is `udp:<port>`, their offset the datagram's number on that port).",
-                "x-parser-schema-id": "<anonymous-schema-218>"
+                "x-parser-schema-id": "<anonymous-schema-219>"
               }
             },
-            "x-parser-schema-id": "<anonymous-schema-212>"
+            "x-parser-schema-id": "<anonymous-schema-213>"
           },
           "payload": {
             "description": "The original record's value, byte for byte: possibly not JSON, possibly not UTF-8; cut to its first 900,000 bytes when longer.",
-            "x-parser-schema-id": "<anonymous-schema-219>"
+            "x-parser-schema-id": "<anonymous-schema-220>"
           },
           "bindings": {
             "kafka": {

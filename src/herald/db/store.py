@@ -1666,39 +1666,65 @@ def mark_stopping(conn: Connection, schedule_id: str) -> bool:
     return done is not None
 
 
-# What each stream event makes of a schedule: its state, and the states it may come from.
+# What each stream event makes of a schedule: its state, and the states it may come from; its
+# figures, added up over the stream's segments (one spaceship's run of it each, from packet
+# ``first_k``). An event of the latest segment adds what it reports beyond that segment's
+# last report (read twice, it adds nothing); an event of a new segment (a higher first_k)
+# adds its figures, and the packets between the end of the latest segment's last report and
+# its first_k as missed; an event of an older segment changes nothing. An end is final.
 _STREAM_EVENT = text(
     """
     UPDATE telemetry_schedules s
     SET state = CASE
-            WHEN e.event = 'started' AND s.state = 'stopping' THEN 'stopping'
-            WHEN e.event = 'started' THEN 'streaming'
+            WHEN e.event IN ('started', 'progress', 'handed_off') AND s.state = 'stopping'
+                THEN 'stopping'
+            WHEN e.event IN ('started', 'progress', 'handed_off') THEN 'streaming'
             WHEN e.event = 'finished' THEN 'done'
             ELSE e.event END,
-        packets_sent = greatest(s.packets_sent, e.packets_sent),
-        dropped = greatest(s.dropped, e.dropped),
+        packets_sent = s.packets_sent + CASE WHEN e.first_k > coalesce(s.segment_k0, -1)
+            THEN e.packets_sent ELSE greatest(0, e.packets_sent - s.segment_sent) END,
+        dropped = s.dropped + CASE WHEN e.first_k > coalesce(s.segment_k0, -1)
+            THEN e.dropped ELSE greatest(0, e.dropped - s.segment_dropped) END,
+        missed = s.missed + CASE WHEN e.first_k > coalesce(s.segment_k0, -1)
+            THEN greatest(0, e.first_k
+                             - coalesce(s.segment_k0 + s.segment_sent + s.segment_dropped, 0))
+            ELSE 0 END,
+        segment_k0 = e.first_k,
+        segment_sent = CASE WHEN e.first_k > coalesce(s.segment_k0, -1) THEN e.packets_sent
+            ELSE greatest(s.segment_sent, e.packets_sent) END,
+        segment_dropped = CASE WHEN e.first_k > coalesce(s.segment_k0, -1) THEN e.dropped
+            ELSE greatest(s.segment_dropped, e.dropped) END,
         spaceship = e.spaceship,
-        reason = coalesce(e.reason, s.reason),
+        reason = CASE WHEN e.event IN ('finished', 'stopped', 'failed')
+            THEN coalesce(e.reason, s.reason) ELSE s.reason END,
         started_at = coalesce(s.started_at, CASE WHEN e.event = 'started' THEN e.at END),
-        finished_at = CASE WHEN e.event = 'started' THEN s.finished_at ELSE e.at END,
+        finished_at = CASE WHEN e.event IN ('finished', 'stopped', 'failed') THEN e.at
+            ELSE s.finished_at END,
         updated_at = clock_timestamp()
     FROM unnest(CAST(:ids AS text[]), CAST(:events AS text[]), CAST(:sent AS bigint[]),
-                CAST(:dropped AS bigint[]), CAST(:spaceships AS text[]),
-                CAST(:reasons AS text[]), CAST(:ats AS timestamptz[]))
-         AS e(id, event, packets_sent, dropped, spaceship, reason, at)
+                CAST(:dropped AS bigint[]), CAST(:first_ks AS bigint[]),
+                CAST(:spaceships AS text[]), CAST(:reasons AS text[]),
+                CAST(:ats AS timestamptz[]))
+         AS e(id, event, packets_sent, dropped, first_k, spaceship, reason, at)
     WHERE s.id = e.id
       AND (s.state IN ('scheduled', 'stopping', 'streaming')
-           OR (s.state = 'cancelled' AND e.event <> 'started'))
-      AND NOT (e.event = 'started' AND s.state = 'streaming')
+           OR (s.state = 'cancelled' AND e.event IN ('finished', 'stopped', 'failed')))
+      AND e.first_k >= coalesce(s.segment_k0, 0)
     """
 )
 
 
 def record_stream_events(conn: Connection, events: Sequence[Any]) -> None:
     """Apply spaceships' stream events (:class:`herald.scenarios.telemetry.StreamEvent`) in
-    order: a start makes a schedule ``streaming``, an end ``done``, ``stopped`` or
-    ``failed``; an end is final (a start read again after it changes nothing)."""
-    for e in events:  # in order: a start and its end may be in one batch
+    order: a start (or a resume) makes a schedule ``streaming``, an end ``done``, ``stopped``
+    or ``failed``; an end is final (a start read again after it changes nothing). The
+    figures add up over the stream's segments (see :data:`_STREAM_EVENT`)."""
+    # A progress report followed in the batch by another event of its segment adds nothing
+    # that one does not (a segment's figures only grow): skipped, one statement less.
+    last = {(e.schedule_id, e.first_k): i for i, e in enumerate(events)}
+    for i, e in enumerate(events):  # in order: a start and its end may be in one batch
+        if e.event == "progress" and last[(e.schedule_id, e.first_k)] != i:
+            continue
         conn.execute(
             _STREAM_EVENT,
             {
@@ -1706,6 +1732,7 @@ def record_stream_events(conn: Connection, events: Sequence[Any]) -> None:
                 "events": [e.event],
                 "sent": [e.packets_sent],
                 "dropped": [e.dropped],
+                "first_ks": [e.first_k],
                 "spaceships": [e.spaceship],
                 "reasons": [e.reason],
                 "ats": [e.at],
@@ -1795,19 +1822,20 @@ def active_streams(conn: Connection) -> dict[str, int]:
 
 _STREAM_FIGURES = text(
     """
-    SELECT s.id, s.ship, s.packets_expected, s.packets_sent, s.dropped,
+    SELECT s.id, s.ship, s.packets_expected, s.packets_sent, s.dropped, s.missed,
            count(f.n) AS stored, count(f.n) FILTER (WHERE f.reordered) AS reordered,
            count(DISTINCT f.n) AS distinct_stored
     FROM telemetry_schedules s LEFT JOIN telemetry_frames f ON f.schedule_id = s.id
     WHERE s.id = ANY(CAST(:ids AS text[]))
-    GROUP BY s.id, s.ship, s.packets_expected, s.packets_sent, s.dropped
+    GROUP BY s.id, s.ship, s.packets_expected, s.packets_sent, s.dropped, s.missed
     ORDER BY s.ship, s.id
     """
 )
 
 
 def stream_figures(conn: Connection, schedule_ids: Sequence[str]) -> list[Row[Any]]:
-    """Per stream: packets expected, sent (the spaceship's count), dropped, frames stored."""
+    """Per stream: packets expected, sent (the spaceships' count), dropped, missed (sent by
+    no spaceship, as far as their reports tell), frames stored."""
     return list(conn.execute(_STREAM_FIGURES, {"ids": list(schedule_ids)}))
 
 
@@ -1841,7 +1869,8 @@ def frames_of(
 # through the frames' primary key (schedule_id, n): how many are stored, the highest packet
 # index received (so the packets due so far, received or not) and how many were recorded in
 # the last ``recent`` seconds (frames/s). A stream's packets due are those up to the latest
-# received, or once it ended every packet it sent or dropped (its last ones may be lost).
+# received, or once it ended every packet it sent, dropped or missed (its last ones may be
+# lost; missed ones, sent by no spaceship, count as lost).
 _TELEMETRY_FIGURES = text(
     """
     SELECT s.ship,
@@ -1850,9 +1879,11 @@ _TELEMETRY_FIGURES = text(
            sum(s.packets_expected)::bigint AS expected,
            sum(s.packets_sent)::bigint AS sent,
            sum(s.dropped)::bigint AS dropped,
+           sum(s.missed)::bigint AS missed,
            sum(f.stored)::bigint AS stored,
            sum(CASE WHEN s.state IN ('scheduled', 'streaming', 'stopping') THEN f.due
-                    ELSE greatest(f.due, s.packets_sent + s.dropped) END)::bigint AS due,
+                    ELSE greatest(f.due, s.packets_sent + s.dropped + s.missed) END)::bigint
+               AS due,
            sum(f.recent)::bigint AS recent,
            max(sh.last_soc) AS soc,
            max(sh.last_voltage) AS voltage,

@@ -9,8 +9,10 @@
 * **A spaceship** runs each stream it is told to start: ``rate_hz × duration_s`` samples of
   its battery, one datagram each, sent at their time (never a thread per stream). With
   ``loss`` it drops that fraction of them before sending, and counts them: a lossy link.
-  It reports each stream's start and end on ``herald.telemetry.streams``
-  (:class:`StreamEvent`, with the packets sent).
+  It reports each stream's start, its progress and its end on ``herald.telemetry.streams``
+  (:class:`StreamEvent`, with the packets sent). A stream outlives the spaceship that runs
+  it: on a rebalance it is handed off and its next owner resumes it at the packet then due
+  (those in between are ``missed``); so is a stream whose spaceship was killed.
 * **A datagram** is a CCSDS space packet: the 6-byte primary header (version 0, telemetry,
   no secondary header, the ship's APID, unsegmented, a 14-bit sequence count, the data
   length) and the sample as its data field (:func:`pack`, :func:`unpack`).
@@ -128,6 +130,15 @@ class TelemetrySettings(Parameters):
     max_streams: int = Field(
         5000, ge=1, le=1_000_000, description="Streams one spaceship runs at once at most."
     )
+    progress_secs: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="How often a spaceship reports each running stream's packets sent and "
+        "dropped (a `progress` event): after a spaceship is killed, Postgres's figures of "
+        "its stream lag by at most this long, and the packets it sent meanwhile count as "
+        "`missed`.",
+    )
     orbit_secs: float = Field(
         5400.0, gt=0, le=1e6, description="The orbit's period, simulated seconds (90 minutes)."
     )
@@ -225,17 +236,33 @@ class StreamCommand(Struct, kw_only=True, forbid_unknown_fields=True):
     run_id: RunId | None = None
 
 
-StreamState = Literal["started", "finished", "stopped", "failed"]
+StreamState = Literal["started", "progress", "handed_off", "finished", "stopped", "failed"]
+ENDS: Final = frozenset({"finished", "stopped", "failed"})
 
 
 class StreamEvent(Struct, kw_only=True, forbid_unknown_fields=True):
-    """A spaceship's account of one stream: it started, or it ended (with what it sent)."""
+    """A spaceship's account of one segment of a stream (the packets one spaceship sent of
+    it, from ``first_k`` on): it started, how far it got (``progress``), it gave the stream
+    up in a rebalance (``handed_off``: the next owner resumes it), or the stream ended."""
 
     schedule_id: ScheduleId
     ship: ShipName
     event: StreamState
-    packets_sent: Annotated[int, Meta(ge=0, description="Datagrams sent so far")] = 0
-    dropped: Annotated[int, Meta(ge=0, description="Datagrams dropped on purpose (loss)")] = 0
+    packets_sent: Annotated[
+        int, Meta(ge=0, description="Datagrams sent so far in this segment")
+    ] = 0
+    dropped: Annotated[
+        int, Meta(ge=0, description="Datagrams dropped on purpose (loss) in this segment")
+    ] = 0
+    first_k: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="The segment's first packet: 0 for the stream's start; for a stream "
+            "resumed after a hand-off or a crash, the first packet still due then (those "
+            "before it that no one sent are counted as missed)",
+        ),
+    ] = 0
     spaceship: Annotated[str, Meta(max_length=255, description="The instance streaming it")]
     at: Timestamp
     reason: Annotated[str, Meta(max_length=500)] | None = None
@@ -275,7 +302,8 @@ STREAMS: Final = Topic(
     "herald.telemetry.streams",
     "schedule id",
     StreamEvent,
-    "Each telemetry stream's start and end, with the packets its spaceship sent (facts).",
+    "Each telemetry stream's start, progress, hand-offs and end, with the packets each "
+    "spaceship sent of it (facts).",
     "facts",
 )
 FRAMES: Final = Topic(
@@ -516,9 +544,16 @@ class Battery:
 
 
 def samples(
-    command: StreamCommand, *, orbit_secs: float, eclipse_fraction: float, model_speed: float
+    command: StreamCommand,
+    *,
+    orbit_secs: float,
+    eclipse_fraction: float,
+    model_speed: float,
+    first: int = 0,
 ) -> Iterator[Sample]:
-    """A stream's samples in order: sample ``k`` is due at ``start_at + k / rate_hz``."""
+    """A stream's samples in order from sample ``first``: sample ``k`` is due at
+    ``start_at + k / rate_hz``. A stream resumed at ``first`` has the very samples it would
+    have had (the model is stepped through the ones before, a few microseconds each)."""
     battery = Battery(
         command.ship, command.seed, orbit_secs=orbit_secs, eclipse_fraction=eclipse_fraction
     )
@@ -526,7 +561,16 @@ def samples(
     dt = model_speed / command.rate_hz
     for k in range(packets(command.duration_s, command.rate_hz)):
         voltage, current, temperature, soc, sunlit = battery.step(dt)
-        yield Sample(start + k / command.rate_hz, voltage, current, temperature, soc, sunlit)
+        if k >= first:
+            yield Sample(start + k / command.rate_hz, voltage, current, temperature, soc, sunlit)
+
+
+def resume_point(command: StreamCommand, now: float) -> int:
+    """The first packet still due at ``now`` (epoch s) of a stream resumed then:
+    ``ceil((now − start_at) × rate_hz)``, from 0 before its start to its size after its end."""
+    total = packets(command.duration_s, command.rate_hz)
+    elapsed = now - command.start_at.timestamp()
+    return min(total, max(0, math.ceil(elapsed * command.rate_hz)))
 
 
 # -- checks a schedule must pass beyond its schema ---------------------------------------------

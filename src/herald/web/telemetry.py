@@ -134,8 +134,15 @@ class Schedule(schemas._Model):
     loss: float
     seed: int
     packets_expected: int = Field(..., description="rate_hz × duration_s")
-    packets_sent: int = Field(..., description="Sent by the spaceship (as it last reported)")
+    packets_sent: int = Field(
+        ..., description="Sent by the spaceships, every segment (as they last reported)"
+    )
     dropped: int = Field(..., description="Dropped on purpose before sending (`loss`)")
+    missed: int = Field(
+        ...,
+        description="Sent by no spaceship: skipped when the stream was resumed after a "
+        "hand-off or a crash (packets_sent + dropped + missed = packets_expected once done)",
+    )
     spaceship: str | None = Field(..., description="The spaceship instance streaming it")
     reason: str | None = Field(..., description="Why it failed")
     run_id: str | None
