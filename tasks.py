@@ -6,7 +6,7 @@ import contextlib
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -368,12 +368,14 @@ _PROFILES = "all, dev, testing or cluster"
 SEED_HELP = "seed data (default: the sample file shipped in the package, herald/data/seed.json)"
 
 
-def _settings() -> Settings:
+def _settings(
+    overrides: dict[str, Any] | None = None, flags: dict[str, str] | None = None
+) -> Settings:
     from herald.config import load_settings
     from herald.errors import HeraldError
 
     try:
-        return load_settings()
+        return load_settings(overrides=overrides, flags=flags)
     except HeraldError as exc:
         raise Exit(f"herald: {exc}", code=exc.exit_code) from None
 
@@ -405,22 +407,41 @@ def _docker() -> bool:
         "profile": f"{_PROFILES} (default all)",
         "build": "build herald's image first (Docker only)",
         "timeout": "seconds to wait for every service to be healthy",
+        "engine": "without Docker, the broker: tansu (default, embedded) or kafka (Apache Kafka "
+        "from its jars: Java 17+ and Maven; env HERALD_KAFKA_ENGINE); --profile=cluster is "
+        "always three Apache Kafka nodes",
+        "brokers": BROKERS_HELP,
     }
 )
-def up(c: Context, profile: str = "all", build: bool = False, timeout: float = 180) -> None:
+def up(
+    c: Context,
+    profile: str = "all",
+    build: bool = False,
+    timeout: float = 180,
+    engine: str | None = None,
+    brokers: int | None = None,
+) -> None:
     """Bring the stack up: docker compose with a Docker engine, else supervised local processes."""
     from herald.errors import HeraldError
-    from herald.runtime.local_stack import format_status
+    from herald.runtime.local_stack import LocalStack, format_status
     from herald.runtime.stack import PROFILES
 
     if profile not in PROFILES:
         raise Exit(f"--profile must be {_PROFILES}, not {profile!r}", code=2)
+    if profile == "cluster" and engine == "tansu":
+        raise Exit("--profile=cluster runs three Apache Kafka brokers: not --engine tansu", code=2)
     if _docker():
+        if engine or brokers is not None:
+            print("docker compose runs Apache Kafka (one broker, three with --profile=cluster): "
+                  "--engine and --brokers apply to the stack without Docker")  # fmt: skip
         _compose(c, profile, "up", "--detach", "--wait", *(["--build"] if build else []))
         return
     if build:
         print("no Docker engine: services run from this checkout; nothing to build")
-    stack = _local_stack()
+    overrides = {"engine": engine, "brokers": _number(int, "brokers", brokers)}
+    flags = {"kafka.engine": f"--engine {engine}", "kafka.brokers": f"--brokers {brokers}"}
+    kafka = {k: v for k, v in overrides.items() if v is not None}
+    stack = LocalStack(_settings({"kafka": kafka} if kafka else None, flags), cwd=Path.cwd())
     running = stack.state() if stack.is_up() else None
     if running is not None:
         if running.profile == profile:
@@ -432,7 +453,10 @@ def up(c: Context, profile: str = "all", build: bool = False, timeout: float = 1
             f"then stack.up --profile={profile}",
             code=1,
         )
-    print(f"no Docker engine: starting profile {profile} as local processes in {stack.dir}")
+    name, nodes = stack.engine(profile)
+    broker = "Tansu" if name == "tansu" else f"Apache Kafka ({nodes} node{'s' * (nodes > 1)})"
+    print(f"no Docker engine: starting profile {profile} as local processes in {stack.dir}, "
+          f"broker {broker}")  # fmt: skip
     try:
         state = stack.up(profile, timeout=float(timeout))
     except HeraldError as exc:

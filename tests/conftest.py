@@ -3,6 +3,7 @@ Helpers the tests share live in ``tests/support``."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from herald import kafka
 from herald.config import ENGINES, Settings
 from herald.db.engine import migrate
+from herald.runtime import kafka_jars
 from herald.runtime.apache_kafka import ApacheKafkaCluster
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
@@ -37,6 +39,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "kafka (one Apache Kafka broker, jars in the checkout's .herald/; invoke testing.tests "
         "--engine kafka)",
     )
+
+
+@pytest.fixture(scope="session")
+def kafka_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An unpacked distribution's layout (``KAFKA_HOME/libs``) around Maven's jars, fetched
+    once into the checkout's .herald/: a test's herald home starts without jars."""
+    runtime = kafka_jars.resolve(
+        home=Path(__file__).parents[1] / ".herald", environ=dict(os.environ)
+    )
+    dist = tmp_path_factory.mktemp("kafka-home")
+    (dist / "libs").symlink_to(runtime.lib)
+    return dist
 
 
 @pytest.fixture(scope="session")

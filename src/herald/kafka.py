@@ -118,9 +118,12 @@ def admin(settings: KafkaSettings) -> AdminClient:
     return AdminClient(_base(settings))
 
 
-def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None = None) -> set[str]:
-    """Block until the broker answers a metadata request, or raise :class:`BrokerError`;
-    return the names of the topics it has (so that :func:`ensure_topics` need not ask).
+def wait_for_broker(
+    settings: KafkaSettings, *, stop: Callable[[], bool] | None = None, brokers: int = 1
+) -> set[str]:
+    """Block until the broker answers a metadata request that lists at least ``brokers``
+    brokers, or raise :class:`BrokerError`; return the names of the topics it has (so that
+    :func:`ensure_topics` need not ask).
 
     An authentication or TLS failure (a wrong password, a broker certificate not trusted, a
     client certificate refused) raises at once, saying which and naming the setting to fix,
@@ -149,7 +152,7 @@ def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None 
             stopped.set()
             return True
         try:
-            topics.update(client.list_topics(timeout=1.0).topics)
+            metadata = client.list_topics(timeout=1.0)
         except KafkaException as exc:
             client.poll(0)  # serves error_cb
             if refusals:
@@ -159,6 +162,10 @@ def wait_for_broker(settings: KafkaSettings, *, stop: Callable[[], bool] | None 
                 ) from None
             away.seen(reason(exc))
             return False
+        if len(metadata.brokers) < brokers:
+            away.seen(f"{len(metadata.brokers)} of {brokers} brokers in the cluster")
+            return False
+        topics.update(metadata.topics)
         away.over()
         return True
 

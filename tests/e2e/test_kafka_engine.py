@@ -4,27 +4,15 @@ the run), exact totals, and a broker of three killed mid-run without a message l
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import psutil
 import pytest
 
-from herald.runtime import kafka_jars
-from tests.support.processes import HERALD, ROOT, clean_env, processes_under
+from tests.support.processes import HERALD, clean_env, processes_under
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
-
-
-@pytest.fixture(scope="module")
-def kafka_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An unpacked distribution's layout (``KAFKA_HOME/libs``) around Maven's jars, fetched
-    once into the checkout's .herald/: each run's home starts without jars."""
-    runtime = kafka_jars.resolve(home=ROOT / ".herald", environ=dict(os.environ))
-    dist = tmp_path_factory.mktemp("kafka-home")
-    (dist / "libs").symlink_to(runtime.lib)
-    return dist
 
 
 def sim(

@@ -15,6 +15,10 @@ from typing import Any
 
 import psutil
 import pytest
+from confluent_kafka.admin import (
+    AdminClient,
+    ConfigResource,
+)
 from sqlalchemy import text
 
 from herald.db.engine import make_engine
@@ -82,10 +86,17 @@ def test_invoke_list_shows_every_task_with_a_description(tmp_path: Path) -> None
 
 
 @pytest.mark.skipif(docker_available(), reason="checks the path taken without a Docker engine")
-def test_without_docker_the_cluster_profile_is_refused_and_nothing_runs(tmp_path: Path) -> None:
-    done = invoke(tmp_path, "stack.up", "--profile=cluster")
-    assert done.returncode == 1
-    assert "the cluster profile (three Kafka brokers) needs a Docker engine" in done.stderr
+def test_without_docker_bad_profiles_and_engines_are_refused_and_nothing_runs(
+    tmp_path: Path,
+) -> None:
+    done = invoke(tmp_path, "stack.up", "--profile=cluster", "--engine", "tansu")
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        "--profile=cluster runs three Apache Kafka brokers: not --engine tansu",
+    )
+    two = invoke(tmp_path, "stack.up", "--engine", "kafka", "--brokers", "2")
+    assert two.returncode == 2
+    assert "--brokers 2: a local Apache Kafka cluster has 1 or 3 brokers" in two.stderr
     assert invoke(tmp_path, "stack.up", "--profile=nope").returncode == 2
     ps = invoke(tmp_path, "stack.ps")
     assert ps.stdout.strip() == "no local stack is running (stack.up)"
@@ -136,6 +147,54 @@ def _ps(home: Path) -> dict[str, Any]:
     return out
 
 
+def _submit_exact(home: Path, state: dict[str, Any], messages: int, **env: str) -> str:
+    """A run asked for over herald.runs, as any client would, followed on herald.control to
+    its summary (the stack's state names where Kafka and Postgres are): exactly ``messages``
+    outcomes, in the summary and in Postgres. The run's id."""
+    env |= {
+        "HERALD_KAFKA_BOOTSTRAP": state["kafka_bootstrap"],
+        "HERALD_DATABASE_URL": state["database_url"],
+    }
+    out = home / "submitted.json"
+    submit = subprocess.run(
+        [str(Path(sys.executable).with_name("herald")), "submit", "--messages", str(messages),
+         "--wait", "--json", str(out), "--timeout", "120"],
+        env=_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stdout + submit.stderr
+    summary = json.loads(out.read_text())
+    run_id: str = summary["run_id"]
+    assert summary["total"] == summary["outcomes_in_database"] == messages
+    assert summary["sent"] + summary["failed"] == messages
+    assert summary["recorder_counts"] == {
+        k: summary[f"{k}_in_database"] for k in ("sent", "failed") if summary[f"{k}_in_database"]
+    }
+    assert set(summary["senders"]) <= {"0", "1", "2", "3"}
+    assert "outcomes in Postgres" in submit.stdout and f"{messages:,} (" in submit.stdout
+    engine = make_engine(state["database_url"])
+    try:
+
+        def recorded() -> tuple[int, int, int] | None:
+            with engine.connect() as conn:
+                row = conn.execute(
+                    text(
+                        "SELECT r.succeeded + r.failed, (SELECT count(*) FROM outcomes o "
+                        "WHERE o.run_id = r.run_id), r.expected FROM runs r WHERE run_id = :r"
+                    ),
+                    {"r": run_id},
+                ).first()
+            return (row[0], row[1], row[2]) if row and row[1] >= messages else None
+
+        totals = wait_for(recorded, 120, f"run {run_id}: {messages} outcomes in Postgres")
+    finally:
+        engine.dispose()
+    assert totals == (messages, messages, messages)
+    return run_id
+
+
 def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_stack: Path) -> None:
     home = local_stack
     up = invoke(home, "stack.up", "--profile=all", "--timeout=180")
@@ -161,50 +220,7 @@ def test_local_stack_all_profile_runs_a_submitted_run_and_stops_cleanly(local_st
     for name in expected:
         assert name in table
 
-    # A run asked for over herald.runs, as any client would, followed on herald.control to its
-    # summary (the stack's stack.env names where Kafka and Postgres are).
-    env = {
-        "HERALD_KAFKA_BOOTSTRAP": state["kafka_bootstrap"],
-        "HERALD_DATABASE_URL": state["database_url"],
-    }
-    out = home / "submitted.json"
-    submit = subprocess.run(
-        [str(Path(sys.executable).with_name("herald")), "submit", "--messages", "400", "--wait",
-         "--json", str(out), "--timeout", "120"],
-        env=_env(home, **env),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )  # fmt: skip
-    assert submit.returncode == 0, submit.stdout + submit.stderr
-    summary = json.loads(out.read_text())
-    run_id = summary["run_id"]
-    assert summary["total"] == summary["outcomes_in_database"] == 400
-    assert summary["sent"] + summary["failed"] == 400
-    assert summary["recorder_counts"] == {
-        k: summary[f"{k}_in_database"] for k in ("sent", "failed") if summary[f"{k}_in_database"]
-    }
-    assert set(summary["senders"]) <= {"0", "1", "2", "3"}
-    assert "outcomes in Postgres" in submit.stdout and "400 (" in submit.stdout
-    engine = make_engine(state["database_url"])
-    try:
-
-        def recorded() -> tuple[int, int, int] | None:
-            with engine.connect() as conn:
-                row = conn.execute(
-                    text(
-                        "SELECT r.succeeded + r.failed, (SELECT count(*) FROM outcomes o "
-                        "WHERE o.run_id = r.run_id), r.expected FROM runs r WHERE run_id = :r"
-                    ),
-                    {"r": run_id},
-                ).first()
-            return (row[0], row[1], row[2]) if row and row[1] >= 400 else None
-
-        totals = wait_for(recorded, 120, f"run {run_id}: 400 outcomes in Postgres")
-    finally:
-        engine.dispose()
-    assert totals == (400, 400, 400)
-
+    run_id = _submit_exact(home, state, 400)
     logs = invoke(home, "stack.logs", "producer", "--lines", "200")
     assert f"run {run_id} (sms): producing 400 records" in logs.stdout
 
@@ -287,3 +303,50 @@ def test_compose_testing_profile_comes_up_healthy(tmp_path: Path) -> None:  # pr
         assert all(r["Health"] == "healthy" for r in rows), rows
     finally:
         invoke(home, "stack.destroy", "--yes", timeout=300)
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(600)
+def test_without_docker_the_cluster_profile_is_three_apache_kafka_nodes_with_replicated_topics(
+    local_stack: Path, kafka_dist: Path
+) -> None:
+    home = local_stack
+    up = invoke(home, "stack.up", "--profile=cluster", "--timeout=400", timeout=500,
+                KAFKA_HOME=str(kafka_dist))  # fmt: skip
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert up.stdout.startswith(
+        f"no Docker engine: starting profile cluster as local processes in {home / 'stack'}, "
+        "broker Apache Kafka (3 nodes)\n"
+    )
+    assert "profile cluster (local processes, supervisord; broker: Apache Kafka, 3 nodes)" in (
+        up.stdout
+    )
+    ps = _ps(home)
+    state = ps["state"]
+    assert (state["profile"], state["engine"], state["brokers"]) == ("cluster", "kafka", 3)
+    bootstrap = state["kafka_bootstrap"].split(",")
+    assert len(bootstrap) == len(set(bootstrap)) == 3
+    services = {s["name"]: s for s in ps["services"]}
+    assert services["broker"]["healthy"] is True
+    assert all(s["healthy"] is True for s in services.values()), services
+    # The three nodes run under the stack's wrapper, each with its own data in the home.
+    nodes = [p for p in _stack_processes(home) if "kafka.Kafka" in p.cmdline()]
+    assert len(nodes) == 3
+
+    admin = AdminClient({"bootstrap.servers": state["kafka_bootstrap"]})
+    metadata = admin.list_topics(timeout=10)
+    assert sorted(metadata.brokers) == [1, 2, 3]
+    outbound = next(name for name in metadata.topics if name.endswith("herald.sms.outbound"))
+    partitions = metadata.topics[outbound].partitions
+    assert partitions and all(len(p.replicas) == 3 for p in partitions.values())
+    resource = ConfigResource(ConfigResource.Type.TOPIC, outbound)
+    [configs] = admin.describe_configs([resource]).values()
+    assert configs.result(timeout=10)["min.insync.replicas"].value == "2"
+
+    _submit_exact(home, state, 400)
+
+    before = _stack_processes(home)
+    down = invoke(home, "stack.down", timeout=120)
+    assert (down.returncode, down.stdout.strip()) == (0, "stack stopped"), down.stderr
+    assert [p.pid for p in before if p.is_running()] == []
+    assert _stack_processes(home) == []

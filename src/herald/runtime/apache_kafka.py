@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -124,6 +125,8 @@ class ApacheKafkaCluster:
     ``security``: how clients authenticate (default: PLAINTEXT). ``log_dir``: where each
     node's output goes (``node-<id>.log``; default the cluster's run folder, kept after
     ``stop()``). ``host``: the loopback address every listener binds and advertises.
+    ``client_ports``: each node's client port, when it must be known before the start (the
+    local stack's); free ports by default.
 
     Nodes are killed when the *thread* that started them ends (Linux's parent-death signal
     follows the thread): start the cluster from one that outlives it, e.g. the main thread.
@@ -140,9 +143,13 @@ class ApacheKafkaCluster:
         security: Security = NO_SECURITY,
         log_dir: Path | None = None,
         host: str = HOST,
+        client_ports: Sequence[int] | None = None,
     ) -> None:
         if brokers not in (1, 3):
             raise ValueError(f"brokers={brokers}: a local cluster has 1 or 3 nodes")
+        if client_ports is not None and len(client_ports) != brokers:
+            raise ValueError(f"{len(client_ports)} client ports for {brokers} node(s)")
+        self.client_ports = tuple(client_ports) if client_ports is not None else None
         self.brokers = brokers
         self.home = home
         self.version = version
@@ -273,9 +280,10 @@ class ApacheKafkaCluster:
 
     def _prepare(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        clients = self.client_ports or [free_port(self.host) for _ in range(self.brokers)]
         addresses = [
-            NodeAddress(self.host, free_port(self.host), free_port(self.host), free_port(self.host))
-            for _ in range(self.brokers)
+            NodeAddress(self.host, client, free_port(self.host), free_port(self.host))
+            for client in clients
         ]
         (self.run_dir / "log4j2.properties").parent.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "log4j2.properties").write_text(kafka_config.log4j2_properties("INFO"))

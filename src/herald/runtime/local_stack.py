@@ -1,4 +1,5 @@
-"""The stack without Docker: the embedded broker and database and every herald service of a
+"""The stack without Docker: the broker (the embedded Tansu, or Apache Kafka from its jars: one
+node, or three in the ``cluster`` profile), the embedded database and every herald service of a
 profile, as local processes supervised by supervisord.
 
 supervisord (daemonised) owns every process: it restarts a crashed service, keeps each one's
@@ -37,7 +38,7 @@ from herald.config import KafkaSettings, Settings
 from herald.control import Listener
 from herald.db.pg import wait_for_database
 from herald.errors import HeraldError, StorageError
-from herald.runtime import stack
+from herald.runtime import engines, stack
 from herald.runtime.broker import HOST, broker_command
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.ports import free_port, wait_for_port
@@ -76,6 +77,8 @@ class StackState:
     database_url: str
     web_url: str | None
     started_at: str = ""  # ISO time: health is read from the control topic since then
+    engine: str = "tansu"  # the broker: tansu, or kafka (Apache Kafka)
+    brokers: int = 1
 
 
 class LocalStack:
@@ -162,30 +165,30 @@ class LocalStack:
     def up(self, profile: str, *, timeout: float = 120.0) -> StackState:
         """Bring ``profile`` up and wait until every process of it is healthy."""
         stack.check_profile(profile)
-        if profile == "cluster":
-            raise StackError(
-                "the cluster profile (three Kafka brokers) needs a Docker engine; without one, "
-                "use --profile=all, or point herald at a cluster (docs/deploy.md)"
-            )
         if self.is_up():
             raise StackError(f"a stack is already up ({self.dir}); stack.down first")
+        engine, brokers = self.engine(profile)
+        if engine == "kafka":  # Java and Kafka's jars (Maven fetches them once), or a clear error
+            engines.check(self.settings.model_copy(update={"kafka": self._engine_kafka(profile)}))
         deadline = time.monotonic() + timeout
         started_at = datetime.now(UTC)
         shutil.rmtree(self.logs, ignore_errors=True)
         for folder in (self.dir, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
-        broker_port = free_port(HOST)
-        bootstrap = f"{HOST}:{broker_port}"
-        self._write_conf(broker_port)
+        ports = [free_port(HOST) for _ in range(brokers)]
+        bootstrap = ",".join(f"{HOST}:{port}" for port in ports)
+        self._write_conf(ports, engine)
         self.services_conf.write_text("")
         try:
             self._start_supervisord(deadline)
             rpc = self._rpc()
-            rpc.supervisor.startProcess(BROKER, True)
-            if not wait_for_port(HOST, broker_port, _left(deadline)):
-                raise self._failed(BROKER, "does not accept connections")
-            ks = self._kafka_settings(bootstrap)
-            kafka.wait_for_broker(ks)
+            rpc.supervisor.startProcess(BROKER, False)
+            while not wait_for_port(HOST, ports[0], 0.5):  # Kafka: formatting, JVMs starting
+                self._check_alive(BROKER)
+                if time.monotonic() > deadline:
+                    raise self._failed(BROKER, "does not accept connections")
+            ks = self._kafka_settings(bootstrap, engine, brokers)
+            kafka.wait_for_broker(ks, brokers=brokers)
             kafka.ensure_topics(ks)
             rpc.supervisor.startProcess(DATABASE, True)
             url = EmbeddedDatabase(self.pgdata).url
@@ -195,12 +198,14 @@ class LocalStack:
             if services:
                 web_port = _port_or_free(stack.WEB_PORT)
                 web_url = f"http://{HOST}:{web_port}"
-                self._add_services(services, bootstrap, url, web_port)
+                self._add_services(services, ks, url, web_port)
                 self._run_once("migrate", deadline)
                 for service in services:
                     if not service.one_shot:
                         rpc.supervisor.startProcess(service.name, False)
-            state = StackState(profile, bootstrap, url, web_url, started_at.isoformat())
+            state = StackState(
+                profile, bootstrap, url, web_url, started_at.isoformat(), engine, brokers
+            )
             self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
             self.env_file.write_text(
                 f"HERALD_KAFKA_BOOTSTRAP={bootstrap}\nHERALD_DATABASE_URL={url}\n"
@@ -211,11 +216,43 @@ class LocalStack:
             raise
         return state
 
-    def _kafka_settings(self, bootstrap: str) -> KafkaSettings:
-        return kafka.for_embedded(self.settings.kafka, bootstrap)
+    def engine(self, profile: str) -> tuple[str, int]:
+        """The broker ``profile`` runs here: (``tansu`` or ``kafka``, nodes). The ``cluster``
+        profile is three Apache Kafka nodes; the others run ``kafka.engine``/``kafka.brokers``."""
+        if profile == "cluster":
+            return "kafka", 3
+        return self.settings.kafka.engine, self.settings.kafka.brokers
 
-    def _write_conf(self, broker_port: int) -> None:
-        broker = broker_command(broker_port, HOST)
+    def _engine_kafka(self, profile: str) -> KafkaSettings:
+        engine, brokers = self.engine(profile)
+        return self.settings.kafka.model_copy(update={"engine": engine, "brokers": brokers})
+
+    def _kafka_settings(
+        self, bootstrap: str, engine: str = "tansu", brokers: int = 1
+    ) -> KafkaSettings:
+        """Clients' settings for the stack's broker: Tansu's short group timeouts, or Apache
+        Kafka's run timeouts and topics on every node (unless set)."""
+        if engine == "tansu":
+            return kafka.for_embedded(self.settings.kafka, bootstrap)
+        ks = self.settings.kafka
+        update: dict[str, object] = {
+            "bootstrap": bootstrap,
+            "session_timeout_ms": ks.session_timeout_ms or engines.RUN_SESSION_TIMEOUT_MS,
+            "heartbeat_interval_ms": ks.heartbeat_interval_ms or engines.RUN_HEARTBEAT_MS,
+        }
+        if "replication_factor" not in ks.model_fields_set:
+            update["replication_factor"] = brokers
+        return ks.model_copy(update=update)
+
+    def _write_conf(self, ports: Sequence[int], engine: str) -> None:
+        if engine == "tansu":
+            broker = broker_command(ports[0], HOST)
+        else:  # the wrapper runs the nodes and stops them on SIGTERM (they die with it)
+            broker = [
+                sys.executable, "-m", "herald.runtime.local_stack", "kafka",
+                "--home", str(self.home), "--log-dir", str(self.logs),
+                "--ports", ",".join(str(p) for p in ports),
+            ]  # fmt: skip
         database = [
             sys.executable,
             "-m",
@@ -239,8 +276,9 @@ class LocalStack:
                 **{"supervisor.rpcinterface_factory": _RPC_FACTORY},
             ),
             _section("supervisorctl", serverurl=f"unix://{self.socket}"),
-            # The broker keeps its topics in memory: restarted, it would be empty. Let it fail.
-            self._program(BROKER, broker, autorestart="false"),
+            # Tansu keeps its topics in memory, the Kafka wrapper removes its nodes' data on
+            # stop: restarted, either would be empty. Let it fail.
+            self._program(BROKER, broker, autorestart="false", stopwaitsecs=30),
             # The wrapper stops Postgres itself on SIGTERM (fast shutdown): not its group.
             self._program(DATABASE, database, stopasgroup="false", killasgroup="false"),
             _section("include", files=self.services_conf),
@@ -269,17 +307,18 @@ class LocalStack:
         return _section(f"program:{name}", **options)
 
     def _add_services(
-        self, services: Sequence[stack.StackService], bootstrap: str, url: str, web_port: int
+        self, services: Sequence[stack.StackService], ks: KafkaSettings, url: str, web_port: int
     ) -> None:
+        assert ks.bootstrap is not None
         env = stack.environment(
             stack.Location(
-                kafka_bootstrap=bootstrap,
+                kafka_bootstrap=ks.bootstrap,
                 database_url=url,
-                replication_factor=str(self.settings.kafka.replication_factor),
+                replication_factor=str(ks.replication_factor),
             )
         )
-        # The embedded broker's group joins take about half the session timeout: keep it short.
-        ks = self._kafka_settings(bootstrap)
+        # Group timeouts: short on the embedded broker (its joins take about half the session
+        # timeout), a run's on the local Apache Kafka (a killed member is noticed in seconds).
         env["HERALD_KAFKA_SESSION_TIMEOUT_MS"] = str(ks.session_timeout_ms)
         env["HERALD_KAFKA_HEARTBEAT_INTERVAL_MS"] = str(ks.heartbeat_interval_ms)
         # The web tier as it scales: several processes on one port (gunicorn), not one.
@@ -345,7 +384,7 @@ class LocalStack:
         if state is None:
             return False
         if name == BROKER:
-            return _port_open(state.kafka_bootstrap)
+            return all(_port_open(address) for address in state.kafka_bootstrap.split(","))
         if name == DATABASE:
             return _database_answers(state.database_url)
         service = next(s.service for s in stack.stack_services(self.settings) if s.name == name)
@@ -358,7 +397,7 @@ class LocalStack:
     def _watch(self, state: StackState) -> Watch:
         """What the control topic has said since the stack started (read up to now)."""
         if self._control is None:
-            ks = self._kafka_settings(state.kafka_bootstrap)
+            ks = self._kafka_settings(state.kafka_bootstrap, state.engine, state.brokers)
             since = datetime.fromisoformat(state.started_at)
             self._control = (Listener(ks, since=since), Watch("", want_figures=False))
         listener, watch = self._control
@@ -443,7 +482,12 @@ def format_status(statuses: Sequence[ServiceStatus], state: StackState | None) -
     ]
     if state is not None:
         lines.append("")
-        lines.append(f"profile {state.profile} (local processes, supervisord)")
+        broker = (
+            "Tansu, embedded"
+            if state.engine == "tansu"
+            else f"Apache Kafka, {state.brokers} node{'s' if state.brokers > 1 else ''}"
+        )
+        lines.append(f"profile {state.profile} (local processes, supervisord; broker: {broker})")
         lines.append(f"HERALD_KAFKA_BOOTSTRAP={state.kafka_bootstrap}")
         lines.append(f"HERALD_DATABASE_URL={state.database_url}")
         if state.web_url:
@@ -598,7 +642,40 @@ def database_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def kafka_main(argv: Sequence[str] | None = None) -> int:
+    """The supervised Apache Kafka: its nodes on the given client ports (known to the stack in
+    advance), in the foreground until SIGTERM, then stopped and their data removed."""
+    from herald.runtime.apache_kafka import ApacheKafkaCluster
+
+    p = argparse.ArgumentParser(prog="herald.runtime.local_stack kafka")
+    p.add_argument("--home", type=Path, required=True)
+    p.add_argument("--log-dir", type=Path, required=True)
+    p.add_argument("--ports", required=True, help="client ports, one per node: 1 or 3")
+    args = p.parse_args(argv)
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    ports = [int(port) for port in args.ports.split(",")]
+    cluster = ApacheKafkaCluster(
+        brokers=len(ports), home=args.home, log_dir=args.log_dir, client_ports=ports
+    )
+    try:
+        cluster.start()
+    except HeraldError as exc:
+        logger.error("%s", exc)
+        return exc.exit_code
+    try:
+        stop.wait()
+    finally:
+        cluster.stop(timeout=20)
+        logger.info("Apache Kafka stopped")
+    return 0
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["database"]:
         sys.exit(database_main(sys.argv[2:]))
-    sys.exit(f"usage: {sys.argv[0]} database DATA_DIR OWNED_MARKER")
+    if sys.argv[1:2] == ["kafka"]:
+        sys.exit(kafka_main(sys.argv[2:]))
+    sys.exit(f"usage: {sys.argv[0]} database DATA_DIR OWNED_MARKER | kafka --home ... ")
