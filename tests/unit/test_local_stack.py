@@ -82,11 +82,26 @@ def test_format_status_shows_every_process_and_the_endpoints() -> None:
         "migrate  EXITED    -    healthy  exited",
         "web      STARTING  13   -",
         "",
-        "profile all (local processes, supervisord)",
+        "profile all (local processes, supervisord; broker: Tansu, embedded)",
         "HERALD_KAFKA_BOOTSTRAP=127.0.0.1:9092",
         "HERALD_DATABASE_URL=postgresql://x@/herald",
         "web: http://127.0.0.1:8000/",
     ]
+    cluster = StackState("cluster", "h:1,h:2,h:3", "postgresql://x@/herald", None, "", "kafka", 3)
+    assert format_status([], cluster).splitlines()[2:4] == [
+        "profile cluster (local processes, supervisord; broker: Apache Kafka, 3 nodes)",
+        "HERALD_KAFKA_BOOTSTRAP=h:1,h:2,h:3",
+    ]
+
+
+def test_the_cluster_profile_is_three_apache_kafka_nodes_and_others_follow_the_settings(
+    tmp_path: Path,
+) -> None:
+    default = LocalStack(load_settings(overrides={"home": str(tmp_path)}))
+    assert default.engine("all") == ("tansu", 1)
+    assert default.engine("cluster") == ("kafka", 3)
+    one = LocalStack(load_settings(overrides={"home": str(tmp_path), "kafka": {"engine": "kafka"}}))
+    assert one.engine("testing") == ("kafka", 1)
 
 
 def test_show_logs_prints_the_tails_then_follows_new_lines(tmp_path: Path) -> None:
