@@ -53,8 +53,15 @@ def command(messages: int, mean_wait: float, json_path: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def run_sim(home: Path, messages: int, mean_wait: float, timeout: float = 900.0) -> SimRun:
-    """One ``herald sim`` run with HERALD_HOME=home; raises if it fails or loses outcomes."""
+def run_sim(
+    home: Path,
+    messages: int,
+    mean_wait: float,
+    timeout: float = 900.0,
+    env: dict[str, str] | None = None,
+) -> SimRun:
+    """One ``herald sim`` run with HERALD_HOME=home (and ``env``: e.g. a broker's bootstrap);
+    raises if it fails or loses outcomes."""
     tag = uuid.uuid4().hex[:8]
     json_path, log_path = home / f"summary-{tag}.json", home / f"sim-{tag}.log"
     busy_before, launched = machine_busy_secs(), time.time()
@@ -62,7 +69,7 @@ def run_sim(home: Path, messages: int, mean_wait: float, timeout: float = 900.0)
         command(messages, mean_wait, json_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env=herald_env(HERALD_HOME=str(home), PYTHONUNBUFFERED="1"),
+        env=herald_env(HERALD_HOME=str(home), PYTHONUNBUFFERED="1", **(env or {})),
     )
     sampler = ProcessSampler(proc.pid, postgres_dir=home / "pgdata").start()
     started: list[float] = []  # when sim printed its first line: its imports are done

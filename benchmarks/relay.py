@@ -1,4 +1,4 @@
-"""Baseline: a raw two-hop relay with confluent-kafka, on the embedded broker.
+"""Baseline: a raw two-hop relay with confluent-kafka, on the embedded broker (or any broker).
 
 Three processes, no business logic, no database: ``produce`` writes N ~150-byte JSON records
 to topic A; ``relay`` consumes A and re-produces each record to topic B; ``consume`` reads B
@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ def producer_conf(bootstrap: str) -> dict[str, Any]:
     return {
         "bootstrap.servers": bootstrap,
         "linger.ms": 5,
+        "acks": "all",  # as herald's producers (every in-sync copy)
         "queue.buffering.max.messages": 500_000,
     }
 
@@ -76,7 +78,7 @@ def role_produce(args: argparse.Namespace) -> dict[str, Any]:
     producer = Producer(producer_conf(args.bootstrap))
     first = time.time()
     for seq in range(args.messages):
-        produce(producer, TOPIC_A, record(seq), b"k%d" % seq)
+        produce(producer, args.topics[0], record(seq), b"k%d" % seq)
         if seq % BATCH == 0:
             producer.poll(0)
     producer.flush()
@@ -84,7 +86,7 @@ def role_produce(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def role_relay(args: argparse.Namespace) -> dict[str, Any]:
-    consumer = assigned_consumer(args.bootstrap, TOPIC_A)
+    consumer = assigned_consumer(args.bootstrap, args.topics[0])
     producer = Producer(producer_conf(args.bootstrap))
     print("ready", flush=True)
     relayed = 0
@@ -92,7 +94,7 @@ def role_relay(args: argparse.Namespace) -> dict[str, Any]:
     while relayed < args.messages and time.monotonic() < deadline:
         for msg in consumer.consume(num_messages=BATCH, timeout=0.1):
             if msg.error() is None:
-                produce(producer, TOPIC_B, msg.value(), msg.key())
+                produce(producer, args.topics[1], msg.value(), msg.key())
                 relayed += 1
         producer.poll(0)
     producer.flush()
@@ -101,7 +103,7 @@ def role_relay(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def role_consume(args: argparse.Namespace) -> dict[str, Any]:
-    consumer = assigned_consumer(args.bootstrap, TOPIC_B)
+    consumer = assigned_consumer(args.bootstrap, args.topics[1])
     print("ready", flush=True)
     consumed = 0
     deadline = time.monotonic() + args.timeout
@@ -123,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--bootstrap", required=True)
     p.add_argument("--messages", type=int, required=True)
     p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--topics", default=f"{TOPIC_A},{TOPIC_B}", help="A,B")
     args = p.parse_args(argv)
+    args.topics = args.topics.split(",")
     print(json.dumps(ROLES[args.role](args)), flush=True)
     return 0
 
@@ -131,10 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- the benchmark ---------------------------------------------------------------------------
 
 
-def _spawn(role: str, bootstrap: str, messages: int) -> subprocess.Popen[str]:
+def _spawn(
+    role: str, bootstrap: str, messages: int, topics: Sequence[str]
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(Path(__file__)), role, "--bootstrap", bootstrap,
-         "--messages", str(messages)],
+         "--messages", str(messages), "--topics", ",".join(topics)],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -147,28 +153,47 @@ def _result(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def run_baseline(messages: int, timeout: float = 300.0) -> dict[str, float]:
-    """One baseline run on a fresh embedded broker; msg/s and the parts' times."""
+def run_baseline(
+    messages: int,
+    timeout: float = 300.0,
+    *,
+    bootstrap: str | None = None,
+    replication_factor: int = 1,
+) -> dict[str, float]:
+    """One baseline run on a fresh embedded broker, or on ``bootstrap`` (topics of its own,
+    ``replication_factor`` copies, ``acks=all``); msg/s and the parts' times."""
+    if bootstrap is not None:
+        return _relay(bootstrap, messages, timeout, replication_factor)
     with EmbeddedBroker() as broker:
-        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-        topics = [NewTopic(t, num_partitions=PARTITIONS) for t in (TOPIC_A, TOPIC_B)]
-        for future in admin.create_topics(topics, request_timeout=15).values():
-            future.result()
-        del admin  # the broker's SIGTERM waits for open client connections to close
-        readers = [_spawn(role, broker.bootstrap, messages) for role in ("consume", "relay")]
-        try:
-            for proc in readers:
-                assert proc.stdout is not None
-                if proc.stdout.readline().strip() != "ready":
-                    raise RuntimeError(f"relay role {proc.args} did not start")
-            writer = _spawn("produce", broker.bootstrap, messages)
-            produced = _result(writer, timeout)
-            relayed = _result(readers[1], timeout)
-            consumed = _result(readers[0], timeout)
-        finally:
-            for proc in readers:
-                if proc.poll() is None:
-                    proc.kill()
+        return _relay(broker.bootstrap, messages, timeout, replication_factor)
+
+
+def _relay(
+    bootstrap: str, messages: int, timeout: float, replication_factor: int
+) -> dict[str, float]:
+    run = uuid.uuid4().hex[:8]
+    names = (f"{TOPIC_A}.{run}", f"{TOPIC_B}.{run}")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    config = {"min.insync.replicas": str(max(1, replication_factor - 1))}
+    topics = [NewTopic(t, PARTITIONS, replication_factor, config=config) for t in names]
+    for future in admin.create_topics(topics, request_timeout=30).values():
+        future.result()
+    _wait_for_leaders(admin, names, timeout=60)
+    del admin  # the broker's SIGTERM waits for open client connections to close
+    readers = [_spawn(role, bootstrap, messages, names) for role in ("consume", "relay")]
+    try:
+        for proc in readers:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"relay role {proc.args} did not start")
+        writer = _spawn("produce", bootstrap, messages, names)
+        produced = _result(writer, timeout)
+        relayed = _result(readers[1], timeout)
+        consumed = _result(readers[0], timeout)
+    finally:
+        for proc in readers:
+            if proc.poll() is None:
+                proc.kill()
     if relayed["relayed"] != messages or consumed["consumed"] != messages:
         raise RuntimeError(f"baseline lost records: {relayed}, {consumed}")
     secs = consumed["last_consumed"] - produced["first_produce"]
@@ -177,6 +202,24 @@ def run_baseline(messages: int, timeout: float = 300.0) -> dict[str, float]:
         "secs": secs,
         "produce_secs": produced["acked"] - produced["first_produce"],
     }
+
+
+def _wait_for_leaders(admin: AdminClient, names: Sequence[str], timeout: float) -> None:
+    """Until every partition of ``names`` has a leader (Apache Kafka answers CreateTopics
+    before its brokers lead the new partitions)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=5).topics
+        if all(
+            name in topics
+            and len(topics[name].partitions) == PARTITIONS
+            and all(p.leader >= 0 for p in topics[name].partitions.values())
+            for name in names
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"relay topics {names} have no leaders after {timeout:g}s")
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ latency-bound run, the producer at two sizes, and POST /api/timers under Locust,
 drift of a shared machine affects every figure alike; each figure is the median of the
 rounds. After the rounds, as many runs each of the retail scenario at maximum speed and of
 the telemetry figures (concurrent 10 Hz streams one spaceship sustains; the ingestor's
-frames/s into Postgres). ``--quick`` runs one round at small sizes to check the scripts work
-and prints the report without writing it (unless ``--output`` is given).
+frames/s into Postgres); then the engines side by side (Tansu, one Apache Kafka broker, three:
+a relay baseline and ``herald sim`` on each, as many runs as rounds). ``--quick`` runs one
+round at small sizes to check the scripts work and prints the report without writing it
+(unless ``--output`` is given).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import brokers
 import load_api
 import producer_rss
 import relay
@@ -146,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(f"telemetry: ingestor {ingest_runs[-1].rate:,.0f} frames/s into Postgres",
                   flush=True)  # fmt: skip
+        engine_runs = brokers.run_engines(home, repeat, quick=args.quick)
     finally:
         if args.keep:
             print(f"kept {home}")
@@ -163,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     text += retail.section(retail_runs, RETAIL_DURATION[args.quick])
     text += telemetry.section(streams_runs, ingest_runs)
+    text += brokers.section(engine_runs, quick=args.quick)
     print()
     print(text)
     if output is not None:
