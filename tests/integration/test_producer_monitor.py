@@ -18,7 +18,7 @@ from herald.scenarios.sms import OUTBOUND, RESULTS, SmsMessage, SmsResult
 from herald.services import monitor, producer
 from tests.support.cluster import ServiceThread, make_settings
 from tests.support.sms import encoded, results_for
-from tests.support.topics import decode_all, produce_records, read_topic
+from tests.support.topics import committed_total, decode_all, produce_records, read_topic
 
 
 def test_producer_turns_a_run_request_into_exactly_n_messages(settings: Settings) -> None:
@@ -36,6 +36,30 @@ def test_producer_turns_a_run_request_into_exactly_n_messages(settings: Settings
     assert all(msg.key().decode() == m.id for msg, m in zip(msgs, decoded, strict=True))
     # Keys spread the run over every partition.
     assert {msg.partition() for msg in msgs} == set(range(settings.kafka.partitions))
+
+
+def test_a_request_that_comes_again_after_its_run_was_produced_is_not_produced_twice(
+    settings: Settings,
+) -> None:
+    # As when the producer's offset commit fails after the run (its group lost the member
+    # while a broker was down): the same request again, then another run, in one partition.
+    ns = settings.kafka.namespace
+    first = runs.make_request(settings, messages=700, seed=5)
+    second = runs.make_request(settings, messages=30, seed=6)
+    records = [(b"same", msgspec.json.encode(r)) for r in (first, first, second)]
+    produce_records(settings, contracts.RUNS.qualified(ns), records)
+    svc = ServiceThread(producer.run, settings, max_runs=2)
+    try:
+        msgs = read_topic(settings, OUTBOUND.qualified(ns), 730)
+    finally:
+        svc.join()
+    assert svc.result == 0
+    decoded: list[SmsMessage] = decode_all(msgs, SmsMessage)
+    per_run = {r.run_id: sorted(m.seq for m in decoded if m.run_id == r.run_id)
+               for r in (first, second)}  # fmt: skip
+    assert per_run == {first.run_id: list(range(700)), second.run_id: list(range(30))}
+    assert len(decoded) == 730  # the repeated request added nothing
+    assert committed_total(settings, "producers", contracts.RUNS.qualified(ns)) == 3
 
 
 def test_invalid_run_request_is_dead_lettered(settings: Settings) -> None:

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -48,6 +49,7 @@ from herald.waiting import Episode
 logger = logging.getLogger(__name__)
 
 CHUNK = 1000  # records generated between looks at the stop flag and the rate
+FINISHED_KEPT = 10_000  # run ids remembered as produced to the end
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,6 +89,10 @@ def run(
     dead = DeadLetters(producer, contracts.DLQ.qualified(ks.namespace), "producer")
     done_runs = [0]
     place = _Place(consumer)
+    # Runs this process has produced to the end (every record acknowledged): a request that
+    # comes again because its offset commit failed (the group lost this member meanwhile, e.g.
+    # while its coordinator's broker was down) is committed, not produced a second time.
+    finished: OrderedDict[str, None] = OrderedDict()
 
     def on_assign(_consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if announcer is not None and partitions:
@@ -94,6 +100,13 @@ def run(
 
     def handle(batch: kafka.Batch) -> bool:
         for msg, request in batch.records:
+            if request.run_id in finished:
+                logger.warning(
+                    "run %s: its request came again after this producer produced it to the end "
+                    "(the offset commit failed); committed, not produced twice",
+                    request.run_id,
+                )
+                continue
             with place.holding(msg):
                 done = produce_run(
                     producer,
@@ -115,6 +128,9 @@ def run(
                     )
                 return False
             done_runs[0] += 1
+            finished[request.run_id] = None
+            while len(finished) > FINISHED_KEPT:
+                finished.popitem(last=False)
         return True
 
     consumer.subscribe(
