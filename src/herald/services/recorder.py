@@ -113,11 +113,15 @@ def run(
             logger.info("recorder stopped while waiting for the database")
             return 0
         raise
+    # The engine (its dialect's imports, its pool's first connection) before the recorder
+    # says it is ready: a run starts when every service is, and would wait on this instead.
+    engine = make_engine(db.url)
+    with engine.connect():
+        pass
     database_ready.set()
     consumer.resume(consumer.assignment())
     if announcer is not None and assigned:
         announcer.ready(assigned)
-    engine = make_engine(db.url)
     recorder = _Recorder(engine, by_topic, announcer, stop, control_topic=control_topic, own=own)
     dead = DeadLetters(
         Producer(kafka.producer_config(ks)), contracts.DLQ.qualified(ks.namespace), "recorder"
