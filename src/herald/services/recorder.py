@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -32,6 +32,9 @@ from herald.scenarios import base
 from herald.services import common
 from herald.services.dlq import DeadLetters
 from herald.waiting import Backoff, Episode
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
 
+def _connected_engine(url: str) -> Engine:
+    """An engine for ``url`` whose pool holds one open connection already."""
+    from herald.db.engine import make_engine
+
+    engine = make_engine(url)
+    with engine.connect():
+        pass
+    return engine
+
+
 def run(
     settings: Settings,
     *,
@@ -68,7 +81,6 @@ def run(
 ) -> int:
     """Record outcomes until ``stop``; a facts partition without a committed offset from
     ``start_from`` (:mod:`herald.offsets`; None: the beginning)."""
-    from herald.db.engine import make_engine
     from herald.db.pg import safe_url
 
     ks, db = settings.kafka, settings.database
@@ -115,9 +127,7 @@ def run(
         raise
     # The engine (its dialect's imports, its pool's first connection) before the recorder
     # says it is ready: a run starts when every service is, and would wait on this instead.
-    engine = make_engine(db.url)
-    with engine.connect():
-        pass
+    engine = _connected_engine(db.url)
     database_ready.set()
     consumer.resume(consumer.assignment())
     if announcer is not None and assigned:
