@@ -192,20 +192,22 @@ def _check(body: CreateSchedule, now: datetime) -> datetime:
     """The body against the server's rules (:class:`_Refused`); the start time, in UTC."""
     settings = state().settings
     cfg = settings.telemetry
-    start = body.start_at.astimezone(UTC)
+    # Compared as given, converted only once within range: 0001-01-01T00:00+00:01 has no
+    # UTC form (OverflowError).
     grace = timedelta(seconds=cfg.start_grace_secs)
-    if start < now - grace:
+    if body.start_at < now - grace:
         raise _Refused(
             "start_at",
-            f"{start.isoformat()} is more than telemetry.start_grace_secs "
+            f"{body.start_at.isoformat()} is more than telemetry.start_grace_secs "
             f"({cfg.start_grace_secs:g} s) in the past",
         )
-    if (start - now).total_seconds() > settings.timers.max_delay_secs:
+    if (body.start_at - now).total_seconds() > settings.timers.max_delay_secs:
         raise _Refused(
             "start_at",
             f"is more than timers.max_delay_secs ({settings.timers.max_delay_secs:g} s) ahead",
             "limit_exceeded",
         )
+    start = body.start_at.astimezone(UTC)
     if body.duration_s > cfg.max_duration_secs:
         raise _Refused(
             "duration_s",
