@@ -53,9 +53,11 @@ class TimersUser(HeraldUser):
     @tag("read")
     @task(3)
     def time_left(self) -> None:
-        if self.mine:
-            timer_id = random.choice(self.mine[-5:])
-            self.get_json(
-                f"/api/timers/{timer_id}", require=("state", "time_left"),
-                name="/api/timers/{id}",
-            )  # fmt: skip
+        if not self.mine:
+            self.create_timer()  # nothing of its own to look at yet (see telemetry_schedules)
+            return
+        timer_id = random.choice(self.mine[-5:])
+        self.get_json(
+            f"/api/timers/{timer_id}", require=("state", "time_left"),
+            name="/api/timers/{id}",
+        )  # fmt: skip
