@@ -33,7 +33,6 @@ MESSAGES = {False: 20_000, True: 2_000}  # a run (full, quick)
 @dataclass
 class EngineRuns:
     label: str
-    brokers: int
     start_secs: float  # the broker's start (not in any figure below)
     baselines: list[dict[str, float]]
     sims: list[SimRun]
@@ -76,7 +75,7 @@ def run_engines(home: Path, rounds: int, *, quick: bool = False) -> list[EngineR
                 "HERALD_KAFKA_SESSION_TIMEOUT_MS": str(session),
                 "HERALD_KAFKA_HEARTBEAT_INTERVAL_MS": str(heartbeat),
             }
-            runs = EngineRuns(label, brokers, start_secs, [], [])
+            runs = EngineRuns(label, start_secs, [], [])
             for number in range(rounds):
                 base = relay.run_baseline(messages, bootstrap=bootstrap, replication_factor=brokers)
                 sim = run_sim(home / "engines" / "sim", messages, mean_wait=0.0, env=env)

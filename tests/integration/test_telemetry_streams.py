@@ -71,19 +71,19 @@ def web(tsettings: Settings, engine: Engine) -> Iterator[FlaskClient]:
     state(app).close()
 
 
-@pytest.fixture
-def pipeline(tsettings: Settings, engine: Engine) -> Iterator[list[ServiceThread]]:
-    started = [
-        ServiceThread(ingestor.run, tsettings),
-        ServiceThread(recorder.run, tsettings),
-        ServiceThread(spaceship.run, tsettings),
-        ServiceThread(scheduler.run, tsettings),
-    ]
+def _services(tsettings: Settings, *runs: Any) -> Iterator[list[ServiceThread]]:
+    """Each service in a thread, stopped in reverse order."""
+    started = [ServiceThread(run, tsettings) for run in runs]
     try:
         yield started
     finally:
         for service in reversed(started):
             service.join()
+
+
+@pytest.fixture
+def pipeline(tsettings: Settings, engine: Engine) -> Iterator[list[ServiceThread]]:
+    yield from _services(tsettings, ingestor.run, recorder.run, spaceship.run, scheduler.run)
 
 
 def schedule(web: FlaskClient, port: int, **changes: Any) -> dict[str, Any]:
@@ -222,16 +222,7 @@ def test_a_running_stream_is_stopped_by_delete(
 @pytest.fixture
 def ground(tsettings: Settings, engine: Engine) -> Iterator[list[ServiceThread]]:
     """The pipeline without a spaceship: each test starts and stops its own."""
-    started = [
-        ServiceThread(ingestor.run, tsettings),
-        ServiceThread(recorder.run, tsettings),
-        ServiceThread(scheduler.run, tsettings),
-    ]
-    try:
-        yield started
-    finally:
-        for service in reversed(started):
-            service.join()
+    yield from _services(tsettings, ingestor.run, recorder.run, scheduler.run)
 
 
 class Joined(threading.Event):

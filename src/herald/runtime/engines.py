@@ -59,17 +59,22 @@ RUN_SESSION_TIMEOUT_MS = 6000
 RUN_HEARTBEAT_MS = 1000
 
 
+def with_run_timeouts(settings: KafkaSettings) -> KafkaSettings:
+    """``settings`` with a local Apache Kafka's short group sessions, unless set (a run's
+    own cluster, and the local stack's)."""
+    return settings.model_copy(
+        update={
+            "session_timeout_ms": settings.session_timeout_ms or RUN_SESSION_TIMEOUT_MS,
+            "heartbeat_interval_ms": settings.heartbeat_interval_ms or RUN_HEARTBEAT_MS,
+        }
+    )
+
+
 class RunCluster(ApacheKafkaCluster):
     """A run's own Apache Kafka: its clients' group sessions are short, unless set."""
 
     def client_settings(self, settings: KafkaSettings, *, user: str | None = None) -> KafkaSettings:
-        out = super().client_settings(settings, user=user)
-        return out.model_copy(
-            update={
-                "session_timeout_ms": settings.session_timeout_ms or RUN_SESSION_TIMEOUT_MS,
-                "heartbeat_interval_ms": settings.heartbeat_interval_ms or RUN_HEARTBEAT_MS,
-            }
-        )
+        return with_run_timeouts(super().client_settings(settings, user=user))
 
 
 def broker_names(settings: Settings) -> list[str]:

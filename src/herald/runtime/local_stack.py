@@ -235,14 +235,10 @@ class LocalStack:
         if engine == "tansu":
             return kafka.for_embedded(self.settings.kafka, bootstrap)
         ks = self.settings.kafka
-        update: dict[str, object] = {
-            "bootstrap": bootstrap,
-            "session_timeout_ms": ks.session_timeout_ms or engines.RUN_SESSION_TIMEOUT_MS,
-            "heartbeat_interval_ms": ks.heartbeat_interval_ms or engines.RUN_HEARTBEAT_MS,
-        }
+        update: dict[str, object] = {"bootstrap": bootstrap}
         if "replication_factor" not in ks.model_fields_set:
             update["replication_factor"] = brokers
-        return ks.model_copy(update=update)
+        return engines.with_run_timeouts(ks.model_copy(update=update))
 
     def _write_conf(self, ports: Sequence[int], engine: str) -> None:
         if engine == "tansu":
