@@ -24,8 +24,10 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` (psycopg 3)."""
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, **kwargs)
+    """An engine for ``url`` (psycopg 3); its pool tests a connection before lending it
+    (``pool_pre_ping``) unless told otherwise."""
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(sqlalchemy_url(url), **kwargs)
 
 
 def alembic_config(url: str) -> Config:

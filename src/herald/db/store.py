@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -258,34 +259,48 @@ class _Totals:
             self.started = created
 
 
-def _add_totals(conn: Connection, run_id: str, totals: _Totals) -> None:
+@cache
+def _add_totals_statement() -> Any:
+    """The upsert that adds a batch's counts to its run's row (built once: constructing it
+    cost more than running it, once per batch)."""
     stmt = insert(runs).values(
-        run_id=run_id,
-        scenario=totals.scenario,  # its request's upsert_run writes the same
-        succeeded=totals.succeeded,
-        failed=totals.failed,
-        started_at=totals.started,
+        run_id=bindparam("run_id"),
+        scenario=bindparam("scenario"),  # its request's upsert_run writes the same
+        succeeded=bindparam("succeeded"),
+        failed=bindparam("failed"),
+        started_at=bindparam("started_at"),
         state="running",
     )
     total = runs.c.succeeded + runs.c.failed + stmt.excluded.succeeded + stmt.excluded.failed
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[runs.c.run_id],
-            set_={
-                "succeeded": runs.c.succeeded + stmt.excluded.succeeded,
-                "failed": runs.c.failed + stmt.excluded.failed,
-                "started_at": func.least(runs.c.started_at, stmt.excluded.started_at),
-                "finished_at": func.coalesce(
-                    runs.c.finished_at,
-                    _when(
-                        runs.c.expected.is_not(None) & (total >= runs.c.expected),
-                        func.clock_timestamp(),
-                    ),
+    return stmt.on_conflict_do_update(
+        index_elements=[runs.c.run_id],
+        set_={
+            "succeeded": runs.c.succeeded + stmt.excluded.succeeded,
+            "failed": runs.c.failed + stmt.excluded.failed,
+            "started_at": func.least(runs.c.started_at, stmt.excluded.started_at),
+            "finished_at": func.coalesce(
+                runs.c.finished_at,
+                _when(
+                    runs.c.expected.is_not(None) & (total >= runs.c.expected),
+                    func.clock_timestamp(),
                 ),
-                **_state_columns(_state_after(total, runs.c.expected, recording=True)),
-                "updated_at": func.clock_timestamp(),
-            },
-        )
+            ),
+            **_state_columns(_state_after(total, runs.c.expected, recording=True)),
+            "updated_at": func.clock_timestamp(),
+        },
+    )
+
+
+def _add_totals(conn: Connection, run_id: str, totals: _Totals) -> None:
+    conn.execute(
+        _add_totals_statement(),
+        {
+            "run_id": run_id,
+            "scenario": totals.scenario,
+            "succeeded": totals.succeeded,
+            "failed": totals.failed,
+            "started_at": totals.started,
+        },
     )
 
 

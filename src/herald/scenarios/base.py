@@ -116,9 +116,9 @@ class Example(NamedTuple):
     value: Struct
 
 
-@dataclass(frozen=True)
-class Emit:
-    """One record a source publishes: where, its key and its payload."""
+class Emit(NamedTuple):
+    """One record a source publishes: where, its key and its payload (a tuple: one is made
+    per record, at the producer's full speed)."""
 
     topic: Topic
     key: str

@@ -226,23 +226,30 @@ class _Output:
         self.failures: list[KafkaError] = []
         self._namespace = namespace
         self._settings = settings
-        self._topics: dict[str, str] = {}
-        self._encode = msgspec.json.Encoder().encode
+        self.names: dict[str, str] = {}  # a topic's name in the contracts -> its qualified name
+        self.encode = msgspec.json.Encoder().encode
 
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+    def on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
             self.failures.append(err)
 
-    def send(self, topic: contracts.Topic, key: str, value: msgspec.Struct) -> bool:
-        """Queue one record (waiting while the local queue is full); False if stopped."""
-        name = self._topics.get(topic.name)
+    def name(self, topic: contracts.Topic) -> str:
+        """The topic's qualified (and possibly renamed) name."""
+        name = self.names.get(topic.name)
         if name is None:
             name = base.renamed(topic, self._settings).qualified(self._namespace)
-            self._topics[topic.name] = name
-        encoded = self._encode(value)
+            self.names[topic.name] = name
+        return name
+
+    def send(self, topic: contracts.Topic, key: str, value: msgspec.Struct) -> bool:
+        """Queue one record (waiting while the local queue is full); False if stopped."""
+        return self.send_encoded(self.name(topic), key, self.encode(value))
+
+    def send_encoded(self, name: str, key: str, encoded: bytes) -> bool:
+        """:meth:`send` for a record encoded already, to a topic by its qualified name."""
         while True:
             try:
-                self.producer.produce(name, encoded, key, on_delivery=self._on_delivery)
+                self.producer.produce(name, encoded, key, on_delivery=self.on_delivery)
                 return True
             except BufferError:
                 if self._stop.is_set():
@@ -254,7 +261,8 @@ def _produce_count(
     out: _Output, request: RunRequest, source: CountSource, *, stop: threading.Event
 ) -> int | None:
     """A count source's records, paced; how many, or None if stopped or failed."""
-    poll = out.producer.poll
+    poll, produce = out.producer.poll, out.producer.produce
+    encode, done, names = out.encode, out.on_delivery, out.names
     started = time.monotonic()
     logger.info(
         "run %s (%s): producing %d records%s",
@@ -270,9 +278,13 @@ def _produce_count(
         if stop.is_set():
             return None
         count = min(chunk, source.total - start)
-        for emit in source.records(start, count):
-            if not out.send(emit.topic, emit.key, emit.value):
-                return None
+        for topic, key, value in source.records(start, count):
+            encoded = encode(value)
+            try:  # out.send, inlined: this loop runs once per record
+                produce(names.get(topic.name) or out.name(topic), encoded, key, on_delivery=done)
+            except BufferError:
+                if not out.send_encoded(out.name(topic), key, encoded):
+                    return None
         poll(0)
         sent += count
         if source.rate:

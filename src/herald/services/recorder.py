@@ -63,10 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _connected_engine(url: str) -> Engine:
-    """An engine for ``url`` whose pool holds one open connection already."""
+    """An engine for ``url`` whose pool holds one open connection already.
+
+    Without the pool's ping before each batch (a round trip each): a connection the database
+    dropped fails the batch's first statement instead, which invalidates it, and the batch is
+    written again on a new one (:meth:`_Recorder._write_until_stored`)."""
     from herald.db.engine import make_engine
 
-    engine = make_engine(url)
+    engine = make_engine(url, pool_pre_ping=False)
     with engine.connect():
         pass
     return engine

@@ -512,6 +512,7 @@ class Worker:
         """The main loop, until ``stop``; then drain, commit and close."""
         self._stop = stop
         self._subscribe()
+        kafka.freeze_heap()
         p = self.profile
         logger.info(
             "%s ready: %s -> %s; mean %.3fs (%s), failure rate %.3f, window %d, attempts %d",
