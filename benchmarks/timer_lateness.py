@@ -90,6 +90,30 @@ def _delivered(engine: Any, prefix: str) -> int:
         )
 
 
+def _stuck(engine: Any, tag: str, workdir: Path) -> str:
+    """What the timers not delivered are doing, and where the services' logs are."""
+    with engine.connect() as conn:
+        states = conn.execute(
+            text("SELECT state, count(*) FROM timers WHERE id LIKE :p GROUP BY state ORDER BY 1"),
+            {"p": f"{tag}-%"},
+        ).all()
+        sample = (
+            conn.execute(
+                text(
+                    "SELECT * FROM timers WHERE id LIKE :p AND state <> 'delivered' "
+                    "ORDER BY due_at LIMIT 5"
+                ),
+                {"p": f"{tag}-%"},
+            )
+            .mappings()
+            .all()
+        )
+    lines = [f"timers by state: {dict((str(s), int(n)) for s, n in states)}"]
+    lines += [f"  {dict(row)}" for row in sample]
+    lines += [f"logs: {workdir}/{{scheduler,notifier}}-{tag}.log"]
+    return "\n".join(lines)
+
+
 def measure(
     workdir: Path, *, count: int, spread_secs: float, lead_secs: float, timeout: float = 600.0
 ) -> TimerRun:
@@ -147,12 +171,15 @@ def measure(
             print(f"wrote {count:,} timers in {time.monotonic() - writing:.1f}s", flush=True)
             if datetime.now(UTC) > first:
                 raise RuntimeError(f"writing {count:,} timers took longer than {lead_secs}s")
-            wait_for(
-                lambda: _delivered(engine, f"{tag}-%") == count,
-                timeout,
-                f"{count:,} timers delivered",
-                interval=0.5,
-            )
+            try:
+                wait_for(
+                    lambda: _delivered(engine, f"{tag}-%") == count,
+                    timeout,
+                    f"{count:,} timers delivered",
+                    interval=0.5,
+                )
+            except TimeoutError as exc:
+                raise RuntimeError(f"{exc}\n{_stuck(engine, tag, workdir)}") from None
             cpu_us = {
                 name: (_cpu(proc) - before[name]) * 1e6 / count
                 for name, proc in zip(SERVICES, procs, strict=True)

@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 SECRET_FILE = "webhook-secret"  # noqa: S105 - a file name
 STOP_GRACE_SECS = 10.0
+RETRY_SECS = 0.1  # a command not taken (held elsewhere, the database away): tried again after
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,6 +146,10 @@ class Notifier:
         self.bases: dict[str, int] = {}  # attempts made before a replay, by timer in flight
         self.waiting: list[tuple[float, int, _Command]] = []  # held elsewhere: try again
         self._seq = 0
+        # Reported by the deliveries, not yet written: ends, finished ones, ledger rows.
+        self._unsettled: tuple[
+            list[tuple[str, str]], dict[str, tuple[_Command, Any]], list[dict[str, Any]]
+        ] = ([], {}, [])
         self.announcer: control.Announcer | None = None
         self._errors = Episode(logger, f"{self.owner}: Kafka consumer error")
         self._outage = Episode(logger, "notifier: database unavailable")
@@ -210,28 +215,33 @@ class Notifier:
         by_id = self._latest(entries)
         commands = [(tid, e.command.fence) for tid, e in by_id.items() if e.command]
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            taken, held, lost = store.claim_deliveries(
-                conn,
-                commands,
-                owner=self.owner,
-                lease_secs=self.settings.notifier.delivery_lease_secs,
-            )
-            disabled = store.disabled_endpoints(conn, [d.url for d in taken])
-            ends = [
-                (d.id, "expired" if d.not_after is not None and d.not_after < now else "failed")
-                for d in taken
-                if d.url in disabled or (d.not_after is not None and d.not_after < now)
-            ]
-            store.finish_deliveries(conn, ends, owner=self.owner)
+        try:
+            with self.engine.begin() as conn:
+                taken, held, lost = store.claim_deliveries(
+                    conn,
+                    commands,
+                    owner=self.owner,
+                    lease_secs=self.settings.notifier.delivery_lease_secs,
+                )
+                disabled = store.disabled_endpoints(conn, [d.url for d in taken])
+                ends = [
+                    (d.id, "expired" if d.not_after is not None and d.not_after < now else "failed")
+                    for d in taken
+                    if d.url in disabled or (d.not_after is not None and d.not_after < now)
+                ]
+                store.finish_deliveries(conn, ends, owner=self.owner)
+        except DBAPIError:
+            # Nothing of it happened: every command is taken again in a while (not lost: an
+            # unsettled command holds its partition's offset, forever if forgotten).
+            self._later(list(by_id.values()), time.time() + RETRY_SECS)
+            raise
         for h in held:
             entry = by_id[h.id]
             assert entry.command is not None
             if h.fence == entry.command.fence and h.state in ("scheduled", "firing"):
                 # Another notifier holds it (a dead one, until its lease lapses): try again.
                 until = h.lease_until.timestamp() if h.lease_until else 0.0
-                self._seq += 1
-                heapq.heappush(self.waiting, (max(until, time.time() + 0.1), self._seq, entry))
+                self._later([entry], max(until, time.time() + RETRY_SECS))
             else:
                 self.skipped += 1  # done, cancelled, expired, or a stale claim's command
                 entry.done = True
@@ -253,6 +263,12 @@ class Notifier:
             if ended[d.id] == "failed":
                 self.failed += 1
                 self.dead.send(entry.msg, f"endpoint disabled: {disabled[d.url]}")
+
+    def _later(self, entries: list[_Command], at: float) -> None:
+        """Take these commands again at ``at`` (a wall-clock time)."""
+        for entry in entries:
+            self._seq += 1
+            heapq.heappush(self.waiting, (at, self._seq, entry))
 
     def _submit(self, d: store.Delivery, entry: _Command) -> None:
         from herald.webhooks import timer_webhook
@@ -277,13 +293,11 @@ class Notifier:
 
     # -- results ------------------------------------------------------------------------------
 
-    def _settle(self) -> None:
-        """Write what the deliveries reported, in one transaction: ledger rows, final
-        states; then dead letters for the failed."""
+    def _collect(self) -> None:
+        """Move what the delivery threads reported into ``_unsettled``."""
         from herald.webhooks import Outcome
 
-        ends: list[tuple[str, str]] = []
-        finished: dict[str, tuple[_Command, Any]] = {}
+        ends, finished, rows = self._unsettled
         over: list[str] = []
         while True:
             try:
@@ -303,7 +317,6 @@ class Notifier:
             ends.append((cmd.timer_id, state))
             finished[cmd.timer_id] = (entry, delivery)
         # After the results: a delivery's attempts are queued before its result.
-        rows = []
         while True:
             try:
                 attempt = self.channel.attempts.get_nowait()
@@ -313,24 +326,37 @@ class Notifier:
             rows.append(_attempt_row(attempt, self.owner, base))
         for timer_id in over:
             self.bases.pop(timer_id, None)
+
+    def _settle(self) -> None:
+        """Write what the deliveries reported, in one transaction: ledger rows, final
+        states; then dead letters for the failed."""
+        from herald.webhooks import Outcome
+
+        self._collect()
+        ends, finished, rows = self._unsettled
         if not rows and not finished:
             return
+        # Until its transaction commits, what the deliveries reported stays here (a failed
+        # one is written again by the next call: the ledger's rows are idempotent).
         with self.engine.begin() as conn:
+            store.lock_timers(conn, [*(r["timer_id"] for r in rows), *(e[0] for e in ends)])
             store.record_attempts(conn, rows)
             mine = store.finish_deliveries(conn, ends, owner=self.owner)
-            for timer_id, state in ends:
-                entry, delivery = finished[timer_id]
-                entry.done = True
-                if timer_id not in mine:
-                    continue  # no longer ours (its lease lapsed and another took it)
-                if state == "delivered":
-                    self.delivered += 1
-                    continue
-                self.failed += 1
-                if delivery.outcome is Outcome.GONE:
-                    url = delivery.url
-                    store.disable_endpoint(conn, url, f"410 Gone from timer {timer_id}")
-                self.dead.send(entry.msg, f"{delivery.outcome}: {delivery.reason}")
+            for timer_id, _state in ends:
+                delivery = finished[timer_id][1]
+                if timer_id in mine and delivery.outcome is Outcome.GONE:
+                    store.disable_endpoint(conn, delivery.url, f"410 Gone from timer {timer_id}")
+        self._unsettled = ([], {}, [])
+        for timer_id, state in ends:  # durable now
+            entry, delivery = finished[timer_id]
+            entry.done = True
+            if timer_id not in mine:
+                continue  # no longer ours (its lease lapsed and another took it)
+            if state == "delivered":
+                self.delivered += 1
+                continue
+            self.failed += 1
+            self.dead.send(entry.msg, f"{delivery.outcome}: {delivery.reason}")
 
     def _commit(self) -> None:
         """Commit each partition's prefix of settled commands (after their dead letters)."""
