@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 from flask_openapi3.openapi import OpenAPI
 from pydantic import SecretStr
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from herald import contracts, timers
 from herald.config import Settings
@@ -543,6 +543,39 @@ def test_cancel_racing_the_fire_either_cancels_or_delivers_never_both(
         assert status in (200, 409)
         assert counts.get(timer_id, 0) == (0 if status == 200 else 1), timer_id
     assert sum(counts.values()) == sum(1 for s in outcome.values() if s == 409)
+
+
+def test_a_claim_cut_off_by_the_database_is_taken_again_and_delivered_once(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    # The notifier's claim transaction reads the disabled endpoints after taking the timer:
+    # held there by a lock, its connection is terminated, and the transaction fails. (Under
+    # load a deadlock did the same, and the claimed commands were never taken again.)
+    timer_id = post(web, {"seconds": 1, "url": receiver.url("/cut")})["id"]
+    blocker = engine.connect()
+    blocker.execute(text("LOCK TABLE disabled_endpoints IN ACCESS EXCLUSIVE MODE"))
+    waiting = text(
+        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE '%disabled_endpoints%' AND pid <> pg_backend_pid()"
+    )
+    try:
+        with services(tsettings):
+
+            def blocked() -> Any:
+                with engine.connect() as conn:  # a transaction each: a fresh view of activity
+                    return conn.execute(waiting).scalar()
+
+            pid = wait_for(blocked, 20, "a claim blocked on the lock")
+            with engine.connect() as conn:
+                cut = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                assert cut.scalar_one() is True
+            blocker.rollback()
+            row = wait_for_state(engine, timer_id, {"delivered"})
+    finally:
+        blocker.close()
+    assert row.attempts == 1
+    assert receiver.deliveries() == {timer_id: 1}
+    assert ledger(engine, timer_id) == [(1, 200, "delivered")]
 
 
 def test_during_a_rotation_both_secrets_sign_and_either_verifies(
