@@ -1123,10 +1123,11 @@ _LOCK_TIMERS = text(
 
 
 def lock_timers(conn: Connection, ids: Iterable[str]) -> None:
-    """Lock these timers' rows, in id order. Every transaction that updates several timers
-    takes them so first, and no two wait on each other: the scheduler's marks and the
-    notifier's claims and ends, each locking rows in its own order, deadlocked (seen at
-    1,000 timers due per second; the notifier's batch was then lost until a restart)."""
+    """Lock these timers' rows, in id order. A transaction that updates several timers (the
+    scheduler's marks and renewals, the notifier's claims, ends and renewals) calls this
+    first, once, for every timer it will touch, so that no two wait on each other: each
+    statement locking rows in its own order, they deadlocked at 1,000 timers due per second.
+    The functions below that update several timers leave it to their caller."""
     wanted = sorted(set(ids))
     if wanted:
         conn.execute(_LOCK_TIMERS, {"ids": wanted})
@@ -1176,7 +1177,6 @@ def renew_claims(
 
     if not ids:
         return set()
-    lock_timers(conn, ids)
     rows = conn.execute(
         update(timers)
         .where(
@@ -1216,7 +1216,6 @@ def mark_fired_many(conn: Connection, claims: Sequence[Claimed], *, owner: str) 
     if not claims:
         return set()
     params = {"ids": [c.id for c in claims], "fences": [c.fence for c in claims], "owner": owner}
-    lock_timers(conn, (c.id for c in claims))
     return {r[0] for r in conn.execute(_MARK_FIRED, params)}
 
 
@@ -1321,7 +1320,6 @@ def claim_deliveries(
         "owner": owner,
         "lease": lease_secs,
     }
-    lock_timers(conn, (c[0] for c in commands))
     lost = {str(r.id): str(r.last_error) for r in conn.execute(_LOSE_UNKNOWN, params)}
     taken = [Delivery(**r._mapping) for r in conn.execute(_CLAIM_DELIVERIES, params)]
     ids = {d.id for d in taken} | set(lost)
@@ -1381,7 +1379,6 @@ def record_attempts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None
     attempts made, the first one's time, the latest one's status)."""
     if not rows:
         return
-    lock_timers(conn, (row["timer_id"] for row in rows))
     conn.execute(
         _RECORD_ATTEMPTS, {name: [row[name] for row in rows] for name, _ in _ATTEMPT_COLUMNS}
     )
@@ -1424,7 +1421,6 @@ def finish_deliveries(conn: Connection, ends: Sequence[tuple[str, str]], *, owne
     if not ends:
         return set()
     params = {"ids": [e[0] for e in ends], "states": [e[1] for e in ends], "owner": owner}
-    lock_timers(conn, (e[0] for e in ends))
     return {r[0] for r in conn.execute(_FINISH, params)}
 
 

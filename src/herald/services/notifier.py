@@ -146,10 +146,10 @@ class Notifier:
         self.bases: dict[str, int] = {}  # attempts made before a replay, by timer in flight
         self.waiting: list[tuple[float, int, _Command]] = []  # held elsewhere: try again
         self._seq = 0
-        # Reported by the deliveries, not yet written: ends, finished ones, ledger rows.
-        self._unsettled: tuple[
-            list[tuple[str, str]], dict[str, tuple[_Command, Any]], list[dict[str, Any]]
-        ] = ([], {}, [])
+        # Reported by the deliveries, not yet written (kept across a failed transaction):
+        # the finished ones by timer, and the ledger's rows.
+        self.finished: dict[str, tuple[_Command, Any]] = {}
+        self.attempt_rows: list[dict[str, Any]] = []
         self.announcer: control.Announcer | None = None
         self._errors = Episode(logger, f"{self.owner}: Kafka consumer error")
         self._outage = Episode(logger, "notifier: database unavailable")
@@ -217,6 +217,7 @@ class Notifier:
         now = datetime.now(UTC)
         try:
             with self.engine.begin() as conn:
+                store.lock_timers(conn, by_id)  # the claims' ends below are among them
                 taken, held, lost = store.claim_deliveries(
                     conn,
                     commands,
@@ -294,10 +295,9 @@ class Notifier:
     # -- results ------------------------------------------------------------------------------
 
     def _collect(self) -> None:
-        """Move what the delivery threads reported into ``_unsettled``."""
+        """Move what the delivery threads reported into ``finished`` and ``attempt_rows``."""
         from herald.webhooks import Outcome
 
-        ends, finished, rows = self._unsettled
         over: list[str] = []
         while True:
             try:
@@ -313,9 +313,7 @@ class Notifier:
             delivery = future.result()
             if delivery.outcome is Outcome.ABANDONED:
                 continue
-            state = "delivered" if delivery.outcome is Outcome.DELIVERED else "failed"
-            ends.append((cmd.timer_id, state))
-            finished[cmd.timer_id] = (entry, delivery)
+            self.finished[cmd.timer_id] = (entry, delivery)
         # After the results: a delivery's attempts are queued before its result.
         while True:
             try:
@@ -323,7 +321,7 @@ class Notifier:
             except queue.Empty:
                 break
             base = self.bases.get(attempt.webhook_id, 0)
-            rows.append(_attempt_row(attempt, self.owner, base))
+            self.attempt_rows.append(_attempt_row(attempt, self.owner, base))
         for timer_id in over:
             self.bases.pop(timer_id, None)
 
@@ -333,20 +331,24 @@ class Notifier:
         from herald.webhooks import Outcome
 
         self._collect()
-        ends, finished, rows = self._unsettled
+        finished, rows = self.finished, self.attempt_rows
         if not rows and not finished:
             return
-        # Until its transaction commits, what the deliveries reported stays here (a failed
-        # one is written again by the next call: the ledger's rows are idempotent).
+        ends = [
+            (timer_id, "delivered" if delivery.outcome is Outcome.DELIVERED else "failed")
+            for timer_id, (_entry, delivery) in finished.items()
+        ]
+        # Until its transaction commits, what the deliveries reported stays (a failed one is
+        # written again by the next call: the ledger's rows are idempotent).
         with self.engine.begin() as conn:
-            store.lock_timers(conn, [*(r["timer_id"] for r in rows), *(e[0] for e in ends)])
+            store.lock_timers(conn, [*(r["timer_id"] for r in rows), *finished])
             store.record_attempts(conn, rows)
             mine = store.finish_deliveries(conn, ends, owner=self.owner)
-            for timer_id, _state in ends:
+            for timer_id in mine:
                 delivery = finished[timer_id][1]
-                if timer_id in mine and delivery.outcome is Outcome.GONE:
+                if delivery.outcome is Outcome.GONE:
                     store.disable_endpoint(conn, delivery.url, f"410 Gone from timer {timer_id}")
-        self._unsettled = ([], {}, [])
+        self.finished, self.attempt_rows = {}, []
         for timer_id, state in ends:  # durable now
             entry, delivery = finished[timer_id]
             entry.done = True
@@ -375,6 +377,7 @@ class Notifier:
         if not self.inflight:
             return
         with self.engine.begin() as conn:
+            store.lock_timers(conn, self.inflight)
             store.renew_deliveries(
                 conn,
                 owner=self.owner,

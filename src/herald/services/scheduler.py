@@ -97,6 +97,7 @@ class Scheduler:
     def renew(self) -> None:
         """Extend the leases of what this replica holds; forget what was taken over."""
         with self.engine.begin() as conn:
+            store.lock_timers(conn, self.held)
             kept = store.renew_claims(
                 conn, owner=self.owner, ids=list(self.held), lease_secs=self.cfg.lease_secs
             )
@@ -141,6 +142,7 @@ class Scheduler:
                 f"{len(live)} due items not acknowledged ({left} left, {failures[:1]})"
             )
         with self.engine.begin() as conn:
+            store.lock_timers(conn, (c.id for c in claims))
             marked = store.mark_fired_many(conn, live, owner=self.owner)
             for c in late:
                 if store.expire_claim(conn, c):
