@@ -362,7 +362,13 @@ class SchedulerSettings(_Section):
         description="How far ahead it claims: claimed items wait in an "
         "in-process timer heap and fire at their due time, not a poll later.",
     )
-    batch: int = Field(1000, ge=1, le=100_000, description="Most items claimed at once.")
+    batch: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Most items claimed at once (a full batch is followed by another claim "
+        "at once).",
+    )
     poll_secs: float = Field(
         1.0,
         gt=0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from herald.db.models import timer_attempts
 from herald.db.models import timers as timers_table
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
+from herald.services import scheduler
 from herald.web import create_app
 from herald.web.app import state
 from tests.support.timers import (
@@ -651,6 +653,98 @@ def test_a_stale_claim_cannot_mark_or_deliver_after_another_took_it_over(
         assert store.finish_deliveries(conn, [(b.id, "delivered")], owner="n2") == set()
         assert store.finish_deliveries(conn, [(b.id, "delivered")], owner="n1") == {b.id}
         assert store.get_timer(conn, b.id).state == "delivered"
+
+
+def _due(settings: Settings, url: str, due_at: datetime, now: datetime) -> dict[str, Any]:
+    return timers.webhook_row(
+        settings, url=url, mode="at_least_once", due_at=due_at, not_after=None, now=now
+    )
+
+
+def _leases(engine: Engine) -> dict[str, datetime]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(timers_table.c.id, timers_table.c.lease_until)).all()
+    return {timer_id: until for timer_id, until in rows}
+
+
+def test_a_claim_its_own_scheduler_took_again_fires_once_under_the_new_fence(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, engine: Engine
+) -> None:
+    settings = timer_settings(broker, database, namespace, scheduler={"lookahead_secs": 0})
+    now = datetime.now(UTC)
+    row = _due(settings, URL, now, now)
+    with engine.begin() as conn:
+        store.insert_timer(conn, row)
+    sch = scheduler.Scheduler(settings)
+    try:
+        assert sch.claim() == 1
+        # Its lease lapses before it fires (the replica stalled): it claims the timer again.
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE timers SET lease_until = clock_timestamp() - interval '1 second'")
+            )
+        assert sch.claim() == 1
+        ready = sch.due(time.time())
+        assert [(c.id, c.fence) for c in ready] == [(row["id"], 2)]
+        sch.fire(ready)
+        assert (sch.fired, sch.fenced, sch.heap, sch.held) == (1, 0, [], {})
+    finally:
+        sch.producer.flush(5)
+        sch.engine.dispose()
+    with engine.connect() as conn:
+        assert store.get_timer(conn, row["id"]).state == "firing"
+    [record] = read_topic(settings, timers.FIRE.qualified(namespace), 1)
+    command = json.loads(record.value() or b"")
+    assert (command["timer_id"], command["fence"]) == (row["id"], 2)
+
+
+def test_the_scheduler_extends_only_the_leases_that_would_end_before_their_timer_fires(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, engine: Engine
+) -> None:
+    settings = timer_settings(
+        broker, database, namespace, scheduler={"lease_secs": 10.0, "lookahead_secs": 60.0}
+    )
+    now = datetime.now(UTC)
+    soon, later = (
+        _due(settings, URL, now + timedelta(seconds=1), now),
+        _due(settings, URL, now + timedelta(seconds=40), now),
+    )
+    with engine.begin() as conn:
+        store.insert_timers(conn, [soon, later])
+    sch = scheduler.Scheduler(settings)
+    try:
+        assert sch.claim() == 2
+        before = _leases(engine)
+        sch.renew()
+        after = _leases(engine)
+    finally:
+        sch.engine.dispose()
+    # Due in 1 s, its 10 s lease outlasts it: no statement. Due in 40 s: extended.
+    assert after[soon["id"]] == before[soon["id"]]
+    assert after[later["id"]] > before[later["id"]]
+    assert set(sch.held) == {soon["id"], later["id"]}
+
+
+def test_a_burst_larger_than_a_claim_batch_is_claimed_batch_after_batch_not_a_poll_apart(
+    broker: EmbeddedBroker,
+    database: EmbeddedDatabase,
+    namespace: str,
+    engine: Engine,
+    receiver: WebhookReceiver,
+) -> None:
+    # A claim every 60 s at most, 10 at a time: 35 due at once would take 3 polls, 3 minutes.
+    settings = timer_settings(
+        broker, database, namespace, scheduler={"batch": 10, "poll_secs": 60.0}
+    )
+    now = datetime.now(UTC)
+    rows = [_due(settings, receiver.url(f"/burst/{i}"), now, now) for i in range(35)]
+    with services(settings):
+        with engine.begin() as conn:
+            store.insert_timers(conn, rows)
+        receiver.wait_for_requests(35, timeout=30)
+        for row in rows:
+            wait_for_state(engine, row["id"], {"delivered"})
+    assert receiver.deliveries() == {row["id"]: 1 for row in rows}
 
 
 # -- operations: /metrics and the dashboard's timers page -----------------------------------

@@ -8,7 +8,10 @@ replica whose claim was taken over (it was paused past its lease) cannot mark it
 notifier ignores a fire command whose token is not the item's latest. A replica that dies
 leaves its claims to expire after the lease: another replica fires them. A new item due soon
 wakes the replicas at once (Postgres LISTEN/NOTIFY); otherwise they claim every
-``scheduler.poll_secs``.
+``scheduler.poll_secs``, and again at once after a full batch (a burst is claimed batch after
+batch). A lease is extended only for a claim that would still be held when it ends (with the
+lookahead shorter than the lease, only one whose firing is held up): renewing every claim held
+cost a statement over thousands of rows every few seconds, on the firing loop.
 
 Publication is at least once: a replica that dies between publishing and marking leaves the
 item to be published again by the next claim; downstream is idempotent on the item's id.
@@ -41,6 +44,9 @@ from herald.waiting import Backoff, Episode
 logger = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECS = 10.0
+# How often the held claims are looked over for a lease to extend (in memory; a statement only
+# when one needs it), and how long before its lease ends a claim still to be held is extended.
+RENEW_CHECK_SECS = 0.5
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,6 +77,7 @@ class Scheduler:
         self.namespace = settings.kafka.namespace
         self.heap: list[tuple[float, int, Claimed]] = []  # (due, wall clock), seq, claim
         self.held: dict[str, Claimed] = {}
+        self.lease_ends: dict[str, float] = {}  # by held claim: when its lease ends (wall clock)
         self._seq = 0
         self.wake = threading.Event()
         self._outage = Episode(logger, "scheduler: database unavailable")
@@ -80,6 +87,7 @@ class Scheduler:
 
     def claim(self) -> int:
         """Claim what is due soon; the number claimed."""
+        started = time.time()  # the leases end no earlier than this + lease_secs
         with self.engine.begin() as conn:
             claims = store.claim_due(
                 conn,
@@ -88,24 +96,41 @@ class Scheduler:
                 ahead_secs=self.cfg.lookahead_secs,
                 batch=self.cfg.batch,
             )
+        lease_end = started + self.cfg.lease_secs
         for c in claims:
             self.held[c.id] = c
+            self.lease_ends[c.id] = lease_end
             self._seq += 1
             heapq.heappush(self.heap, (c.due_at.timestamp(), self._seq, c))
         return len(claims)
 
     def renew(self) -> None:
-        """Extend the leases of what this replica holds; forget what was taken over."""
+        """Extend the leases of the claims this replica will still hold when their lease is
+        near its end (most fire long before: the lookahead is shorter than the lease); forget
+        what was taken over."""
+        now = time.time()
+        margin = self.cfg.lease_secs / 3
+        ids = [
+            timer_id
+            for timer_id, c in self.held.items()
+            if max(c.due_at.timestamp(), now) + margin > self.lease_ends[timer_id]
+        ]
+        if not ids:
+            return
+        started = time.time()
         with self.engine.begin() as conn:
-            store.lock_timers(conn, self.held)
+            store.lock_timers(conn, ids)
             kept = store.renew_claims(
-                conn, owner=self.owner, ids=list(self.held), lease_secs=self.cfg.lease_secs
+                conn, owner=self.owner, ids=ids, lease_secs=self.cfg.lease_secs
             )
-        lost = set(self.held) - kept
+        for timer_id in kept:
+            self.lease_ends[timer_id] = started + self.cfg.lease_secs
+        lost = set(ids) - kept
         if lost:
             logger.warning("%s: %d claims taken over or cancelled", self.owner, len(lost))
             for timer_id in lost:
                 del self.held[timer_id]
+                del self.lease_ends[timer_id]
             self.heap = [h for h in self.heap if h[2].id not in lost]
             heapq.heapify(self.heap)
 
@@ -116,7 +141,10 @@ class Scheduler:
         out = []
         while self.heap and self.heap[0][0] <= now:
             claim = heapq.heappop(self.heap)[2]
-            if self.held.pop(claim.id, None) is not None:
+            # Only the claim held now: one claimed again (its lease had lapsed) leaves its
+            # earlier entry in the heap, with a stale fence.
+            if self.held.get(claim.id) is claim:
+                del self.held[claim.id], self.lease_ends[claim.id]
                 out.append(claim)
         return out
 
@@ -164,7 +192,7 @@ class Scheduler:
         listener.start()
         cfg = self.cfg
         next_claim = 0.0
-        next_renew = time.monotonic() + cfg.lease_secs / 3
+        next_renew = time.monotonic() + RENEW_CHECK_SECS
         backoff = Backoff(initial=0.2, maximum=5.0)
         if announcer is not None:
             announcer.ready()
@@ -177,11 +205,12 @@ class Scheduler:
                 try:
                     if self.wake.is_set() or mono >= next_claim:
                         self.wake.clear()
-                        self.claim()
-                        next_claim = mono + cfg.poll_secs
+                        # A full batch: more may be due (a burst): claim again at once.
+                        full = self.claim() >= cfg.batch
+                        next_claim = mono if full else mono + cfg.poll_secs
                     if self.held and mono >= next_renew:
                         self.renew()
-                        next_renew = mono + cfg.lease_secs / 3
+                        next_renew = mono + RENEW_CHECK_SECS
                     ready = self.due(time.time())
                     if ready:
                         self.fire(ready)
@@ -228,6 +257,7 @@ class Scheduler:
                             self.wake.set()
             except psycopg.OperationalError:
                 backoff.wait(stop)
+        self.wake.set()  # the loop may be asleep until its next claim: let it see the stop
 
 
 def record_of(claim: Claimed) -> bytes:
