@@ -416,7 +416,9 @@ def method(messages: int, mean_wait: float) -> str:
 * **7 — `POST /api/timers` under Locust** (`benchmarks/load_api.py`, `measure_capacity` in
   `herald.load.capacity`; docs/load.md): a fresh embedded stack (`herald web` with its
   services, scheduler and notifier included) and the timers load scenario's webhook receiver
-  on loopback; one timer delivered first (warm-up); then one headless Locust run of
+  on loopback; one timer delivered first, then {
+        load_api.TIMERS_WARMUP_SECS:g} s of Locust at the first
+  rate, neither recorded nor judged (warm-up); then one headless Locust run of
   {load_api.TIMERS_STEP_SECS:g} s per offered rate ({
         ", ".join("max" if r is None else f"{r:g}" for r in load_api.TIMERS_RATES)
     } requests/s, shared by {load_api.TIMERS_USERS} paced users;

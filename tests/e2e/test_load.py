@@ -312,6 +312,27 @@ def test_measure_capacity_steps_through_the_offered_rates(tmp_path: Path, serve:
     assert Capacity(endpoint=capacity.endpoint, p99_limit_ms=0.0, steps=capacity.steps).best is None
 
 
+def test_measure_capacity_leaves_its_warm_up_out_of_the_steps(tmp_path: Path, serve: Any) -> None:
+    fake = serve(finish=True)
+    capacity = measure_capacity(
+        load_dir=ROOT / "load",
+        home=tmp_path,
+        environ=clean_env(),
+        rates=(4,),
+        users=2,
+        step_secs=2,
+        warmup_secs=2,
+        p99_limit_ms=60_000,
+        host=fake.url,
+    )
+    [step] = capacity.steps
+    assert step.offered == 4
+    [report] = (tmp_path / "load").glob("*-capacity")
+    assert sorted(d.name for d in report.iterdir() if d.is_dir()) == ["step-1", "warm-up"]
+    # The warm-up's requests reached the server, and are in no step.
+    assert fake.posts() > step.stats.requests > 0
+
+
 def check_context(
     tmp_path: Path, fake: FakeHerald, created: list[str], posts: int, asked: int | None = None
 ) -> LoadContext:

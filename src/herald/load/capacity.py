@@ -57,6 +57,7 @@ def measure_capacity(
     users: int = 8,
     step_secs: float = 10.0,
     p99_limit_ms: float = 50.0,
+    warmup_secs: float = 0.0,
     tags: Sequence[str] = ("write",),
     host: str | None = None,
     token: str | None = None,
@@ -68,7 +69,11 @@ def measure_capacity(
     tagged ``tags``, against one stack (embedded unless ``host``); stops after the first
     step whose p99 is over the limit; the scenario's fixture (the timers' webhook receiver)
     is up throughout (``secrets``: those a stack at ``host`` signs callbacks with). The
-    figures include the users' start-up requests (``on_start``), sent as each user starts."""
+    figures include the users' start-up requests (``on_start``), sent as each user starts.
+    ``warmup_secs``: a first Locust run at the first rate that is neither recorded nor judged
+    (a cold stack's first requests, its connections and caches, would otherwise be most of a
+    slow step's p99: at 5 requests/s for 20 s, the p99 of 100 requests is their second
+    slowest)."""
     chosen = scenario(scenario_name)
     if users < 1 or any(r is not None and r <= 0 for r in rates):
         raise ConfigError(f"users {users}, rates {list(rates)}: at least 1 user, rates above 0")
@@ -105,8 +110,11 @@ def measure_capacity(
         # the last step's callbacks were made; no check runs.
         if chosen.fixture is not None:
             ctx.fixture = fixture.enter_context(chosen.fixture(ctx))
-        for i, rate in enumerate(rates):
-            step_dir = report_dir / f"step-{i + 1}"
+        plan = [(f"step-{i + 1}", rate, step_secs) for i, rate in enumerate(rates)]
+        if warmup_secs > 0 and rates:
+            plan.insert(0, ("warm-up", rates[0], warmup_secs))
+        for name, rate, secs in plan:
+            step_dir = report_dir / name
             pace = rate / users if rate is not None else None
             env = locust_env(environ, step_dir, token=token, wait_scale=0.0, pace=pace)
             result = run_locust(
@@ -114,14 +122,17 @@ def measure_capacity(
                 url=under_load.api.base_url,
                 users=users,
                 spawn_rate=users,
-                run_secs=step_secs,
+                run_secs=secs,
                 report_dir=step_dir,
                 env={**env, **ctx.locust_env},
                 tags=tags,
             )
             found = next((e for e in result.endpoints if e.key == endpoint), None)
             if found is None:
-                raise HeraldError(f"step {i + 1} made no {endpoint} request (report {step_dir})")
+                raise HeraldError(f"{name} made no {endpoint} request (report {step_dir})")
+            if name == "warm-up":
+                out(f"warm-up: {found.rps:,.1f} req/s, p99 {found.p99_ms} ms (not judged)")
+                continue
             steps.append(CapacityStep(offered=rate, users=users, stats=found))
             p99 = "-" if found.p99_ms is None else f"{found.p99_ms:g}"
             asked = "as fast as they can" if rate is None else f"{rate:g} req/s offered"
