@@ -50,6 +50,12 @@ def _cpu(proc: subprocess.Popen[bytes]) -> float:
     return float(times.user + times.system)
 
 
+def _own_cpu() -> float:
+    """CPU seconds this process (the receiver's threads, the polling) has used so far."""
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
 @dataclass
 class TimerRun:
     timers: int
@@ -59,7 +65,9 @@ class TimerRun:
     first_attempt_ms: tuple[float, float, float]  # p50, p99, max: first attempt - due
     fired_ms: tuple[float, float, float]  # p50, p99, max: scheduler publication - due
     span_secs: float  # first due time to last delivery
-    cpu_us: dict[str, float]  # CPU microseconds per timer, by process (scheduler, notifier)
+    # CPU microseconds per timer, by process: scheduler, notifier, and this one (the receiver,
+    # mostly: it shares the cores with them)
+    cpu_us: dict[str, float]
 
 
 def _rows(settings: Settings, url: str, dues: list[datetime], tag: str) -> list[dict[str, Any]]:
@@ -161,6 +169,7 @@ def measure(
             wait_for(lambda: _delivered(engine, f"warm{tag}-%") == 1, 120, "the warm-up timer")
 
             before = {name: _cpu(proc) for name, proc in zip(SERVICES, procs, strict=True)}
+            before["receiver"] = _own_cpu()
             first = datetime.now(UTC) + timedelta(seconds=lead_secs)
             step = spread_secs / count if spread_secs else 0.0
             dues = [first + timedelta(seconds=step * i) for i in range(count)]
@@ -184,6 +193,7 @@ def measure(
                 name: (_cpu(proc) - before[name]) * 1e6 / count
                 for name, proc in zip(SERVICES, procs, strict=True)
             }
+            cpu_us["receiver"] = (_own_cpu() - before["receiver"]) * 1e6 / count
             with engine.connect() as conn:
                 n, *attempt = store.lateness_percentiles(conn, prefix=f"{tag}-%")
                 _, *fired = store.lateness_percentiles(conn, column="fired_at", prefix=f"{tag}-%")

@@ -5,16 +5,17 @@ Webhooks signature with the secrets the stack signs with (herald's own
 
 from __future__ import annotations
 
-import contextlib
-import http.server
+import asyncio
+import concurrent.futures
 import json
-import socket
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
+
+from aiohttp import web
 
 from herald.webhooks import VerificationError, verify
 from herald.webhooks.signing import ID_HEADER
@@ -37,96 +38,88 @@ class Arrival:
     error: str | None
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = False
-    block_on_close = True  # server_close() joins the handler threads
-
-    def __init__(self, receiver: Receiver, host: str, port: int) -> None:
-        self.receiver = receiver
-        super().__init__((host, port), _Handler)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: the notifier reuses its connections
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.receiver._opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.receiver._closed(self.connection)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(min(length, MAX_BODY))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        error = self.server.receiver._record(self.path, headers, body)
-        # A callback that does not verify is refused, as a real receiver must: the notifier
-        # then records the attempt as failed, and the check finds the timer undelivered.
-        status = 401 if error else 200
-        reply = (error or "").encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # the arrivals are the log
-
-
 class Receiver:
     """Listens on ``host`` (a free port unless ``port``); :attr:`url` is where timers call.
 
     ``secrets``: those the stack signs callbacks with (``whsec_…``); every arrival is verified
-    against them."""
+    against them. The server is aiohttp's, on an event loop of its own thread: at 1,000
+    callbacks a second the standard library's threaded server spent about 450 µs of CPU on
+    each, as much as half of what the notifier it measures spends, on the same cores."""
 
     def __init__(self, *, secrets: tuple[str, ...], host: str = "127.0.0.1", port: int = 0) -> None:
         self._secrets = secrets
         self._host = host
         self._port = port
+        self._bound: int | None = None
         self._lock = threading.Condition()
         self._arrivals: list[Arrival] = []
-        self._connections: set[socket.socket] = set()
-        self._server: _Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """The callback URL timers are given."""
-        if self._server is None:
+        if self._bound is None:
             raise RuntimeError("the receiver is not started")
-        port = self._server.server_address[1]
-        return f"http://{self._host}:{port}{HOOK_PATH}"
+        return f"http://{self._host}:{self._bound}{HOOK_PATH}"
 
     def start(self) -> Receiver:
-        """Listen, serving each connection on a thread of its own."""
-        self._server = _Server(self, self._host, self._port)
+        """Listen, on an event loop of its own thread; returns once the port is bound."""
+        loop = asyncio.new_event_loop()
+        ready: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._loop = loop
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="load-webhook-receiver",
+            target=self._serve, args=(loop, ready), name="load-webhook-receiver"
         )
         self._thread.start()
+        try:
+            self._bound = ready.result(timeout=10)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
-        """Stop listening, close every kept-alive connection and join the handlers."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        """Stop listening, close every kept-alive connection and join the server's thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
             return
-        server.shutdown()
+        loop.call_soon_threadsafe(loop.stop)
         thread.join()
-        with self._lock:
-            kept_alive = list(self._connections)
-        for conn in kept_alive:
-            with contextlib.suppress(OSError):  # its peer closed it already
-                conn.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        self._server = self._thread = None
+        self._loop = self._thread = None
+        self._bound = None
+
+    def _serve(
+        self, loop: asyncio.AbstractEventLoop, ready: concurrent.futures.Future[int]
+    ) -> None:
+        asyncio.set_event_loop(loop)
+        app = web.Application()
+        # Every POST is recorded, whatever its path (one to another path is refused).
+        app.router.add_route("POST", "/{path:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        try:
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, self._host, self._port)
+            loop.run_until_complete(site.start())
+            ready.set_result(int(runner.addresses[0][1]))  # the port bound (port 0: a free one)
+        except BaseException as exc:
+            ready.set_exception(exc)
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+            return
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.content.read(MAX_BODY)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        error = self._record(request.path_qs, headers, body)
+        # A callback that does not verify is refused, as a real receiver must: the notifier
+        # then records the attempt as failed, and the check finds the timer undelivered.
+        return web.Response(status=401 if error else 200, body=(error or "").encode())
 
     def __enter__(self) -> Receiver:
         return self.start()
@@ -150,15 +143,7 @@ class Receiver:
         with self._lock:
             return Counter(a.webhook_id for a in self._arrivals if a.error is None)
 
-    # -- on the server's threads --------------------------------------------------------------
-
-    def _opened(self, conn: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(conn)
-
-    def _closed(self, conn: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(conn)
+    # -- on the server's thread ---------------------------------------------------------------
 
     def _record(self, path: str, headers: dict[str, str], body: bytes) -> str | None:
         arrived = time.time()
