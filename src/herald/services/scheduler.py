@@ -19,8 +19,6 @@ item to be published again by the next claim; downstream is idempotent on the it
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import heapq
 import logging
 import os
@@ -45,10 +43,7 @@ from herald.waiting import Backoff, Episode
 
 logger = logging.getLogger(__name__)
 
-STOP_FLUSH_SECS = 5.0  # on stop, how long records on their way may take to be acknowledged
-# Longest wait for acknowledgements while records are on their way (a new item due sooner
-# wakes the loop only between these waits).
-ACK_WAIT_SECS = 0.005
+PUBLISH_TIMEOUT_SECS = 10.0
 # How often the held claims are looked over for a lease to extend (in memory; a statement only
 # when one needs it), and how long before its lease ends a claim still to be held is extended.
 RENEW_CHECK_SECS = 0.5
@@ -85,10 +80,6 @@ class Scheduler:
         self.lease_ends: dict[str, float] = {}  # by held claim: when its lease ends (wall clock)
         self._seq = 0
         self.wake = threading.Event()
-        # Published, not yet marked: acknowledged by the broker, refused by it, and expired.
-        self.acked: list[Claimed] = []
-        self.failures: list[KafkaError] = []
-        self.late: list[Claimed] = []
         self._outage = Episode(logger, "scheduler: database unavailable")
         self.fired = self.fenced = self.expired = 0
 
@@ -158,55 +149,39 @@ class Scheduler:
         return out
 
     def fire(self, claims: list[Claimed]) -> None:
-        """Publish each claim's record (past its ``not_after``: expire it instead). Not waited
-        for: :meth:`settle` marks each one fired once the broker has acknowledged it, and the
-        next claims that come due go out meanwhile."""
+        """Publish each claim's record (past its ``not_after``: expire it instead), wait for
+        the broker's acknowledgement, then mark them fired, fenced."""
         now = datetime.now(UTC)
-        produce = self.producer.produce
-        for c in claims:
-            if c.not_after is not None and c.not_after < now:
-                self.late.append(c)
-                continue
+        late = [c for c in claims if c.not_after is not None and c.not_after < now]
+        live = [c for c in claims if c not in late]
+        failures: list[KafkaError] = []
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(err)
+
+        for c in live:
             topic = c.topic if not self.namespace else f"{self.namespace}.{c.topic}"
-            produce(topic, record_of(c), c.key, on_delivery=functools.partial(self._acked, c))
-        self.producer.poll(0)
-
-    def _acked(self, claim: Claimed, err: KafkaError | None, _msg: Message) -> None:
-        if err is None:
-            self.acked.append(claim)
-        else:
-            self.failures.append(err)
-
-    def settle(self, timeout: float = 0.0) -> None:
-        """Mark what the broker has acknowledged fired (fenced) and expire the late claims, in
-        one transaction. A claim whose record was refused is not marked: it lapses and is
-        published again (at least once)."""
-        self.producer.poll(timeout)
-        acked, late = self.acked, self.late
-        if acked or late:
-            self.acked, self.late = [], []
-            try:
-                with self.engine.begin() as conn:
-                    store.lock_timers(conn, (c.id for c in (*acked, *late)))
-                    marked = store.mark_fired_many(conn, acked, owner=self.owner)
-                    expired = sum(1 for c in late if store.expire_claim(conn, c))
-            except DBAPIError:
-                self.acked, self.late = acked + self.acked, late + self.late  # marked later
-                raise
-            self.fired += len(marked)
-            self.expired += expired
-            fenced = [c.id for c in acked if c.id not in marked]
-            if fenced:
-                self.fenced += len(fenced)
-                logger.warning(
-                    "%s: %d claims were fenced (taken over): %s",
-                    self.owner,
-                    len(fenced),
-                    fenced[:5],
-                )
-        if self.failures:
-            failures, self.failures = self.failures, []
-            raise BrokerError(f"{len(failures)} due items not acknowledged ({failures[0]})")
+            self.producer.produce(topic, record_of(c), c.key, on_delivery=delivered)
+        left = self.producer.flush(PUBLISH_TIMEOUT_SECS)
+        if left or failures:
+            # Not marked: the claims lapse and are published again (at least once).
+            raise BrokerError(
+                f"{len(live)} due items not acknowledged ({left} left, {failures[:1]})"
+            )
+        with self.engine.begin() as conn:
+            store.lock_timers(conn, (c.id for c in claims))
+            marked = store.mark_fired_many(conn, live, owner=self.owner)
+            for c in late:
+                if store.expire_claim(conn, c):
+                    self.expired += 1
+        self.fired += len(marked)
+        fenced = [c.id for c in live if c.id not in marked]
+        if fenced:
+            self.fenced += len(fenced)
+            logger.warning(
+                "%s: %d claims were fenced (taken over): %s", self.owner, len(fenced), fenced[:5]
+            )
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -239,7 +214,6 @@ class Scheduler:
                     ready = self.due(time.time())
                     if ready:
                         self.fire(ready)
-                    self.settle()
                     self._outage.over()
                     backoff.reset()
                 except _OUTAGES as exc:
@@ -251,15 +225,9 @@ class Scheduler:
                     wait = min(wait, self.heap[0][0] - time.time())
                 if self.held:
                     wait = min(wait, next_renew - time.monotonic())
-                if len(self.producer):
-                    # Records on their way: their acknowledgements end the wait, to be marked.
-                    self.producer.poll(min(max(0.0, wait), ACK_WAIT_SECS))
-                else:
-                    self.wake.wait(max(0.0, wait))
+                self.wake.wait(max(0.0, wait))
         finally:
-            self.producer.flush(STOP_FLUSH_SECS)
-            with contextlib.suppress(*_OUTAGES):
-                self.settle()  # what was acknowledged is marked: not published again
+            self.producer.flush(5)
             self.engine.dispose()
         logger.info(
             "%s stopped ◆ %d fired ◆ %d fenced ◆ %d expired ◆ %d claims left to lapse",
