@@ -41,7 +41,6 @@ from herald.runtime.database import EmbeddedDatabase
 from herald.webhooks import generate_secret
 
 WRITE_BATCH = 5_000
-SERVICES = ("scheduler", "notifier")
 
 
 def _cpu(proc: subprocess.Popen[bytes]) -> float:
@@ -122,11 +121,26 @@ def _stuck(engine: Any, tag: str, workdir: Path) -> str:
     return "\n".join(lines)
 
 
+def services(notifiers: int) -> list[str]:
+    """The processes' names: the scheduler, and the notifier (notifier-1.. when several)."""
+    if notifiers == 1:
+        return ["scheduler", "notifier"]
+    return ["scheduler", *(f"notifier-{i + 1}" for i in range(notifiers))]
+
+
 def measure(
-    workdir: Path, *, count: int, spread_secs: float, lead_secs: float, timeout: float = 600.0
+    workdir: Path,
+    *,
+    count: int,
+    spread_secs: float,
+    lead_secs: float,
+    notifiers: int = 1,
+    timeout: float = 600.0,
 ) -> TimerRun:
     """``count`` timers due over ``spread_secs`` (0: all in the same second), the first
-    ``lead_secs`` after they are written; wait until every one is delivered."""
+    ``lead_secs`` after they are written, ``notifiers`` notifier processes in one group; wait
+    until every one is delivered."""
+    names = services(notifiers)
     workdir.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     secret = generate_secret()
@@ -157,18 +171,24 @@ def measure(
         engine = make_engine(database.url)
         procs = []
         try:
-            for service in SERVICES:
-                with (workdir / f"{service}-{tag}.log").open("wb") as log:
+            for name in names:
+                with (workdir / f"{name}-{tag}.log").open("wb") as log:
+                    command = [HERALD, name.split("-")[0]]
                     procs.append(
-                        subprocess.Popen(
-                            [HERALD, service], env=env, stdout=log, stderr=subprocess.STDOUT
-                        )
+                        subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
                     )
-            # One timer through first: both services are up and the notifier has its partitions.
+            # Every notifier has its partitions (several: the group has settled), and one timer
+            # went through: the services are up.
+            logs = [workdir / f"{name}-{tag}.log" for name in names[1:]]
+            wait_for(
+                lambda: all(" assigned " in log.read_text() for log in logs),
+                120,
+                "every notifier's partitions",
+            )
             _write(engine, _rows(settings, rx.url, [datetime.now(UTC)], f"warm{tag}"))
             wait_for(lambda: _delivered(engine, f"warm{tag}-%") == 1, 120, "the warm-up timer")
 
-            before = {name: _cpu(proc) for name, proc in zip(SERVICES, procs, strict=True)}
+            before = {name: _cpu(proc) for name, proc in zip(names, procs, strict=True)}
             first = datetime.now(UTC) + timedelta(seconds=lead_secs)
             step = spread_secs / count if spread_secs else 0.0
             dues = [first + timedelta(seconds=step * i) for i in range(count)]
@@ -191,7 +211,7 @@ def measure(
                 raise RuntimeError(f"{exc}\n{_stuck(engine, tag, workdir)}") from None
             cpu_us = {
                 name: (_cpu(proc) - before[name]) * 1e6 / count
-                for name, proc in zip(SERVICES, procs, strict=True)
+                for name, proc in zip(names, procs, strict=True)
             }
             cpu_us["receiver"] = (_own_cpu() - before["receiver"]) * 1e6 / count
             with engine.connect() as conn:
@@ -219,15 +239,21 @@ def measure(
     )
 
 
-def burst(workdir: Path, count: int) -> TimerRun:
+def burst(workdir: Path, count: int, notifiers: int = 1) -> TimerRun:
     """``count`` timers due within the same second."""
-    return measure(workdir, count=count, spread_secs=0.0, lead_secs=3.0 + count / 1_000)
+    return measure(
+        workdir, count=count, spread_secs=0.0, lead_secs=3.0 + count / 1_000, notifiers=notifiers
+    )
 
 
-def steady(workdir: Path, pending: int, rate: float) -> TimerRun:
+def steady(workdir: Path, pending: int, rate: float, notifiers: int = 1) -> TimerRun:
     """``pending`` timers coming due at ``rate`` per second."""
     return measure(
-        workdir, count=pending, spread_secs=pending / rate, lead_secs=5.0 + pending / 1_000
+        workdir,
+        count=pending,
+        spread_secs=pending / rate,
+        lead_secs=5.0 + pending / 1_000,
+        notifiers=notifiers,
     )
 
 
@@ -247,10 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--burst", type=int, default=10_000)
     p.add_argument("--pending", type=int, default=100_000)
     p.add_argument("--rate", type=float, default=1_000.0)
+    p.add_argument("--notifiers", type=int, default=1, help="notifier processes, one group")
     p.add_argument("--workdir", type=Path, default=Path(".herald") / "bench-timers")
     args = p.parse_args(argv)
-    print(describe(f"{args.burst:,} due in the same second", burst(args.workdir, args.burst)))
-    run = steady(args.workdir, args.pending, args.rate)
+    if args.burst:
+        run = burst(args.workdir, args.burst, args.notifiers)
+        print(describe(f"{args.burst:,} due in the same second", run))
+    run = steady(args.workdir, args.pending, args.rate, args.notifiers)
     print(describe(f"{args.pending:,} pending, {args.rate:,.0f} due per second", run))
     return 0
 

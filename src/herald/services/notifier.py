@@ -160,6 +160,8 @@ class Notifier:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.partitions.setdefault(tp.partition, deque())
+        if partitions:
+            logger.info("%s assigned %s", self.owner, kafka.names(partitions))
         if self.announcer is not None and partitions:
             self.announcer.ready(partitions)
 
