@@ -73,17 +73,16 @@ def run_engines(home: Path, rounds: int, *, quick: bool = False) -> list[EngineR
             "HERALD_KAFKA_HEARTBEAT_INTERVAL_MS": str(heartbeat),
         }
         runs = EngineRuns(label, 0.0, [], [])
-        # Tansu: a fresh broker per round, as `herald sim` has. On a Tansu that has already
-        # served one run, the next run's senders never got an assignment (seen in 3 of 3
-        # bench runs: a sender group left stuck by the previous run's members leaving at
-        # once; docs/engines.md, "What Tansu lacks"). Apache Kafka: one cluster for all.
+        # Tansu: a fresh broker per round, as `herald sim` has. On a Tansu that had served one
+        # run, the next run's senders never got an assignment (the two engine steps run
+        # before this failed so, at round 2: a sender group left stuck by the previous run's
+        # members leaving at once; docs/engines.md, "What Tansu lacks"). Apache Kafka: one
+        # cluster for all rounds.
         fresh = engine == "tansu"
         with ExitStack() as stack:
-            bootstrap = ""
             for number in range(rounds):
-                if fresh or not bootstrap:
-                    if fresh:
-                        stack.close()
+                if fresh or number == 0:
+                    stack.close()  # the previous round's Tansu (none: nothing to close)
                     started = time.monotonic()
                     bootstrap = stack.enter_context(_broker(engine, brokers, logs, number))
                     runs.start_secs = max(runs.start_secs, time.monotonic() - started)

@@ -616,13 +616,17 @@ def test_a_receiver_with_another_secret_refuses_the_signature(
 # -- claims and fencing (the store's statements, on the real database) -----------------------
 
 
+def _due(settings: Settings, url: str, due_at: datetime, now: datetime) -> dict[str, Any]:
+    return timers.webhook_row(
+        settings, url=url, mode="at_least_once", due_at=due_at, not_after=None, now=now
+    )
+
+
 def test_a_stale_claim_cannot_mark_or_deliver_after_another_took_it_over(
     tsettings: Settings, engine: Engine
 ) -> None:
     now = datetime.now(UTC)
-    row = timers.webhook_row(
-        tsettings, url=URL, mode="at_least_once", due_at=now, not_after=None, now=now
-    )
+    row = _due(tsettings, URL, now, now)
     with engine.begin() as conn:
         store.insert_timer(conn, row)
         [a] = store.claim_due(conn, owner="a", lease_secs=0.05, ahead_secs=0, batch=10)
@@ -653,12 +657,6 @@ def test_a_stale_claim_cannot_mark_or_deliver_after_another_took_it_over(
         assert store.finish_deliveries(conn, [(b.id, "delivered")], owner="n2") == set()
         assert store.finish_deliveries(conn, [(b.id, "delivered")], owner="n1") == {b.id}
         assert store.get_timer(conn, b.id).state == "delivered"
-
-
-def _due(settings: Settings, url: str, due_at: datetime, now: datetime) -> dict[str, Any]:
-    return timers.webhook_row(
-        settings, url=url, mode="at_least_once", due_at=due_at, not_after=None, now=now
-    )
 
 
 def _leases(engine: Engine) -> dict[str, datetime]:

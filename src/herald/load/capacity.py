@@ -110,10 +110,9 @@ def measure_capacity(
         # the last step's callbacks were made; no check runs.
         if chosen.fixture is not None:
             ctx.fixture = fixture.enter_context(chosen.fixture(ctx))
-        plan = [(f"step-{i + 1}", rate, step_secs) for i, rate in enumerate(rates)]
-        if warmup_secs > 0 and rates:
-            plan.insert(0, ("warm-up", rates[0], warmup_secs))
-        for name, rate, secs in plan:
+
+        def step(name: str, rate: float | None, secs: float) -> EndpointStats:
+            """One Locust run at ``rate``: the endpoint's figures."""
             step_dir = report_dir / name
             pace = rate / users if rate is not None else None
             env = locust_env(environ, step_dir, token=token, wait_scale=0.0, pace=pace)
@@ -130,9 +129,13 @@ def measure_capacity(
             found = next((e for e in result.endpoints if e.key == endpoint), None)
             if found is None:
                 raise HeraldError(f"{name} made no {endpoint} request (report {step_dir})")
-            if name == "warm-up":
-                out(f"warm-up: {found.rps:,.1f} req/s, p99 {found.p99_ms} ms (not judged)")
-                continue
+            return found
+
+        if warmup_secs > 0 and rates:
+            warm = step("warm-up", rates[0], warmup_secs)
+            out(f"warm-up: {warm.rps:,.1f} req/s, p99 {warm.p99_ms} ms (not judged)")
+        for i, rate in enumerate(rates):
+            found = step(f"step-{i + 1}", rate, step_secs)
             steps.append(CapacityStep(offered=rate, users=users, stats=found))
             p99 = "-" if found.p99_ms is None else f"{found.p99_ms:g}"
             asked = "as fast as they can" if rate is None else f"{rate:g} req/s offered"

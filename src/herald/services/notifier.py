@@ -158,11 +158,12 @@ class Notifier:
     # -- consuming ----------------------------------------------------------------------------
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not partitions:
+            return
         for tp in partitions:
             self.partitions.setdefault(tp.partition, deque())
-        if partitions:
-            logger.info("%s assigned %s", self.owner, kafka.names(partitions))
-        if self.announcer is not None and partitions:
+        logger.info("%s assigned %s", self.owner, kafka.names(partitions))
+        if self.announcer is not None:
             self.announcer.ready(partitions)
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

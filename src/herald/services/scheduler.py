@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECS = 10.0
 # How often the held claims are looked over for a lease to extend (in memory; a statement only
-# when one needs it), and how long before its lease ends a claim still to be held is extended.
+# when one needs it: see renew()).
 RENEW_CHECK_SECS = 0.5
 
 
@@ -117,22 +117,18 @@ class Scheduler:
         ]
         if not ids:
             return
-        started = time.time()
         with self.engine.begin() as conn:
             store.lock_timers(conn, ids)
             kept = store.renew_claims(
                 conn, owner=self.owner, ids=ids, lease_secs=self.cfg.lease_secs
             )
         for timer_id in kept:
-            self.lease_ends[timer_id] = started + self.cfg.lease_secs
+            self.lease_ends[timer_id] = now + self.cfg.lease_secs
         lost = set(ids) - kept
         if lost:
             logger.warning("%s: %d claims taken over or cancelled", self.owner, len(lost))
-            for timer_id in lost:
-                del self.held[timer_id]
-                del self.lease_ends[timer_id]
-            self.heap = [h for h in self.heap if h[2].id not in lost]
-            heapq.heapify(self.heap)
+            for timer_id in lost:  # their heap entries are skipped when they come due
+                del self.held[timer_id], self.lease_ends[timer_id]
 
     # -- firing -------------------------------------------------------------------------------
 
@@ -142,7 +138,7 @@ class Scheduler:
         while self.heap and self.heap[0][0] <= now:
             claim = heapq.heappop(self.heap)[2]
             # Only the claim held now: one claimed again (its lease had lapsed) leaves its
-            # earlier entry in the heap, with a stale fence.
+            # earlier entry in the heap, with a stale fence; one taken over leaves its entry.
             if self.held.get(claim.id) is claim:
                 del self.held[claim.id], self.lease_ends[claim.id]
                 out.append(claim)
