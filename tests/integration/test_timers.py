@@ -580,6 +580,40 @@ def test_a_claim_cut_off_by_the_database_is_taken_again_and_delivered_once(
     assert ledger(engine, timer_id) == [(1, 200, "delivered")]
 
 
+def test_a_ledger_write_cut_off_by_the_database_is_written_again_once(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    # The notifier's ledger thread writes a delivered timer's attempt: held there by a lock,
+    # its connection is terminated. What the delivery reported is kept and written again.
+    timer_id = post(web, {"seconds": 1, "url": receiver.url("/ledger-cut")})["id"]
+    blocker = engine.connect()
+    # SHARE: readers (the notifier's readiness check) pass, writers wait.
+    blocker.execute(text("LOCK TABLE timer_attempts IN SHARE MODE"))
+    waiting = text(
+        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE 'INSERT INTO timer_attempts%' AND pid <> pg_backend_pid()"
+    )
+    try:
+        with services(tsettings):
+
+            def blocked() -> Any:
+                with engine.connect() as conn:
+                    return conn.execute(waiting).scalar()
+
+            pid = wait_for(blocked, 20, "a ledger write blocked on the lock")
+            assert receiver.deliveries() == {timer_id: 1}  # sent; not yet in the ledger
+            with engine.connect() as conn:
+                cut = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                assert cut.scalar_one() is True
+            blocker.rollback()
+            row = wait_for_state(engine, timer_id, {"delivered"})
+    finally:
+        blocker.close()
+    assert row.attempts == 1
+    assert receiver.deliveries() == {timer_id: 1}
+    assert ledger(engine, timer_id) == [(1, 200, "delivered")]
+
+
 def test_during_a_rotation_both_secrets_sign_and_either_verifies(
     broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, engine: Engine
 ) -> None:

@@ -3,9 +3,11 @@ counts, outcomes, and the same webhook-id on every retry as the receiver saw it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import itertools
+import queue
 import random
 import socket
 import ssl
@@ -398,6 +400,57 @@ def test_a_full_queue_tells_the_caller_to_stop_consuming(receiver: WebhookReceiv
         outcomes = [f.result(WAIT).outcome for f in first] + [third.outcome]
     assert outcomes == [Outcome.DELIVERED] * 3
     assert receiver.deliveries() == Counter({"q0": 1, "q1": 1, "q2": 1})
+
+
+def test_a_batch_is_delivered_with_one_callback_per_webhook_and_counts_as_pending(
+    receiver: WebhookReceiver,
+) -> None:
+    gate = threading.Event()
+    receiver.script("/held", then=Respond(200, gate=gate))
+    receiver.script("/gone", then=Respond(410))
+    ended: queue.SimpleQueue[tuple[str, Outcome]] = queue.SimpleQueue()
+
+    def done(tag: str, task: asyncio.Task[Any]) -> None:
+        ended.put((tag, task.result().outcome))
+
+    with running(max_pending=3) as bg:
+        batch = [(timer_webhook(f"b{i}", receiver.url("/held")), f"tag-{i}") for i in range(4)]
+        batch.append((timer_webhook("b4", receiver.url("/gone")), "tag-4"))
+        bg.submit_many(batch, done)
+        # Never blocks: the batch goes past max_pending, and full() says so.
+        assert bg.pending == 5 and bg.full()
+        assert ended.get(timeout=WAIT) == ("tag-4", Outcome.GONE)
+        receiver.wait_for_in_flight(4, timeout=WAIT)
+        assert bg.pending == 4 and bg.full()
+        gate.set()
+        got = sorted(ended.get(timeout=WAIT) for _ in range(4))
+        assert bg.wait_for_room(timeout=WAIT) and bg.pending == 0
+    assert got == [(f"tag-{i}", Outcome.DELIVERED) for i in range(4)]
+    assert ended.empty()
+    assert receiver.deliveries() == Counter({"b0": 1, "b1": 1, "b2": 1, "b3": 1, "b4": 1})
+
+
+def test_closing_cancels_a_batch_in_flight_and_calls_back_for_each(
+    receiver: WebhookReceiver,
+) -> None:
+    gate = threading.Event()
+    receiver.script("/held", then=Respond(200, gate=gate))
+    ended: list[tuple[str, bool]] = []
+    bg = BackgroundDeliverer(Deliverer(secrets=[SECRET], policy=fast_policy())).start()
+    try:
+        bg.submit_many(
+            [(timer_webhook(f"c{i}", receiver.url("/held")), f"tag-{i}") for i in range(2)],
+            lambda tag, task: ended.append((tag, task.cancelled())),
+        )
+        receiver.wait_for_in_flight(2, timeout=WAIT)
+    finally:
+        abandoned = bg.close(timeout=0)
+        gate.set()
+    assert abandoned == 2
+    assert sorted(ended) == [("tag-0", True), ("tag-1", True)]
+    assert bg.pending == 0
+    with pytest.raises(RuntimeError, match="not running"):
+        bg.submit_many([(timer_webhook("c9", receiver.url("/held")), "late")], lambda t, k: None)
 
 
 def test_closing_abandons_a_delivery_in_flight_and_reports_it(receiver: WebhookReceiver) -> None:

@@ -3,21 +3,33 @@
 ``submit`` is thread-safe and returns a :class:`concurrent.futures.Future`; at most
 ``max_pending`` deliveries are outstanding, so the caller can pause consuming while
 :meth:`BackgroundDeliverer.full` (or block in ``submit``) instead of buffering without bound.
+``submit_many`` hands a whole batch to the loop at once, with a callback instead of futures:
+one wake-up of the loop per batch, not one per webhook (a fifth of the CPU of a delivery
+was the hand-over, one by one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import threading
+import time
+from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import TypeVar
 
 from herald.errors import HeraldError
 from herald.webhooks.deliverer import Deliverer, HostLoad
 from herald.webhooks.records import Attempt, Delivery, Webhook
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Called on the loop's thread as each delivery of a batch ends, with the batch entry's tag and
+# the delivery's task (done: cancelled if the deliverer was closed first).
+Done = Callable[[T, "asyncio.Task[Delivery]"], None]
 
 
 async def _cancel_all() -> None:
@@ -49,6 +61,7 @@ class BackgroundDeliverer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._futures: set[concurrent.futures.Future[Delivery]] = set()
+        self._tasks: set[asyncio.Task[Delivery]] = set()  # submit_many's, touched on the loop
 
     def start(self, *, timeout: float = 10.0) -> BackgroundDeliverer:
         """Start the loop thread and open the deliverer's connection pool on it."""
@@ -112,6 +125,36 @@ class BackgroundDeliverer:
         future.add_done_callback(self._finished)
         return future
 
+    def submit_many(self, items: Sequence[tuple[Webhook, T]], done: Done[T]) -> None:
+        """Deliver each ``(webhook, tag)`` in the background; ``done(tag, task)`` is called on
+        the loop's thread as each one ends (keep it quick: hand it to a queue). Never blocks:
+        the batch may take the pending count past ``max_pending``, and :meth:`full` then says
+        so until enough have finished."""
+        if not items:
+            return
+        with self._room:
+            if not self._accepting or self._loop is None:
+                raise RuntimeError("BackgroundDeliverer is not running")
+            self._pending += len(items)
+            self._loop.call_soon_threadsafe(self._start_many, items, done)
+
+    def _start_many(self, items: Sequence[tuple[Webhook, T]], done: Done[T]) -> None:
+        loop = self._loop
+        assert loop is not None
+        for webhook, tag in items:
+            task = loop.create_task(self._deliverer.deliver(webhook))
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._task_done, done, tag))
+
+    def _task_done(self, done: Done[T], tag: T, task: asyncio.Task[Delivery]) -> None:
+        self._tasks.discard(task)
+        try:
+            done(tag, task)
+        finally:
+            with self._room:
+                self._pending -= 1
+                self._room.notify_all()
+
     def attempt(self, webhook: Webhook) -> concurrent.futures.Future[Attempt]:
         """One attempt in the background (the caller schedules any retry itself)."""
         if self._loop is None:
@@ -144,14 +187,25 @@ class BackgroundDeliverer:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return 0
+        deadline = time.monotonic() + timeout
         _, left = concurrent.futures.wait(futures, timeout=timeout)
-        if left:
-            logger.warning("webhook deliverer stopping: %d delivery(ies) abandoned", len(left))
+
+        async def batches() -> int:  # after any batch still being started (the loop is FIFO)
+            if not self._tasks:
+                return 0
+            _, late = await asyncio.wait(
+                set(self._tasks), timeout=max(0.0, deadline - time.monotonic())
+            )
+            return len(late)
+
+        abandoned = len(left) + asyncio.run_coroutine_threadsafe(batches(), loop).result()
+        if abandoned:
+            logger.warning("webhook deliverer stopping: %d delivery(ies) abandoned", abandoned)
         asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         self._thread = None
-        return len(left)
+        return abandoned
 
     def __enter__(self) -> BackgroundDeliverer:
         return self.start()
