@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from flask.testing import FlaskClient
 from flask_openapi3.openapi import OpenAPI
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select, text
 
-from herald import contracts, timers
+from herald import contracts, kafka, timers
 from herald.config import Settings
 from herald.db import store
 from herald.db.models import timer_attempts
@@ -93,6 +94,12 @@ def count_timers(engine: Engine) -> int:
 def ledger(engine: Engine, timer_id: str) -> list[tuple[int, int | None, str]]:
     with engine.connect() as conn:
         return [(r.number, r.status, r.outcome) for r in store.attempts_of(conn, timer_id)]
+
+
+def ledger_rows(engine: Engine, timer_id: str) -> list[Any]:
+    """The ledger's attempts of a timer, every column."""
+    with engine.connect() as conn:
+        return list(store.attempts_of(conn, timer_id))
 
 
 def detail(response: Any) -> list[dict[str, str]]:
@@ -543,8 +550,15 @@ def test_cancel_racing_the_fire_either_cancels_or_delivers_never_both(
     counts = receiver.deliveries()
     for timer_id, status in outcome.items():
         assert status in (200, 409)
-        assert counts.get(timer_id, 0) == (0 if status == 200 else 1), timer_id
-    assert sum(counts.values()) == sum(1 for s in outcome.values() if s == 409)
+        rows = ledger_rows(engine, timer_id)
+        if status == 200:
+            assert (counts.get(timer_id, 0), rows) == (0, []), timer_id
+            continue
+        # Delivered once. A retry after a timeout (at_least_once) may reach the receiver
+        # too, and then it is in the ledger: every request that arrived was recorded.
+        assert [r.outcome for r in rows].count("delivered") == 1, (timer_id, rows)
+        assert counts[timer_id] == sum(1 for r in rows if r.sent), (timer_id, rows)
+    assert set(counts) == {t for t, s in outcome.items() if s == 409}
 
 
 def test_a_claim_cut_off_by_the_database_is_taken_again_and_delivered_once(
@@ -577,6 +591,62 @@ def test_a_claim_cut_off_by_the_database_is_taken_again_and_delivered_once(
         blocker.close()
     assert row.attempts == 1
     assert receiver.deliveries() == {timer_id: 1}
+    assert ledger(engine, timer_id) == [(1, 200, "delivered")]
+
+
+def test_a_command_again_while_its_timer_is_being_delivered_does_not_send_it_twice(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    # The same fire command twice (as after a rebalance, before the first's offset was
+    # committed), the second while the first delivery is held by the receiver: this
+    # notifier's own lease would let it claim the timer again.
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    gate = threading.Event()
+    receiver.script("/held", [Respond(200, gate=gate)])
+    timer_id = post(web, {"seconds": 1, "url": receiver.url("/held")})["id"]
+    ks = tsettings.kafka
+    topic = timers.FIRE.qualified(ks.namespace)
+    # A marker behind the duplicate on the same partition: once it is delivered, the
+    # duplicate has been taken (a partition's commands are taken in order).
+    now = datetime.now(UTC)
+    marker = _due(tsettings, receiver.url("/marker"), now + timedelta(hours=1), now)
+    marker["fence"] = 1  # as if a scheduler had claimed it (it is not due for an hour)
+    with engine.begin() as conn:
+        store.insert_timer(conn, marker)
+    with services(tsettings):
+        receiver.wait_for_requests(1, timeout=20)
+        with engine.connect() as conn:
+            fence = store.get_timer(conn, timer_id).fence
+        producer = Producer(kafka.producer_config(ks))
+        offsets: list[int] = []
+        for tid, url, f in ((timer_id, "/held", fence), (marker["id"], "/marker", 1)):
+            command = timers.FireCommand(
+                timer_id=tid, url=receiver.url(url), mode="at_least_once", due_at=now, fence=f
+            )
+            producer.produce(
+                topic,
+                msgspec.json.encode(command),
+                tid.encode(),
+                partition=0,
+                on_delivery=lambda err, msg: offsets.append(-1 if err else msg.offset()),
+            )
+        assert producer.flush(10) == 0
+        assert len(offsets) == 2 and offsets[0] >= 0 and offsets[1] == offsets[0] + 1
+        wait_for_state(engine, marker["id"], {"delivered"})
+        gate.set()
+        wait_for_state(engine, timer_id, {"delivered"})
+        group = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "notifiers")))
+        try:
+
+            def committed() -> bool:
+                [tp] = group.committed([TopicPartition(topic, 0)], timeout=10)
+                return bool(tp.offset > offsets[-1])  # a settled prefix: the duplicate's too
+
+            wait_for(committed, 20, "the duplicate's offset committed")
+        finally:
+            group.close()
+    assert receiver.deliveries() == {timer_id: 1, marker["id"]: 1}
     assert ledger(engine, timer_id) == [(1, 200, "delivered")]
 
 

@@ -218,12 +218,24 @@ class Notifier:
             by_id[entry.command.timer_id] = entry
         return by_id
 
+    def _defer_own(self, by_id: dict[str, _Command]) -> dict[str, _Command]:
+        """Put off the commands for timers this notifier is still delivering, or whose
+        outcome is not yet in the ledger (the same command again after a rebalance, say):
+        their claim would pass (the lease is this owner's) and they would go out twice. Each
+        is taken again later, and then finds its timer done."""
+        mine = [tid for tid in by_id if tid in self.inflight or tid in self.finished]
+        if mine:
+            self._later([by_id.pop(tid) for tid in mine], time.time() + RETRY_SECS)
+        return by_id
+
     def _take(self, entries: list[_Command]) -> None:
         """Take the commands' timers for delivery (one transaction) and submit them; settle
         at once the commands there is nothing to deliver for."""
         if not entries:
             return
-        by_id = self._latest(entries)
+        by_id = self._defer_own(self._latest(entries))
+        if not by_id:
+            return
         commands = [(tid, e.command.fence) for tid, e in by_id.items() if e.command]
         now = datetime.now(UTC)
         try:
@@ -330,14 +342,13 @@ class Notifier:
                 break
             cmd = entry.command
             assert cmd is not None
-            self.inflight.pop(cmd.timer_id, None)
             over.append(cmd.timer_id)
-            if task.cancelled():
-                continue  # stopped mid-delivery: the lease lapses and the command comes again
-            delivery = task.result()
-            if delivery.outcome is Outcome.ABANDONED:
-                continue
-            self.finished[cmd.timer_id] = (entry, delivery)
+            # Into finished before out of inflight: the loop checks both, in that order.
+            if not task.cancelled():  # (cancelled: stopped mid-delivery, the lease lapses)
+                delivery = task.result()
+                if delivery.outcome is not Outcome.ABANDONED:
+                    self.finished[cmd.timer_id] = (entry, delivery)
+            self.inflight.pop(cmd.timer_id, None)
         # After the results: a delivery's attempts are queued before its result.
         while True:
             try:
