@@ -561,6 +561,42 @@ def test_cancel_racing_the_fire_either_cancels_or_delivers_never_both(
     assert set(counts) == {t for t, s in outcome.items() if s == 409}
 
 
+class Locked:
+    """A table lock held on a connection of its own, until :meth:`release`."""
+
+    def __init__(self, engine: Engine, lock: str) -> None:
+        self.engine = engine
+        self.blocker = engine.connect()
+        self.blocker.execute(text(lock))
+
+    def blocked(self, statement: str, what: str) -> int:
+        """Wait until a service's statement starting ``statement`` waits on the lock; its
+        backend's pid."""
+        waiting = text(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE :statement AND pid <> pg_backend_pid()"
+        )
+
+        def pid() -> Any:
+            with self.engine.connect() as conn:  # a transaction each: a fresh view
+                return conn.execute(waiting, {"statement": statement}).scalar()
+
+        return int(wait_for(pid, 20, what))
+
+    def release(self) -> None:
+        """Release the lock (again: nothing)."""
+        if not self.blocker.closed:
+            self.blocker.rollback()
+            self.blocker.close()
+
+
+def cut(engine: Engine, pid: int) -> None:
+    """Terminate the backend ``pid`` (its transaction fails)."""
+    with engine.connect() as conn:
+        done = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        assert done.scalar_one() is True
+
+
 def test_a_claim_cut_off_by_the_database_is_taken_again_and_delivered_once(
     web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
 ) -> None:
@@ -568,27 +604,14 @@ def test_a_claim_cut_off_by_the_database_is_taken_again_and_delivered_once(
     # held there by a lock, its connection is terminated, and the transaction fails. (Under
     # load a deadlock did the same, and the claimed commands were never taken again.)
     timer_id = post(web, {"seconds": 1, "url": receiver.url("/cut")})["id"]
-    blocker = engine.connect()
-    blocker.execute(text("LOCK TABLE disabled_endpoints IN ACCESS EXCLUSIVE MODE"))
-    waiting = text(
-        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND query LIKE '%disabled_endpoints%' AND pid <> pg_backend_pid()"
-    )
+    lock = Locked(engine, "LOCK TABLE disabled_endpoints IN ACCESS EXCLUSIVE MODE")
     try:
         with services(tsettings):
-
-            def blocked() -> Any:
-                with engine.connect() as conn:  # a transaction each: a fresh view of activity
-                    return conn.execute(waiting).scalar()
-
-            pid = wait_for(blocked, 20, "a claim blocked on the lock")
-            with engine.connect() as conn:
-                cut = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                assert cut.scalar_one() is True
-            blocker.rollback()
+            cut(engine, lock.blocked("%disabled_endpoints%", "a claim blocked on the lock"))
+            lock.release()
             row = wait_for_state(engine, timer_id, {"delivered"})
     finally:
-        blocker.close()
+        lock.release()
     assert row.attempts == 1
     assert receiver.deliveries() == {timer_id: 1}
     assert ledger(engine, timer_id) == [(1, 200, "delivered")]
@@ -656,29 +679,17 @@ def test_a_ledger_write_cut_off_by_the_database_is_written_again_once(
     # The notifier's ledger thread writes a delivered timer's attempt: held there by a lock,
     # its connection is terminated. What the delivery reported is kept and written again.
     timer_id = post(web, {"seconds": 1, "url": receiver.url("/ledger-cut")})["id"]
-    blocker = engine.connect()
     # SHARE: readers (the notifier's readiness check) pass, writers wait.
-    blocker.execute(text("LOCK TABLE timer_attempts IN SHARE MODE"))
-    waiting = text(
-        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND query LIKE 'INSERT INTO timer_attempts%' AND pid <> pg_backend_pid()"
-    )
+    lock = Locked(engine, "LOCK TABLE timer_attempts IN SHARE MODE")
     try:
         with services(tsettings):
-
-            def blocked() -> Any:
-                with engine.connect() as conn:
-                    return conn.execute(waiting).scalar()
-
-            pid = wait_for(blocked, 20, "a ledger write blocked on the lock")
+            pid = lock.blocked("INSERT INTO timer_attempts%", "a ledger write blocked on the lock")
             assert receiver.deliveries() == {timer_id: 1}  # sent; not yet in the ledger
-            with engine.connect() as conn:
-                cut = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                assert cut.scalar_one() is True
-            blocker.rollback()
+            cut(engine, pid)
+            lock.release()
             row = wait_for_state(engine, timer_id, {"delivered"})
     finally:
-        blocker.close()
+        lock.release()
     assert row.attempts == 1
     assert receiver.deliveries() == {timer_id: 1}
     assert ledger(engine, timer_id) == [(1, 200, "delivered")]
