@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import statistics
@@ -174,6 +175,8 @@ class ProcessSampler:
         self.postgres_dir = postgres_dir
         self.interval = interval
         self.seen: dict[int, ProcessFigures] = {}
+        # (epoch time, CPU seconds of each pid then) per sample: CPU spent within a window
+        self.history: list[tuple[float, dict[int, float]]] = []
         self._procs: dict[int, psutil.Process] = {}
         self._postmaster: psutil.Process | None = None
         self._stop = threading.Event()
@@ -212,6 +215,7 @@ class ProcessSampler:
         return procs
 
     def sample(self) -> None:
+        cpu_now: dict[int, float] = {}
         for found in self._tree():
             # Keep one Process object per pid: psutil.Process caches what it needs.
             proc = self._procs.setdefault(found.pid, found)
@@ -220,10 +224,37 @@ class ProcessSampler:
                 if figures is None:
                     figures = self.seen[proc.pid] = ProcessFigures(role_of(proc))
                 cpu = proc.cpu_times()
-                figures.cpu_secs = cpu.user + cpu.system
+                figures.cpu_secs = cpu_now[proc.pid] = cpu.user + cpu.system
                 figures.peak_rss = max(figures.peak_rss, peak_rss(proc))
             except psutil.Error:
                 continue  # it exited between listing and reading
+        self.history.append((time.time(), cpu_now))
+
+    def cpu_at(self, when: float) -> dict[int, float]:
+        """Each process's CPU seconds at epoch time ``when``, interpolated between the samples
+        either side (0 before a process was first seen, its last figure after it exited)."""
+        times = [t for t, _ in self.history]
+        i = bisect.bisect_right(times, when)
+        before = self.history[i - 1] if i > 0 else (when, {})
+        after = self.history[i] if i < len(self.history) else before
+        (t0, cpu0), (t1, cpu1) = before, after
+        share = (when - t0) / (t1 - t0) if t1 > t0 else 0.0
+        latest: dict[int, float] = {}
+        for _, cpu in self.history[:i]:
+            latest.update(cpu)  # processes that had exited by then keep their last figure
+        for pid, end in cpu1.items():
+            start = cpu0.get(pid, latest.get(pid, 0.0))
+            latest[pid] = start + (end - start) * share
+        return latest
+
+    def cpu_between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds each role spent between two epoch times (see ``cpu_at``)."""
+        first, last = self.cpu_at(start), self.cpu_at(end)
+        roles: dict[str, float] = {}
+        for pid, cpu in last.items():
+            role = self.seen[pid].role
+            roles[role] = roles.get(role, 0.0) + cpu - first.get(pid, 0.0)
+        return roles
 
     def by_role(self, group: Callable[[str], str] = lambda role: role) -> dict[str, ProcessFigures]:
         """Figures per role: the largest peak RSS of one process, the sum of CPU seconds."""

@@ -39,10 +39,23 @@ class SimRun:
     run_dir: Path
     elapsed: float  # seconds from launch to exit of herald sim (what the CPU figures cover)
     machine_cpu_secs: float  # CPU seconds the whole machine was busy meanwhile (any process)
+    # From the first result to the last outcome recorded (start-up and shutdown excluded):
+    steady_cpu: dict[str, float]  # CPU seconds each role spent in that window
+    steady_secs: float  # how long that window lasted
 
     @property
     def cpu_secs(self) -> float:
         return sum(p.cpu_secs for p in self.processes.values())
+
+    @property
+    def steady_rate(self) -> float:
+        """Outcomes per second over the steady window (every outcome falls within it)."""
+        return self.summary["outcomes_in_database"] / self.steady_secs
+
+    def steady_us_per_message(self, role: str | None = None) -> float:
+        """CPU µs per message in the steady window: of one role, or of every process."""
+        cpu = self.steady_cpu.get(role, 0.0) if role else sum(self.steady_cpu.values())
+        return cpu / self.summary["outcomes_in_database"] * 1e6
 
 
 def command(messages: int, mean_wait: float, json_path: Path) -> list[str]:
@@ -90,6 +103,10 @@ def run_sim(
     if summary["outcomes_in_database"] != messages:
         raise RuntimeError(f"{summary['outcomes_in_database']} of {messages} outcomes recorded")
     run_dir = home / "runs" / summary["run_id"]
+    # The summary's times count from when sim started its run: about when it printed its first
+    # line (a few ms after; sim's own imports come before).
+    begun = started[0] if started else launched
+    first, last = (begun + summary[k] for k in ("first_result_secs", "last_result_secs"))
     return SimRun(
         summary=summary,
         processes=sampler.by_role(),
@@ -98,6 +115,8 @@ def run_sim(
         run_dir=run_dir,
         elapsed=elapsed,
         machine_cpu_secs=busy,
+        steady_cpu=sampler.cpu_between(first, last),
+        steady_secs=last - first,
     )
 
 

@@ -24,6 +24,11 @@ from timer_lateness import TimerRun
 E2E_RATIO_TARGET = 0.35
 LATENCY_WALL_TARGET = 10.0
 PRODUCER_RSS_RATIO_TARGET = 1.20
+STEADY_CPU_TARGET_US = 25.0  # total CPU per message, every process of the run included
+STEADY_CEILING_TARGET = 0.8  # throughput / (cores / CPU per message)
+STEADY_BASELINE_TARGET = 0.6  # throughput / the same-run relay baseline of as many records
+RSS_TARGET = 100 * MIB  # each herald process, in the steady run
+HERALD_ROLES = ("sim", "producer", "sender", "recorder", "monitor")  # not broker, postgres
 
 
 @dataclass
@@ -37,6 +42,8 @@ class Round:
     timers_api: Capacity | None = None  # POST /api/timers under Locust (load_api.py)
     timer_burst: TimerRun | None = None  # timers due in the same second (timers.py)
     timer_steady: TimerRun | None = None  # timers pending, coming due at a steady rate
+    steady: SimRun | None = None  # the large run: CPU per message in the steady state
+    steady_baseline: dict[str, float] | None = None  # the relay baseline of as many records
 
 
 # -- the machine -----------------------------------------------------------------------------
@@ -142,8 +149,74 @@ def figures_table(rounds: Sequence[Round], messages: int, mean_wait: float) -> s
             [s["first_result_secs"] for s in lat], secs),
         *timers_api_rows(rounds),
         *timer_lateness_rows(rounds),
+        *steady_rows(rounds, fig),
     ]  # fmt: skip
     return table(["figure", "min", "median", "max", "target", ""], rows)
+
+
+def ceiling(run: SimRun, cores: int) -> float:
+    """The throughput the run's CPU per message allows: every core busy with nothing else."""
+    return cores / (run.steady_us_per_message() / 1e6)
+
+
+def steady_rows(rounds: Sequence[Round], fig: Callable[..., list[str]]) -> list[list[str]]:
+    runs = [(r.steady, r.steady_baseline) for r in rounds if r.steady and r.steady_baseline]
+    if not runs:
+        return []
+    cores = os.cpu_count() or 1
+    n = f"{runs[0][0].summary['outcomes_in_database']:,}"
+    herald_rss = [max(p.peak_rss for role, p in run.processes.items() if is_herald(role))
+                  for run, _ in runs]  # fmt: skip
+    return [
+        fig(f"10. Steady state, {n} messages: CPU per message, all processes (µs)",
+            [run.steady_us_per_message() for run, _ in runs], lambda x: f"{x:.1f}",
+            f"≤ {STEADY_CPU_TARGET_US:g}", lambda x: x <= STEADY_CPU_TARGET_US),
+        fig(f"10. Ceiling that implies: {cores} cores / CPU per message (msg/s)",
+            [ceiling(run, cores) for run, _ in runs], rate),
+        fig("10. Steady throughput (msg/s)", [run.steady_rate for run, _ in runs], rate),
+        fig("10. Steady throughput / ceiling (paired by round)",
+            [run.steady_rate / ceiling(run, cores) for run, _ in runs], ratio,
+            f"≥ {STEADY_CEILING_TARGET}", lambda x: x >= STEADY_CEILING_TARGET),
+        fig(f"10. Baseline: raw two-hop relay, {n} records (msg/s)",
+            [base["rate"] for _, base in runs], rate),
+        fig("10. Steady throughput / baseline (paired by round)",
+            [run.steady_rate / base["rate"] for run, base in runs], ratio,
+            f"≥ {STEADY_BASELINE_TARGET}", lambda x: x >= STEADY_BASELINE_TARGET),
+        fig("10. Largest peak RSS of a herald process (MiB)", herald_rss, mib,
+            f"≤ {mib(RSS_TARGET)}", lambda x: x <= RSS_TARGET),
+    ]  # fmt: skip
+
+
+def is_herald(role: str) -> bool:
+    return role.split("-", maxsplit=1)[0] in HERALD_ROLES
+
+
+def steady_section(rounds: Sequence[Round]) -> str:
+    runs = [r.steady for r in rounds if r.steady is not None]
+    if not runs:
+        return ""
+    roles = sorted({role for run in runs for role, cpu in run.steady_cpu.items() if cpu > 0})
+    rows = []
+    for role in roles:
+        us = stats(run.steady_us_per_message(role) for run in runs if role in run.steady_cpu)
+        rss = stats(run.processes[role].peak_rss for run in runs if role in run.processes)
+        verdict = ("met" if rss.median <= RSS_TARGET else "**not met**") if is_herald(role) else ""
+        rows.append([f"`{role}`", f"{us.min:.2f}", f"**{us.median:.2f}**", f"{us.max:.2f}",
+                     f"**{mib(rss.median)}**", verdict])  # fmt: skip
+    total = stats(run.steady_us_per_message() for run in runs)
+    rows.append(["all of the above", f"{total.min:.1f}", f"**{total.median:.1f}**",
+                 f"{total.max:.1f}", "", ""])  # fmt: skip
+    window = stats(run.steady_secs for run in runs).median
+    n = runs[0].summary["outcomes_in_database"]
+    header = ["process", "CPU µs/msg min", "median", "max", "peak RSS (MiB)", "≤ 100 MiB"]
+    return (
+        f"## 10. Steady state, {n:,} messages: CPU per message and memory per process\n\n"
+        f"CPU spent from the first result to the last outcome recorded ({window:.1f} s, "
+        f"median), divided by the {n:,} messages, which all fall within that window: "
+        "start-up and shut-down excluded. Peak RSS over the whole run.\n\n"
+        + table(header, rows)
+        + "\n\n"
+    )
 
 
 def timers_api_rows(rounds: Sequence[Round]) -> list[list[str]]:
@@ -413,6 +486,15 @@ def method(messages: int, mean_wait: float) -> str:
 * **5 — producer**: a fresh embedded broker per size, `herald producer --config …` alone,
   the run asked for with `herald submit`; the peak RSS (VmHWM) is read once its log says the
   run's messages are acknowledged, then it is stopped with SIGTERM.
+* **10 — steady state**: the same `herald sim` command at 1,000,000 messages (mean wait
+  0), sampled the same way, with each process's CPU seconds kept at every 100 ms sample and
+  interpolated at the first result and at the last outcome recorded (the summary's
+  `first_result_secs` and `last_result_secs`); CPU per message is what every process of
+  the run (Postgres and the broker included) spent in that window, divided by the messages,
+  which all fall within it. The ceiling is the cores divided by that figure: the rate the
+  machine would reach with every core busy with nothing else. The throughput is the
+  messages divided by the window; its baseline is the relay (2) of as many records, run just
+  before it.
 * **7 — `POST /api/timers` under Locust** (`benchmarks/load_api.py`, `measure_capacity` in
   `herald.load.capacity`; docs/load.md): a fresh embedded stack (`herald web` with its
   services, scheduler and notifier included) and the timers load scenario's webhook receiver
@@ -477,7 +559,7 @@ run to run; compare ratios measured side by side rather than absolute figures.
 
 {process_table(rounds)}
 
-{timers_section(rounds)}## What limits each figure
+{timers_section(rounds)}{steady_section(rounds)}## What limits each figure
 
 {limits(rounds, messages, latency_mean_wait, cores)}
 

@@ -3,7 +3,8 @@
     python benchmarks/run.py [--repeat N] [--quick] [--output PATH] [--keep]
 
 Each round runs, in this order: the raw relay baseline, the end-to-end run, the
-latency-bound run, the producer at two sizes, and POST /api/timers under Locust, so that
+latency-bound run, the steady-state run of 1,000,000 messages and its relay baseline, the
+producer at two sizes, POST /api/timers under Locust and the timers' lateness, so that
 drift of a shared machine affects every figure alike; each figure is the median of the
 rounds. After the rounds, as many runs each of the retail scenario at maximum speed and of
 the telemetry figures (concurrent 10 Hz streams one spaceship sustains; the ingestor's
@@ -50,6 +51,7 @@ class Sizes:
     timer_burst: int  # timers due in the same second
     timer_pending: int  # timers pending, coming due at timer_rate per second
     timer_rate: float
+    steady: int  # the steady-state run (CPU per message) and its relay baseline
 
 
 RETAIL_DURATION = {False: "8h", True: "1h"}  # the retail run's simulated day (full, quick)
@@ -66,9 +68,10 @@ FULL = Sizes(
     timer_burst=10_000,
     timer_pending=100_000,
     timer_rate=1_000.0,
+    steady=1_000_000,
 )
 QUICK = Sizes(messages=5_000, producer_small=5_000, producer_large=50_000, warmup=1_000,
-              timer_burst=500, timer_pending=2_000, timer_rate=500.0)  # fmt: skip
+              timer_burst=500, timer_pending=2_000, timer_rate=500.0, steady=20_000)  # fmt: skip
 
 
 def one_round(
@@ -89,6 +92,12 @@ def one_round(
     s = latency.summary
     print(f"{step} latency-bound: wall {s['wall_secs']:.2f}s, {s['throughput']:,.0f} msg/s",
           flush=True)  # fmt: skip
+    steady_baseline = relay.run_baseline(sizes.steady)
+    print(f"{step} baseline relay, {sizes.steady:,} records: {steady_baseline['rate']:,.0f} msg/s",
+          flush=True)  # fmt: skip
+    steady = run_sim(home, sizes.steady, mean_wait=0.0)
+    print(f"{step} steady state, {sizes.steady:,} messages: {steady.steady_rate:,.0f} msg/s, "
+          f"{steady.steady_us_per_message():.1f} µs CPU per message", flush=True)  # fmt: skip
     producers = [
         producer_rss.measure(n, home / "producer")
         for n in (sizes.producer_small, sizes.producer_large)
@@ -103,8 +112,8 @@ def one_round(
              else f"no step within p99 <= {timers_api.p99_limit_ms:g} ms"), flush=True)  # fmt: skip
     burst = timer_lateness.burst(home / "timers", sizes.timer_burst)
     print(f"{step} {timer_lateness.describe('timers, one second', burst)}", flush=True)
-    steady = timer_lateness.steady(home / "timers", sizes.timer_pending, sizes.timer_rate)
-    print(f"{step} {timer_lateness.describe('timers, steady', steady)}", flush=True)
+    timers_steady = timer_lateness.steady(home / "timers", sizes.timer_pending, sizes.timer_rate)
+    print(f"{step} {timer_lateness.describe('timers, steady', timers_steady)}", flush=True)
     return report.Round(
         baseline=baseline,
         baseline_processes=sampler.by_role(),
@@ -114,7 +123,9 @@ def one_round(
         producer_large=producers[1],
         timers_api=timers_api,
         timer_burst=burst,
-        timer_steady=steady,
+        timer_steady=timers_steady,
+        steady=steady,
+        steady_baseline=steady_baseline,
     )
 
 

@@ -65,6 +65,9 @@ def report(
         "first_result_secs": (
             db.first_received - started_wall if db.first_received is not None else None
         ),
+        "last_result_secs": (
+            db.last_recorded - started_wall if db.last_recorded is not None else None
+        ),
         "statuses": statuses,
         "worker_label": known.worker_label,
         f"{known.worker_label}s": {

@@ -51,6 +51,7 @@ def test_default_layout_embedded_run(tmp_path: Path) -> None:
     assert set(summary["senders"]) == {"0", "1", "2", "3"}
     assert sum(s["sent"] + s["failed"] for s in summary["senders"].values()) == 3000
     assert summary["throughput"] > 0 and summary["first_result_secs"] > 0
+    assert summary["first_result_secs"] <= summary["last_result_secs"] <= summary["wall_secs"]
     assert f"herald run {summary['run_id']}: 3,000 messages, 4 senders" in proc.stdout
     assert "outcomes in Postgres" in proc.stdout and "3,000 (" in proc.stdout
     # The database keeps its data after the run, and nothing of the run is left running.
