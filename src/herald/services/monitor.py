@@ -264,7 +264,7 @@ def run(
             stop=stop,
             service="monitor",
             commit=False,
-            batch_size=10_000,
+            batch_size=2_000,
             timeout=min(0.1, refresh),
             idle=idle,
         )
