@@ -744,16 +744,16 @@ def test_a_stale_claim_cannot_mark_or_deliver_after_another_took_it_over(
     row = _due(tsettings, URL, now, now)
     with engine.begin() as conn:
         store.insert_timer(conn, row)
-        [a] = store.claim_due(conn, owner="a", lease_secs=0.05, ahead_secs=0, batch=10)
-    # A holds it: B cannot claim it until the lease lapses.
+        [a] = store.claim_due(conn, owner="a", lease_secs=30, ahead_secs=0, batch=10)
+    # A holds it: B cannot claim it while the lease holds.
     with engine.begin() as conn:
         assert store.claim_due(conn, owner="b", lease_secs=30, ahead_secs=0, batch=10) == []
-
-    def take_over() -> list[store.Claimed]:
-        with engine.begin() as conn:
-            return store.claim_due(conn, owner="b", lease_secs=30, ahead_secs=0, batch=10)
-
-    [b] = wait_for(take_over, 10, "a's lease to lapse")
+    # A stalls past its lease (set in the database, not waited for: a short lease raced slow
+    # machines, where B's first attempt came after it had lapsed); B takes the timer over.
+    with engine.begin() as conn:
+        lapse = "UPDATE timers SET lease_until = clock_timestamp() - interval '1 second'"
+        conn.execute(text(lapse))
+        [b] = store.claim_due(conn, owner="b", lease_secs=30, ahead_secs=0, batch=10)
     assert (a.id, a.fence) == (row["id"], 1)
     assert (b.id, b.fence) == (row["id"], 2)
     with engine.begin() as conn:
