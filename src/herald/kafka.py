@@ -78,6 +78,12 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
     return conf
 
 
+# For a producer that only needs its failures (a transaction's commit, or a flush and the
+# failures seen, says the rest): librdkafka then queues no delivery report for a record that
+# was delivered, and the client makes no call per record.
+ONLY_FAILURES_REPORTED = {"delivery.report.only.error": True}
+
+
 def transactional_producer_config(
     settings: KafkaSettings, transactional_id: str, **overrides: Any
 ) -> dict[str, Any]:
@@ -87,6 +93,7 @@ def transactional_producer_config(
         **{
             "transactional.id": transactional_id,
             "transaction.timeout.ms": settings.transaction_timeout_ms,
+            **ONLY_FAILURES_REPORTED,
             **overrides,
         },
     )

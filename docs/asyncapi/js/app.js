@@ -1408,8 +1408,8 @@
                 "id": "7f3a9c2e41b0-0",
                 "run_id": "7f3a9c2e41b0",
                 "seq": 0,
-                "phone": "+915644496644",
-                "text": "-VefsRwKewhVgkmVA.s6C7q- FunxfkKowQlHuwIf",
+                "phone": "+811732430299",
+                "text": "YtIunxu  -B 8J5E Ms v  D?mgoB UyMX1gPBonO !0V )Bn Hv -VefsRwKewhVgkmVA.s6C7q- FunxfkK",
                 "created_at": "2025-01-15T09:30:00.500000Z"
               }
             }
@@ -2613,7 +2613,7 @@
                 "herald.dlq.offset": "1041",
                 "herald.dlq.service": "sender-0"
               },
-              "payload": "{\"run_id\":\"7f3a9c2e41b0\",\"seq\":0,\"phone\":\"+915644496644\",\"text\":\"-VefsRwKewhVgkmVA.s6C7q- FunxfkKowQlHuwIf\",\"created_at\":\"2025-01-15T09:30:00.500000Z\"}"
+              "payload": "{\"run_id\":\"7f3a9c2e41b0\",\"seq\":0,\"phone\":\"+811732430299\",\"text\":\"YtIunxu  -B 8J5E Ms v  D?mgoB UyMX1gPBonO !0V )Bn Hv -VefsRwKewhVgkmVA.s6C7q- FunxfkK\",\"created_at\":\"2025-01-15T09:30:00.500000Z\"}"
             }
           ],
           "x-parser-unique-object-id": "DeadLetter"

@@ -122,6 +122,7 @@ RESULTS: Final = Topic(
 ALPHABET = string.ascii_letters + string.digits + " " * 12 + ".,!?'-:;()"
 POOL_SIZE = 1 << 16
 MAX_TEXT = 100
+CLOCK_EVERY = 16  # messages that share one reading of the clock (SmsGenerator.messages)
 # (country code, digits in the national number): E.164 allows 15 digits in all.
 COUNTRIES = ((1, 10), (44, 10), (49, 11), (33, 9), (81, 10), (61, 9), (55, 11), (91, 10))
 
@@ -138,20 +139,27 @@ class SmsGenerator:
         self.run_id = run_id
         self._rng = random.Random(seed)
         self._pool = "".join(self._rng.choices(ALPHABET, k=POOL_SIZE))
-        self._ranges = [(f"+{cc}", 10 ** (n - 1), 10**n) for cc, n in COUNTRIES]
+        # (prefix, lowest national number, how many there are): numbers of exactly n digits.
+        self._ranges = [(f"+{cc}", 10 ** (n - 1), 10**n - 10 ** (n - 1)) for cc, n in COUNTRIES]
 
     def messages(self, count: int, *, start: int = 0) -> Iterator[SmsMessage]:
         """Yield ``count`` messages, lazily."""
-        rng = self._rng
-        randrange = rng.randrange
+        # Per message, this runs once per record of the run: ``random()`` scaled, not
+        # ``randrange`` (pure Python, 0.4 µs a call), and the clock read once every
+        # CLOCK_EVERY messages (0.5 µs a read): a message's ``created_at`` is then at most
+        # the time to make CLOCK_EVERY - 1 others (about 0.05 ms) before it was made.
+        rnd = self._rng.random
         pool, ranges, run_id = self._pool, self._ranges, self.run_id
         last_offset = POOL_SIZE - MAX_TEXT
         n_ranges = len(ranges)
         now = datetime.now
+        created = now(UTC)
         for seq in range(start, start + count):
-            prefix, low, high = ranges[randrange(n_ranges)]
-            offset = randrange(last_offset)
-            text = pool[offset : offset + 1 + randrange(MAX_TEXT)]
+            if not seq % CLOCK_EVERY:
+                created = now(UTC)
+            prefix, low, span = ranges[int(rnd() * n_ranges)]
+            offset = int(rnd() * last_offset)
+            text = pool[offset : offset + 1 + int(rnd() * MAX_TEXT)]
             if text[0] == " " or text[-1] == " ":
                 # A text with spaces at its ends reads like a bug; keep it within 1-100 chars.
                 text = text.strip() or "hello"
@@ -159,9 +167,9 @@ class SmsGenerator:
                 id=f"{run_id}-{seq}",
                 run_id=run_id,
                 seq=seq,
-                phone=f"{prefix}{randrange(low, high)}",
+                phone=f"{prefix}{low + int(rnd() * span)}",
                 text=text,
-                created_at=now(UTC),
+                created_at=created,
             )
 
 

@@ -84,6 +84,8 @@ def run(
             ks,
             # A bounded queue: memory stays flat however large the run.
             **{"queue.buffering.max.messages": 100_000, "queue.buffering.max.kbytes": 32 * 1024},
+            # A run's records need only their failures reported (_Output.on_delivery).
+            **kafka.ONLY_FAILURES_REPORTED,
         )
     )
     dead = DeadLetters(producer, contracts.DLQ.qualified(ks.namespace), "producer")
@@ -257,6 +259,9 @@ class _Output:
                 self.producer.poll(0.05)  # the local queue is full: let the broker catch up
 
 
+ANY = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner chooses
+
+
 def _produce_count(
     out: _Output, request: RunRequest, source: CountSource, *, stop: threading.Event
 ) -> int | None:
@@ -281,7 +286,9 @@ def _produce_count(
         for topic, key, value in source.records(start, count):
             encoded = encode(value)
             try:  # out.send, inlined: this loop runs once per record
-                produce(names.get(topic.name) or out.name(topic), encoded, key, on_delivery=done)
+                # Positional (topic, value, key, partition, on_delivery, as documented):
+                # keyword arguments cost 0.6 µs a call more.
+                produce(names.get(topic.name) or out.name(topic), encoded, key, ANY, done)
             except BufferError:
                 if not out.send_encoded(out.name(topic), key, encoded):
                     return None
