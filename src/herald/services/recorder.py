@@ -21,10 +21,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from herald import contracts, control, kafka, offsets
+from herald import contracts, control, decoding, kafka, offsets
 from herald.config import Settings
 from herald.contracts import RunProduced, RunRequest
 from herald.errors import StorageError
@@ -179,7 +178,7 @@ def _decoders(
     }
     for topic, fact in facts.items():
         assert fact.topic.payload is not None
-        decoders[topic] = msgspec.json.Decoder(fact.topic.payload).decode
+        decoders[topic] = decoding.decoder(fact.topic.payload)
     return decoders
 
 

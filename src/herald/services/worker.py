@@ -47,7 +47,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from herald import contracts, control, kafka
+from herald import contracts, control, decoding, kafka
 from herald.config import Settings, WorkerSettings
 from herald.errors import ConfigError
 from herald.scenarios.base import DEFAULT, Scenario, Step, WorkerSpec
@@ -177,7 +177,7 @@ class Worker:
         self._step: Step = spec.make_step(self.profile, worker_id, rng or random.Random())
         self._succeeded = scenario.statuses
         assert spec.work.payload is not None
-        self._decode = msgspec.json.Decoder(spec.work.payload).decode
+        self._decode = decoding.decoder(spec.work.payload)
         self._encode = msgspec.json.Encoder().encode
         self.consumer = Consumer(kafka.consumer_config(ks, self.group))
         self._kafka = ks
