@@ -113,11 +113,12 @@ def consumer_config(settings: KafkaSettings, group: str, **overrides: Any) -> di
             "fetch.queue.backoff.ms": 10,
             # Prefetch bounded: librdkafka's defaults (100,000 records a partition, up to
             # 64 MiB, fetches of 50 MiB) were most of the recorder's and the monitor's peak
-            # RSS in a 1M run (181 / 113 MiB -> 102 / 72 MiB with these); 8 MiB is still
-            # about half a second of results at full speed, and the CPU per message did not
-            # move (docs/benchmarks.md).
-            "queued.max.messages.kbytes": 8 * 1024,
-            "fetch.max.bytes": 4 * 1024 * 1024,
+            # RSS in a 1M run (181 / 113 MiB -> 102 / 72 MiB with 8 MiB and 4 MiB fetches,
+            # -> 95-97 / 68 MiB with these); 4 MiB is still about a quarter of a second of
+            # results at full speed, and the CPU per message did not move
+            # (docs/benchmarks.md).
+            "queued.max.messages.kbytes": 4 * 1024,
+            "fetch.max.bytes": 2 * 1024 * 1024,
             "queued.min.messages": 10_000,
         }
     )
