@@ -26,11 +26,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Against the embedded broker a group join takes about half the session timeout.
-# 4 s, not 2: on two busy cores the embedded group coordinator has been seen to leave a
-# member without an answer for 2 s, which evicted it mid-run.
-EMBEDDED_SESSION_TIMEOUT_MS = 4000
+# The embedded broker (Tansu 0.6) holds every JoinGroup until half the session timeout has
+# passed, checked once a second: 4 s sessions held joins for 2 s, 3 s ones for 2 s too, 2 s
+# ones for 1 s (a group of 4 formed in 1.0-2.0 s instead of 2.0-3.1 s); below 2 s the hold
+# (1 s) outlasts half the session and members are evicted while they wait.
+EMBEDDED_SESSION_TIMEOUT_MS = 2000
 EMBEDDED_HEARTBEAT_MS = 400
+# It answers a waiting fetch when its wait ends, not when records arrive: with librdkafka's
+# 500 ms an idle consumer saw a record 115 ms after it was produced (records 137 ms apart),
+# with 100 ms 16 ms, with 20 ms 5 ms. Every hop of a run's start and end (the request to the
+# producer, the first messages to the senders, the completion to sim) waits for it once; an
+# idle consumer fetches this often.
+EMBEDDED_FETCH_WAIT_MS = 50
 
 
 def for_embedded(settings: KafkaSettings, bootstrap: str) -> KafkaSettings:
@@ -42,6 +49,7 @@ def for_embedded(settings: KafkaSettings, bootstrap: str) -> KafkaSettings:
             "bootstrap": bootstrap,
             "session_timeout_ms": settings.session_timeout_ms or EMBEDDED_SESSION_TIMEOUT_MS,
             "heartbeat_interval_ms": settings.heartbeat_interval_ms or EMBEDDED_HEARTBEAT_MS,
+            "fetch_wait_max_ms": settings.fetch_wait_max_ms or EMBEDDED_FETCH_WAIT_MS,
         }
     )
 
@@ -126,6 +134,8 @@ def consumer_config(settings: KafkaSettings, group: str, **overrides: Any) -> di
         conf["session.timeout.ms"] = settings.session_timeout_ms
     if settings.heartbeat_interval_ms is not None:
         conf["heartbeat.interval.ms"] = settings.heartbeat_interval_ms
+    if settings.fetch_wait_max_ms is not None:
+        conf["fetch.wait.max.ms"] = settings.fetch_wait_max_ms
     conf.update(overrides)
     return conf
 
@@ -396,6 +406,34 @@ class LoopStats:
     skipped: int = 0  # invalid records this consumer may not dead-letter (counted, logged)
 
 
+# How long a member's close may wait to leave its group. A member that leaves while its
+# coordinator holds a rebalance that another member's leave started waits for that join's
+# answer first: on the embedded broker for a whole hold (see EMBEDDED_SESSION_TIMEOUT_MS).
+# Measured on it with 4 s sessions: the last of 4 members, closed 0.2 s after the others,
+# took 1.9 s to close (0.0 s when all closed at once); a 4-sender run's shut-down lost 1-2 s
+# to it in most runs. A close without that wait takes milliseconds.
+LEAVE_WAIT_SECS = 0.3
+
+
+def close_consumer(consumer: Consumer, name: str, wait: float = LEAVE_WAIT_SECS) -> bool:
+    """Close ``consumer`` (its revoke callback, then its leave of the group), waiting at most
+    ``wait`` seconds; True if it closed. Called once its work is committed and nothing of it
+    is open: if the close is still waiting for the coordinator then, the process may exit
+    without it, and the coordinator drops the member when its session times out."""
+    closer = threading.Thread(target=consumer.close, name=f"{name}-close", daemon=True)
+    closer.start()
+    closer.join(wait)
+    if closer.is_alive():
+        logger.info(
+            "%s: the group coordinator is holding a rebalance; not waiting %gs+ for it to "
+            "leave the group (its session ends it)",
+            name,
+            wait,
+        )
+        return False
+    return True
+
+
 @functools.cache  # once per process
 def freeze_heap() -> None:
     """Move everything alive now (modules, settings, clients: what a service set up before
@@ -465,7 +503,7 @@ def run_consumer(
     finally:
         # No last commit of the consumer's positions: every handled batch is committed as soon
         # as it is durable, and a batch whose handling failed must not be.
-        consumer.close()
+        close_consumer(consumer, service)
     return loop.stats
 
 

@@ -18,6 +18,7 @@ from herald.runtime.ports import free_port
 from herald.scenarios import base
 from herald.scenarios.sms import OUTBOUND
 from herald.services import producer
+from herald.waiting import wait_until
 from tests.support.cluster import ServiceThread
 from tests.support.topics import read_topic
 
@@ -171,3 +172,55 @@ def test_stop_while_the_queue_is_full_returns_promptly(settings: Settings) -> No
     request = runs.make_request(settings, messages=100, seed=1)
     assert producer.produce_run(p, "", request, stop=stop) is False
     p.purge()
+
+
+def _member(ks: KafkaSettings, group: str, topic: str, sends: list[str]) -> Consumer:
+    """A member of ``group`` whose client logs its group protocol (what it sends) to ``sends``."""
+
+    class Sends(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "Sent JoinGroupRequest" in (message := record.getMessage()):
+                sends.append(message)
+
+    log = logging.getLogger(f"librdkafka.{group}")
+    log.addHandler(Sends())
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    consumer = Consumer(kafka.consumer_config(ks, group, debug="cgrp,protocol", logger=log))
+    consumer.subscribe([topic])
+    return consumer
+
+
+def test_close_consumer_closes_a_settled_member(settings: Settings, namespace: str) -> None:
+    ks = settings.kafka
+    topic = OUTBOUND.qualified(namespace)
+    assigned: list[int] = []
+    consumer = Consumer(kafka.consumer_config(ks, f"{namespace}-settled"))
+    consumer.subscribe([topic], on_assign=lambda c, ps: assigned.extend(p.partition for p in ps))
+    wait_until(lambda: consumer.poll(0.05) is None and assigned, timeout=30, what="assigned")
+    assert sorted(assigned) == [0, 1, 2, 3]
+
+    assert kafka.close_consumer(consumer, "settled") is True
+    with pytest.raises(RuntimeError, match="Consumer closed"):
+        consumer.poll(0)
+
+
+def test_close_consumer_does_not_wait_for_a_join_the_coordinator_holds(
+    broker_engine: str, settings: Settings, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    if broker_engine == "kafka":
+        pytest.skip("Apache Kafka answers a lone member's join at once: nothing to wait for")
+    sends: list[str] = []
+    consumer = _member(settings.kafka, f"{namespace}-held", OUTBOUND.qualified(namespace), sends)
+    # The second JoinGroup (with the member id the first was answered with) is the one the
+    # embedded broker holds for a second.
+    wait_until(
+        lambda: consumer.poll(0.01) is None and len(sends) >= 2, timeout=30, what="rejoin", every=0
+    )
+    caplog.set_level(logging.INFO, logger="herald.kafka")
+
+    assert kafka.close_consumer(consumer, "held", wait=0.2) is False
+    assert [r.getMessage() for r in caplog.records] == [
+        "held: the group coordinator is holding a rebalance; not waiting 0.2s+ for it to "
+        "leave the group (its session ends it)"
+    ]

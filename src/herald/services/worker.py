@@ -547,7 +547,7 @@ class Worker:
             self._drain()
         finally:
             self._drop(list(self.parts), abort=True)  # nothing open after a clean drain
-            self.consumer.close()
+            kafka.close_consumer(self.consumer, self.name)
         logger.info(
             "%s stopped ◆ %d done ◆ %d failed ◆ %d invalid ◆ %d aborted transactions",
             self.name,
