@@ -88,7 +88,7 @@ class KafkaSettings(_Section):
         None,
         ge=500,
         le=3_600_000,
-        description="Consumer-group session timeout. Unset: 2000 on the embedded broker "
+        description="Consumer-group session timeout. Unset: 4000 on the embedded broker "
         "(it holds every group join for half of it, in whole seconds), Kafka's default "
         "elsewhere.",
     )

@@ -85,8 +85,8 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 0.2) -> None:
         """SIGTERM, then SIGKILL after ``timeout``: its topics are in memory, there is nothing
-        to save, and it finishes the group joins it holds before it exits (up to a second;
-        see kafka.EMBEDDED_SESSION_TIMEOUT_MS), which a run's shut-down would wait for."""
+        to save, and it finishes the group joins it holds before it exits (up to 2 s; see
+        kafka.EMBEDDED_SESSION_TIMEOUT_MS), which a run's shut-down would wait for."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
