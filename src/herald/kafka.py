@@ -36,12 +36,6 @@ logger = logging.getLogger(__name__)
 # 4 s holds up.
 EMBEDDED_SESSION_TIMEOUT_MS = 4000
 EMBEDDED_HEARTBEAT_MS = 400
-# It answers a waiting fetch when its wait ends, not when records arrive: with librdkafka's
-# 500 ms an idle consumer saw a record 115 ms after it was produced (records 137 ms apart),
-# with 100 ms 16 ms, with 20 ms 5 ms. Every hop of a run's start and end (the request to the
-# producer, the first messages to the senders, the completion to sim) waits for it once; an
-# idle consumer fetches this often.
-EMBEDDED_FETCH_WAIT_MS = 50
 
 
 def for_embedded(settings: KafkaSettings, bootstrap: str) -> KafkaSettings:
@@ -53,7 +47,6 @@ def for_embedded(settings: KafkaSettings, bootstrap: str) -> KafkaSettings:
             "bootstrap": bootstrap,
             "session_timeout_ms": settings.session_timeout_ms or EMBEDDED_SESSION_TIMEOUT_MS,
             "heartbeat_interval_ms": settings.heartbeat_interval_ms or EMBEDDED_HEARTBEAT_MS,
-            "fetch_wait_max_ms": settings.fetch_wait_max_ms or EMBEDDED_FETCH_WAIT_MS,
         }
     )
 

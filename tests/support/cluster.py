@@ -22,7 +22,6 @@ def make_settings(
             "namespace": namespace,
             "session_timeout_ms": kafka.EMBEDDED_SESSION_TIMEOUT_MS,
             "heartbeat_interval_ms": kafka.EMBEDDED_HEARTBEAT_MS,
-            "fetch_wait_max_ms": kafka.EMBEDDED_FETCH_WAIT_MS,
             "partitions": 4,
         },
         # The session's database is shared: runs other tests leave unfinished would count

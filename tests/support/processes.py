@@ -10,7 +10,7 @@ import psutil
 from sqlalchemy import text
 
 from herald.db.engine import make_engine
-from herald.kafka import EMBEDDED_FETCH_WAIT_MS, EMBEDDED_SESSION_TIMEOUT_MS
+from herald.kafka import EMBEDDED_SESSION_TIMEOUT_MS
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 
@@ -35,7 +35,6 @@ def external(
         HERALD_KAFKA_BOOTSTRAP=broker.bootstrap,
         HERALD_KAFKA_NAMESPACE=namespace,
         HERALD_KAFKA_SESSION_TIMEOUT_MS=str(EMBEDDED_SESSION_TIMEOUT_MS),
-        HERALD_KAFKA_FETCH_WAIT_MAX_MS=str(EMBEDDED_FETCH_WAIT_MS),
         HERALD_DATABASE_URL=database.url,
         **extra,
     )

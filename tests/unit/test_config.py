@@ -326,3 +326,14 @@ def test_kafka_security_settings_become_client_properties(tmp_path: Path) -> Non
     }
     plain = kafka.consumer_config(Settings(kafka={"bootstrap": "b:9092"}).kafka, "g")
     assert [k for k in plain if k.startswith(("sasl", "ssl", "security"))] == []
+
+
+def test_fetch_wait_is_librdkafkas_unless_set() -> None:
+    from herald import kafka
+
+    unset = kafka.consumer_config(Settings(kafka={"bootstrap": "b:9092"}).kafka, "g")
+    assert "fetch.wait.max.ms" not in unset
+    embedded = kafka.for_embedded(Settings().kafka, "127.0.0.1:9092")
+    assert embedded.fetch_wait_max_ms is None
+    chosen = Settings(kafka={"bootstrap": "b:9092", "fetch_wait_max_ms": 50}).kafka
+    assert kafka.consumer_config(chosen, "g")["fetch.wait.max.ms"] == 50
