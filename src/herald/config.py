@@ -102,7 +102,7 @@ class KafkaSettings(_Section):
         description="Longest a consumer's fetch waits at the broker for records to arrive. "
         "Unset: librdkafka's 500. The embedded broker answers a waiting fetch only when the "
         "wait ends, not when records arrive, so an idle consumer there sees a new record up "
-        "to this late; 50 took 0.1-0.25 s off a run's start but cost its broker 1.3-2 µs "
+        "to this late; 50 took 0.07-0.25 s off a run's start but cost its broker 1.3-2 µs "
         "of CPU a message (1M runs side by side), so it is not the default.",
     )
     transaction_timeout_ms: int = Field(

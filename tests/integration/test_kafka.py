@@ -213,7 +213,7 @@ def test_close_consumer_does_not_wait_for_a_join_the_coordinator_holds(
     sends: list[str] = []
     consumer = _member(settings.kafka, f"{namespace}-held", OUTBOUND.qualified(namespace), sends)
     # The second JoinGroup (with the member id the first was answered with) is the one the
-    # embedded broker holds for a second.
+    # embedded broker holds (2 s with its 4 s sessions; see kafka.EMBEDDED_SESSION_TIMEOUT_MS).
     wait_until(
         lambda: consumer.poll(0.01) is None and len(sends) >= 2, timeout=30, what="rejoin", every=0
     )

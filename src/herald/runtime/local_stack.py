@@ -317,8 +317,6 @@ class LocalStack:
         # timeout), a run's on the local Apache Kafka (a killed member is noticed in seconds).
         env["HERALD_KAFKA_SESSION_TIMEOUT_MS"] = str(ks.session_timeout_ms)
         env["HERALD_KAFKA_HEARTBEAT_INTERVAL_MS"] = str(ks.heartbeat_interval_ms)
-        if ks.fetch_wait_max_ms is not None:
-            env["HERALD_KAFKA_FETCH_WAIT_MAX_MS"] = str(ks.fetch_wait_max_ms)
         # The web tier as it scales: several processes on one port (gunicorn), not one.
         env["HERALD_WEB_WORKERS"] = str(max(2, self.settings.web.workers))
         environment = ",".join(f'{k}="{_escape(v)}"' for k, v in env.items())
