@@ -9,6 +9,7 @@ and the validator come from the official AsyncAPI CLI and HTML template (npm pac
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,12 @@ ASYNCAPI_VERSION: Final = "3.0.0"
 KAFKA_BINDING_VERSION: Final = "0.5.0"
 # The versions the committed HTML was made with; a new major is a deliberate change here.
 NPM_PACKAGES: Final = ("@asyncapi/cli@6.2.0", "@asyncapi/html-template@3.5.6")
+# package.json naming them and the package-lock.json that pins the ~1,400 packages below them
+# (resolved from versions published before 2026-10-01, without registry addresses): an
+# unpinned install takes each dependency's newest version, and one a registry lists before it
+# serves its dependencies fails the install ("No matching version found").
+NPM_PROJECT: Final = Path(__file__).parent / "data" / "asyncapi-cli"
+NPM_FILES: Final = ("package.json", "package-lock.json")
 TEMPLATE: Final = "@asyncapi/html-template"
 
 Format = Literal["json", "yaml"]
@@ -483,11 +490,22 @@ def tools_dir(root: Path) -> Path:
     return root / ".herald" / "tools" / "asyncapi"
 
 
+def _lock_digest() -> str:
+    digest = hashlib.sha256()
+    for name in NPM_FILES:
+        digest.update((NPM_PROJECT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _marker() -> dict[str, Any]:
+    return {"packages": list(NPM_PACKAGES), "lock": _lock_digest()}
+
+
 def _installed(directory: Path) -> bool:
     marker = directory / "installed.json"
     return (
         marker.is_file()
-        and json.loads(marker.read_text()) == list(NPM_PACKAGES)
+        and json.loads(marker.read_text()) == _marker()
         and (directory / "node_modules" / ".bin" / "asyncapi").is_file()
     )
 
@@ -495,8 +513,9 @@ def _installed(directory: Path) -> bool:
 def install_tools(directory: Path, *, say: Callable[[str], None] = print) -> Path:
     """Install the AsyncAPI CLI and HTML template into ``directory`` unless already there.
 
-    Idempotent and safe to call from several processes at once (a file lock). Returns the
-    ``asyncapi`` executable. Needs node and npm on the PATH.
+    ``npm ci`` from the committed lock file, so every install gets the same packages.
+    Idempotent and safe to call from several processes at once (a file lock); a changed lock
+    file installs again. Returns the ``asyncapi`` executable. Needs node and npm on the PATH.
     """
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -509,14 +528,15 @@ def install_tools(directory: Path, *, say: Callable[[str], None] = print) -> Pat
         if npm is None:
             raise HeraldError("npm not found: install Node.js 20+ to use the AsyncAPI CLI")
         say(f"installing {' '.join(NPM_PACKAGES)} into {directory} (once; about a minute)")
-        (directory / "package.json").write_text('{"private": true}\n')
+        for name in NPM_FILES:
+            shutil.copyfile(NPM_PROJECT / name, directory / name)
         # The CLI reports usage over the network unless its analytics file says no.
         (directory / "analytics.json").write_text(
             '{"analyticsEnabled": "false", "infoMessageShown": "true", "userID": "herald"}\n'
         )
         env = {**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"}  # the template needs no browser
         proc = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *NPM_PACKAGES],
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=directory,
             env=env,
             capture_output=True,
@@ -525,7 +545,7 @@ def install_tools(directory: Path, *, say: Callable[[str], None] = print) -> Pat
         )
         if proc.returncode != 0 or not executable.is_file():
             raise HeraldError(f"npm install failed ({proc.returncode}):\n{proc.stderr.strip()}")
-        (directory / "installed.json").write_text(json.dumps(list(NPM_PACKAGES)) + "\n")
+        (directory / "installed.json").write_text(json.dumps(_marker()) + "\n")
         say(f"installed the AsyncAPI CLI: {executable}")
     return executable
 

@@ -402,3 +402,21 @@ def test_installing_the_cli_without_npm_says_what_is_missing(
     with pytest.raises(HeraldError, match=r"npm not found: install Node\.js 20\+"):
         asyncapi.install_tools(tmp_path / "tools", say=lambda _: None)
     assert not (tmp_path / "tools" / "installed.json").exists()
+
+
+def test_the_cli_installs_from_a_lock_file_that_pins_what_package_json_names() -> None:
+    package = json.loads((asyncapi.NPM_PROJECT / "package.json").read_text())
+    named = [f"{name}@{pinned}" for name, pinned in package["dependencies"].items()]
+    assert named == list(asyncapi.NPM_PACKAGES)
+    lock = json.loads((asyncapi.NPM_PROJECT / "package-lock.json").read_text())
+    assert lock["lockfileVersion"] == 3
+    assert lock["packages"][""]["dependencies"] == package["dependencies"]
+    for name, pinned in package["dependencies"].items():
+        assert lock["packages"][f"node_modules/{name}"]["version"] == pinned
+    # Every package pinned by version and checksum (those bundled inside another package's
+    # tarball are covered by its checksum); none by a registry address.
+    entries = {path: entry for path, entry in lock["packages"].items() if path}
+    assert len(entries) > 1000
+    assert [path for path, entry in entries.items() if "resolved" in entry] == []
+    unchecked = [p for p, e in entries.items() if "integrity" not in e and not e.get("inBundle")]
+    assert unchecked == []
