@@ -774,6 +774,24 @@ def test_a_stale_claim_cannot_mark_or_deliver_after_another_took_it_over(
         assert store.get_timer(conn, b.id).state == "delivered"
 
 
+def test_a_mark_that_comes_after_the_notifier_delivered_counts_as_fired_not_fenced(
+    tsettings: Settings, engine: Engine
+) -> None:
+    # The scheduler marks what the broker acknowledged every MARK_SECS: a notifier may take
+    # the command, deliver it and finish before the mark comes.
+    now = datetime.now(UTC)
+    row = _due(tsettings, URL, now, now)
+    with engine.begin() as conn:
+        store.insert_timer(conn, row)
+        [a] = store.claim_due(conn, owner="a", lease_secs=30, ahead_secs=0, batch=10)
+        taken, _, _ = store.claim_deliveries(conn, [(a.id, a.fence)], owner="n1", lease_secs=30)
+        assert [t.id for t in taken] == [a.id]
+        assert store.finish_deliveries(conn, [(a.id, "delivered")], owner="n1") == {a.id}
+        assert store.mark_fired_many(conn, [a], owner="a") == {a.id}
+        timer = store.get_timer(conn, a.id)
+    assert (timer.state, timer.lease_owner, timer.fence) == ("delivered", None, 1)
+
+
 def _leases(engine: Engine) -> dict[str, datetime]:
     with engine.connect() as conn:
         rows = conn.execute(select(timers_table.c.id, timers_table.c.lease_until)).all()
@@ -800,7 +818,9 @@ def test_a_claim_its_own_scheduler_took_again_fires_once_under_the_new_fence(
         ready = sch.due(time.time())
         assert [(c.id, c.fence) for c in ready] == [(row["id"], 2)]
         sch.fire(ready)
-        assert (sch.fired, sch.fenced, sch.heap, sch.held) == (1, 0, [], {})
+        assert (sch.unacked, sch.fired) == (1, 0)  # published, not waited for
+        sch.mark(timeout=10)
+        assert (sch.unacked, sch.fired, sch.fenced, sch.heap, sch.held) == (0, 1, 0, [], {})
     finally:
         sch.producer.flush(5)
         sch.engine.dispose()
@@ -809,6 +829,30 @@ def test_a_claim_its_own_scheduler_took_again_fires_once_under_the_new_fence(
     [record] = read_topic(settings, timers.FIRE.qualified(namespace), 1)
     command = json.loads(record.value() or b"")
     assert (command["timer_id"], command["fence"]) == (row["id"], 2)
+
+
+def test_fire_commands_published_together_share_a_partition_and_keep_their_ids_as_keys(
+    broker: EmbeddedBroker, database: EmbeddedDatabase, namespace: str, engine: Engine
+) -> None:
+    # Keyed by timer id, 12 partitions made a produce request per command; one partition per
+    # STICKY_SECS makes one per batch.
+    settings = timer_settings(broker, database, namespace, scheduler={"lookahead_secs": 0})
+    now = datetime.now(UTC)
+    rows = [_due(settings, URL, now, now) for _ in range(6)]
+    with engine.begin() as conn:
+        store.insert_timers(conn, rows)
+    sch = scheduler.Scheduler(settings)
+    try:
+        assert sch.claim() == 6
+        sch.fire(sch.due(time.time()))
+        sch.mark(timeout=10)
+        assert (sch.unacked, sch.fired, sch.fenced) == (0, 6, 0)
+    finally:
+        sch.engine.dispose()
+    records = read_topic(settings, timers.FIRE.qualified(namespace), 6)
+    assert sorted((r.key() or b"").decode() for r in records) == sorted(r["id"] for r in rows)
+    assert len({r.partition() for r in records}) == 1
+    assert sch._fire_partitions == settings.kafka.partitions
 
 
 def test_the_scheduler_extends_only_the_leases_that_would_end_before_their_timer_fires(

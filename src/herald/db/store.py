@@ -1194,6 +1194,9 @@ def renew_claims(
 
 _MARK_FIRED = text(
     """
+    WITH c AS (
+        SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:fences AS bigint[])) AS c(id, fence)
+    ), marked AS (
     UPDATE timers t
     SET state = CASE WHEN t.kind = 'webhook' THEN 'firing' ELSE 'delivered' END,
         fired_at = coalesce(t.fired_at, clock_timestamp()),
@@ -1203,16 +1206,21 @@ _MARK_FIRED = text(
         lease_owner = CASE WHEN t.lease_owner = :owner THEN NULL ELSE t.lease_owner END,
         lease_until = CASE WHEN t.lease_owner = :owner THEN NULL ELSE t.lease_until END,
         updated_at = clock_timestamp()
-    FROM unnest(CAST(:ids AS text[]), CAST(:fences AS bigint[])) AS c(id, fence)
+    FROM c
     WHERE t.id = c.id AND t.fence = c.fence AND t.state IN ('scheduled', 'firing')
-    RETURNING t.id
+    )
+    -- (Runs whatever reads it.) Under its fence still: marked now, or finished by a notifier
+    -- that took the command before this mark came.
+    SELECT t.id FROM timers t JOIN c ON t.id = c.id AND t.fence = c.fence
     """
 )
 
 
 def mark_fired_many(conn: Connection, claims: Sequence[Claimed], *, owner: str) -> set[str]:
     """Mark ``owner``'s published claims fired (a webhook ``firing``: the notifier goes on;
-    anything else ``delivered``), each only under its own fencing token; the ids marked."""
+    anything else ``delivered``), each only under its own fencing token; the ids still under
+    it (marked, or already delivered by a notifier quicker than the mark): the others were
+    taken over."""
     if not claims:
         return set()
     params = {"ids": [c.id for c in claims], "fences": [c.fence for c in claims], "owner": owner}
