@@ -600,8 +600,9 @@ def cut(engine: Engine, pid: int) -> None:
 def test_a_claim_cut_off_by_the_database_is_taken_again_and_delivered_once(
     web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
 ) -> None:
-    # The notifier's claim transaction reads the disabled endpoints after taking the timer:
-    # held there by a lock, its connection is terminated, and the transaction fails. (Under
+    # The notifier's claim reads the disabled endpoints as it takes the timer (after
+    # locking its row): held there by a lock, its connection is terminated, and the
+    # transaction fails. (Under
     # load a deadlock did the same, and the claimed commands were never taken again.)
     timer_id = post(web, {"seconds": 1, "url": receiver.url("/cut")})["id"]
     lock = Locked(engine, "LOCK TABLE disabled_endpoints IN ACCESS EXCLUSIVE MODE")

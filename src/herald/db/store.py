@@ -1258,7 +1258,8 @@ _CLAIM_DELIVERIES = text(
            OR t.lease_until IS NULL OR t.lease_until < clock_timestamp()
            OR t.lease_owner = :owner)
     RETURNING t.id, t.url, t.mode, t.not_after, t.attempts, t.attempt_base, t.first_attempt_at,
-              t.payload
+              t.payload,
+              (SELECT d.reason FROM disabled_endpoints d WHERE d.url = t.url) AS disabled
     """
 )
 
@@ -1295,6 +1296,7 @@ class Delivery:
     attempt_base: int  # made before the latest replay (its budget starts from here)
     first_attempt_at: datetime | None
     payload: bytes = b""  # the body to POST; empty: a timer's own, {"id": "<timer id>"}
+    disabled: str | None = None  # why its URL is disabled (it answered 410), if it is
 
 
 @dataclass(frozen=True)
@@ -1452,16 +1454,6 @@ def disable_endpoint(conn: Connection, url: str, reason: str) -> None:
         .values(url=url, disabled_at=func.clock_timestamp(), reason=reason)
         .on_conflict_do_nothing()
     )
-
-
-def disabled_endpoints(conn: Connection, urls: Sequence[str]) -> dict[str, str]:
-    """Which of ``urls`` are disabled (they answered 410), and why."""
-    from herald.db.models import disabled_endpoints as table
-
-    if not urls:
-        return {}
-    rows = conn.execute(select(table.c.url, table.c.reason).where(table.c.url.in_(set(urls))))
-    return {str(r[0]): str(r[1]) for r in rows}
 
 
 _TIMER_FIGURES = text(

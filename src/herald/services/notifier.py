@@ -50,6 +50,8 @@ RETRY_SECS = 0.1  # a command not taken (held elsewhere, the database away): tri
 # The ledger thread wakes at least this often to write what the deliveries reported (a
 # retried delivery's attempts come before its result).
 LEDGER_WAIT_SECS = 0.05
+# ... and waits this long after a transaction before the next, so that each writes a batch.
+LEDGER_GAP_SECS = 0.025
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,11 +249,10 @@ class Notifier:
                     owner=self.owner,
                     lease_secs=self.settings.notifier.delivery_lease_secs,
                 )
-                disabled = store.disabled_endpoints(conn, [d.url for d in taken])
                 ends = [
                     (d.id, "expired" if d.not_after is not None and d.not_after < now else "failed")
                     for d in taken
-                    if d.url in disabled or (d.not_after is not None and d.not_after < now)
+                    if d.disabled is not None or (d.not_after is not None and d.not_after < now)
                 ]
                 store.finish_deliveries(conn, ends, owner=self.owner)
         except DBAPIError:
@@ -287,7 +288,7 @@ class Notifier:
             entry.done = True
             if ended[d.id] == "failed":
                 self.failed += 1
-                self.dead.send(entry.msg, f"endpoint disabled: {disabled[d.url]}")
+                self.dead.send(entry.msg, f"endpoint disabled: {d.disabled}")
         for mode, batch in batches.items():
             self.deliverers[mode].submit_many(batch, self._hand_back)
 
@@ -366,7 +367,8 @@ class Notifier:
         try:
             while not self._ledger_stop.is_set():
                 try:
-                    self._settle(wait=LEDGER_WAIT_SECS)
+                    if self._settle(wait=LEDGER_WAIT_SECS):
+                        self._ledger_stop.wait(LEDGER_GAP_SECS)
                     self._ledger_outage.over()
                     backoff.reset()
                 except DBAPIError as exc:  # kept, written again once the database is back
@@ -385,15 +387,16 @@ class Notifier:
             self._ledger_thread.join()
             self._ledger_thread = None
 
-    def _settle(self, wait: float = 0.0) -> None:
+    def _settle(self, wait: float = 0.0) -> bool:
         """Write what the deliveries reported, in one transaction: ledger rows, final
-        states; then dead letters for the failed (each before its command is done)."""
+        states; then dead letters for the failed (each before its command is done). False
+        if there was nothing to write."""
         from herald.webhooks import Outcome
 
         self._collect(wait)
         finished, rows = self.finished, self.attempt_rows
         if not rows and not finished:
-            return
+            return False
         ends = [
             (timer_id, "delivered" if delivery.outcome is Outcome.DELIVERED else "failed")
             for timer_id, (_entry, delivery) in finished.items()
@@ -419,6 +422,7 @@ class Notifier:
             # Last: the main loop commits the command's offset once it sees this (after
             # flushing the dead letters).
             entry.done = True
+        return True
 
     def _commit(self, *, asynchronous: bool = True) -> None:
         """Commit each partition's prefix of settled commands (after their dead letters).
