@@ -602,8 +602,8 @@ def test_a_claim_cut_off_by_the_database_is_taken_again_and_delivered_once(
 ) -> None:
     # The notifier's claim reads the disabled endpoints as it takes the timer (after
     # locking its row): held there by a lock, its connection is terminated, and the
-    # transaction fails. (Under
-    # load a deadlock did the same, and the claimed commands were never taken again.)
+    # transaction fails. (Under load a deadlock did the same, and the claimed commands were
+    # never taken again.)
     timer_id = post(web, {"seconds": 1, "url": receiver.url("/cut")})["id"]
     lock = Locked(engine, "LOCK TABLE disabled_endpoints IN ACCESS EXCLUSIVE MODE")
     try:

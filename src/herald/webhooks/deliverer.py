@@ -26,11 +26,6 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-if TYPE_CHECKING:
-    from aiohttp.client_reqrep import ClientRequest
-    from aiohttp.connector import Connection
-    from aiohttp.tracing import Trace
-
 from herald import __version__
 from herald.webhooks import signing
 from herald.webhooks.policy import (
@@ -53,6 +48,11 @@ from herald.webhooks.urls import (
     literal_address,
     split_url,
 )
+
+if TYPE_CHECKING:
+    from aiohttp.client_reqrep import ClientRequest
+    from aiohttp.connector import Connection
+    from aiohttp.tracing import Trace
 
 logger = logging.getLogger(__name__)
 
