@@ -95,6 +95,13 @@ def first_log_time(path: Path, needle: str) -> float | None:
 # -- process sampling -----------------------------------------------------------------------
 
 
+FORK_SERVER = "fork server"  # herald.runtime.forks: it imports the services' code once
+HELPERS = {  # processes of multiprocessing's: a forked service not yet named is the server's
+    "multiprocessing.forkserver": FORK_SERVER,
+    "multiprocessing.resource_tracker": "resource tracker",
+}
+
+
 def role_of(proc: psutil.Process) -> str:
     """A short name for a process of a herald run: sender-2, producer, broker, postgres..."""
     name = proc.name()
@@ -102,7 +109,11 @@ def role_of(proc: psutil.Process) -> str:
         return "postgres"
     if name.startswith("tansu"):
         return "broker"
-    cmd = proc.cmdline()
+    # A forked service's command line is one string, its title: words, as ps shows them.
+    cmd = " ".join(proc.cmdline()).split()
+    for helper, role in HELPERS.items():
+        if any(helper in arg for arg in cmd):
+            return role
     for i, arg in enumerate(cmd[:-1]):
         if Path(arg).name == "herald":
             role = cmd[i + 1]
@@ -223,6 +234,8 @@ class ProcessSampler:
                 figures = self.seen.get(proc.pid)
                 if figures is None:
                     figures = self.seen[proc.pid] = ProcessFigures(role_of(proc))
+                elif figures.role == FORK_SERVER:  # a service forked but not yet named
+                    figures.role = role_of(proc)
                 cpu = proc.cpu_times()
                 figures.cpu_secs = cpu_now[proc.pid] = cpu.user + cpu.system
                 figures.peak_rss = max(figures.peak_rss, peak_rss(proc))

@@ -22,6 +22,17 @@ from tests.support.cluster import make_settings
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _forked_services_coverage() -> None:
+    """Under ``--cov``, services forked by a run's fork server (herald.runtime.forks) are
+    measured by coverage's multiprocessing support, whose data file is COVERAGE_FILE (else
+    ``.coverage`` in the run's working directory, where pytest-cov would never combine it):
+    point it where pytest-cov's own subprocesses write theirs."""
+    datafile = os.environ.get("COV_CORE_DATAFILE")
+    if datafile:
+        os.environ["COVERAGE_FILE"] = datafile
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The tier is the folder: tests/unit -> unit, and so on.
     for item in items:

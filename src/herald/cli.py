@@ -12,6 +12,9 @@ TOOLS = {
     "sim": ("herald.sim:main", "one complete run end to end (what `invoke sim.run` calls)"),
     "submit": ("herald.tools:submit_main", "ask for a run on herald.runs (--wait: its summary)"),
 }
+# Tools that fork services (herald.runtime.forks): their fork server starts before their own
+# imports, so that its imports (the services') run beside them.
+FORKING = {"sim"}
 
 
 def usage() -> str:
@@ -52,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(usage())
         return 0 if args else 2
+    if args[0] in FORKING:
+        from herald.runtime.forks import ForkServer
+
+        ForkServer().start(detach_output=True)  # nothing else runs yet: one thread
     target = command(args[0])
     if target is None:
         print(f"herald: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)

@@ -47,6 +47,7 @@ from herald.incidents import Incident, Timeline
 from herald.incidents import check as check_incidents
 from herald.report import print_summary
 from herald.runtime import engines
+from herald.runtime.forks import ForkServer
 from herald.runtime.launcher import Launcher, RunDatabase, incident_actions
 from herald.runtime.processes import ProcessGroup, Supervisor, child_environment
 from herald.scenarios import base
@@ -440,6 +441,7 @@ class _Run:
         self.broker: engines.LocalBroker | None = None
         self.database = RunDatabase(settings, home)  # the embedded one starts in the background
         self.group = ProcessGroup()
+        self.forks = ForkServer()  # the services are forked from it (runtime.forks)
         self.timeline = Timeline(list(incidents))
         self.closers: list[Callable[[], object]] = []
         self.watch = Watch(self.request.run_id, want_figures=True)
@@ -450,6 +452,10 @@ class _Run:
 
     def start(self) -> None:
         """The broker, the services (the database meanwhile), then the request once ready."""
+        # The services' imports happen once, in the fork server, while the broker starts
+        # (``herald sim`` started it before its own imports: this finds it running).
+        forks = self.forks
+        forks.start()
         ks = self.settings.kafka
         if ks.bootstrap is None:
             self.broker = engines.start(self.settings, log_dir=self.logs)
@@ -467,6 +473,7 @@ class _Run:
             settings_file,
             self.logs,
             env=child_environment(secret_environment(live)),
+            forks=forks,
         )
         if live.monitor.output_location == "stdout":
             launcher.stdout["monitor"] = sys.stdout
@@ -599,6 +606,8 @@ class _Run:
                 self._end()
         finally:
             try:
+                if not [m for m in self.group.members if m.poll() is None]:
+                    self.forks.stop()  # its services are gone: it exits at once
                 self.database.stop()
             finally:
                 if self.broker is not None:

@@ -23,6 +23,7 @@ from tests.support.processes import (
     outcome_rows,
     run_id_of,
     service_of,
+    words_of,
 )
 from tests.support.waiting import wait_for
 
@@ -218,7 +219,7 @@ def _sim_until(env: dict[str, str], tmp_path: Path, fraction: float, *args: str)
     children = {
         service_of(c.cmdline()): c
         for c in psutil.Process(proc.pid).children(recursive=True)
-        if any(w.endswith("/herald") for w in c.cmdline())
+        if any(w.endswith("/herald") for w in words_of(c.cmdline()))
     }
     return proc, run_id, out, children
 

@@ -23,6 +23,8 @@ from tests.support.processes import (
     ROOT,
     clean_env,
     external,
+    helper_of,
+    is_service,
     outcome_count,
     processes_under,
     run_id_of,
@@ -324,8 +326,9 @@ def test_sigterm_stops_a_running_sim_and_every_service(
         run_id = run_id_of(proc.stdout.readline() if proc.stdout else "")
         wait_for(lambda: outcome_count(database.url, run_id) > 100, 60, "outcomes")
         children = psutil.Process(proc.pid).children(recursive=True)
+        services = [c for c in children if is_service(c.cmdline())]
         # Every service is its own process, named on its command line: `herald <service>`.
-        names = sorted(service_of(c.cmdline()) for c in children)
+        names = sorted(service_of(c.cmdline()) for c in services)
         assert names == [
             "monitor",
             "producer",
@@ -335,6 +338,9 @@ def test_sigterm_stops_a_running_sim_and_every_service(
             "sender --id 2",
             "sender --id 3",
         ]
+        # Besides them, only the fork server they came from and multiprocessing's tracker.
+        others = sorted(helper_of(c.cmdline()) for c in children if c not in services)
+        assert others == ["forkserver", "resource_tracker"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 130
     finally:
@@ -374,10 +380,11 @@ def test_services_stop_when_sim_is_killed(
         run_id = run_id_of(proc.stdout.readline() if proc.stdout else "")
         wait_for(lambda: outcome_count(database.url, run_id) > 0, 60, "outcomes")
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) == 7
+        assert len([c for c in children if is_service(c.cmdline())]) == 7
         proc.kill()  # no chance to stop its services itself
         proc.wait()
-        # Each service was started to die with its parent: it gets SIGTERM and exits cleanly.
+        # Each service was started to die with its parent: it gets SIGTERM and exits cleanly,
+        # and the fork server and the resource tracker go with the last of them.
         _, alive = psutil.wait_procs(children, timeout=30)
         assert alive == []
     logs = tmp_path / "home" / "runs" / run_id / "logs"

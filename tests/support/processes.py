@@ -82,10 +82,32 @@ def processes_under(folder: Path) -> list[psutil.Process]:
     ]
 
 
+def words_of(cmdline: list[str]) -> list[str]:
+    """A command line's words: a forked service's is one string (its title, as ``ps`` shows
+    it), an exec'd one's a word per argument."""
+    return " ".join(cmdline).split()
+
+
+def is_service(cmdline: list[str]) -> bool:
+    """A herald command line (``.../herald <service> ...``)."""
+    return any(word.endswith("/herald") for word in words_of(cmdline))
+
+
+def helper_of(cmdline: list[str]) -> str:
+    """What a run's process that is not a service is: ``forkserver`` (the services were
+    forked from it) or ``resource_tracker`` (multiprocessing's), else its first word."""
+    text = " ".join(cmdline)
+    for helper in ("forkserver", "resource_tracker"):
+        if f"from multiprocessing.{helper} import main" in text:
+            return helper
+    return cmdline[0] if cmdline else ""
+
+
 def service_of(cmdline: list[str]) -> str:
     """``sender --id 2``, ``recorder``, ...: the service a herald command line runs."""
-    at = next(i for i, word in enumerate(cmdline) if word.endswith("/herald"))
-    words = cmdline[at + 1 :]
+    words = words_of(cmdline)
+    at = next(i for i, word in enumerate(words) if word.endswith("/herald"))
+    words = words[at + 1 :]
     return " ".join(words[:3]) if words[0] == "sender" else words[0]
 
 

@@ -16,6 +16,7 @@ from typing import IO, Any
 from herald.config import Settings
 from herald.errors import HeraldError, StorageError
 from herald.runtime.database import EmbeddedDatabase
+from herald.runtime.forks import ForkServer
 from herald.runtime.processes import (
     ProcessGroup,
     ServiceProcess,
@@ -141,6 +142,7 @@ class Launcher:
     env: dict[str, str] = field(default_factory=child_environment)
     stdout: dict[str, IO[str]] = field(default_factory=dict)  # instance -> its output
     instances: dict[str, Instance] = field(default_factory=dict)
+    forks: ForkServer | None = None  # fork the services from it instead of exec'ing each
 
     def spawn(self, instance: Instance) -> ServiceProcess:
         """Start ``herald ARGS --settings FILE`` as ``instance``."""
@@ -152,6 +154,7 @@ class Launcher:
                 log_path=self.logs / f"{instance.name}.log",
                 env=self.env,
                 stdout=self.stdout.get(instance.name),
+                forks=self.forks,
             )
         )
 

@@ -13,7 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from herald.runtime.forks import ForkedPopen, ForkServer
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +66,23 @@ class ServiceProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         stdout: IO[str] | None = None,
+        forks: ForkServer | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait()
+        self.proc: subprocess.Popen[bytes] | ForkedPopen
+        if forks is not None:  # the same process, without its imports (see runtime.forks)
+            self.proc = forks.popen(
+                self.argv,
+                stdout=(stdout if stdout is not None else self._log).fileno(),
+                stderr=self._log.fileno(),
+                env=env,
+            )
+            logger.debug("forked %s (pid %d): %s", name, self.proc.pid, " ".join(self.argv))
+            return
         self.proc = subprocess.Popen(
             self.argv,
             stdout=stdout if stdout is not None else self._log,
