@@ -454,8 +454,7 @@ class _Run:
         """The broker, the services (the database meanwhile), then the request once ready."""
         # The services' imports happen once, in the fork server, while the broker starts
         # (``herald sim`` started it before its own imports: this finds it running).
-        forks = self.forks
-        forks.start()
+        self.forks.start()
         ks = self.settings.kafka
         if ks.bootstrap is None:
             self.broker = engines.start(self.settings, log_dir=self.logs)
@@ -473,7 +472,7 @@ class _Run:
             settings_file,
             self.logs,
             env=child_environment(secret_environment(live)),
-            forks=forks,
+            forks=self.forks,
         )
         if live.monitor.output_location == "stdout":
             launcher.stdout["monitor"] = sys.stdout
@@ -606,7 +605,7 @@ class _Run:
                 self._end()
         finally:
             try:
-                if not [m for m in self.group.members if m.poll() is None]:
+                if all(m.poll() is not None for m in self.group.members):
                     self.forks.stop()  # its services are gone: it exits at once
                 self.database.stop()
             finally:

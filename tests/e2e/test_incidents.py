@@ -19,11 +19,11 @@ from tests.support.processes import (
     HERALD,
     clean_env,
     external,
+    is_service,
     outcome_count,
     outcome_rows,
     run_id_of,
     service_of,
-    words_of,
 )
 from tests.support.waiting import wait_for
 
@@ -219,7 +219,7 @@ def _sim_until(env: dict[str, str], tmp_path: Path, fraction: float, *args: str)
     children = {
         service_of(c.cmdline()): c
         for c in psutil.Process(proc.pid).children(recursive=True)
-        if any(w.endswith("/herald") for w in words_of(c.cmdline()))
+        if is_service(c.cmdline())
     }
     return proc, run_id, out, children
 

@@ -141,8 +141,7 @@ class ForkedPopen:
         return code
 
     def send_signal(self, signum: int) -> None:
-        if self.returncode is None:
-            os.kill(self.pid, signum)
+        os.kill(self.pid, signum)  # ServiceProcess.signal checks that it still runs
 
 
 PRELOAD = "herald.runtime.preload"  # what the fork server imports: every run's services
