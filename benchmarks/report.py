@@ -464,10 +464,12 @@ def first_result_steps(runs: Sequence[SimRun]) -> str:
         "summary's `first_result_secs`, which counts from the moment sim starts its run, "
         "after its imports):\n\n"
         + table(["step", "s"], rows)
-        + "\n\nThe gap between *producer ready* and *producer starts producing* is the "
-        "producer's consumer-group join on `herald.runs` (the run request is already waiting "
-        "there); the senders' group join ends when they are assigned partitions. A step of "
-        "several senders is the first or the last of them, as named."
+        + "\n\nFrom *ready* to *assigned partitions* is a service's consumer-group join (the "
+        "section *Consumer-group joins on the embedded broker* measures it alone). sim "
+        "submits the run once every service holds its partitions, so *producer starts "
+        "producing* follows the last assignment by the control topic's hop to sim and the "
+        "producer's read of the request. A step of several senders is the first or the last "
+        "of them, as named."
     )
 
 

@@ -8,7 +8,8 @@ producer at two sizes, POST /api/timers under Locust and the timers' lateness, s
 drift of a shared machine affects every figure alike; each figure is the median of the
 rounds. After the rounds, as many runs each of the retail scenario at maximum speed and of
 the telemetry figures (concurrent 10 Hz streams one spaceship sustains; the ingestor's
-frames/s into Postgres); then the engines side by side (Tansu, one Apache Kafka broker, three:
+frames/s into Postgres) and of the consumer-group joins on the embedded broker; then the
+engines side by side (Tansu, one Apache Kafka broker, three:
 a relay baseline and ``herald sim`` on each, as many runs as rounds). ``--quick`` runs one
 round at small sizes to check the scripts work and prints the report without writing it
 (unless ``--output`` is given).
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import brokers
+import group_join
 import load_api
 import producer_rss
 import relay
@@ -160,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(f"telemetry: ingestor {ingest_runs[-1].rate:,.0f} frames/s into Postgres",
                   flush=True)  # fmt: skip
+        join_runs = []
+        for _ in rounds:
+            join_runs.append(group_join.run_joins())
+            print(f"group joins: {group_join.describe(join_runs[-1])}", flush=True)
         engine_runs = brokers.run_engines(home, repeat, quick=args.quick)
     finally:
         if args.keep:
@@ -178,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     text += retail.section(retail_runs, RETAIL_DURATION[args.quick])
     text += telemetry.section(streams_runs, ingest_runs)
+    text += group_join.section(join_runs)
     text += brokers.section(engine_runs, quick=args.quick)
     print()
     print(text)

@@ -103,7 +103,9 @@ class KafkaSettings(_Section):
         "Unset: librdkafka's 500. The embedded broker answers a waiting fetch only when the "
         "wait ends, not when records arrive, so an idle consumer there sees a new record up "
         "to this late; 50 took 0.07-0.25 s off a run's start but cost its broker 1.3-2 µs "
-        "of CPU a message (1M runs side by side), so it is not the default.",
+        "of CPU a message (1M runs side by side), so it is not the default. Consumers of "
+        "rare records that someone waits for (run requests, the control topic) always wait "
+        "10 ms.",
     )
     transaction_timeout_ms: int = Field(
         10_000,

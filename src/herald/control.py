@@ -121,8 +121,9 @@ class Listener:
     """Reads control events published from ``since`` on (every partition, no group)."""
 
     def __init__(self, settings: KafkaSettings, *, since: datetime) -> None:
+        # Someone waits for each event (the last service's readiness starts the run).
         self._consumer = Consumer(
-            kafka.consumer_config(settings, f"herald-control-{uuid.uuid4().hex[:8]}")
+            kafka.prompt_consumer_config(settings, f"herald-control-{uuid.uuid4().hex[:8]}")
         )
         topic = contracts.CONTROL.qualified(settings.namespace)
         parts = kafka.partitions_of(self._consumer, topic)
@@ -142,7 +143,11 @@ class Listener:
     def poll(self, timeout: float = 0.1) -> list[ControlEvent]:
         """The events that arrived (none before ``since``; unreadable ones skipped)."""
         out: list[ControlEvent] = []
-        for msg in self._consumer.consume(1000, timeout):
+        # consume(n, timeout) waits for all n records or the whole timeout; poll() returns the
+        # first at once, and consume(n, 0) what came with it.
+        first = self._consumer.poll(timeout)
+        msgs = [] if first is None else [first, *self._consumer.consume(999, 0)]
+        for msg in msgs:
             if (err := msg.error()) is not None:
                 kafka.raise_if_fatal(err, self._errors)
                 continue

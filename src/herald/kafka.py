@@ -137,6 +137,22 @@ def consumer_config(settings: KafkaSettings, group: str, **overrides: Any) -> di
     return conf
 
 
+# The embedded broker answers a waiting fetch only when its wait ends, not when a record
+# arrives (see KafkaSettings.fetch_wait_max_ms): an idle consumer there sees a new record up to
+# fetch.wait.max.ms late, 500 ms by default. A consumer of rare records that someone waits for
+# (a run request, a service's readiness, a run's completion) asks for a short wait instead: its
+# idle fetches cost the broker a fixed trickle of requests, not a cost per message.
+PROMPT_FETCH_WAIT_MS = 10
+
+
+def prompt_consumer_config(settings: KafkaSettings, group: str, **overrides: Any) -> dict[str, Any]:
+    """:func:`consumer_config` with a short fetch wait (``PROMPT_FETCH_WAIT_MS``), whatever
+    ``fetch_wait_max_ms`` says: for a consumer whose every record someone is waiting for."""
+    return consumer_config(
+        settings, group, **{"fetch.wait.max.ms": PROMPT_FETCH_WAIT_MS, **overrides}
+    )
+
+
 def admin(settings: KafkaSettings) -> AdminClient:
     """An admin client."""
     return AdminClient(_base(settings))

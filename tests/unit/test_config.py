@@ -337,3 +337,15 @@ def test_fetch_wait_is_librdkafkas_unless_set() -> None:
     assert embedded.fetch_wait_max_ms is None
     chosen = Settings(kafka={"bootstrap": "b:9092", "fetch_wait_max_ms": 50}).kafka
     assert kafka.consumer_config(chosen, "g")["fetch.wait.max.ms"] == 50
+
+
+def test_a_prompt_consumer_differs_only_in_its_short_fetch_wait_whatever_the_setting() -> None:
+    from herald import kafka
+
+    for chosen in (None, 50, 500):
+        ks = Settings(kafka={"bootstrap": "b:9092", "fetch_wait_max_ms": chosen}).kafka
+        usual = kafka.consumer_config(ks, "g", **{"enable.partition.eof": True})
+        prompt = kafka.prompt_consumer_config(ks, "g", **{"enable.partition.eof": True})
+        assert prompt.pop("fetch.wait.max.ms") == kafka.PROMPT_FETCH_WAIT_MS == 10
+        usual.pop("fetch.wait.max.ms", None)
+        assert prompt == usual

@@ -73,7 +73,8 @@ def run(
     ks = settings.kafka
     runs_topic = contracts.RUNS.qualified(ks.namespace)
     consumer = Consumer(
-        kafka.consumer_config(
+        # A run request is rare and its first result waits for it: a prompt fetch.
+        kafka.prompt_consumer_config(
             ks,
             contracts.group_id(ks.namespace, "producers"),
             **{"max.poll.interval.ms": 3_600_000},  # producing one large run can take a while
@@ -384,10 +385,8 @@ class _Inputs:
         # A short fetch wait: an input is due two ticks after it is made, which at a high
         # speed is a fraction of the broker's default 500 ms wait.
         self._consumer = Consumer(
-            kafka.consumer_config(
-                ks,
-                f"herald-inputs-{uuid.uuid4().hex[:8]}",
-                **{"enable.partition.eof": True, "fetch.wait.max.ms": 10},
+            kafka.prompt_consumer_config(
+                ks, f"herald-inputs-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True}
             )
         )
         topic = source.inputs.qualified(ks.namespace)
