@@ -1,3 +1,3 @@
-from herald.cli import main
+from herald.cli import entry
 
-raise SystemExit(main())
+entry()

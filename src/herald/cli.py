@@ -3,6 +3,7 @@ and the tools."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -47,6 +48,18 @@ def command(name: str) -> Callable[[Sequence[str]], int] | None:
         if svc.name == name:
             return svc.main()
     return None
+
+
+def entry() -> None:
+    """The ``herald`` command: :func:`main`, then exit with its code."""
+    code = main()
+    # The process ends now: nothing it made needs collecting. Without this the interpreter's
+    # last full collections over everything sim imported and made took 0.4-0.7 s of its exit
+    # (a 20,000-message sim: 0.56 and 0.83 s from its last exit handler to its exit, 0.14 and
+    # 0.17 s frozen). An object is still freed when its last reference goes; only cycles are
+    # left to the operating system.
+    gc.freeze()
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -604,13 +604,14 @@ class _Run:
             finally:
                 self._end()
         finally:
-            try:
-                if all(m.poll() is not None for m in self.group.members):
-                    self.forks.stop()  # its services are gone: it exits at once
-                self.database.stop()
-            finally:
-                if self.broker is not None:
-                    self.broker.stop()
+            # Independent of one another once the services are gone, and each waits for a
+            # process to exit (0.2-0.35 s apiece, measured): all at once.
+            steps: list[Callable[[], object]] = [self.database.stop]
+            if all(m.poll() is not None for m in self.group.members):
+                steps.append(self.forks.stop)  # its services are gone: it exits at once
+            if self.broker is not None:
+                steps.append(self.broker.stop)
+            _all_at_once(steps)
         if getattr(self, "summary", None):
             getattr(self, "print_summary", lambda: print_summary(self.console, self.summary))()
             for problem in self.problems:
@@ -654,6 +655,26 @@ class _Run:
                 f"[yellow]interrupted: {ended.recorded:,}{of} outcomes kept in Postgres; "
                 f"run {self.request.run_id} is {ended.state}[/]"
             )
+
+
+def _all_at_once(steps: Sequence[Callable[[], object]]) -> None:
+    """Run ``steps`` side by side and wait for every one; then raise the first one's error,
+    if any failed (the others have run to the end all the same)."""
+    errors: list[BaseException] = []
+
+    def run(step: Callable[[], object]) -> None:
+        try:
+            step()
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,), name="sim-stop") for s in steps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _end_run(url: str, request: RunRequest, state: str, reason: str) -> Any:

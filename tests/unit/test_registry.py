@@ -3,6 +3,9 @@ and what is derived from them."""
 
 from __future__ import annotations
 
+import gc
+import sys
+
 import msgspec
 import pytest
 
@@ -168,3 +171,18 @@ def test_the_dead_letter_header_names_every_service_that_dead_letters() -> None:
     assert registry.dead_letter_service_pattern() == (
         "^(ingestor|notifier|producer|recorder|sender-[0-9]+|spaceship)$"
     )
+
+
+def test_the_herald_command_exits_with_mains_code_after_freezing_its_heap(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["herald", "nosuch"])
+    frozen = gc.get_freeze_count()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.entry()
+        assert exited.value.code == 2
+        assert gc.get_freeze_count() > frozen  # what was alive skips the exit's collections
+    finally:
+        gc.unfreeze()  # this process goes on
+    assert capsys.readouterr().err == f"herald: unknown command 'nosuch'\n\n{cli.usage()}\n"
