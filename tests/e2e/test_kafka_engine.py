@@ -46,8 +46,22 @@ def sim(
         text=True,
         timeout=540,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr + herald_warnings(home)
     return json.loads(out.read_text()), proc
+
+
+def herald_warnings(home: Path, last: int = 60) -> str:
+    """The services' own warnings and errors in a run's logs (not the brokers', nor
+    librdkafka's, mostly refused connections to a killed broker): what a failed run's
+    assertion shows, so that a failure in CI can be read without running it again."""
+    lines = [
+        f"{log.stem}: {line}"
+        for log in sorted(home.glob("runs/*/logs/*.log"))
+        if not log.stem.startswith("node-")
+        for line in log.read_text(errors="replace").splitlines()
+        if (" WARNING [" in line or " ERROR [" in line) and " librdkafka] " not in line
+    ]
+    return "\n".join(["", "services' warnings:", *lines[-last:]])
 
 
 def assert_exact(summary: dict, n: int) -> None:

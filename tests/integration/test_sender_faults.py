@@ -16,8 +16,9 @@ from herald.config import KafkaSettings
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
 from herald.runtime.processes import ServiceProcess, herald_command
-from herald.scenarios.sms import OUTBOUND, RESULTS
+from herald.scenarios.sms import OUTBOUND, RESULTS, SCENARIO
 from herald.services import worker
+from herald.waiting import wait_until
 from tests.support.cluster import ServiceThread, make_settings
 from tests.support.sms import outbound_records, sender_settings
 from tests.support.topics import Tally, produce_records
@@ -162,3 +163,73 @@ def test_a_sender_fenced_while_it_holds_the_partition_rejoins_and_misses_nothing
     text = caplog.text
     assert "leaving and rejoining the group" in text
     assert text.count("sender-0 assigned") >= 2  # once at the start, again after the rejoin
+
+
+def test_a_partition_given_up_with_no_record_to_come_is_left_before_the_group_is_joined_again(
+    broker: EmbeddedBroker,
+    database: EmbeddedDatabase,
+    namespace: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The worker judges a rejoin from the consumer's assignment, not from records arriving:
+    a partition given up (as after a failed transaction) while the group still assigns it
+    here, with no record of it to come, is left, and only once the revocation is served is
+    the group joined again (an unsubscribe followed at once by a subscribe came to nothing
+    on Apache Kafka during a rebalance, and the partition stalled); it comes back with a new
+    producer. The worker's loop is turned here by hand, without its work."""
+    s = sender_settings(broker, database, namespace, {"mean_wait_time": 0.0, "failure_rate": 0.0})
+    caplog.set_level(logging.INFO, logger="herald.services.worker")
+    w = worker.Worker(s, scenario=SCENARIO, worker_id=0)
+    partitions = list(range(s.kafka.partitions))
+
+    def turn() -> str:
+        assert w.consumer.consume(100, 0.05) == []  # nothing was produced
+        w.keep_assignment(time.monotonic())
+        return w.rejoin_step
+
+    try:
+        w._subscribe()
+        wait_until(
+            lambda: turn() == "" and sorted(w.parts) == partitions,
+            timeout=60,
+            what="first assignment",
+            every=0,
+        )
+        old = w.parts[0].producer
+        w._drop([0])  # what a transaction that can be neither committed nor aborted leads to
+        assert w.given_up() == [0]
+
+        w.keep_assignment(time.monotonic())
+        assert w.rejoin_step == "leaving"
+        # Unsubscribed, the revocation not served yet: still assigned, and not joined again.
+        assert w.given_up() == [0] and sorted(w.parts) == partitions[1:]
+        w.keep_assignment(time.monotonic())
+        assert w.rejoin_step == "leaving"
+        # A leave that never came to the group is started again after the patience.
+        w.keep_assignment(time.monotonic() + worker.REJOIN_PATIENCE_SECS + 1)
+        assert w.rejoin_step == "leaving"
+
+        assert turn() == "joining"  # the revocation served: out of the group, then joining
+        assert w.parts == {} and w.consumer.assignment() == []
+        wait_until(lambda: turn() == "", timeout=60, what="assigned again", every=0)
+        assert sorted(w.parts) == partitions and w.given_up() == []
+        assert w.parts[0].producer is not old
+    finally:
+        w._drop(list(w.parts))
+        kafka.close_consumer(w.consumer, w.name)
+    lines = [r.getMessage() for r in caplog.records if r.name == "herald.services.worker"]
+    events = [
+        line.split(": ", 1)[-1].split(" herald")[0].split(f"{namespace}.")[0]
+        for line in lines
+        if "assigned" in line or "revoked" in line or "leaving" in line or "joining" in line
+    ]
+    assert events == [
+        "sender-0 assigned ",
+        "partitions [0] given up after failed transactions are still assigned here; "
+        "leaving and rejoining the group",
+        f"still assigned {worker.REJOIN_PATIENCE_SECS + 1:.0f}s after leaving; leaving again",
+        "sender-0 revoked ",
+        "out of the group; joining it again",
+        "sender-0 assigned ",
+        "sender-0 revoked ",  # the close
+    ]

@@ -21,6 +21,14 @@ rejoins the group: the group then assigns the partition afresh (to this worker o
 whose new producer settles the stuck transaction, and the new owner processes the
 uncommitted messages again from the committed offset. Without the rejoin, a partition given
 up while the group still assigns it here would stall.
+
+The rejoin is judged from the consumer's own assignment (a partition assigned here that the
+worker holds no producer for), checked twice a second whether or not records arrive, and
+done in two steps: leave (the revocation served by the next consume()), and only once nothing
+is assigned any more, subscribe again. An unsubscribe() followed at once by subscribe() to
+the same topic can come to nothing in librdkafka when a rebalance is under way: no
+revocation, no new assignment, the partition stalled for good (seen on three Apache Kafka
+brokers with one killed).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
+from typing import Literal
 
 import msgspec
 from confluent_kafka import (
@@ -70,9 +79,12 @@ COMMIT_ATTEMPTS = 12
 STOP_GRACE_SECS = 10.0
 ABORT_TIMEOUT_SECS = 5.0
 DRAIN_SECS = 5.0
-# How long a rejoin may take before the worker leaves the group again (a join that never
-# reached the group); a rebalance normally completes within a session timeout.
+# How long a step of a rejoin (a leave, a join) may take before the worker starts it again (a
+# leave or a join that never reached the group); a rebalance normally completes within a
+# session timeout.
 REJOIN_PATIENCE_SECS = 30.0
+# How often the worker compares its partitions with the consumer's assignment.
+ASSIGNMENT_CHECK_SECS = 0.5
 # Errors that mean the partition has a new owner: our producer is fenced.
 TAKEN_OVER = frozenset(
     {
@@ -185,14 +197,17 @@ class Worker:
         self.heap: list[tuple[float, int, Entry, _Partition]] = []
         self._seq = 0
         self._txn_started = 0.0  # when the oldest open transaction began
-        self._rejoin = False  # a partition was given up while the group still assigns it
+        self._rejoin = False  # a partition was just given up: check the assignment at once
         self._stop: threading.Event | None = None
         self._stop_seen: float | None = None
-        # When this worker last left the group to rejoin it, until the group's next assignment
-        # reaches it: meanwhile records of the partitions it gave up keep arriving (the
-        # consumer's queue, a cooperative revocation not yet served), and leaving again for
-        # each would restart the join every loop and never let it finish (seen on Kafka).
-        self._rejoined_at: float | None = None
+        # A rejoin under way: "leaving" (unsubscribed, the revocation not served yet) or
+        # "joining" (subscribed again, the group's next assignment not here yet), since when.
+        # Meanwhile records of the partitions given up may keep arriving (the consumer's
+        # queue); starting again for them would restart the join every loop and never let it
+        # finish (seen on Kafka).
+        self.rejoin_step: Literal["", "leaving", "joining"] = ""
+        self._rejoin_since = 0.0
+        self._next_check = 0.0
         self._consume_errors = Episode(logger, f"{self.name}: Kafka consume error")
         self.done = self.failed = self.invalid = self.aborted = 0
 
@@ -206,7 +221,8 @@ class Worker:
         return producer
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._rejoined_at = None  # the group has assigned again: a rejoin is over
+        if self.rejoin_step == "joining":  # the group has assigned again: the rejoin is over
+            self.rejoin_step = ""
         if not partitions:
             return
         # One producer per partition, initialised side by side: each init is a round trip to
@@ -232,7 +248,8 @@ class Worker:
         self._release(names)
         self._commit(names)
         self._drop(names)
-        self._rejoin = False  # the group is assigning partitions afresh already
+        if self.rejoin_step == "leaving":
+            self._rejoin = True  # out of the group: join it again without delay
         logger.info("%s revoked %s", self.name, kafka.names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -240,7 +257,8 @@ class Worker:
         if not partitions:
             return
         self._drop([tp.partition for tp in partitions], abort=True)
-        self._rejoin = False  # out of the group already: the client rejoins by itself
+        if self.rejoin_step == "leaving":
+            self._rejoin = True
         logger.warning("%s lost %s", self.name, kafka.names(partitions))
 
     def _drop(self, partitions: list[int], *, abort: bool = False) -> None:
@@ -291,7 +309,6 @@ class Worker:
                 continue
             state = parts.get(msg.partition() or 0)
             if state is None:  # given up after a failed transaction; the rejoin reassigns it
-                self._rejoin = True
                 continue
             try:
                 message = decode(msg.value() or b"")
@@ -492,21 +509,47 @@ class Worker:
             on_lost=self._on_lost,
         )
 
-    def _rejoin_group(self) -> None:
-        """Leave the group and join it again, so that it assigns every partition afresh
-        (once per rejoin: not again until the group has assigned, or a while has passed)."""
-        self._rejoin = False
-        now = time.monotonic()
-        if self._rejoined_at is not None and now - self._rejoined_at < REJOIN_PATIENCE_SECS:
-            return  # joining already: let the group finish
-        logger.warning(
-            "%s: partitions given up after failed transactions are still assigned here; "
-            "leaving and rejoining the group",
-            self.name,
+    def given_up(self) -> list[int]:
+        """Partitions the group assigns here that this worker holds no producer for: given up
+        after a failed transaction, waiting for a rejoin to be assigned afresh."""
+        return sorted(
+            tp.partition
+            for tp in self.consumer.assignment()
+            if tp.topic == self.work and tp.partition not in self.parts
         )
-        self._rejoined_at = now
+
+    def keep_assignment(self, now: float) -> None:
+        """Rejoin the group while partitions are given up here: leave, wait until nothing is
+        assigned, subscribe again (see the module docstring); a step that takes longer than
+        ``REJOIN_PATIENCE_SECS`` is started again."""
+        self._rejoin = False
+        self._next_check = now + ASSIGNMENT_CHECK_SECS
+        step, waited = self.rejoin_step, now - self._rejoin_since
+        if step == "leaving":
+            if not self.consumer.assignment():
+                self._subscribe()
+                self.rejoin_step, self._rejoin_since = "joining", now
+                logger.info("%s: out of the group; joining it again", self.name)
+                return
+            if waited < REJOIN_PATIENCE_SECS:
+                return  # the revocation is served by a coming consume()
+            logger.warning(
+                "%s: still assigned %.0fs after leaving; leaving again", self.name, waited
+            )
+        else:
+            if step == "joining" and waited < REJOIN_PATIENCE_SECS:
+                return  # let the group finish
+            stuck = self.given_up()
+            if not stuck:
+                return
+            logger.warning(
+                "%s: partitions %s given up after failed transactions are still assigned "
+                "here; leaving and rejoining the group",
+                self.name,
+                stuck,
+            )
         self.consumer.unsubscribe()  # revokes everything: what is releasable is committed
-        self._subscribe()
+        self.rejoin_step, self._rejoin_since = "leaving", now
 
     def run(self, stop: threading.Event) -> int:
         """The main loop, until ``stop``; then drain, commit and close."""
@@ -542,8 +585,8 @@ class Worker:
                     stop.wait(max(0.0, min(0.05, heap[0][0] - now)))
                     now = monotonic()
                 self._step_once(now)
-                if self._rejoin:
-                    self._rejoin_group()
+                if self._rejoin or now >= self._next_check:
+                    self.keep_assignment(now)
             self._drain()
         finally:
             self._drop(list(self.parts), abort=True)  # nothing open after a clean drain
