@@ -197,7 +197,6 @@ class Worker:
         self.heap: list[tuple[float, int, Entry, _Partition]] = []
         self._seq = 0
         self._txn_started = 0.0  # when the oldest open transaction began
-        self._rejoin = False  # a partition was just given up: check the assignment at once
         self._stop: threading.Event | None = None
         self._stop_seen: float | None = None
         # A rejoin under way: "leaving" (unsubscribed, the revocation not served yet) or
@@ -207,6 +206,8 @@ class Worker:
         # finish (seen on Kafka).
         self.rejoin_step: Literal["", "leaving", "joining"] = ""
         self._rejoin_since = 0.0
+        # When the worker next compares its partitions with the assignment: 0 is "at once"
+        # (a partition was just given up, or the leave was served).
         self._next_check = 0.0
         self._consume_errors = Episode(logger, f"{self.name}: Kafka consume error")
         self.done = self.failed = self.invalid = self.aborted = 0
@@ -249,7 +250,7 @@ class Worker:
         self._commit(names)
         self._drop(names)
         if self.rejoin_step == "leaving":
-            self._rejoin = True  # out of the group: join it again without delay
+            self._next_check = 0.0  # out of the group: join it again without delay
         logger.info("%s revoked %s", self.name, kafka.names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -258,7 +259,7 @@ class Worker:
             return
         self._drop([tp.partition for tp in partitions], abort=True)
         if self.rejoin_step == "leaving":
-            self._rejoin = True
+            self._next_check = 0.0
         logger.warning("%s lost %s", self.name, kafka.names(partitions))
 
     def _drop(self, partitions: list[int], *, abort: bool = False) -> None:
@@ -457,13 +458,18 @@ class Worker:
                 partition,
                 err.str(),
             )
-            self._drop([partition], abort=True)
-            self._rejoin = True
+            self._give_up(partition, abort=True)
             return
         logger.warning(
             "%s: transaction of partition %d failed, aborting: %s", self.name, partition, err.str()
         )
         self._abort_and_rewind(partition, state)
+
+    def _give_up(self, partition: int, *, abort: bool = False) -> None:
+        """Drop a partition the group still assigns here; the next check of the assignment
+        (at once) rejoins the group, so that it is assigned afresh."""
+        self._drop([partition], abort=abort)
+        self._next_check = 0.0
 
     def _abort_and_rewind(self, partition: int, state: _Partition) -> None:
         """Abort the partition's transaction and consume again from its committed offset."""
@@ -480,8 +486,7 @@ class Worker:
                     partition,
                     kafka.reason(exc),
                 )
-                self._drop([partition])
-                self._rejoin = True
+                self._give_up(partition)
                 return
             self.aborted += 1
         state.live = False
@@ -522,7 +527,6 @@ class Worker:
         """Rejoin the group while partitions are given up here: leave, wait until nothing is
         assigned, subscribe again (see the module docstring); a step that takes longer than
         ``REJOIN_PATIENCE_SECS`` is started again."""
-        self._rejoin = False
         self._next_check = now + ASSIGNMENT_CHECK_SECS
         step, waited = self.rejoin_step, now - self._rejoin_since
         if step == "leaving":
@@ -585,7 +589,7 @@ class Worker:
                     stop.wait(max(0.0, min(0.05, heap[0][0] - now)))
                     now = monotonic()
                 self._step_once(now)
-                if self._rejoin or now >= self._next_check:
+                if now >= self._next_check:
                     self.keep_assignment(now)
             self._drain()
         finally:
