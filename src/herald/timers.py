@@ -128,8 +128,9 @@ def time_left(due_at: datetime, now: datetime) -> float:
 
 
 def lateness_ms(due_at: datetime, at: datetime | None) -> float | None:
-    """How late ``at`` was for ``due_at``, in milliseconds (None when it has not happened)."""
-    return None if at is None else (at - due_at).total_seconds() * 1000.0
+    """How late ``at`` was for ``due_at``, in milliseconds (None when it has not happened).
+    Divided in whole microseconds, so 49,181 µs is 49.181, not 49.181000000000004."""
+    return None if at is None else (at - due_at) / timedelta(milliseconds=1)
 
 
 def url_rules(settings: Settings) -> tuple[NetworkRules, NetworkRules | None]:

@@ -394,6 +394,7 @@ def test_a_timer_fires_once_at_its_time_signed_and_its_states_go_in_order(
     assert final["attempts"] == 1
     assert final["last_status"] == 200
     assert final["time_left"] == 0
+    assert final["lateness_ms"] == (done.first_attempt_at - due) / timedelta(milliseconds=1)
     assert final["lateness_ms"] >= 0
     attempts = web.get(f"/api/timers/{timer_id}/attempts").get_json()
     assert [(a["number"], a["status"], a["outcome"], a["sent"]) for a in attempts["items"]] == [

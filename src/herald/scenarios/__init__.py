@@ -1,1 +1,1 @@
-"""Workload generators. ``sms`` is the flagship; retail and telemetry come later."""
+"""The scenarios (``base.Scenario``): ``sms`` (the default), ``retail`` and ``telemetry``."""
