@@ -51,7 +51,9 @@ def for_embedded(settings: KafkaSettings, bootstrap: str) -> KafkaSettings:
     )
 
 
-def _base(settings: KafkaSettings) -> dict[str, Any]:
+def _base(settings: KafkaSettings, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A client's properties: the connection and security settings, then ``defaults`` (the
+    kind of client's), then ``kafka.client_config``, which wins over both."""
     if settings.bootstrap is None:
         raise BrokerError("kafka.bootstrap is unset and no embedded broker was started")
     conf: dict[str, Any] = {
@@ -62,14 +64,15 @@ def _base(settings: KafkaSettings) -> dict[str, Any]:
     }
     if settings.security_protocol != "plaintext":
         conf.update(settings.security_properties())
+    conf.update(defaults or {})
     conf.update(settings.client_config)
     return conf
 
 
 def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
-    """An idempotent, batching producer."""
-    conf = _base(settings)
-    conf.update(
+    """An idempotent, batching, compressing producer."""
+    conf = _base(
+        settings,
         {
             "enable.idempotence": True,
             "acks": "all",
@@ -77,7 +80,8 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 500_000,
             "queue.buffering.max.kbytes": 512 * 1024,
-        }
+            "compression.type": settings.compression,
+        },
     )
     conf.update(overrides)
     return conf
@@ -106,33 +110,31 @@ def transactional_producer_config(
 
 def consumer_config(settings: KafkaSettings, group: str, **overrides: Any) -> dict[str, Any]:
     """A read_committed consumer that commits only what its owner says is done."""
-    conf = _base(settings)
-    conf.update(
-        {
-            "group.id": group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "partition.assignment.strategy": "cooperative-sticky",
-            # librdkafka's 1000 ms default stalls a consumer working through a backlog.
-            "fetch.queue.backoff.ms": 10,
-            # Prefetch bounded: librdkafka's defaults (100,000 records a partition, up to
-            # 64 MiB, fetches of 50 MiB) were most of the recorder's and the monitor's peak
-            # RSS in a 1M run (181 / 113 MiB -> 102 / 72 MiB with 8 MiB and 4 MiB fetches,
-            # -> 95-97 / 68 MiB with these); 4 MiB is still about a quarter of a second of
-            # results at full speed, and the CPU per message did not move
-            # (docs/benchmarks.md).
-            "queued.max.messages.kbytes": 4 * 1024,
-            "fetch.max.bytes": 2 * 1024 * 1024,
-            "queued.min.messages": 10_000,
-        }
-    )
+    defaults: dict[str, Any] = {
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "partition.assignment.strategy": "cooperative-sticky",
+        # librdkafka's 1000 ms default stalls a consumer working through a backlog.
+        "fetch.queue.backoff.ms": 10,
+        # Prefetch bounded: librdkafka's defaults (100,000 records a partition, up to
+        # 64 MiB, fetches of 50 MiB) were most of the recorder's and the monitor's peak
+        # RSS in a 1M run (181 / 113 MiB -> 102 / 72 MiB with 8 MiB and 4 MiB fetches,
+        # -> 95-97 / 68 MiB with these); 4 MiB is still about a quarter of a second of
+        # results at full speed, and the CPU per message did not move
+        # (docs/benchmarks.md).
+        "queued.max.messages.kbytes": 4 * 1024,
+        "fetch.max.bytes": 2 * 1024 * 1024,
+        "queued.min.messages": 10_000,
+    }
     if settings.session_timeout_ms is not None:
-        conf["session.timeout.ms"] = settings.session_timeout_ms
+        defaults["session.timeout.ms"] = settings.session_timeout_ms
     if settings.heartbeat_interval_ms is not None:
-        conf["heartbeat.interval.ms"] = settings.heartbeat_interval_ms
+        defaults["heartbeat.interval.ms"] = settings.heartbeat_interval_ms
     if settings.fetch_wait_max_ms is not None:
-        conf["fetch.wait.max.ms"] = settings.fetch_wait_max_ms
+        defaults["fetch.wait.max.ms"] = settings.fetch_wait_max_ms
+    conf = _base(settings, defaults)
     conf.update(overrides)
     return conf
 

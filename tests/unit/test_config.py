@@ -349,3 +349,52 @@ def test_a_prompt_consumer_differs_only_in_its_short_fetch_wait_whatever_the_set
         assert prompt.pop("fetch.wait.max.ms") == kafka.PROMPT_FETCH_WAIT_MS == 10
         usual.pop("fetch.wait.max.ms", None)
         assert prompt == usual
+
+
+def test_producers_compress_with_lz4_unless_another_codec_is_chosen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from herald import kafka
+
+    default = load_settings(overrides={"kafka": {"bootstrap": "b:9092"}}).kafka
+    assert kafka.producer_config(default)["compression.type"] == "lz4"
+    txn = kafka.transactional_producer_config(default, "t-0")
+    assert (txn["compression.type"], txn["transactional.id"]) == ("lz4", "t-0")
+    assert "compression.type" not in kafka.consumer_config(default, "g")
+    monkeypatch.setenv("HERALD_KAFKA_COMPRESSION", "zstd")
+    zstd = load_settings(overrides={"kafka": {"bootstrap": "b:9092"}}).kafka
+    assert kafka.producer_config(zstd)["compression.type"] == "zstd"
+    monkeypatch.setenv("HERALD_KAFKA_COMPRESSION", "brotli")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.exit_code == 2
+    assert str(info.value).splitlines() == [
+        "invalid configuration (1 error(s)):",
+        "  kafka.compression = \"brotli\": Input should be 'none', 'gzip', 'snappy', 'lz4' or "
+        "'zstd' [config key kafka.compression, env HERALD_KAFKA_COMPRESSION]",
+    ]
+
+
+def test_client_config_wins_over_heralds_client_defaults_but_not_over_what_a_client_needs() -> None:
+    from herald import kafka
+
+    ks = Settings(
+        kafka={
+            "bootstrap": "b:9092",
+            "session_timeout_ms": 6000,
+            "client_config": {
+                "linger.ms": "50",
+                "compression.type": "none",
+                "fetch.max.bytes": "1048576",
+                "session.timeout.ms": "9000",
+                "transactional.id": "mine",
+            },
+        }
+    ).kafka
+    producer = kafka.producer_config(ks)
+    assert (producer["linger.ms"], producer["compression.type"]) == ("50", "none")
+    consumer = kafka.consumer_config(ks, "g")
+    assert (consumer["fetch.max.bytes"], consumer["session.timeout.ms"]) == ("1048576", "9000")
+    # What the code passes for a client's own correctness is set after it.
+    assert kafka.transactional_producer_config(ks, "sender-0")["transactional.id"] == "sender-0"
+    assert kafka.producer_config(ks, **{"linger.ms": 0})["linger.ms"] == 0
