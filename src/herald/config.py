@@ -154,11 +154,14 @@ class KafkaSettings(_Section):
         "(`HERALD_KAFKA_SSL_KEY_PASSWORD`); never logged.",
     )
     compression: Compression = Field(
-        "lz4",
+        "none",
         description="How every producer compresses its record batches (librdkafka "
-        "`compression.type`). With lz4 rather than none, the embedded broker spent 5.4 µs of "
-        "CPU a message instead of 8.6 in a 1M-message run, and all processes 2-4 µs less "
-        "(3 rounds side by side; docs/benchmarks.md).",
+        "`compression.type`). lz4, measured against none in 1M-message runs side by side: the "
+        "embedded broker spent 5.4 µs of CPU a message instead of 8.6 and held 215 MiB "
+        "instead of 600, all processes 2-4 µs less; but the recorder's peak RSS rose from 90 "
+        "to 132 MiB and the monitor's from 62 to 100 (consumers bound their prefetch in "
+        "compressed bytes; a 0.5 MiB bound still left the recorder at 103), over the 100 MiB "
+        "a process may take. Hence off by default.",
     )
     client_config: dict[str, str] = Field(
         default_factory=dict,

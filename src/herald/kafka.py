@@ -70,7 +70,7 @@ def _base(settings: KafkaSettings, defaults: dict[str, Any] | None = None) -> di
 
 
 def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
-    """An idempotent, batching, compressing producer."""
+    """An idempotent, batching producer (compressing when `kafka.compression` says so)."""
     conf = _base(
         settings,
         {
