@@ -214,6 +214,12 @@ def test_a_partition_given_up_with_no_record_to_come_is_left_before_the_group_is
         wait_until(lambda: turn() == "", timeout=60, what="assigned again", every=0)
         assert sorted(w.parts) == partitions and w.given_up() == []
         assert w.parts[0].producer is not old
+        # A join whose assignment went unseen ends once its patience is over, nothing given up.
+        w.rejoin_step, w._rejoin_since = "joining", time.monotonic()
+        w.keep_assignment(time.monotonic())
+        assert w.rejoin_step == "joining"
+        w.keep_assignment(time.monotonic() + worker.REJOIN_PATIENCE_SECS + 1)
+        assert w.rejoin_step == ""
     finally:
         w._drop(list(w.parts))
         kafka.close_consumer(w.consumer, w.name)

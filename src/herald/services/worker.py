@@ -529,29 +529,27 @@ class Worker:
         ``REJOIN_PATIENCE_SECS`` is started again."""
         self._next_check = now + ASSIGNMENT_CHECK_SECS
         step, waited = self.rejoin_step, now - self._rejoin_since
+        if step == "leaving" and not self.consumer.assignment():
+            self._subscribe()
+            self.rejoin_step, self._rejoin_since = "joining", now
+            logger.info("%s: out of the group; joining it again", self.name)
+            return
+        if step and waited < REJOIN_PATIENCE_SECS:
+            return  # a coming consume() serves the revocation; the group finishes the join
         if step == "leaving":
-            if not self.consumer.assignment():
-                self._subscribe()
-                self.rejoin_step, self._rejoin_since = "joining", now
-                logger.info("%s: out of the group; joining it again", self.name)
-                return
-            if waited < REJOIN_PATIENCE_SECS:
-                return  # the revocation is served by a coming consume()
             logger.warning(
                 "%s: still assigned %.0fs after leaving; leaving again", self.name, waited
             )
-        else:
-            if step == "joining" and waited < REJOIN_PATIENCE_SECS:
-                return  # let the group finish
-            stuck = self.given_up()
-            if not stuck:
-                return
+        elif stuck := self.given_up():
             logger.warning(
                 "%s: partitions %s given up after failed transactions are still assigned "
                 "here; leaving and rejoining the group",
                 self.name,
                 stuck,
             )
+        else:
+            self.rejoin_step = ""  # nothing given up: a join past its patience is over too
+            return
         self.consumer.unsubscribe()  # revokes everything: what is releasable is committed
         self.rejoin_step, self._rejoin_since = "leaving", now
 
