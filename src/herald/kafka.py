@@ -402,9 +402,19 @@ class Batch:
     """One consumed batch, decoded: ``(message, value)`` pairs in consumption order."""
 
     records: list[tuple[Message, Any]] = field(default_factory=list)
-    # Per (topic, partition): the offset after the batch's last record, dead-lettered ones
-    # included (what a consumer that commits by itself may commit once the batch is done).
-    ends: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Every record consumed, dead-lettered and undecoded ones included.
+    consumed: Sequence[Message] = ()
+
+    @property
+    def ends(self) -> dict[tuple[str, int], int]:
+        """Per (topic, partition): the offset after the batch's last record, dead-lettered ones
+        included (what a consumer that commits by itself may commit once the batch is done).
+        Worked out when asked: most consumers never ask."""
+        return {
+            (msg.topic() or "", msg.partition() or 0): (msg.offset() or 0) + 1
+            for msg in self.consumed
+            if msg.error() is None
+        }
 
     def of(self, topic: str) -> list[Any]:
         """The decoded values of ``topic``'s records."""
@@ -541,19 +551,25 @@ class _Loop:
 
     def decode(self, msgs: Sequence[Message]) -> tuple[Batch, bool]:
         """The batch's decoded records, and whether any record was dead-lettered."""
-        batch = Batch()
+        # This loop runs once per record of every consumer that uses it: its lookups are
+        # hoisted, and a record costs one call of each accessor it needs.
+        batch = Batch(consumed=msgs)
+        append, decoders = batch.records.append, self._decoders
         dead = False
+        erring = self._errors.active
         for msg in msgs:
             if (err := msg.error()) is not None:
                 raise_if_fatal(err, self._errors)
+                erring = self._errors.active
                 continue
-            self._errors.over()
-            batch.ends[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
-            decode = self._decoders.get(msg.topic() or "")
+            if erring:  # a record after errors: the episode is over
+                self._errors.over()
+                erring = False
+            decode = decoders.get(msg.topic() or "")
             if decode is None:
                 continue
             try:
-                batch.records.append((msg, decode(msg.value() or b"")))
+                append((msg, decode(msg.value() or b"")))
             except (msgspec.DecodeError, ValueError) as exc:
                 reason_ = f"{type(exc).__name__}: {exc}"
                 if self._dead_letters is not None:
