@@ -351,23 +351,43 @@ def test_a_prompt_consumer_differs_only_in_its_short_fetch_wait_whatever_the_set
         assert prompt == usual
 
 
-def test_producers_compress_only_when_a_codec_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_producers_compress_with_lz4_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     from herald import kafka
 
     default = load_settings(overrides={"kafka": {"bootstrap": "b:9092"}}).kafka
-    assert kafka.producer_config(default)["compression.type"] == "none"
-    monkeypatch.setenv("HERALD_KAFKA_COMPRESSION", "lz4")
-    lz4 = load_settings(overrides={"kafka": {"bootstrap": "b:9092"}}).kafka
-    assert kafka.producer_config(lz4)["compression.type"] == "lz4"
-    txn = kafka.transactional_producer_config(lz4, "t-0")
+    assert kafka.producer_config(default)["compression.type"] == "lz4"
+    txn = kafka.transactional_producer_config(default, "t-0")
     assert (txn["compression.type"], txn["transactional.id"]) == ("lz4", "t-0")
-    assert "compression.type" not in kafka.consumer_config(lz4, "g")
+    assert "compression.type" not in kafka.consumer_config(default, "g")
+    monkeypatch.setenv("HERALD_KAFKA_COMPRESSION", "none")
+    off = load_settings(overrides={"kafka": {"bootstrap": "b:9092"}}).kafka
+    assert kafka.producer_config(off)["compression.type"] == "none"
     monkeypatch.setenv("HERALD_KAFKA_COMPRESSION", "brotli")
     assert refused() == [
         "invalid configuration (1 error(s)):",
         "  kafka.compression = \"brotli\": Input should be 'none', 'gzip', 'snappy', 'lz4' or "
         "'zstd' [config key kafka.compression, env HERALD_KAFKA_COMPRESSION]",
     ]
+
+
+def test_a_fan_in_consumer_fetches_less_a_partition_only_while_batches_are_compressed() -> None:
+    from herald import kafka
+
+    prefetch = ("max.partition.fetch.bytes", "queued.max.messages.kbytes", "queued.min.messages")
+
+    def bounds(conf: dict[str, object]) -> tuple[object, ...]:
+        return tuple(conf.get(key) for key in prefetch)
+
+    lz4 = Settings(kafka={"bootstrap": "b:9092"}).kafka
+    assert bounds(kafka.consumer_config(lz4, "g", fan_in=True)) == (32 * 1024, 512, 1000)
+    assert bounds(kafka.consumer_config(lz4, "g")) == (None, 4096, 10_000)
+    off = Settings(kafka={"bootstrap": "b:9092", "compression": "none"}).kafka
+    assert bounds(kafka.consumer_config(off, "g", fan_in=True)) == (None, 4096, 10_000)
+    # Defaults, all of them: kafka.client_config still wins.
+    mine = Settings(
+        kafka={"bootstrap": "b:9092", "client_config": {"max.partition.fetch.bytes": "65536"}}
+    ).kafka
+    assert bounds(kafka.consumer_config(mine, "g", fan_in=True)) == ("65536", 512, 1000)
 
 
 def test_client_config_wins_over_heralds_client_defaults_but_not_over_what_a_client_needs() -> None:

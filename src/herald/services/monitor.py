@@ -205,7 +205,10 @@ def run(
     by_topic = base.by_facts_topic(settings)
     consumer = Consumer(
         kafka.consumer_config(
-            ks, f"herald-monitor-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": False}
+            ks,
+            f"herald-monitor-{uuid.uuid4().hex[:8]}",
+            fan_in=True,
+            **{"enable.partition.eof": False},
         )
     )
     decoders: dict[str, kafka.Decoder] = {

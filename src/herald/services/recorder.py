@@ -114,7 +114,9 @@ def run(
         if database_ready.is_set() and announcer is not None and partitions:
             announcer.ready(partitions)
 
-    consumer = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "recorders")))
+    consumer = Consumer(
+        kafka.consumer_config(ks, contracts.group_id(ks.namespace, "recorders"), fan_in=True)
+    )
     consumer.subscribe([runs_topic, *by_topic, *own, control_topic], on_assign=on_assign)
     try:
         # The group join goes on while the database is awaited (both take seconds on a fresh
