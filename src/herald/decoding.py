@@ -6,7 +6,10 @@ field on the machines herald is measured on: with the run id, the message id and
 number that was most of a sender's decode (3.3 µs a message) and half of the recorder's.
 :func:`decoder` decodes into a subclass of the payload whose pattern fields carry only their
 lengths (checked in C, as before), then checks each pattern itself, remembering the values it
-has passed: a run's id is checked once, not once per message. The decoded records are
+has passed: a run's id is checked once, not once per message. A field whose memory fills in
+fewer than twice as many decodes as it holds (most of its values new: a message id, a phone
+number) is searched every time instead: remembering a value that never comes again cost more
+than the search it would save. The decoded records are
 instances of the payload type; what is accepted and what is refused is the same, with the
 same message (``Expected `str` matching regex '…' - at `$.field```). A record with several
 faults may be refused for another of them than msgspec would name first.
@@ -82,22 +85,62 @@ def decoder(payload: type[S]) -> Callable[[bytes], S]:
         module=payload.__module__,
     )
     loose = msgspec.json.Decoder(loose_type).decode
-    passed: list[set[str]] = [set() for _ in checked]
-    checks = list(zip(checked, passed, strict=True))
+    remembered = [_Check(*c) for c in checked]
+    searched: list[_Check] = []  # fields whose values seldom repeat: no memory
+    calls = 0
 
     def decode(raw: bytes) -> S:
+        nonlocal calls
         value = loose(raw)
-        for (name, encoded, pattern, search), seen in checks:
-            text = getattr(value, name)
-            if text in seen:
-                continue
-            if search(text) is None:
-                raise msgspec.ValidationError(
-                    f"Expected `str` matching regex {pattern!r} - at `$.{encoded}`"
-                )
-            if len(seen) >= REMEMBERED:
-                seen.clear()
-            seen.add(text)
+        for check in searched:
+            if check.search(getattr(value, check.name)) is None:
+                raise check.refused()
+        if remembered:
+            calls += 1
+            filled = None
+            for check in remembered:
+                text = getattr(value, check.name)
+                seen = check.seen
+                if text in seen:
+                    continue
+                if check.search(text) is None:
+                    raise check.refused()
+                if len(seen) >= REMEMBERED:
+                    filled = check
+                seen.add(text)
+            if filled is not None:
+                _forget(filled, calls, remembered, searched)
         return value  # type: ignore[return-value]  # an instance of a subclass of S
 
     return decode
+
+
+class _Check:
+    """One pattern field's check, and the values it has passed lately."""
+
+    __slots__ = ("encoded", "name", "pattern", "search", "seen", "since")
+
+    def __init__(
+        self, name: str, encoded: str, pattern: str, search: Callable[[str], object]
+    ) -> None:
+        self.name, self.encoded, self.pattern, self.search = name, encoded, pattern, search
+        self.seen: set[str] = set()
+        self.since = 0  # the decoder's calls when ``seen`` was last emptied
+
+    def refused(self) -> msgspec.ValidationError:
+        return msgspec.ValidationError(
+            f"Expected `str` matching regex {self.pattern!r} - at `$.{self.encoded}`"
+        )
+
+
+def _forget(check: _Check, calls: int, remembered: list[_Check], searched: list[_Check]) -> None:
+    """``check``'s memory is full: empty it, or, when it filled in fewer than twice as many
+    decodes as it holds (most values were new: an id, a phone number), drop it for good.
+    Remembering a value that never comes again costs more than the search it would save."""
+    if calls - check.since < 2 * REMEMBERED:
+        remembered.remove(check)
+        searched.append(check)
+        check.seen = set()
+    else:
+        check.seen.clear()
+        check.since = calls

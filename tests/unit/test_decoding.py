@@ -94,6 +94,52 @@ def test_memory_is_bounded_and_checks_go_on_after_it_is_forgotten() -> None:
         decode(msgspec.json.encode(bad))
 
 
+def test_a_field_whose_values_never_repeat_stops_being_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    searches: dict[str, int] = {}
+    compile_ = re.compile
+
+    def counting(pattern: str) -> Any:
+        search = compile_(pattern).search
+
+        def counted(text: str) -> Any:
+            searches[pattern] = searches.get(pattern, 0) + 1
+            return search(text)
+
+        return type("Counted", (), {"search": staticmethod(counted)})()
+
+    monkeypatch.setattr(decoding.re, "compile", counting)
+    decode = decoding.decoder(SmsResult)
+    monkeypatch.undo()
+    n = 3 * decoding.REMEMBERED
+    sent = {
+        "sender_id": 1, "status": "sent", "latency_ms": 0.5, "attempts": 1,
+        "created_at": "2026-01-01T00:00:00Z", "received_at": "2026-01-01T00:00:00Z",
+        "completed_at": "2026-01-01T00:00:00Z",
+    }  # fmt: skip
+    runs = [f"r{seq % 3}" for seq in range(n)]  # three runs' results, interleaved
+    raws = [
+        msgspec.json.encode({"message_id": f"{run}-{seq}", "run_id": run, "seq": seq, **sent})
+        for seq, run in enumerate(runs)
+    ]
+    assert [decode(raw).seq for raw in raws] == list(range(n))
+    run_pattern, id_pattern = r"^[A-Za-z0-9_-]{1,64}$", r"^[A-Za-z0-9_:.-]{1,128}$"
+    assert searches == {run_pattern: 3, id_pattern: n}
+    # The last ten results again (a batch replayed): the run ids are still remembered; the
+    # message ids are not (remembered, as they were until the memory first filled, they would
+    # not be searched again).
+    assert [decode(raw).seq for raw in raws[-10:]] == list(range(n - 10, n))
+    assert searches == {run_pattern: 3, id_pattern: n + 10}
+    # Both are still checked: a bad value of either is refused, and named.
+    for field, bad in (("run_id", "r 1"), ("message_id", "r1 9")):
+        record = {**msgspec.json.decode(raws[-1]), field: bad}
+        with pytest.raises(msgspec.ValidationError, match=rf"at `\$\.{field}`$"):
+            decode(msgspec.json.encode(record))
+
+
 def test_a_tagged_payload_gets_msgspecs_own_decoder() -> None:
     event = RunProduced(
         run_id="r3", scenario="retail", produced=5, at=datetime(2026, 1, 1, tzinfo=UTC)
