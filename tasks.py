@@ -732,6 +732,18 @@ def bench(c: Context, repeat: int = 3, quick: bool = False) -> None:
     c.run(shlex.join(argv + (["--quick"] if quick else [])), pty=False)
 
 
+@task(
+    help={
+        "messages": "messages in the profiled herald sim run (default 1,000,000)",
+        "rate": "py-spy samples a second per process (default 100)",
+    }
+)
+def profile(c: Context, messages: int = 1_000_000, rate: int = 100) -> None:
+    """Run herald sim with py-spy on every service process and write docs/profile.md."""
+    argv = [PY, str(ROOT / "benchmarks" / "cpu_profile.py"), "--messages", str(messages)]
+    c.run(shlex.join([*argv, "--rate", str(rate)]), pty=False)
+
+
 ns = Collection()
 ns.add_collection(Collection("sim", run))
 ns.add_collection(Collection("db", create, drop, migrate))
@@ -743,4 +755,5 @@ ns.add_collection(Collection("seed", seed_database, seed_kafka))
 ns.add_collection(Collection("load", load_run))
 bench_ns = Collection("bench")
 bench_ns.add_task(bench, name="run")
+bench_ns.add_task(profile)
 ns.add_collection(bench_ns)
