@@ -117,7 +117,8 @@ def run(messages: int, rate: int, work: Path) -> tuple[dict[str, Profile], dict[
         for role, _ in spies.values()
         if (out / f"{role}.txt").is_file()
     }
-    return profiles, cpu, " ".join(["herald", *cmd[1:-4]])
+    shown = ["herald", *cmd[1 : cmd.index("--json")]]  # what a user would type
+    return profiles, cpu, " ".join(shown)
 
 
 def report(

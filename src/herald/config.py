@@ -161,9 +161,9 @@ class KafkaSettings(_Section):
         "of 600, all processes 3-4 µs a message less. While it is on, the recorder and the "
         "monitor, which read every partition of the results, fetch at most 32 KiB a partition "
         "at a time (librdkafka bounds prefetch in compressed bytes: with its usual bounds the "
-        "recorder reached 132 MiB). A retail run at full speed, whose events go from the "
-        "producer to the recorder in one hop, was 5-10% slower with lz4 for about the same "
-        "CPU. `none` to turn it off.",
+        "recorder reached 132-135 MiB). A retail run at full speed, whose events go from the "
+        "producer to the recorder in one hop, was 8-11% slower with lz4 for about the same "
+        "CPU (two runs side by side). `none` to turn it off.",
     )
     client_config: dict[str, str] = Field(
         default_factory=dict,

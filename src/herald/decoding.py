@@ -108,7 +108,7 @@ def decoder(payload: type[S]) -> Callable[[bytes], S]:
                 if len(seen) >= REMEMBERED:
                     filled = check
                 seen.add(text)
-            if filled is not None:
+            if filled is not None:  # after the loop, which must not see the list change
                 _forget(filled, calls, remembered, searched)
         return value  # type: ignore[return-value]  # an instance of a subclass of S
 
