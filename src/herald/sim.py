@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +49,12 @@ from herald.report import print_summary
 from herald.runtime import engines
 from herald.runtime.forks import ForkServer
 from herald.runtime.launcher import Launcher, RunDatabase, incident_actions
-from herald.runtime.processes import ProcessGroup, Supervisor, child_environment
+from herald.runtime.processes import (
+    STOP_GRACE_SECS,
+    ProcessGroup,
+    Supervisor,
+    child_environment,
+)
 from herald.scenarios import base
 from herald.services import registry
 from herald.waiting import Deadline, wait_until
@@ -624,10 +629,8 @@ class _Run:
             self.group.kill()
             return
         codes = self.group.stop()
-        killed = self.timeline.killed
-        bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM) and n not in killed}
-        if bad:
-            self.console.print(f"[yellow]services exited with {bad}; logs in {self.logs}[/]")
+        for line in stop_report(codes, self.timeline.killed, self.group.killed, self.logs):
+            self.console.print(f"[yellow]{line}[/]")
 
     def _end(self) -> None:
         """Mark a submitted run that did not complete ``interrupted`` or ``failed``, with what
@@ -655,6 +658,24 @@ class _Run:
                 f"[yellow]interrupted: {ended.recorded:,}{of} outcomes kept in Postgres; "
                 f"run {self.request.run_id} is {ended.state}[/]"
             )
+
+
+def stop_report(
+    codes: Mapping[str, int], planned: Collection[str], late: Sequence[str], logs: Path
+) -> list[str]:
+    """What the user is told of services that did not stop cleanly: exit codes other than 0
+    (or SIGTERM's) of services no incident killed (``planned``), and first, which of them were
+    killed for not stopping in time (``late``)."""
+    bad = {n: c for n, c in codes.items() if c not in (0, -signal.SIGTERM) and n not in planned}
+    lines = []
+    if late := [n for n in late if n in bad]:
+        lines.append(
+            f"{', '.join(late)} did not stop within {STOP_GRACE_SECS:g}s: killed (where it was "
+            "is in its log)"
+        )
+    if bad:
+        lines.append(f"services exited with {bad}; logs in {logs}")
+    return lines
 
 
 def _all_at_once(steps: Sequence[Callable[[], object]]) -> None:

@@ -29,6 +29,7 @@ from tests.support.processes import (
     processes_under,
     run_id_of,
     run_state,
+    service_logs,
     service_of,
 )
 from tests.support.waiting import wait_for
@@ -441,7 +442,11 @@ def test_timeout_exits_1_with_the_count_so_far(
         proc.stderr,
     )
     assert found, proc.stderr
-    assert "services exited with" not in proc.stdout  # every service stopped cleanly (0)
+    # Every service stopped cleanly (0); if not, what it logged says why.
+    assert "services exited with" not in proc.stdout, (
+        proc.stderr,
+        service_logs(tmp_path / "home"),
+    )
     # Its row says so: failed, and why (the line above, with the count before the drain).
     assert run_state(database.url, found[1]) == ("failed", found[0], 100_000)
 

@@ -114,3 +114,13 @@ def service_of(cmdline: list[str]) -> str:
 def run_id_of(first_line: str) -> str:
     """The run id in ``herald sim``'s first line (``herald run ID: ...``)."""
     return first_line.split()[2].rstrip(":")
+
+
+def service_logs(home: Path, lines: int = 40) -> str:
+    """The last ``lines`` of every service log of every run under ``home`` (a test's herald
+    home): for an assertion's message, so that a failure in CI says what the services did."""
+    parts = []
+    for log in sorted(home.glob("runs/*/logs/*.log")):
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {log.relative_to(home)}\n" + "\n".join(tail))
+    return "\n".join(parts)

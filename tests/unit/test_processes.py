@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,8 +35,51 @@ def test_stubborn_process_is_killed_after_the_grace_period(
     codes = group.stop(timeout=0.5)
     assert codes == {"stubborn": -signal.SIGKILL, "polite": -signal.SIGTERM}
     assert {m.name for m in group.exited()} == {"stubborn", "polite"}
+    assert group.killed == ["stubborn"]  # sim names it: "stubborn did not stop within ..."
     assert f"stubborn (pid {stubborn.pid}) did not stop in 0.5s: killing it" in caplog.text
     assert stubborn.tail() == "started"
+
+
+STUCK_SERVICE = """
+import os, signal, threading
+from herald.services import common
+
+common.STUCK_AFTER_SECS = 0.1
+stop = threading.Event()
+common.install_signal_handlers(stop)
+os.kill(os.getpid(), signal.SIGTERM)
+print("stop set" if stop.is_set() else "stop not set", flush=True)
+
+def flushing_for_ever():
+    threading.Event().wait(60)
+
+flushing_for_ever()
+"""
+
+
+def test_a_service_still_stopping_after_the_signal_says_where_it_is() -> None:
+    """So that a service the run's group kills for not stopping in time leaves in its log
+    what it was waiting for."""
+    with subprocess.Popen(
+        [sys.executable, "-c", STUCK_SERVICE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            assert proc.stdout.readline() == "stop set\n"
+            lines = []
+            for line in proc.stderr:  # until the stack of the main thread has been written
+                lines.append(line)
+                if "in flushing_for_ever" in line:
+                    break
+        finally:
+            proc.kill()
+    text = "".join(lines)
+    assert "Timeout (0:00:00.100000)!" in text
+    assert 'File "<string>", line 12 in flushing_for_ever' in text
+    assert text.index("in wait") < text.index("in flushing_for_ever")  # most recent call first
 
 
 def test_children_do_not_inherit_herald_settings(monkeypatch: pytest.MonkeyPatch) -> None:

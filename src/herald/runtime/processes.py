@@ -123,11 +123,18 @@ class ServiceProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
+# How long a stopped service may take to exit before it is killed. A service's own waits
+# while it stops (flushes, a group's leave) fit within it; one still stopping after
+# services.common.STUCK_AFTER_SECS writes where it is to its log first.
+STOP_GRACE_SECS = 15.0
+
+
 class ProcessGroup:
     """The services of one run or stack, stopped together, in order."""
 
     def __init__(self) -> None:
         self.members: list[ServiceProcess] = []
+        self.killed: list[str] = []  # members :meth:`stop` killed: not stopped in time
 
     def add(self, proc: ServiceProcess) -> ServiceProcess:
         """Add ``proc``, in place of an (exited) member of the same name if there is one."""
@@ -143,7 +150,9 @@ class ProcessGroup:
         """Members that have exited."""
         return [m for m in self.members if m.poll() is not None]
 
-    def stop(self, names: Sequence[str] | None = None, *, timeout: float = 15.0) -> dict[str, int]:
+    def stop(
+        self, names: Sequence[str] | None = None, *, timeout: float = STOP_GRACE_SECS
+    ) -> dict[str, int]:
         """SIGTERM the members (all, or those named), wait, SIGKILL stragglers; exit codes."""
         chosen = [m for m in self.members if names is None or m.name in names]
         for m in chosen:
@@ -160,6 +169,7 @@ class ProcessGroup:
                 )
                 m.signal(signal.SIGKILL)
                 codes[m.name] = m.wait()
+                self.killed.append(m.name)
         return codes
 
     def kill(self) -> None:

@@ -4,6 +4,7 @@ announcements, exit codes."""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -43,14 +44,22 @@ def configure_logging(level: str, file: Path | None = None) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# A service still stopping this long after the signal to stop writes where each of its
+# threads is to its log: before the time a run's process group gives it runs out
+# (runtime.processes.STOP_GRACE_SECS, 15 s) and it is killed without saying why.
+STUCK_AFTER_SECS = 10.0
+
+
 def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM/SIGINT set ``stop``; a second signal exits at once."""
+    """SIGTERM/SIGINT set ``stop``; a second signal exits at once. A service that has not
+    exited :data:`STUCK_AFTER_SECS` after the first writes its threads' stacks to stderr."""
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
             os._exit(EXIT_INTERRUPTED)
         logger.info("%s received: finishing in-flight work", signal.Signals(signum).name)
         stop.set()
+        faulthandler.dump_traceback_later(STUCK_AFTER_SECS, file=sys.stderr)
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
@@ -124,6 +133,7 @@ def service_main(
         if announcer is not None:
             announcer.stopped(code)
             announcer.close()
+        faulthandler.cancel_dump_traceback_later()  # stopped in time (or never told to)
     return code
 
 
