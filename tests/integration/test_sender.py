@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import threading
+import time
 from datetime import UTC, datetime
 
 import msgspec
@@ -232,6 +234,26 @@ def test_transactional_ids_are_scoped_by_group_topic_and_partition(settings: Set
         assert contracts.transactional_id(w.group, w.work, 3) == (
             f"{ns}.herald-senders:{ns}.herald.sms.outbound:p3"
         )
+    finally:
+        w.consumer.close()
+
+
+def test_a_stopping_worker_waits_for_the_broker_no_longer_than_its_grace(
+    settings: Settings,
+) -> None:
+    """Each partition has its own producer, aborted and flushed one after the other: a broker
+    that answers none of them must not hold a stopping worker 5 s a partition."""
+    w = worker.Worker(settings, scenario=SCENARIO, worker_id=0)
+    try:
+        stop = threading.Event()
+        w._stop = stop
+        assert w.wait_limit(worker.ABORT_TIMEOUT_SECS) == worker.ABORT_TIMEOUT_SECS  # running
+        stop.set()
+        w._stop_seen = time.monotonic() - (worker.STOP_GRACE_SECS - 2.0)
+        assert 0.1 < w.wait_limit(worker.ABORT_TIMEOUT_SECS) <= 2.0  # what is left of it
+        assert w.wait_limit(0.5) == 0.5  # a shorter wait keeps its own limit
+        w._stop_seen = time.monotonic() - worker.STOP_GRACE_SECS - 1.0
+        assert w.wait_limit(worker.ABORT_TIMEOUT_SECS) == 0.1  # past it: a last, short try
     finally:
         w.consumer.close()
 

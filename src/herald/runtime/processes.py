@@ -123,9 +123,10 @@ class ServiceProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
-# How long a stopped service may take to exit before it is killed. A service's own waits
-# while it stops (flushes, a group's leave) fit within it; one still stopping after
-# services.common.STUCK_AFTER_SECS writes where it is to its log first.
+# How long a stopped service may take to exit before it is killed. The producer's and the
+# senders' own waits while they stop (flushes, aborts, commits, the leave, the last
+# announcement) fit within it, however long the broker takes to answer; a service still
+# stopping after services.common.STUCK_AFTER_SECS writes where it is to its log first.
 STOP_GRACE_SECS = 15.0
 
 

@@ -132,7 +132,9 @@ def service_main(
     finally:
         if announcer is not None:
             announcer.stopped(code)
-            announcer.close()
+            # 2 s at most: a service's own waits while it stops take up to 10 s, and the run
+            # gives it 15 (runtime.processes.STOP_GRACE_SECS).
+            announcer.close(timeout=2.0)
         faulthandler.cancel_dump_traceback_later()  # stopped in time (or never told to)
     return code
 

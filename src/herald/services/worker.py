@@ -42,7 +42,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import partial
 from typing import Literal
 
 import msgspec
@@ -272,7 +271,7 @@ class Worker:
             if abort and state.in_txn:
                 self.aborted += 1
                 try:
-                    state.producer.abort_transaction(ABORT_TIMEOUT_SECS)
+                    state.producer.abort_transaction(self.wait_limit(ABORT_TIMEOUT_SECS))
                 except KafkaException as exc:
                     # Fenced already, most likely; either way the transaction is never
                     # committed and the partition's next producer settles it.
@@ -285,7 +284,7 @@ class Worker:
                     )
                     continue
             try:
-                left = state.producer.flush(5)
+                left = state.producer.flush(self.wait_limit(5.0))
             except KafkaException as exc:  # a fenced producer's fatal error, raised by flush()
                 logger.info("%s: partition %d's producer: %s", self.name, p, kafka.reason(exc))
                 continue
@@ -407,15 +406,13 @@ class Worker:
             try:
                 producer = state.producer
                 retrying(
-                    partial(
-                        producer.send_offsets_to_transaction, offsets, metadata, COMMIT_CALL_SECS
-                    ),
+                    self._timed(producer.send_offsets_to_transaction, offsets, metadata),
                     what=f"{self.name}: partition {p}: sending offsets",
                     attempts=COMMIT_ATTEMPTS,
                     give_up=self._past_stop_grace,
                 )
                 retrying(
-                    partial(producer.commit_transaction, COMMIT_CALL_SECS),
+                    self._timed(producer.commit_transaction),
                     what=f"{self.name}: partition {p}: committing",
                     attempts=COMMIT_ATTEMPTS,
                     give_up=self._past_stop_grace,
@@ -427,14 +424,32 @@ class Worker:
             state.txn_records = 0
             state.in_txn = False
 
-    def _past_stop_grace(self) -> bool:
-        """Whether the worker was told to stop more than ``STOP_GRACE_SECS`` ago."""
+    def _since_stop(self) -> float | None:
+        """Seconds since the worker was first seen told to stop; None while it is not."""
         if self._stop is None or not self._stop.is_set():
-            return False
+            return None
         now = time.monotonic()
         if self._stop_seen is None:
             self._stop_seen = now
-        return now - self._stop_seen > STOP_GRACE_SECS
+        return now - self._stop_seen
+
+    def _timed(self, call: Callable[..., object], *args: object) -> Callable[[], object]:
+        """A commit step, ``call(*args, timeout)``: a call's timeout is COMMIT_CALL_SECS, or
+        while stopping what is left of the grace (:meth:`wait_limit`) when it is made."""
+        return lambda: call(*args, self.wait_limit(COMMIT_CALL_SECS))
+
+    def _past_stop_grace(self) -> bool:
+        """Whether the worker was told to stop more than ``STOP_GRACE_SECS`` ago."""
+        since = self._since_stop()
+        return since is not None and since > STOP_GRACE_SECS
+
+    def wait_limit(self, limit: float) -> float:
+        """How long one wait for the broker (an abort, a flush) may take: ``limit``, or while
+        stopping, what is left of ``STOP_GRACE_SECS`` (0.1 s at least). Each partition has
+        its own producer: a broker that does not answer would otherwise hold a stopping
+        worker ``limit`` seconds a partition, past the time a run gives it to stop."""
+        since = self._since_stop()
+        return limit if since is None else max(0.1, min(limit, STOP_GRACE_SECS - since))
 
     def _fail(self, partition: int, state: _Partition, exc: KafkaException) -> None:
         """A transaction of ``partition`` failed: abort it and start again, or let go."""
@@ -475,7 +490,7 @@ class Worker:
         """Abort the partition's transaction and consume again from its committed offset."""
         if state.in_txn:
             try:
-                state.producer.abort_transaction(ABORT_TIMEOUT_SECS)
+                state.producer.abort_transaction(self.wait_limit(ABORT_TIMEOUT_SECS))
             except KafkaException as exc:
                 # Fenced meanwhile, or the broker does not settle the transaction: the
                 # partition needs a new producer, which only a fresh assignment makes.
