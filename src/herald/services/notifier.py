@@ -494,8 +494,12 @@ class Notifier:
             self._stop_ledger()
             for deliverer in self.deliverers.values():
                 deliverer.close(timeout=1.0)
-            self.consumer.close()
-            self.dead.flush(5)
+            # Both bounded, as every consumer loop's are: a leave the coordinator holds ends
+            # with the session, and a dead letter not flushed yet belongs to a record whose
+            # offset is not committed either (_commit flushes them first): its next reader
+            # writes it again.
+            kafka.close_consumer(self.consumer, self.owner)
+            self.dead.flush(2)
             self.engine.dispose()
         logger.info(
             "%s stopped ◆ %d delivered ◆ %d failed ◆ %d skipped ◆ %d left to their lease",
