@@ -258,6 +258,18 @@ def test_a_stopping_worker_waits_for_the_broker_no_longer_than_its_grace(
         w.consumer.close()
 
 
+def test_a_stopping_workers_grace_counts_from_when_its_loop_saw_the_stop(
+    settings: Settings,
+) -> None:
+    """Not from the first commit that fails after it: the drain's 5 s are part of the 10."""
+    w = worker.Worker(settings, scenario=SCENARIO, worker_id=0)
+    stop = threading.Event()
+    stop.set()
+    before = time.monotonic()
+    assert w.run(stop) == 0  # the loop sees the stop at once: drain, commit (nothing), close
+    assert w._stop_seen is not None and before <= w._stop_seen <= time.monotonic()
+
+
 def test_messages_with_schema_used_by_others_decode() -> None:
     # The sender reads exactly the producer's contract.
     m = next(SmsGenerator("r", 1).messages(1))

@@ -36,6 +36,7 @@ def test_stubborn_process_is_killed_after_the_grace_period(
     assert codes == {"stubborn": -signal.SIGKILL, "polite": -signal.SIGTERM}
     assert {m.name for m in group.exited()} == {"stubborn", "polite"}
     assert group.killed == ["stubborn"]  # sim names it: "stubborn did not stop within ..."
+    assert group.stop(timeout=0.5) == codes and group.killed == []  # the last stop's only
     assert f"stubborn (pid {stubborn.pid}) did not stop in 0.5s: killing it" in caplog.text
     assert stubborn.tail() == "started"
 

@@ -135,7 +135,7 @@ class ProcessGroup:
 
     def __init__(self) -> None:
         self.members: list[ServiceProcess] = []
-        self.killed: list[str] = []  # members :meth:`stop` killed: not stopped in time
+        self.killed: list[str] = []  # members the last :meth:`stop` killed: not in time
 
     def add(self, proc: ServiceProcess) -> ServiceProcess:
         """Add ``proc``, in place of an (exited) member of the same name if there is one."""
@@ -156,6 +156,7 @@ class ProcessGroup:
     ) -> dict[str, int]:
         """SIGTERM the members (all, or those named), wait, SIGKILL stragglers; exit codes."""
         chosen = [m for m in self.members if names is None or m.name in names]
+        self.killed = []
         for m in chosen:
             m.signal(signal.SIGCONT)  # a paused process could not act on SIGTERM
             m.signal(signal.SIGTERM)

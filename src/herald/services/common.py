@@ -132,8 +132,8 @@ def service_main(
     finally:
         if announcer is not None:
             announcer.stopped(code)
-            # 2 s at most: a service's own waits while it stops take up to 10 s, and the run
-            # gives it 15 (runtime.processes.STOP_GRACE_SECS).
+            # 2 s at most: the producer's and the senders' own waits while they stop take up
+            # to about 10 s, and a run gives a service 15 (runtime.processes.STOP_GRACE_SECS).
             announcer.close(timeout=2.0)
         faulthandler.cancel_dump_traceback_later()  # stopped in time (or never told to)
     return code

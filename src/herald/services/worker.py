@@ -425,7 +425,8 @@ class Worker:
             state.in_txn = False
 
     def _since_stop(self) -> float | None:
-        """Seconds since the worker was first seen told to stop; None while it is not."""
+        """Seconds since the worker was first seen told to stop (by its loop, or by a wait
+        of a commit under way when the stop came); None while it is not."""
         if self._stop is None or not self._stop.is_set():
             return None
         now = time.monotonic()
@@ -604,6 +605,8 @@ class Worker:
                 self._step_once(now)
                 if now >= self._next_check:
                     self.keep_assignment(now)
+            if self._stop_seen is None:  # the stop's grace counts from here, drain included
+                self._stop_seen = monotonic()
             self._drain()
         finally:
             self._drop(list(self.parts), abort=True)  # nothing open after a clean drain
