@@ -261,3 +261,62 @@ def test_recorder_stopped_while_waiting_for_the_database_exits_cleanly(
     assert svc.thread.is_alive()
     assert svc.join(10) == 0
     assert "recorder stopped while waiting for the database" in caplog.text
+
+
+def test_outcomes_by_run_come_whole_from_the_bloom_index_when_runs_interleave(
+    tmp_path: Path,
+) -> None:
+    """Migration 0009: ``outcomes_run_id`` is a BRIN bloom index. Three runs written through
+    the recorder's writer in turns of 300 rows share every block range; a query by run that
+    must use the index still counts each run's rows exactly (a Bloom filter may say a run is
+    in a range when it is not, never the reverse, and Postgres rechecks every row)."""
+    from alembic import command
+
+    from herald.db.engine import alembic_config
+    from herald.db.store import OutcomeWriter
+
+    db = EmbeddedDatabase(tmp_path / "pg").start()
+    engine = make_engine(db.url)
+    index_def = text("SELECT indexdef FROM pg_indexes WHERE indexname = 'outcomes_run_id'")
+    try:
+        migrate(db.url)
+        with engine.connect() as conn:
+            assert conn.execute(index_def).scalar_one() == (
+                "CREATE INDEX outcomes_run_id ON public.outcomes USING brin (run_id text_bloom_ops)"
+            )
+        run_ids = [runs.new_run_id() for _ in range(3)]
+        rows = {rid: [SCENARIO.outcome(r) for r in results_for(rid, 9000)] for rid in run_ids}
+        writer = OutcomeWriter(engine)
+        for start in range(0, 9000, 300):
+            for rid in run_ids:
+                assert writer.write(rows[rid][start : start + 300]).new == 300
+        with engine.connect() as conn:
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = conn.execute(
+                text("EXPLAIN SELECT count(*) FROM outcomes WHERE run_id = :r"),
+                {"r": run_ids[0]},
+            ).scalars()
+            assert "Bitmap Index Scan on outcomes_run_id" in "\n".join(plan)
+            counts = [
+                conn.execute(
+                    text("SELECT count(*) FROM outcomes WHERE run_id = :r"), {"r": r}
+                ).scalar_one()
+                for r in [*run_ids, "never-written"]
+            ]
+            pages = conn.execute(
+                text("SELECT pg_relation_size('outcomes') / 8192 / 128 + 1")
+            ).scalar_one()
+        assert counts == [9000, 9000, 9000, 0]
+        assert pages >= 2  # the runs span several block ranges, each holding all three
+        # Downgraded, the B-tree is back; upgraded again, the bloom index.
+        command.downgrade(alembic_config(db.url), "0008")
+        with engine.connect() as conn:
+            assert conn.execute(index_def).scalar_one() == (
+                "CREATE INDEX outcomes_run_id ON public.outcomes USING btree (run_id)"
+            )
+        migrate(db.url)
+        with engine.connect() as conn:
+            assert "USING brin (run_id text_bloom_ops)" in conn.execute(index_def).scalar_one()
+    finally:
+        engine.dispose()
+        db.stop()
