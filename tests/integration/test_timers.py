@@ -25,7 +25,7 @@ from herald.db.models import timer_attempts
 from herald.db.models import timers as timers_table
 from herald.runtime.broker import EmbeddedBroker
 from herald.runtime.database import EmbeddedDatabase
-from herald.services import scheduler
+from herald.services import notifier, scheduler
 from herald.web import create_app
 from herald.web.app import state
 from tests.support.timers import (
@@ -673,6 +673,59 @@ def test_a_command_again_while_its_timer_is_being_delivered_does_not_send_it_twi
             group.close()
     assert receiver.deliveries() == {timer_id: 1, marker["id"]: 1}
     assert ledger(engine, timer_id) == [(1, 200, "delivered")]
+
+
+def test_a_stopping_notifier_waits_for_a_post_under_way_no_longer_than_its_grace(
+    web: FlaskClient, tsettings: Settings, engine: Engine, receiver: WebhookReceiver
+) -> None:
+    """The drain's wait for deliveries under way and both deliverers' closes share one grace
+    counted from when the loop saw the stop (they took 10 s, then 1 s each: with the leave,
+    the dead letters' flush and the last announcement, past the 15 s a run gives). A delivery
+    cut short is left to its lease: the next notifier delivers it."""
+    gate = threading.Event()
+    receiver.script("/held", [Respond(200, gate=gate)] * 10)  # every attempt held
+    timer_id = post(web, {"seconds": 1, "url": receiver.url("/held")})["id"]
+    n = notifier.Notifier(tsettings)
+    stop = threading.Event()
+    results: list[int] = []
+    thread = threading.Thread(target=lambda: results.append(n.run(stop)), daemon=True)
+    try:
+        with services(tsettings, notifiers=0):
+            thread.start()
+            receiver.wait_for_requests(1, timeout=20)
+            assert n.wait_limit(notifier.CLOSE_SECS) == notifier.CLOSE_SECS  # running
+            # As if the loop had seen the stop 0.5 s before the grace's end.
+            n._stop_seen = time.monotonic() - (notifier.STOP_GRACE_SECS - 0.5)
+            assert 0.1 < n.wait_limit(notifier.STOP_GRACE_SECS) <= 0.5
+            started = time.monotonic()
+            stop.set()
+            thread.join(30)
+            elapsed = time.monotonic() - started
+            assert not thread.is_alive() and results == [0]
+            # The old code waited its drain's full 10 s for the held POST, then 1 s a deliverer.
+            assert elapsed < notifier.STOP_GRACE_SECS
+            assert n.wait_limit(notifier.CLOSE_SECS) == 0.1  # past it: a last, short try
+            assert timer_id in n.inflight  # left to its lease, its command not committed
+            gate.set()
+        # Losing nothing: the next notifier reads the command again and delivers it.
+        with services(tsettings, schedulers=0):
+            wait_for_state(engine, timer_id, {"delivered"})
+    finally:
+        gate.set()
+        stop.set()
+        thread.join(30)
+
+
+def test_a_stopping_notifiers_grace_counts_from_when_its_loop_saw_the_stop(
+    tsettings: Settings,
+) -> None:
+    """Not from when the drain begins: whatever the loop's last turn took is part of it."""
+    n = notifier.Notifier(tsettings)
+    stop = threading.Event()
+    stop.set()
+    before = time.monotonic()
+    assert n.run(stop) == 0  # the loop sees the stop at once: drain (nothing), close
+    assert n._stop_seen is not None and before <= n._stop_seen <= time.monotonic()
 
 
 def test_a_ledger_write_cut_off_by_the_database_is_written_again_once(

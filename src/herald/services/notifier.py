@@ -45,7 +45,15 @@ from herald.waiting import Backoff, Episode
 logger = logging.getLogger(__name__)
 
 SECRET_FILE = "webhook-secret"  # noqa: S105 - a file name
+# Once the loop has seen the stop, the waits for deliveries under way (the drain's, and each
+# deliverer's close) share this grace, counted from then (:meth:`Notifier.wait_limit`): 10 s in
+# all, not the drain's 10 and then 1 s for each deliverer. A delivery cut short is left to its
+# lease: its command's offset is not committed, and the notifier that reads it next delivers
+# it again once the lease lapses (at_most_once: fails it, outcome unknown). The dead letters'
+# flushes keep their own limits: the next reader of a command whose timer is settled in
+# Postgres (failed) skips it, and would not write its dead letter again.
 STOP_GRACE_SECS = 10.0
+CLOSE_SECS = 1.0  # each deliverer's close: how long it lets deliveries under way finish
 RETRY_SECS = 0.1  # a command not taken (held elsewhere, the database away): tried again after
 # The ledger thread wakes at least this often to write what the deliveries reported (a
 # retried delivery's attempts come before its result).
@@ -162,6 +170,7 @@ class Notifier:
         self._ledger_stop = threading.Event()
         self._ledger_thread: threading.Thread | None = None
         self._ledger_error: BaseException | None = None
+        self._stop_seen: float | None = None  # when the loop saw the stop (monotonic)
         self.delivered = self.failed = self.skipped = 0
 
     # -- consuming ----------------------------------------------------------------------------
@@ -489,11 +498,15 @@ class Notifier:
                 except DBAPIError as exc:
                     self._outage.seen(exc)
                     backoff.wait(stop)
+            if self._stop_seen is None:  # the stop's grace counts from here, the drain included
+                self._stop_seen = time.monotonic()
             self._drain()
         finally:
             self._stop_ledger()
             for deliverer in self.deliverers.values():
-                deliverer.close(timeout=1.0)
+                # What is left of the grace (after a stop): a delivery it cancels is left to
+                # its lease (see STOP_GRACE_SECS).
+                deliverer.close(timeout=self.wait_limit(CLOSE_SECS))
             # Both bounded, as every consumer loop's are: a leave the coordinator holds ends
             # with the session, and a dead letter not flushed yet belongs to a record whose
             # offset is not committed either (_commit flushes them first): its next reader
@@ -511,9 +524,17 @@ class Notifier:
         )
         return 0
 
+    def wait_limit(self, limit: float) -> float:
+        """How long one wait for deliveries under way may take: ``limit``, or once the loop
+        has seen the stop, what is left of ``STOP_GRACE_SECS`` (0.1 s at least)."""
+        if self._stop_seen is None:
+            return limit
+        return max(0.1, min(limit, STOP_GRACE_SECS - (time.monotonic() - self._stop_seen)))
+
     def _drain(self) -> None:
-        """On stop: let deliveries under way finish (a while), record them, commit."""
-        deadline = time.monotonic() + STOP_GRACE_SECS
+        """On stop: let deliveries under way finish (within the grace), record them, commit."""
+        seen = time.monotonic() if self._stop_seen is None else self._stop_seen
+        deadline = seen + STOP_GRACE_SECS
         while self.inflight and time.monotonic() < deadline and self._ledger_error is None:
             time.sleep(0.05)  # the ledger thread settles them
         self._stop_ledger()

@@ -65,6 +65,16 @@ logger = logging.getLogger(__name__)
 SOCKET_BUFFER = 4 * 1024 * 1024
 TIME_PASSED = "its time passed while no spaceship held it"
 HAND_OFF_SECS = 10.0  # how long a rebalance waits for the sending loop to give streams up
+# Once told to stop, the waits a spaceship makes before its last flush of the events (a read
+# mark's lookup, a hand-off and its flush: a rebalance that consume() serves after the stop)
+# share this grace, counted from when the stop was first seen (:class:`_Grace`). The last flush
+# keeps its own LAST_FLUSH_SECS: it holds the ends of streams whose commands may be committed
+# already (nobody sends those again). With the consumer loop's last turn (0.1 s), the group's
+# leave (0.3), the sending loop's last turn (0.5) and the last announcement (2), that stays
+# within the 15 s a run gives a service to stop (runtime.processes.STOP_GRACE_SECS).
+STOP_GRACE_SECS = 1.5
+LAST_FLUSH_SECS = 10.0
+MARKS_LOOKUP_SECS = 10.0
 
 Where = tuple[str, int]  # a partition of the commands: (topic, partition)
 
@@ -537,6 +547,24 @@ def _commit(client: Consumer, offsets: Mapping[Where, int], failed: Episode) -> 
     return True
 
 
+class _Grace:
+    """How long one wait of a spaceship may take: its own limit, or once told to stop, what
+    is left of ``STOP_GRACE_SECS`` counted from when the stop was first seen (0.1 s at least;
+    as :meth:`herald.services.worker.Worker.wait_limit`)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self.seen: float | None = None  # when the stop was first seen (monotonic)
+
+    def limit(self, limit: float) -> float:
+        if not self._stop.is_set():
+            return limit
+        now = time.monotonic()
+        if self.seen is None:
+            self.seen = now
+        return max(0.1, min(limit, STOP_GRACE_SECS - (now - self.seen)))
+
+
 class _Member:
     """The spaceship as a member of its group: what it commits, and its streams' fate when
     partitions come and go (the consumer's callbacks and the consumer loop's hooks)."""
@@ -550,9 +578,11 @@ class _Member:
         ledger: Ledger,
         events: Producer,
         announcer: control.Announcer | None,
+        stop: threading.Event,
     ) -> None:
         ks = settings.kafka
         self.name = name
+        self.grace = _Grace(stop)
         self.streams = streams
         self.ledger = ledger
         self.events = events
@@ -568,7 +598,10 @@ class _Member:
         if not partitions:
             return
         try:
-            found = self.marks.committed(partitions, timeout=10)
+            # Cut short after the stop, it raises (timed out): the marks are then unknown, so
+            # every start read counts as read again (resumed at the packet due, none sent
+            # twice), and the partitions are handed off at the close in any case.
+            found = self.marks.committed(partitions, timeout=self.grace.limit(MARKS_LOOKUP_SECS))
         except KafkaException as exc:
             logger.warning(
                 "%s: read marks of %s unknown (%s): each start read is resumed",
@@ -594,8 +627,15 @@ class _Member:
         if not partitions:
             return
         wheres = _wheres(partitions)
-        handed = self.streams.hand_off(wheres)
-        self.events.flush(10)  # its hand-offs on the log before the next owner's resumes
+        # Both cut to the grace after the stop. A stream the sending loop has not handed off
+        # yet keeps its command open in the ledger: the commit below stops before it, and the
+        # next owner reads its start again (the loop hands it off when it gets there, or when
+        # it stops). An event not flushed yet stays queued in `events`, whose last flush in
+        # run() keeps its full LAST_FLUSH_SECS; only its order before the next owner's resume
+        # is then not waited for.
+        handed = self.streams.hand_off(wheres, self.grace.limit(HAND_OFF_SECS))
+        # its hand-offs on the log before the next owner's resumes
+        self.events.flush(self.grace.limit(10))
         if not lost:  # a lost partition's offsets are no longer this member's to commit
             offsets = self.ledger.commits(wheres)
             if offsets and _commit(consumer, offsets, self.commit_failed):
@@ -657,7 +697,13 @@ def run(
     sender = threading.Thread(target=streams.run, args=(sender_stop,), name="spaceship-send")
     sender.start()
     member = _Member(
-        settings, name=name, streams=streams, ledger=ledger, events=events, announcer=announcer
+        settings,
+        name=name,
+        streams=streams,
+        ledger=ledger,
+        events=events,
+        announcer=announcer,
+        stop=stop,
     )
     consumer = Consumer(kafka.consumer_config(ks, contracts.group_id(ks.namespace, "spaceships")))
     consumer.subscribe(
@@ -685,7 +731,9 @@ def run(
         # The consumer's close (in run_consumer) revoked its partitions: streams handed off.
         sender_stop.set()
         sender.join()
-        left = events.flush(10)
+        # Not cut to the grace: the ends of streams (finished, stopped, failed) whose commands'
+        # offsets may be committed already are here, and nobody would send them again.
+        left = events.flush(LAST_FLUSH_SECS)
         member.marks.close()
     logger.info(
         "%s stopped ◆ %d streams started (%d resumed) ◆ %d ended ◆ %d handed off ◆ "
