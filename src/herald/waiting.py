@@ -128,3 +128,12 @@ class Episode:
         self.since = None
         self._logger.info("%s: over after %.1fs%s", self._what, lasted, f"; {note}" if note else "")
         return lasted
+
+
+def within_grace(limit: float, since_stop: float | None, grace: float) -> float:
+    """How long one wait of a stopping service may take: ``limit`` while it runs
+    (``since_stop`` None), or once it was told to stop ``since_stop`` seconds ago, what is
+    left of its ``grace``, and 0.1 s at least (a last, short try)."""
+    if since_stop is None:
+        return limit
+    return max(0.1, min(limit, grace - since_stop))

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from herald.errors import BrokerError, HeraldError
-from herald.waiting import Backoff, Deadline, Episode, wait_until
+from herald.waiting import Backoff, Deadline, Episode, wait_until, within_grace
 
 
 def test_wait_until_returns_the_first_truthy_value() -> None:
@@ -80,3 +80,11 @@ def test_an_episode_is_logged_once_when_it_begins_and_once_when_it_ends(
     assert messages[1].endswith("; batch stored")
     assert messages[2] == "the database away: again"
     assert len(messages) == 3
+
+
+def test_within_grace_is_the_limit_while_running_then_what_is_left_of_the_grace() -> None:
+    assert within_grace(5.0, None, 10.0) == 5.0  # running: its own limit
+    assert within_grace(5.0, 2.0, 10.0) == 5.0  # stopping, 8 s left: still its own
+    assert within_grace(5.0, 7.5, 10.0) == 2.5  # what is left of the grace
+    assert within_grace(5.0, 9.95, 10.0) == 0.1  # a last, short try
+    assert within_grace(5.0, 30.0, 10.0) == 0.1  # long past it: the same

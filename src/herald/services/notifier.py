@@ -40,7 +40,7 @@ from herald.db import store
 from herald.errors import StorageError
 from herald.services import common, dlq
 from herald.timers import FIRE, FireCommand, url_rules
-from herald.waiting import Backoff, Episode
+from herald.waiting import Backoff, Episode, within_grace
 
 logger = logging.getLogger(__name__)
 
@@ -527,9 +527,8 @@ class Notifier:
     def wait_limit(self, limit: float) -> float:
         """How long one wait for deliveries under way may take: ``limit``, or once the loop
         has seen the stop, what is left of ``STOP_GRACE_SECS`` (0.1 s at least)."""
-        if self._stop_seen is None:
-            return limit
-        return max(0.1, min(limit, STOP_GRACE_SECS - (time.monotonic() - self._stop_seen)))
+        since = None if self._stop_seen is None else time.monotonic() - self._stop_seen
+        return within_grace(limit, since, STOP_GRACE_SECS)
 
     def _drain(self) -> None:
         """On stop: let deliveries under way finish (within the grace), record them, commit."""

@@ -58,7 +58,7 @@ from herald.scenarios import telemetry
 from herald.scenarios.telemetry import Sample, StreamCommand, StreamEvent, StreamState
 from herald.services import common
 from herald.services.dlq import DeadLetters
-from herald.waiting import Episode
+from herald.waiting import Episode, within_grace
 
 logger = logging.getLogger(__name__)
 
@@ -562,7 +562,7 @@ class _Grace:
         now = time.monotonic()
         if self.seen is None:
             self.seen = now
-        return max(0.1, min(limit, STOP_GRACE_SECS - (now - self.seen)))
+        return within_grace(limit, now - self.seen, STOP_GRACE_SECS)
 
 
 class _Member:

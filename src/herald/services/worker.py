@@ -60,7 +60,7 @@ from herald.config import Settings, WorkerSettings
 from herald.errors import ConfigError
 from herald.scenarios.base import DEFAULT, Scenario, Step, WorkerSpec
 from herald.services import common, dlq
-from herald.waiting import Backoff, Episode
+from herald.waiting import Backoff, Episode, within_grace
 
 logger = logging.getLogger(__name__)
 
@@ -449,8 +449,7 @@ class Worker:
         stopping, what is left of ``STOP_GRACE_SECS`` (0.1 s at least). Each partition has
         its own producer: a broker that does not answer would otherwise hold a stopping
         worker ``limit`` seconds a partition, past the time a run gives it to stop."""
-        since = self._since_stop()
-        return limit if since is None else max(0.1, min(limit, STOP_GRACE_SECS - since))
+        return within_grace(limit, self._since_stop(), STOP_GRACE_SECS)
 
     def _fail(self, partition: int, state: _Partition, exc: KafkaException) -> None:
         """A transaction of ``partition`` failed: abort it and start again, or let go."""
